@@ -1,0 +1,97 @@
+//! Client-facing rejections, parse-time and run-time alike.
+//! Invariant: `Display` is the exact Redis 7 error line without the leading
+//! '-', so a client sees byte-for-byte what Redis would send.
+
+use super::reply::Reply;
+
+/// Redis's `proto-max-bulk-len` default, the largest string APPEND may build.
+pub const STRING_BYTES_MAX: usize = 512 * 1024 * 1024;
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CommandError {
+    /// `preview` is Redis's "'a' 'b' " rendering of the first arguments.
+    #[error("ERR unknown command '{name}', with args beginning with: {preview}")]
+    UnknownCommand { name: String, preview: String },
+    #[error("ERR wrong number of arguments for '{command}' command")]
+    WrongArity { command: &'static str },
+    #[error("ERR syntax error")]
+    Syntax,
+    #[error("WRONGTYPE Operation against a key holding the wrong kind of value")]
+    WrongType,
+    #[error("ERR value is not an integer or out of range")]
+    NotInteger,
+    #[error("ERR value is not a valid float")]
+    NotFloat,
+    #[error("ERR increment or decrement would overflow")]
+    IncrementOverflow,
+    #[error("ERR decrement would overflow")]
+    DecrementOverflow,
+    #[error("ERR invalid expire time in '{command}' command")]
+    InvalidExpireTime { command: &'static str },
+    #[error("ERR Unsupported option {option}")]
+    UnsupportedOption { option: String },
+    #[error("ERR NX and XX, GT or LT options at the same time are not compatible")]
+    ExpireNxIncompatible,
+    #[error("ERR GT and LT options at the same time are not compatible")]
+    ExpireGtLtIncompatible,
+    #[error("ERR no such key")]
+    NoSuchKey,
+    #[error("ERR invalid cursor")]
+    InvalidCursor,
+    #[error("ERR hash value is not an integer")]
+    HashValueNotInteger,
+    #[error("ERR string exceeds maximum allowed size (proto-max-bulk-len)")]
+    StringTooLong,
+    #[error("ERR min or max is not a float")]
+    MinMaxNotFloat,
+    #[error("ERR XX and NX options at the same time are not compatible")]
+    ZAddXxNx,
+    #[error("ERR GT, LT, and/or NX options at the same time are not compatible")]
+    ZAddGtLtNx,
+    #[error("ERR INCR option supports a single increment-element pair")]
+    ZAddIncrPairs,
+    #[error("ERR resulting score is not a number (NaN)")]
+    ScoreNan,
+    #[error("ERR value is out of range, must be positive")]
+    NotPositive,
+    #[error(
+        "ERR syntax error, LIMIT is only supported in combination with either BYSCORE or BYLEX"
+    )]
+    LimitWithoutBy,
+}
+
+impl CommandError {
+    pub fn to_reply(&self) -> Reply {
+        Reply::Error(self.to_string())
+    }
+
+    /// Redis 7's unknown-command error: the name and the first arguments,
+    /// each quoted and truncated so the argument preview stays under 128
+    /// bytes; CR/LF become spaces so the error stays one line.
+    pub fn unknown_command(args: &[bytes::Bytes]) -> CommandError {
+        const PREVIEW_BYTES_MAX: usize = 128;
+        let name = args
+            .first()
+            .map(|n| &n[..n.len().min(PREVIEW_BYTES_MAX)])
+            .unwrap_or(b"");
+        let mut preview: Vec<u8> = Vec::new();
+        for arg in args.iter().skip(1) {
+            if preview.len() >= PREVIEW_BYTES_MAX {
+                break;
+            }
+            let room = PREVIEW_BYTES_MAX - preview.len();
+            preview.push(b'\'');
+            preview.extend_from_slice(&arg[..arg.len().min(room)]);
+            preview.extend_from_slice(b"' ");
+        }
+        CommandError::UnknownCommand {
+            name: one_line(name),
+            preview: one_line(&preview),
+        }
+    }
+}
+
+fn one_line(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).replace(['\r', '\n'], " ")
+}

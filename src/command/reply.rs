@@ -1,0 +1,153 @@
+//! The protocol-agnostic reply tree every command produces.
+//! Invariant: each variant has one RESP3 rendering and one RESP2 rendering,
+//! and `to_resp2` gives the tree whose plain rendering is Redis 7's RESP2 bytes.
+
+use bytes::Bytes;
+
+/// A command's reply. The RESP codec renders it as RESP2 or RESP3.
+///
+/// Where Redis 7 sends a richer RESP3 type, the richer variant is used here
+/// (`Double`, `Map`, `Pairs`); [`Reply::to_resp2`] lowers those to what Redis
+/// sends a RESP2 client.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub enum Reply {
+    /// `+OK`
+    Ok,
+    /// A status line, e.g. TYPE's `+string`.
+    Simple(String),
+    /// Full error text, e.g. "WRONGTYPE Operation against ...".
+    Error(String),
+    Integer(i64),
+    Bulk(Bytes),
+    /// RESP2 `$-1`, RESP3 `_`.
+    Nil,
+    /// RESP2 `*-1` (e.g. aborted EXEC), RESP3 `_`.
+    NilArray,
+    Array(Vec<Reply>),
+    /// RESP3 `,` double; RESP2 bulk string formatted by [`format_double`].
+    Double(f64),
+    /// RESP3 `%` map (HGETALL); RESP2 flat array `k1 v1 k2 v2 ...`.
+    Map(Vec<(Reply, Reply)>),
+    /// RESP3 array of 2-element arrays (ZRANGE ... WITHSCORES);
+    /// RESP2 flat array `m1 s1 m2 s2 ...`.
+    Pairs(Vec<(Reply, Reply)>),
+}
+
+impl Reply {
+    pub fn bulk(bytes: &Bytes) -> Reply {
+        Reply::Bulk(bytes.clone())
+    }
+
+    /// The same reply as a RESP2 client sees it: doubles become bulk strings,
+    /// maps and pairs become flat arrays. Idempotent.
+    pub fn to_resp2(&self) -> Reply {
+        match self {
+            Reply::Double(value) => Reply::Bulk(Bytes::from(format_double(*value))),
+            Reply::Array(items) => Reply::Array(items.iter().map(Reply::to_resp2).collect()),
+            Reply::Map(pairs) | Reply::Pairs(pairs) => Reply::Array(
+                pairs
+                    .iter()
+                    .flat_map(|(a, b)| [a.to_resp2(), b.to_resp2()])
+                    .collect(),
+            ),
+            other => other.clone(),
+        }
+    }
+}
+
+/// Redis 7's text for a double: the shortest digits that round-trip, laid out
+/// like C's `%.17g` (plain notation for decimal exponents -4..=16, otherwise
+/// `d.ddde+XX`), and `inf` / `-inf`.
+pub fn format_double(value: f64) -> String {
+    if value.is_infinite() {
+        return if value > 0.0 { "inf" } else { "-inf" }.to_string();
+    }
+    if value.is_nan() {
+        return "nan".to_string();
+    }
+    // `{:e}` gives the shortest round-trip digits as "d.ddde<exp>".
+    let scientific = format!("{value:e}");
+    let (mantissa, exponent) = scientific
+        .split_once('e')
+        .expect("`{:e}` always contains an exponent");
+    let exponent: i32 = exponent.parse().expect("`{:e}` exponent is an integer");
+    let (sign, mantissa) = match mantissa.strip_prefix('-') {
+        Some(rest) => ("-", rest),
+        None => ("", mantissa),
+    };
+    let digits: String = mantissa.chars().filter(|c| *c != '.').collect();
+    let mut out = String::from(sign);
+    if !(-4..17).contains(&exponent) {
+        out.push_str(&digits[..1]);
+        if digits.len() > 1 {
+            out.push('.');
+            out.push_str(&digits[1..]);
+        }
+        out.push('e');
+        out.push(if exponent < 0 { '-' } else { '+' });
+        out.push_str(&format!("{:02}", exponent.unsigned_abs()));
+    } else if exponent < 0 {
+        out.push_str("0.");
+        for _ in 0..(-exponent - 1) {
+            out.push('0');
+        }
+        out.push_str(&digits);
+    } else {
+        let integer_len = exponent as usize + 1;
+        if digits.len() <= integer_len {
+            out.push_str(&digits);
+            for _ in digits.len()..integer_len {
+                out.push('0');
+            }
+        } else {
+            out.push_str(&digits[..integer_len]);
+            out.push('.');
+            out.push_str(&digits[integer_len..]);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn format_double_matches_redis() {
+        let cases: &[(f64, &str)] = &[
+            (0.0, "0"),
+            (-0.0, "-0"),
+            (1.0, "1"),
+            (-3.0, "-3"),
+            (1.1, "1.1"),
+            (0.1 + 0.2, "0.30000000000000004"),
+            (1.5e-5, "1.5e-05"),
+            (0.0001, "0.0001"),
+            (123456.789, "123456.789"),
+            (1e16, "10000000000000000"),
+            (1e17, "1e+17"),
+            (1.25e100, "1.25e+100"),
+            (f64::INFINITY, "inf"),
+            (f64::NEG_INFINITY, "-inf"),
+            (9007199254740993.0, "9007199254740992"),
+            (-2.5e-300, "-2.5e-300"),
+        ];
+        for (value, expected) in cases {
+            assert_eq!(format_double(*value), *expected, "{value:?}");
+        }
+    }
+
+    #[test]
+    fn resp2_lowering_flattens_maps_pairs_and_doubles() {
+        let reply = Reply::Pairs(vec![(Reply::Bulk("a".into()), Reply::Double(1.5))]);
+        assert_eq!(
+            reply.to_resp2(),
+            Reply::Array(vec![Reply::Bulk("a".into()), Reply::Bulk("1.5".into())])
+        );
+        let map = Reply::Map(vec![(Reply::Bulk("f".into()), Reply::Bulk("v".into()))]);
+        assert_eq!(
+            map.to_resp2(),
+            Reply::Array(vec![Reply::Bulk("f".into()), Reply::Bulk("v".into())])
+        );
+    }
+}

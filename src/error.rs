@@ -1,0 +1,62 @@
+//! Errors of the embedded API.
+//!
+//! `Error` separates what a caller can act on (a command rejected with a Redis-style error, the
+//! node shutting down, a different leader) from what is fatal to this node (the log is poisoned,
+//! consensus stopped). `OpenError` covers everything that stops a node from starting.
+
+use std::path::PathBuf;
+
+use crate::raft::NodeId;
+
+/// Why a call on [`crate::Db`] did not succeed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The command was applied or parsed and answered with an error, exactly as Redis would
+    /// (`WRONGTYPE ...`, `ERR value is not an integer or out of range`, ...). Nothing changed.
+    #[error("{0}")]
+    Command(String),
+    /// The command was refused before it reached the log; the text says why.
+    #[error("BUSY {reason}")]
+    Busy { reason: String },
+    /// This node is not the leader; the write was not proposed.
+    #[error("MOVED this node is not the leader (leader: {leader:?})")]
+    NotLeader { leader: Option<NodeId> },
+    /// The node is shutting down or has shut down; the write was not proposed.
+    #[error("ERR the node is shutting down")]
+    ShuttingDown,
+    /// The node can no longer acknowledge writes (for example, the WAL was poisoned by an I/O
+    /// error). Whether an in-flight write became durable is unknown.
+    #[error("ERR node failed and stopped acknowledging writes: {reason}")]
+    Fatal { reason: String },
+}
+
+impl Error {
+    /// True for errors after which this node will never acknowledge another write.
+    pub fn is_fatal(&self) -> bool {
+        matches!(self, Error::Fatal { .. })
+    }
+}
+
+/// Why [`crate::NodeBuilder::open`] failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum OpenError {
+    #[error("cannot use data directory {path}: {source}")]
+    DataDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("data directory {path} is in use by another Tandem process (lock file held); stop that process or choose another --data directory")]
+    Locked { path: PathBuf },
+    #[error("write-ahead log: {0}")]
+    Wal(#[from] crate::wal::WalError),
+    #[error("raft log: {0}")]
+    Log(#[from] crate::raft::LogRecoveryError),
+    #[error("snapshot: {0}")]
+    Snapshot(#[from] crate::snapshot::SnapshotError),
+    #[error("consensus engine: {reason}")]
+    Raft { reason: String },
+    #[error("invalid configuration: {reason}")]
+    Config { reason: String },
+}

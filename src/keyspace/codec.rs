@@ -1,0 +1,263 @@
+//! Snapshot records: one self-contained little-endian record per key.
+//! Invariant: `decode` accepts exactly what `encode` produces and rejects
+//! everything else with an error — it never panics, and never allocates more
+//! than the bytes actually present justify, whatever the length fields claim.
+
+use std::cmp::Ordering;
+
+use bytes::Bytes;
+
+use super::entry::{Entry, Slot, Value};
+use super::hash::HashValue;
+use super::zset::{cmp_score, ZSet};
+use super::Keyspace;
+
+const TAG_STRING: u8 = 0;
+const TAG_HASH: u8 = 1;
+const TAG_ZSET: u8 = 2;
+
+/// Why a snapshot record was rejected (corruption, not a client error).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum KeyspaceError {
+    #[error(
+        "record truncated at offset {offset}: needed {needed} more bytes, {available} available"
+    )]
+    Truncated {
+        offset: usize,
+        needed: usize,
+        available: usize,
+    },
+    #[error("record has unknown type tag {tag}")]
+    UnknownTypeTag { tag: u8 },
+    #[error("record has {count} trailing bytes after its payload")]
+    TrailingBytes { count: usize },
+    #[error("sorted-set record has a NaN score at offset {offset}")]
+    NanScore { offset: usize },
+    #[error("record repeats a field or member at offset {offset}")]
+    DuplicateElement { offset: usize },
+    #[error("sorted-set record is not in (score, member) order at offset {offset}")]
+    OutOfOrder { offset: usize },
+    #[error("record holds an empty collection")]
+    EmptyCollection,
+    #[error("record repeats a key that is already loaded")]
+    DuplicateKey,
+}
+
+// Record layout (all integers little-endian; one record per key):
+//
+//   offset      size  field
+//   0           4     key_len: u32
+//   4           K     key bytes (K = key_len)
+//   4+K         1     type tag: 0 = string, 1 = hash, 2 = sorted set
+//   5+K         8     expiry_ms: u64 (absolute Unix ms; 0 = no expiry)
+//   13+K        8     version: u64 (WATCH version of the key)
+//   21+K        ...   payload, by type tag:
+//
+//   string (0):  +0  4  value_len: u32
+//                +4  V  value bytes
+//
+//   hash (1):    +0  4  field_count: u32 (>= 1)
+//                then field_count times, in insertion order:
+//                    4  field_len: u32 | F field bytes | 4 value_len: u32 | V value bytes
+//
+//   zset (2):    +0  4  member_count: u32 (>= 1)
+//                then member_count times, in (score, member) order:
+//                    8  score: f64 bits (u64, never NaN) | 4 member_len: u32 | M member bytes
+//
+// A record ends exactly at the end of its payload; trailing bytes are an error.
+// Strings, fields and members are limited to u32::MAX bytes by this layout
+// (Redis's own limit is 512 MiB).
+
+impl Keyspace {
+    /// Serialize every entry in slot order (the stable iteration order),
+    /// calling `out` once per key with that key's record; returns the count.
+    pub fn encode_entries(
+        &self,
+        out: &mut dyn FnMut(&[u8]) -> std::io::Result<()>,
+    ) -> std::io::Result<u64> {
+        let mut count = 0u64;
+        let mut record = Vec::new();
+        for (slot, entry) in self.entries() {
+            record.clear();
+            encode_record(&slot.key, entry, &mut record);
+            out(&record)?;
+            count += 1;
+        }
+        Ok(count)
+    }
+
+    /// Insert the entry one record describes. Does not touch the version
+    /// counter (restore it with `set_version_counter`).
+    pub fn decode_entry_into(&mut self, record: &[u8]) -> Result<(), KeyspaceError> {
+        let (key, entry) = decode_record(record)?;
+        let slot = Slot::new(key);
+        if self.entries.contains_key(&slot) {
+            return Err(KeyspaceError::DuplicateKey);
+        }
+        if entry.expiry_ms != 0 {
+            self.expiries.insert((entry.expiry_ms, slot.clone()));
+        }
+        self.entries.insert(slot, entry);
+        Ok(())
+    }
+}
+
+fn put_len(out: &mut Vec<u8>, len: usize) {
+    let len = u32::try_from(len).expect("element longer than u32::MAX bytes");
+    out.extend_from_slice(&len.to_le_bytes());
+}
+
+fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
+    put_len(out, bytes.len());
+    out.extend_from_slice(bytes);
+}
+
+pub(crate) fn encode_record(key: &[u8], entry: &Entry, out: &mut Vec<u8>) {
+    put_bytes(out, key);
+    let tag = match entry.value {
+        Value::String(_) => TAG_STRING,
+        Value::Hash(_) => TAG_HASH,
+        Value::ZSet(_) => TAG_ZSET,
+    };
+    out.push(tag);
+    out.extend_from_slice(&entry.expiry_ms.to_le_bytes());
+    out.extend_from_slice(&entry.version.to_le_bytes());
+    match &entry.value {
+        Value::String(value) => put_bytes(out, value),
+        Value::Hash(hash) => {
+            put_len(out, hash.len());
+            for (field, value) in hash.iter() {
+                put_bytes(out, field);
+                put_bytes(out, value);
+            }
+        }
+        Value::ZSet(zset) => {
+            put_len(out, zset.len());
+            for (member, score) in zset.iter() {
+                out.extend_from_slice(&score.to_bits().to_le_bytes());
+                put_bytes(out, member);
+            }
+        }
+    }
+}
+
+/// A bounds-checked cursor over one record.
+struct Reader<'a> {
+    bytes: &'a [u8],
+    offset: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, len: usize) -> Result<&'a [u8], KeyspaceError> {
+        let available = self.bytes.len() - self.offset;
+        if len > available {
+            return Err(KeyspaceError::Truncated {
+                offset: self.offset,
+                needed: len,
+                available,
+            });
+        }
+        let slice = &self.bytes[self.offset..self.offset + len];
+        self.offset += len;
+        Ok(slice)
+    }
+
+    fn u8(&mut self) -> Result<u8, KeyspaceError> {
+        Ok(self.take(1)?[0])
+    }
+
+    fn u32(&mut self) -> Result<u32, KeyspaceError> {
+        let raw = self.take(4)?;
+        Ok(u32::from_le_bytes([raw[0], raw[1], raw[2], raw[3]]))
+    }
+
+    fn u64(&mut self) -> Result<u64, KeyspaceError> {
+        let raw = self.take(8)?;
+        let mut buf = [0u8; 8];
+        buf.copy_from_slice(raw);
+        Ok(u64::from_le_bytes(buf))
+    }
+
+    /// A length-prefixed byte string; the length is checked against the
+    /// bytes present before anything is copied.
+    fn bytes(&mut self) -> Result<Bytes, KeyspaceError> {
+        let len = self.u32()? as usize;
+        Ok(Bytes::copy_from_slice(self.take(len)?))
+    }
+}
+
+pub(crate) fn decode_record(record: &[u8]) -> Result<(Bytes, Entry), KeyspaceError> {
+    let mut reader = Reader {
+        bytes: record,
+        offset: 0,
+    };
+    let key = reader.bytes()?;
+    let tag = reader.u8()?;
+    let expiry_ms = reader.u64()?;
+    let version = reader.u64()?;
+    let value = match tag {
+        TAG_STRING => Value::String(reader.bytes()?),
+        TAG_HASH => {
+            // No pre-allocation from the count: elements are pushed only as
+            // their bytes are actually read.
+            let count = reader.u32()?;
+            if count == 0 {
+                return Err(KeyspaceError::EmptyCollection);
+            }
+            let mut hash = HashValue::default();
+            for _ in 0..count {
+                let offset = reader.offset;
+                let field = reader.bytes()?;
+                let value = reader.bytes()?;
+                if !hash.insert(field, value) {
+                    return Err(KeyspaceError::DuplicateElement { offset });
+                }
+            }
+            Value::Hash(hash)
+        }
+        TAG_ZSET => {
+            let count = reader.u32()?;
+            if count == 0 {
+                return Err(KeyspaceError::EmptyCollection);
+            }
+            let mut zset = ZSet::default();
+            // Members must come in strictly ascending (score, member) order,
+            // so that every accepted record is exactly what encode writes.
+            let mut previous: Option<(f64, Bytes)> = None;
+            for _ in 0..count {
+                let offset = reader.offset;
+                let score = f64::from_bits(reader.u64()?);
+                if score.is_nan() {
+                    return Err(KeyspaceError::NanScore { offset });
+                }
+                let member = reader.bytes()?;
+                if let Some((previous_score, previous_member)) = &previous {
+                    let order = cmp_score(*previous_score, score)
+                        .then_with(|| previous_member.cmp(&member));
+                    if order != Ordering::Less {
+                        return Err(KeyspaceError::OutOfOrder { offset });
+                    }
+                }
+                previous = Some((score, member.clone()));
+                if zset.insert(member, score).is_some() {
+                    return Err(KeyspaceError::DuplicateElement { offset });
+                }
+            }
+            Value::ZSet(zset)
+        }
+        tag => return Err(KeyspaceError::UnknownTypeTag { tag }),
+    };
+    let trailing = record.len() - reader.offset;
+    if trailing != 0 {
+        return Err(KeyspaceError::TrailingBytes { count: trailing });
+    }
+    Ok((
+        key,
+        Entry {
+            value,
+            expiry_ms,
+            version,
+        },
+    ))
+}

@@ -1,0 +1,27 @@
+//! The state digest replicas compare to prove they hold the same data.
+//! Invariant: it depends only on the logical state (keys, values, expiries,
+//! versions, version counter), never on tree shape or history.
+
+use xxhash_rust::xxh3::Xxh3Default;
+
+use super::codec::encode_record;
+use super::Keyspace;
+
+impl Keyspace {
+    /// 128-bit xxh3 over every snapshot record, in slot order, each prefixed
+    /// by its length so record boundaries are unambiguous, then the version
+    /// counter. Equal on every replica that applied the same log.
+    pub fn digest(&self) -> u128 {
+        let mut hasher = Xxh3Default::new();
+        let mut record = Vec::new();
+        hasher.update(&(self.len() as u64).to_le_bytes());
+        for (slot, entry) in self.entries() {
+            record.clear();
+            encode_record(&slot.key, entry, &mut record);
+            hasher.update(&(record.len() as u64).to_le_bytes());
+            hasher.update(&record);
+        }
+        hasher.update(&self.version_counter().to_le_bytes());
+        hasher.digest128()
+    }
+}

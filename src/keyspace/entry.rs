@@ -1,0 +1,76 @@
+//! One stored key: its value, its absolute expiry and its WATCH version.
+//! Invariant: a collection value (hash, sorted set) is never empty; the writer
+//! that removes the last element removes the key instead.
+
+use bytes::Bytes;
+use xxhash_rust::xxh3::xxh3_64;
+
+use super::hash::HashValue;
+use super::zset::ZSet;
+
+/// Position of a key in the top-level map: `(xxh3 of the key, key)`.
+///
+/// Ordering by hash first gives a deterministic iteration order that does not
+/// depend on insertion history, and lets SCAN resume from a bare `u64` cursor.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) struct Slot {
+    pub(crate) hash: u64,
+    pub(crate) key: Bytes,
+}
+
+impl Slot {
+    pub(crate) fn new(key: Bytes) -> Self {
+        Slot {
+            hash: xxh3_64(&key),
+            key,
+        }
+    }
+
+    pub(crate) fn from_slice(key: &[u8]) -> Self {
+        Slot::new(Bytes::copy_from_slice(key))
+    }
+
+    /// The smallest slot with this hash (empty keys sort first).
+    pub(crate) fn first_with_hash(hash: u64) -> Self {
+        Slot {
+            hash,
+            key: Bytes::new(),
+        }
+    }
+}
+
+/// A stored value. Clone is O(1): strings share their buffer, collections are
+/// persistent maps that share structure.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum Value {
+    String(Bytes),
+    Hash(HashValue),
+    ZSet(ZSet),
+}
+
+impl Value {
+    /// The name TYPE and SCAN TYPE use.
+    pub(crate) fn type_name(&self) -> &'static str {
+        match self {
+            Value::String(_) => "string",
+            Value::Hash(_) => "hash",
+            Value::ZSet(_) => "zset",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Entry {
+    pub(crate) value: Value,
+    /// Absolute expiry in Unix milliseconds; 0 means no expiry.
+    pub(crate) expiry_ms: u64,
+    /// Keyspace-wide counter value at the last modification of this key.
+    pub(crate) version: u64,
+}
+
+impl Entry {
+    /// True when the key must be treated as absent at `now_ms`.
+    pub(crate) fn is_expired(&self, now_ms: u64) -> bool {
+        self.expiry_ms != 0 && self.expiry_ms <= now_ms
+    }
+}

@@ -1,0 +1,231 @@
+//! The in-memory keyspace: every key, its value, expiry and WATCH version.
+//! Invariants: state changes only through `apply*`/`purge_expired`/decode, all
+//! of which are pure functions of (state, input, `now_ms`) — no clock, no
+//! randomly seeded hashing — so every replica that applies the same log ends
+//! byte-identical. A key whose expiry is `<= now_ms` is absent to every command.
+
+mod codec;
+mod digest;
+mod entry;
+mod glob;
+mod hash;
+mod zset;
+
+use bytes::Bytes;
+use imbl::{OrdMap, OrdSet};
+
+use crate::command::{self, Command, Reply, Transaction};
+
+pub use codec::KeyspaceError;
+pub(crate) use entry::{Entry, Slot, Value};
+pub use glob::glob_match;
+pub(crate) use hash::HashValue;
+pub use zset::ScoreBound;
+pub(crate) use zset::{End, ZSet};
+
+/// A key's WATCH token: the keyspace-wide counter value at its last
+/// modification. `KeyVersion(0)` means the key is absent (or expired).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub struct KeyVersion(pub u64);
+
+/// The whole data set of one node.
+///
+/// Top level is an `OrdMap` keyed by `(xxh3(key), key)` (see [`Slot`]): O(log n)
+/// lookups, an iteration order that depends only on the set of keys, and a
+/// SCAN cursor that is simply the next hash to visit. All maps are `imbl`
+/// persistent maps, so `clone()` is O(1) and a snapshot taken from a clone is
+/// unaffected by later writes.
+#[derive(Clone, Default)]
+pub struct Keyspace {
+    entries: OrdMap<Slot, Entry>,
+    /// `(expiry_ms, slot)` for every entry with an expiry, so purging and
+    /// counting expired keys does not scan the whole keyspace.
+    expiries: OrdSet<(u64, Slot)>,
+    version_counter: u64,
+}
+
+impl std::fmt::Debug for Keyspace {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Keyspace")
+            .field("len", &self.entries.len())
+            .field("version_counter", &self.version_counter)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Keyspace {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Apply a write (or any) command at log time `now_ms`. Deterministic.
+    pub fn apply(&mut self, cmd: &Command, now_ms: u64) -> Reply {
+        command::apply(self, cmd, now_ms)
+    }
+
+    /// Serve a read-only command without mutating.
+    pub fn read(&self, cmd: &Command, now_ms: u64) -> Reply {
+        debug_assert!(!cmd.is_write(), "{} must go through apply", cmd.name());
+        command::read(self, cmd, now_ms)
+    }
+
+    /// Apply a MULTI/EXEC block as one unit: `Reply::NilArray` if any watched
+    /// key's version changed, else an array with one reply per command.
+    pub fn apply_transaction(&mut self, txn: &Transaction, now_ms: u64) -> Reply {
+        command::txn::apply(self, txn, now_ms)
+    }
+
+    /// The WATCH token of `key` at `now_ms` (`KeyVersion(0)` if absent).
+    pub fn version(&self, key: &[u8], now_ms: u64) -> KeyVersion {
+        match self.live(&Slot::from_slice(key), now_ms) {
+            Some(entry) => KeyVersion(entry.version),
+            None => KeyVersion(0),
+        }
+    }
+
+    /// Up to `count_max` keys whose expiry is `<= now_ms`, earliest expiry
+    /// first (ties in slot order). The leader proposes their purge.
+    pub fn expired_keys(&self, now_ms: u64, count_max: usize) -> Vec<Bytes> {
+        self.expiries
+            .iter()
+            .take_while(|(expiry_ms, _)| *expiry_ms <= now_ms)
+            .take(count_max)
+            .map(|(_, slot)| slot.key.clone())
+            .collect()
+    }
+
+    /// Remove those of `keys` that are still expired at `now_ms`; returns how
+    /// many were removed. A key rewritten since it was proposed is kept.
+    pub fn purge_expired(&mut self, keys: &[Bytes], now_ms: u64) -> usize {
+        let mut removed = 0;
+        for key in keys {
+            let slot = Slot::new(key.clone());
+            let expired = self
+                .entries
+                .get(&slot)
+                .is_some_and(|entry| entry.is_expired(now_ms));
+            if expired {
+                self.remove(&slot);
+                removed += 1;
+            }
+        }
+        removed
+    }
+
+    /// Number of stored keys, including expired keys not yet purged.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    pub fn version_counter(&self) -> u64 {
+        self.version_counter
+    }
+
+    pub fn set_version_counter(&mut self, v: u64) {
+        self.version_counter = v;
+    }
+
+    // ---- crate-internal access used by the command families ----
+
+    /// The entry for `slot` unless it is missing or expired at `now_ms`.
+    pub(crate) fn live(&self, slot: &Slot, now_ms: u64) -> Option<&Entry> {
+        self.entries
+            .get(slot)
+            .filter(|entry| !entry.is_expired(now_ms))
+    }
+
+    /// Mutable access to a live entry. The caller must call [`Self::touch`]
+    /// if it changes the value (the expiry must go through `set_expiry`).
+    pub(crate) fn live_mut(&mut self, slot: &Slot, now_ms: u64) -> Option<&mut Entry> {
+        self.entries
+            .get_mut(slot)
+            .filter(|entry| !entry.is_expired(now_ms))
+    }
+
+    /// Advance the version counter and stamp `slot` with the new value.
+    pub(crate) fn touch(&mut self, slot: &Slot) {
+        self.version_counter += 1;
+        let version = self.version_counter;
+        if let Some(entry) = self.entries.get_mut(slot) {
+            entry.version = version;
+        }
+    }
+
+    /// Store `value` under `slot`, replacing whatever was there (live or
+    /// expired), with the given expiry (0 = none) and a fresh version.
+    pub(crate) fn insert(&mut self, slot: Slot, value: Value, expiry_ms: u64) {
+        self.version_counter += 1;
+        let entry = Entry {
+            value,
+            expiry_ms,
+            version: self.version_counter,
+        };
+        if expiry_ms != 0 {
+            self.expiries.insert((expiry_ms, slot.clone()));
+        }
+        if let Some(old) = self.entries.insert(slot.clone(), entry) {
+            if old.expiry_ms != 0 && old.expiry_ms != expiry_ms {
+                self.expiries.remove(&(old.expiry_ms, slot));
+            }
+        }
+    }
+
+    /// Remove `slot` (live or expired) and its expiry; returns the entry.
+    pub(crate) fn remove(&mut self, slot: &Slot) -> Option<Entry> {
+        let old = self.entries.remove(slot)?;
+        if old.expiry_ms != 0 {
+            self.expiries.remove(&(old.expiry_ms, slot.clone()));
+        }
+        Some(old)
+    }
+
+    /// Change the expiry of an existing entry (0 = persist) and bump its version.
+    pub(crate) fn set_expiry(&mut self, slot: &Slot, expiry_ms: u64) {
+        let Some(entry) = self.entries.get_mut(slot) else {
+            return;
+        };
+        let old_ms = std::mem::replace(&mut entry.expiry_ms, expiry_ms);
+        if old_ms != 0 {
+            self.expiries.remove(&(old_ms, slot.clone()));
+        }
+        if expiry_ms != 0 {
+            self.expiries.insert((expiry_ms, slot.clone()));
+        }
+        self.touch(slot);
+    }
+
+    /// Drop every key (FLUSHDB/FLUSHALL). The version counter keeps counting
+    /// so a key recreated later never reuses a version a WATCH saw.
+    pub(crate) fn clear(&mut self) {
+        self.entries = OrdMap::new();
+        self.expiries = OrdSet::new();
+        self.version_counter += 1;
+    }
+
+    /// All entries in slot order, starting at `from` (inclusive).
+    pub(crate) fn entries_from(&self, from: &Slot) -> impl Iterator<Item = (&Slot, &Entry)> + '_ {
+        self.entries.range(from.clone()..)
+    }
+
+    /// All entries in slot order.
+    pub(crate) fn entries(&self) -> impl Iterator<Item = (&Slot, &Entry)> + '_ {
+        self.entries.iter()
+    }
+
+    /// Number of keys live at `now_ms` (DBSIZE). Costs O(expired-but-unpurged).
+    pub(crate) fn live_len(&self, now_ms: u64) -> usize {
+        let expired = self
+            .expiries
+            .iter()
+            .take_while(|(expiry_ms, _)| *expiry_ms <= now_ms)
+            .count();
+        self.entries.len() - expired
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,315 @@
+use bytes::Bytes;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+use super::*;
+use crate::command::Command;
+
+fn run(ks: &mut Keyspace, now_ms: u64, words: &[&str]) -> Reply {
+    let args: Vec<Bytes> = words
+        .iter()
+        .map(|w| Bytes::copy_from_slice(w.as_bytes()))
+        .collect();
+    let cmd = Command::parse(&args).expect("test commands parse");
+    ks.apply(&cmd, now_ms)
+}
+
+fn encoded(ks: &Keyspace) -> Vec<Vec<u8>> {
+    let mut records = Vec::new();
+    let count = ks
+        .encode_entries(&mut |record| {
+            records.push(record.to_vec());
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(count as usize, records.len());
+    records
+}
+
+fn restore(records: &[Vec<u8>], version_counter: u64) -> Keyspace {
+    let mut ks = Keyspace::new();
+    for record in records {
+        ks.decode_entry_into(record).unwrap();
+    }
+    ks.set_version_counter(version_counter);
+    ks
+}
+
+/// A mixed workload touching every value type, TTLs and deletions.
+fn workload(ks: &mut Keyspace, seed: u64) {
+    let mut rng = StdRng::seed_from_u64(seed);
+    for step in 0..600u64 {
+        let now = 1_000 + step * 10;
+        let key = format!("k{}", rng.gen_range(0..40));
+        let n = rng.gen_range(0..100).to_string();
+        let words: Vec<String> = match rng.gen_range(0..9) {
+            0 => vec!["SET".into(), key, n],
+            1 => vec!["SET".into(), key, n, "PX".into(), "200".into()],
+            2 => vec!["HSET".into(), format!("h{key}"), format!("f{n}"), n],
+            3 => vec!["HDEL".into(), format!("h{key}"), format!("f{n}")],
+            4 => vec!["ZADD".into(), format!("z{key}"), n.clone(), format!("m{n}")],
+            5 => vec!["ZPOPMIN".into(), format!("z{key}")],
+            6 => vec!["DEL".into(), key],
+            7 => vec!["EXPIRE".into(), format!("h{key}"), "1".into()],
+            _ => vec!["INCR".into(), key],
+        };
+        let refs: Vec<&str> = words.iter().map(String::as_str).collect();
+        run(ks, now, &refs);
+    }
+}
+
+#[test]
+fn same_log_gives_same_digest_and_bytes() {
+    let mut a = Keyspace::new();
+    let mut b = Keyspace::new();
+    workload(&mut a, 7);
+    workload(&mut b, 7);
+    assert_eq!(a.digest(), b.digest());
+    assert_eq!(encoded(&a), encoded(&b));
+    assert_eq!(a.version_counter(), b.version_counter());
+    let mut c = Keyspace::new();
+    workload(&mut c, 8);
+    assert_ne!(a.digest(), c.digest(), "different logs, different states");
+}
+
+#[test]
+fn digest_sees_values_ttls_and_versions() {
+    let mut base = Keyspace::new();
+    run(&mut base, 0, &["SET", "k", "v"]);
+    let mut other_value = base.clone();
+    run(&mut other_value, 0, &["SET", "k", "w"]);
+    let mut other_ttl = base.clone();
+    run(&mut other_ttl, 0, &["PEXPIRE", "k", "500"]);
+    let mut other_version = base.clone();
+    run(&mut other_version, 0, &["SET", "k", "v"]);
+    let digests = [
+        base.digest(),
+        other_value.digest(),
+        other_ttl.digest(),
+        other_version.digest(),
+    ];
+    for i in 0..digests.len() {
+        for j in i + 1..digests.len() {
+            assert_ne!(digests[i], digests[j], "states {i} and {j}");
+        }
+    }
+    // Independent of insertion order: same keys, values and versions.
+    let mut x = Keyspace::new();
+    let mut y = Keyspace::new();
+    for (key, value) in [("a", "1"), ("b", "2")] {
+        x.insert(
+            Slot::new(Bytes::from(key)),
+            Value::String(Bytes::from(value)),
+            0,
+        );
+    }
+    for (key, value) in [("b", "2"), ("a", "1")] {
+        y.insert(
+            Slot::new(Bytes::from(key)),
+            Value::String(Bytes::from(value)),
+            0,
+        );
+    }
+    // Versions differ (1,2 vs 2,1), so pin them to compare shape-independence.
+    for ks in [&mut x, &mut y] {
+        for (key, version) in [("a", 10), ("b", 11)] {
+            ks.entries
+                .get_mut(&Slot::new(Bytes::from(key)))
+                .unwrap()
+                .version = version;
+        }
+    }
+    assert_eq!(x.digest(), y.digest());
+}
+
+#[test]
+fn snapshot_round_trip_preserves_everything() {
+    let mut ks = Keyspace::new();
+    workload(&mut ks, 3);
+    run(&mut ks, 0, &["HSET", "order", "z", "1", "a", "2", "m", "3"]);
+    run(
+        &mut ks,
+        0,
+        &["ZADD", "neg", "-0", "a", "inf", "b", "-inf", "c"],
+    );
+    run(&mut ks, 0, &["SET", "empty", ""]);
+    let records = encoded(&ks);
+    let restored = restore(&records, ks.version_counter());
+    assert_eq!(restored.digest(), ks.digest());
+    assert_eq!(encoded(&restored), records);
+    assert_eq!(restored.len(), ks.len());
+    // Behaviour survives: hash order, TTLs, versions.
+    let now = 100_000;
+    let mut restored = restored;
+    for key in ["order", "neg", "k1", "k2", "hk3", "zk4"] {
+        assert_eq!(
+            restored.version(key.as_bytes(), now),
+            ks.version(key.as_bytes(), now)
+        );
+    }
+    assert_eq!(
+        run(&mut restored, now, &["HKEYS", "order"]),
+        run(&mut ks, now, &["HKEYS", "order"])
+    );
+    // New writes after restore pick versions beyond every restored one.
+    run(&mut restored, now, &["SET", "fresh", "1"]);
+    assert!(restored.version(b"fresh", now).0 > ks.version_counter());
+    // A duplicate record is refused.
+    assert_eq!(
+        restored.decode_entry_into(&records[0]),
+        Err(KeyspaceError::DuplicateKey)
+    );
+}
+
+#[test]
+fn decode_rejects_malformed_records() {
+    let mut ks = Keyspace::new();
+    run(&mut ks, 0, &["HSET", "h", "f", "v"]);
+    let record = encoded(&ks).remove(0);
+    let mut fresh = Keyspace::new();
+    // Every strict prefix is truncated.
+    for len in 0..record.len() {
+        assert!(
+            matches!(
+                fresh.decode_entry_into(&record[..len]),
+                Err(KeyspaceError::Truncated { .. })
+            ),
+            "prefix {len}"
+        );
+    }
+    let mut trailing = record.clone();
+    trailing.push(0);
+    assert_eq!(
+        fresh.decode_entry_into(&trailing),
+        Err(KeyspaceError::TrailingBytes { count: 1 })
+    );
+    let mut bad_tag = record.clone();
+    bad_tag[4 + 1] = 9;
+    assert_eq!(
+        fresh.decode_entry_into(&bad_tag),
+        Err(KeyspaceError::UnknownTypeTag { tag: 9 })
+    );
+    // A count far beyond the bytes present fails without allocating for it.
+    let mut huge = Vec::new();
+    huge.extend_from_slice(&1u32.to_le_bytes());
+    huge.push(b'k');
+    huge.push(2);
+    huge.extend_from_slice(&0u64.to_le_bytes());
+    huge.extend_from_slice(&1u64.to_le_bytes());
+    huge.extend_from_slice(&u32::MAX.to_le_bytes());
+    assert!(matches!(
+        fresh.decode_entry_into(&huge),
+        Err(KeyspaceError::Truncated { .. })
+    ));
+    // NaN score.
+    let mut nan = huge[..huge.len() - 4].to_vec();
+    nan.extend_from_slice(&1u32.to_le_bytes());
+    nan.extend_from_slice(&f64::NAN.to_bits().to_le_bytes());
+    nan.extend_from_slice(&1u32.to_le_bytes());
+    nan.push(b'm');
+    assert!(matches!(
+        fresh.decode_entry_into(&nan),
+        Err(KeyspaceError::NanScore { .. })
+    ));
+    assert!(fresh.is_empty(), "failed decodes insert nothing");
+}
+
+#[test]
+fn decode_never_panics_on_random_bytes() {
+    let mut rng = StdRng::seed_from_u64(0xdec0de);
+    let mut ks = Keyspace::new();
+    run(&mut ks, 0, &["ZADD", "z", "1", "a", "2", "b"]);
+    run(&mut ks, 0, &["HSET", "h", "f", "v", "g", "w"]);
+    run(&mut ks, 0, &["SET", "s", "value", "PX", "100"]);
+    let valid = encoded(&ks);
+    let mut accepted = 0;
+    for round in 0..5000 {
+        let buffer: Vec<u8> = if round % 2 == 0 {
+            let len = rng.gen_range(0..64);
+            (0..len).map(|_| rng.gen()).collect()
+        } else {
+            // Mutate a valid record: flips, truncation, extension.
+            let mut record = valid[rng.gen_range(0..valid.len())].clone();
+            for _ in 0..rng.gen_range(1..4) {
+                match rng.gen_range(0..3) {
+                    0 if !record.is_empty() => {
+                        let at = rng.gen_range(0..record.len());
+                        record[at] ^= 1 << rng.gen_range(0..8);
+                    }
+                    1 if !record.is_empty() => record.truncate(rng.gen_range(0..record.len())),
+                    _ => record.push(rng.gen()),
+                }
+            }
+            record
+        };
+        let mut target = Keyspace::new();
+        if target.decode_entry_into(&buffer).is_ok() {
+            accepted += 1;
+            // Whatever was accepted must re-encode to the same bytes.
+            assert_eq!(encoded(&target), vec![buffer]);
+        }
+    }
+    assert!(accepted < 5000);
+}
+
+#[test]
+fn clone_is_an_isolated_point_in_time_snapshot() {
+    let mut ks = Keyspace::new();
+    run(&mut ks, 0, &["HSET", "h", "a", "1"]);
+    run(&mut ks, 0, &["ZADD", "z", "1", "m"]);
+    let snapshot = ks.clone();
+    let before = snapshot.digest();
+    run(&mut ks, 0, &["HSET", "h", "b", "2"]);
+    run(&mut ks, 0, &["ZADD", "z", "2", "n"]);
+    run(&mut ks, 0, &["DEL", "h"]);
+    assert_eq!(snapshot.digest(), before);
+    assert_eq!(snapshot.len(), 2);
+    assert_ne!(ks.digest(), before);
+}
+
+#[test]
+fn expired_keys_and_purge_are_deterministic() {
+    let mut ks = Keyspace::new();
+    run(&mut ks, 0, &["SET", "a", "1", "PX", "100"]);
+    run(&mut ks, 0, &["SET", "b", "1", "PX", "50"]);
+    run(&mut ks, 0, &["SET", "c", "1", "PX", "300"]);
+    run(&mut ks, 0, &["SET", "d", "1"]);
+    assert!(ks.expired_keys(49, 10).is_empty());
+    assert_eq!(
+        ks.expired_keys(100, 10),
+        vec![Bytes::from("b"), Bytes::from("a")]
+    );
+    assert_eq!(ks.expired_keys(100, 1), vec![Bytes::from("b")]);
+    // Still stored (until purged), but absent to commands.
+    assert_eq!(ks.len(), 4);
+    assert_eq!(run(&mut ks, 100, &["GET", "a"]), Reply::Nil);
+    let proposed = ks.expired_keys(100, 10);
+    // "a" is rewritten before the purge entry applies: it must survive.
+    run(&mut ks, 120, &["SET", "a", "2"]);
+    assert_eq!(ks.purge_expired(&proposed, 120), 1);
+    assert_eq!(ks.len(), 3);
+    assert_eq!(
+        run(&mut ks, 120, &["GET", "a"]),
+        Reply::Bulk(Bytes::from("2"))
+    );
+    assert_eq!(
+        ks.purge_expired(&[Bytes::from("c"), Bytes::from("d")], 120),
+        0
+    );
+    assert_eq!(ks.purge_expired(&[Bytes::from("c")], 300), 1);
+    assert!(ks.expired_keys(u64::MAX, 10).is_empty());
+}
+
+#[test]
+fn read_serves_reads_without_mutation() {
+    let mut ks = Keyspace::new();
+    run(&mut ks, 0, &["SET", "k", "v", "PX", "10"]);
+    let before = ks.digest();
+    let get = Command::Get {
+        key: Bytes::from("k"),
+    };
+    assert_eq!(ks.read(&get, 5), Reply::Bulk(Bytes::from("v")));
+    assert_eq!(ks.read(&get, 10), Reply::Nil);
+    assert_eq!(ks.digest(), before);
+    assert_eq!(ks.len(), 1, "reads never purge");
+}

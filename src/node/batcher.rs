@@ -1,0 +1,152 @@
+//! The batcher: turns concurrent client writes into few, large log entries.
+//!
+//! Writes wait in one bounded queue. The batcher takes everything queued (up to
+//! `ops_per_batch_max`) as one `Proposal`; at most `proposals_in_flight_max` proposals are in
+//! openraft at once, so while the WAL fsyncs one batch the next one fills up. Each op gets its
+//! own reply, in order. Time stamps on proposals never go backwards.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use tokio::sync::{mpsc, oneshot, Semaphore};
+
+use crate::command::Reply;
+use crate::error::Error;
+use crate::raft::{Op, Proposal, Raft};
+
+/// Default bound on queued, not yet proposed writes.
+pub const QUEUE_DEPTH_MAX: usize = 65_536;
+/// Default cap on operations in one log entry.
+pub const OPS_PER_BATCH_MAX: usize = 1_024;
+/// Default cap on proposals handed to openraft and not yet answered.
+pub const PROPOSALS_IN_FLIGHT_MAX: usize = 4;
+
+/// One queued write and where its reply goes.
+pub(crate) struct Pending {
+    pub op: Op,
+    pub reply: oneshot::Sender<Result<Reply, Error>>,
+}
+
+/// Limits of the batcher.
+#[derive(Clone, Copy, Debug)]
+pub struct BatchLimits {
+    pub queue_depth_max: usize,
+    pub ops_per_batch_max: usize,
+    pub proposals_in_flight_max: usize,
+}
+
+impl Default for BatchLimits {
+    fn default() -> Self {
+        Self {
+            queue_depth_max: QUEUE_DEPTH_MAX,
+            ops_per_batch_max: OPS_PER_BATCH_MAX,
+            proposals_in_flight_max: PROPOSALS_IN_FLIGHT_MAX,
+        }
+    }
+}
+
+/// Counters the batcher keeps (read by status and metrics).
+#[derive(Debug, Default)]
+pub struct BatchStats {
+    pub proposals: AtomicU64,
+    pub ops: AtomicU64,
+}
+
+/// Wall-clock milliseconds since the Unix epoch.
+pub fn wall_clock_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// Runs until every sender is dropped, then waits for in-flight proposals to be answered.
+pub(crate) async fn run(
+    raft: Raft,
+    mut queue: mpsc::Receiver<Pending>,
+    limits: BatchLimits,
+    last_time_ms: u64,
+    stats: Arc<BatchStats>,
+) {
+    let in_flight = Arc::new(Semaphore::new(limits.proposals_in_flight_max));
+    let mut last_time_ms = last_time_ms;
+    let mut batch: Vec<Pending> = Vec::with_capacity(limits.ops_per_batch_max);
+    while let Some(first) = queue.recv().await {
+        batch.push(first);
+        let permit = in_flight
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("semaphore never closed");
+        // Whatever queued while we waited for a slot rides in this batch.
+        while batch.len() < limits.ops_per_batch_max {
+            match queue.try_recv() {
+                Ok(p) => batch.push(p),
+                Err(_) => break,
+            }
+        }
+        last_time_ms = last_time_ms.max(wall_clock_ms());
+        let (ops, replies): (Vec<Op>, Vec<_>) = batch.drain(..).map(|p| (p.op, p.reply)).unzip();
+        stats.proposals.fetch_add(1, Ordering::Relaxed);
+        stats.ops.fetch_add(ops.len() as u64, Ordering::Relaxed);
+        let proposal = Proposal {
+            time_ms: last_time_ms,
+            ops,
+        };
+        match raft.client_write_ff(proposal).await {
+            Ok(rx) => {
+                tokio::spawn(async move {
+                    let outcome = rx.await;
+                    drop(permit);
+                    match outcome {
+                        Ok(Ok(response)) => {
+                            debug_assert_eq!(response.data.len(), replies.len());
+                            for (reply, tx) in response.data.into_iter().zip(replies) {
+                                let _ = tx.send(Ok(reply));
+                            }
+                        }
+                        Ok(Err(e)) => {
+                            let error = client_write_error(e);
+                            for tx in replies {
+                                let _ = tx.send(Err(error.clone()));
+                            }
+                        }
+                        Err(_) => {
+                            for tx in replies {
+                                let _ = tx.send(Err(Error::Fatal {
+                                    reason: "consensus engine stopped before answering".into(),
+                                }));
+                            }
+                        }
+                    }
+                });
+            }
+            Err(fatal) => {
+                drop(permit);
+                let error = Error::Fatal {
+                    reason: fatal.to_string(),
+                };
+                for tx in replies {
+                    let _ = tx.send(Err(error.clone()));
+                }
+            }
+        }
+    }
+    // Drain: wait until every proposal in flight has been answered.
+    let _all = in_flight
+        .acquire_many(limits.proposals_in_flight_max as u32)
+        .await;
+}
+
+fn client_write_error(
+    e: openraft::error::ClientWriteError<crate::raft::NodeId, crate::raft::NodeInfo>,
+) -> Error {
+    use openraft::error::ClientWriteError;
+    match e {
+        ClientWriteError::ForwardToLeader(f) => Error::NotLeader {
+            leader: f.leader_id,
+        },
+        ClientWriteError::ChangeMembershipError(c) => Error::Command(format!("ERR {c}")),
+    }
+}

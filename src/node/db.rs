@@ -1,0 +1,388 @@
+//! `Db`: the embedded handle for reads and writes.
+//!
+//! Writes go through the batcher and the log and return only after their entry is fsynced and
+//! applied; reads are served from the keyspace without touching the log. The typed calls build
+//! the same `Command` a Redis client would send, so the embedded API and the wire protocol share
+//! one set of semantics and error texts.
+
+use std::sync::{Arc, RwLock};
+
+use bytes::Bytes;
+use tokio::sync::{mpsc, oneshot};
+
+use super::batcher::{wall_clock_ms, Pending};
+use crate::command::{Command, Reply, Transaction};
+use crate::error::Error;
+use crate::keyspace::KeyVersion;
+use crate::raft::{Op, SmShared};
+
+struct Inner {
+    queue: RwLock<Option<mpsc::Sender<Pending>>>,
+    sm: Arc<SmShared>,
+}
+
+/// A cloneable handle on a node's data. Every write returns after its fsync.
+#[derive(Clone)]
+pub struct Db {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Db {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Db").finish_non_exhaustive()
+    }
+}
+
+fn arg(x: impl AsRef<[u8]>) -> Bytes {
+    Bytes::copy_from_slice(x.as_ref())
+}
+
+impl Db {
+    pub(crate) fn new(queue: mpsc::Sender<Pending>, sm: Arc<SmShared>) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                queue: RwLock::new(Some(queue)),
+                sm,
+            }),
+        }
+    }
+
+    /// Refuses new writes from every clone of this handle; queued ones are still answered.
+    pub(crate) fn close(&self) {
+        self.inner.queue.write().expect("queue lock").take();
+    }
+
+    /// The time used for reads: never earlier than the last applied entry's time, so a key
+    /// that a write already saw as expired is never seen alive by a later read.
+    fn read_time_ms(&self) -> u64 {
+        wall_clock_ms().max(
+            self.inner
+                .sm
+                .last_time_ms
+                .load(std::sync::atomic::Ordering::Relaxed),
+        )
+    }
+
+    async fn submit(&self, op: Op) -> Result<Reply, Error> {
+        let queue = self
+            .inner
+            .queue
+            .read()
+            .expect("queue lock")
+            .clone()
+            .ok_or(Error::ShuttingDown)?;
+        let (tx, rx) = oneshot::channel();
+        queue
+            .send(Pending { op, reply: tx })
+            .await
+            .map_err(|_| Error::ShuttingDown)?;
+        rx.await.map_err(|_| Error::ShuttingDown)?
+    }
+
+    /// Runs any command: reads are served locally, writes go through the log. A Redis-style
+    /// error is returned as `Ok(Reply::Error(..))`, as it would be on the wire.
+    pub async fn execute(&self, command: Command) -> Result<Reply, Error> {
+        if command.is_write() {
+            self.submit(Op::Command(command)).await
+        } else {
+            let now_ms = self.read_time_ms();
+            let keyspace = self.inner.sm.keyspace.read().expect("keyspace lock");
+            Ok(keyspace.read(&command, now_ms))
+        }
+    }
+
+    /// Parses a command given as Redis arguments (`["SET", "k", "v"]`) and runs it.
+    pub async fn execute_args<A: AsRef<[u8]>>(&self, args: &[A]) -> Result<Reply, Error> {
+        let args: Vec<Bytes> = args.iter().map(arg).collect();
+        match Command::parse(&args) {
+            Ok(command) => self.execute(command).await,
+            Err(e) => Ok(e.to_reply()),
+        }
+    }
+
+    async fn call<A: AsRef<[u8]>>(&self, args: &[A]) -> Result<Reply, Error> {
+        match self.execute_args(args).await? {
+            Reply::Error(text) => Err(Error::Command(text)),
+            reply => Ok(reply),
+        }
+    }
+
+    /// SET key value. Durable when it returns.
+    pub async fn set(&self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) -> Result<(), Error> {
+        self.call(&[arg("SET"), arg(key), arg(value)]).await?;
+        Ok(())
+    }
+
+    /// SET key value PX ttl.
+    pub async fn set_with_ttl(
+        &self,
+        key: impl AsRef<[u8]>,
+        value: impl AsRef<[u8]>,
+        ttl: std::time::Duration,
+    ) -> Result<(), Error> {
+        let ttl_ms = ttl.as_millis().max(1).to_string();
+        self.call(&[arg("SET"), arg(key), arg(value), arg("PX"), arg(ttl_ms)])
+            .await?;
+        Ok(())
+    }
+
+    /// GET key.
+    pub async fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<Bytes>, Error> {
+        match self.call(&[arg("GET"), arg(key)]).await? {
+            Reply::Bulk(value) => Ok(Some(value)),
+            _ => Ok(None),
+        }
+    }
+
+    /// DEL key [key ...]: how many existed.
+    pub async fn del<K: AsRef<[u8]>>(&self, keys: &[K]) -> Result<i64, Error> {
+        let mut args = vec![arg("DEL")];
+        args.extend(keys.iter().map(arg));
+        integer(self.call(&args).await?)
+    }
+
+    /// INCRBY key delta: the new value.
+    pub async fn incr_by(&self, key: impl AsRef<[u8]>, delta: i64) -> Result<i64, Error> {
+        integer(
+            self.call(&[arg("INCRBY"), arg(key), arg(delta.to_string())])
+                .await?,
+        )
+    }
+
+    /// HSET key field value [field value ...]: how many fields were added.
+    pub async fn hset<F: AsRef<[u8]>, V: AsRef<[u8]>>(
+        &self,
+        key: impl AsRef<[u8]>,
+        pairs: &[(F, V)],
+    ) -> Result<i64, Error> {
+        let mut args = vec![arg("HSET"), arg(key)];
+        for (field, value) in pairs {
+            args.push(arg(field));
+            args.push(arg(value));
+        }
+        integer(self.call(&args).await?)
+    }
+
+    /// HGET key field.
+    pub async fn hget(
+        &self,
+        key: impl AsRef<[u8]>,
+        field: impl AsRef<[u8]>,
+    ) -> Result<Option<Bytes>, Error> {
+        match self.call(&[arg("HGET"), arg(key), arg(field)]).await? {
+            Reply::Bulk(value) => Ok(Some(value)),
+            _ => Ok(None),
+        }
+    }
+
+    /// HGETALL key as (field, value) pairs.
+    pub async fn hgetall(&self, key: impl AsRef<[u8]>) -> Result<Vec<(Bytes, Bytes)>, Error> {
+        pairs(self.call(&[arg("HGETALL"), arg(key)]).await?)
+    }
+
+    /// ZADD key score member [score member ...]: how many members were added.
+    pub async fn zadd<M: AsRef<[u8]>>(
+        &self,
+        key: impl AsRef<[u8]>,
+        members: &[(f64, M)],
+    ) -> Result<i64, Error> {
+        let mut args = vec![arg("ZADD"), arg(key)];
+        for (score, member) in members {
+            args.push(arg(format_score(*score)));
+            args.push(arg(member));
+        }
+        integer(self.call(&args).await?)
+    }
+
+    /// ZSCORE key member.
+    pub async fn zscore(
+        &self,
+        key: impl AsRef<[u8]>,
+        member: impl AsRef<[u8]>,
+    ) -> Result<Option<f64>, Error> {
+        match self.call(&[arg("ZSCORE"), arg(key), arg(member)]).await? {
+            Reply::Double(score) => Ok(Some(score)),
+            Reply::Bulk(text) => parse_score(&text).map(Some),
+            _ => Ok(None),
+        }
+    }
+
+    /// ZRANGE key min max BYSCORE WITHSCORES as (member, score) pairs, lowest score first.
+    pub async fn zrange_by_score(
+        &self,
+        key: impl AsRef<[u8]>,
+        min: f64,
+        max: f64,
+    ) -> Result<Vec<(Bytes, f64)>, Error> {
+        let reply = self
+            .call(&[
+                arg("ZRANGE"),
+                arg(key),
+                arg(format_score(min)),
+                arg(format_score(max)),
+                arg("BYSCORE"),
+                arg("WITHSCORES"),
+            ])
+            .await?;
+        scored_members(reply)
+    }
+
+    /// EXPIRE key after `ttl`: true if the key exists and got the TTL.
+    pub async fn expire(
+        &self,
+        key: impl AsRef<[u8]>,
+        ttl: std::time::Duration,
+    ) -> Result<bool, Error> {
+        let ms = ttl.as_millis().to_string();
+        Ok(integer(self.call(&[arg("PEXPIRE"), arg(key), arg(ms)]).await?)? == 1)
+    }
+
+    /// The current version of `key`, for a WATCH-style check in [`Db::transaction`].
+    pub fn version(&self, key: impl AsRef<[u8]>) -> KeyVersion {
+        let now_ms = self.read_time_ms();
+        self.inner
+            .sm
+            .keyspace
+            .read()
+            .expect("keyspace lock")
+            .version(key.as_ref(), now_ms)
+    }
+
+    /// Applies `transaction` atomically as one log entry. `Ok(None)` means a watched key changed
+    /// and nothing was applied; otherwise one reply per command (a command's runtime error is
+    /// its reply; the others still apply, as in Redis).
+    pub async fn transaction(&self, transaction: Transaction) -> Result<Option<Vec<Reply>>, Error> {
+        match self.submit(Op::Transaction(transaction)).await? {
+            Reply::Array(replies) => Ok(Some(replies)),
+            Reply::NilArray | Reply::Nil => Ok(None),
+            Reply::Error(text) => Err(Error::Command(text)),
+            other => Err(Error::Command(format!(
+                "ERR unexpected transaction reply {other:?}"
+            ))),
+        }
+    }
+
+    /// Number of keys stored (expired keys not yet swept included, as Redis DBSIZE).
+    pub fn len(&self) -> usize {
+        self.inner.sm.keyspace.read().expect("keyspace lock").len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Digest of the whole keyspace; equal on replicas that applied the same log.
+    pub fn digest(&self) -> u128 {
+        self.inner
+            .sm
+            .keyspace
+            .read()
+            .expect("keyspace lock")
+            .digest()
+    }
+
+    pub(crate) fn expired_keys(&self, count_max: usize) -> Vec<Bytes> {
+        let now_ms = self.read_time_ms();
+        self.inner
+            .sm
+            .keyspace
+            .read()
+            .expect("keyspace lock")
+            .expired_keys(now_ms, count_max)
+    }
+
+    pub(crate) async fn purge_expired(&self, keys: Vec<Bytes>) -> Result<Reply, Error> {
+        self.submit(Op::PurgeExpired(keys)).await
+    }
+}
+
+fn integer(reply: Reply) -> Result<i64, Error> {
+    match reply {
+        Reply::Integer(n) => Ok(n),
+        other => Err(Error::Command(format!(
+            "ERR expected an integer reply, got {other:?}"
+        ))),
+    }
+}
+
+fn format_score(score: f64) -> String {
+    if score == f64::INFINITY {
+        "+inf".into()
+    } else if score == f64::NEG_INFINITY {
+        "-inf".into()
+    } else {
+        format!("{score}")
+    }
+}
+
+fn parse_score(text: &[u8]) -> Result<f64, Error> {
+    let s = std::str::from_utf8(text).map_err(|_| Error::Command("ERR bad score".into()))?;
+    match s {
+        "inf" | "+inf" => Ok(f64::INFINITY),
+        "-inf" => Ok(f64::NEG_INFINITY),
+        _ => s
+            .parse()
+            .map_err(|_| Error::Command(format!("ERR bad score {s}"))),
+    }
+}
+
+fn pairs(reply: Reply) -> Result<Vec<(Bytes, Bytes)>, Error> {
+    let bulk = |r: Reply| match r {
+        Reply::Bulk(b) => Ok(b),
+        other => Err(Error::Command(format!("ERR expected bulk, got {other:?}"))),
+    };
+    match reply {
+        Reply::Map(items) => items
+            .into_iter()
+            .map(|(k, v)| Ok((bulk(k)?, bulk(v)?)))
+            .collect(),
+        Reply::Array(items) => {
+            let mut out = Vec::with_capacity(items.len() / 2);
+            let mut it = items.into_iter();
+            while let (Some(k), Some(v)) = (it.next(), it.next()) {
+                out.push((bulk(k)?, bulk(v)?));
+            }
+            Ok(out)
+        }
+        Reply::Nil | Reply::NilArray => Ok(Vec::new()),
+        other => Err(Error::Command(format!("ERR expected pairs, got {other:?}"))),
+    }
+}
+
+fn scored_members(reply: Reply) -> Result<Vec<(Bytes, f64)>, Error> {
+    let member = |r: Reply| match r {
+        Reply::Bulk(b) => Ok(b),
+        other => Err(Error::Command(format!(
+            "ERR expected member, got {other:?}"
+        ))),
+    };
+    let score = |r: Reply| match r {
+        Reply::Double(d) => Ok(d),
+        Reply::Bulk(b) => parse_score(&b),
+        other => Err(Error::Command(format!("ERR expected score, got {other:?}"))),
+    };
+    let Reply::Array(items) = reply else {
+        return Err(Error::Command(format!("ERR expected array, got {reply:?}")));
+    };
+    let mut out = Vec::new();
+    let mut it = items.into_iter().peekable();
+    while let Some(item) = it.next() {
+        match item {
+            // RESP3 shape: [member, score] pairs.
+            Reply::Array(pair) if pair.len() == 2 => {
+                let mut p = pair.into_iter();
+                let m = member(p.next().expect("len 2"))?;
+                let s = score(p.next().expect("len 2"))?;
+                out.push((m, s));
+            }
+            // RESP2 shape: member, score, member, score ...
+            m => {
+                let s = it
+                    .next()
+                    .ok_or_else(|| Error::Command("ERR odd WITHSCORES reply".into()))?;
+                out.push((member(m)?, score(s)?));
+            }
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,452 @@
+//! A Tandem node in-process: opening the WAL and snapshots, starting openraft, the batcher and
+//! the expiry sweeper, and shutting all of it down in order.
+//!
+//! All per-group state lives inside one `Node` (no globals), so several nodes, or later several
+//! Raft groups, can share a process.
+
+mod batcher;
+mod db;
+mod lock;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use openraft::{Config, SnapshotPolicy};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+pub use batcher::{wall_clock_ms, BatchLimits, BatchStats};
+pub use db::Db;
+pub use lock::DirLock;
+
+use crate::error::{Error, OpenError};
+use crate::raft::{LogStore, NodeId, NodeInfo, PeerNetwork, Raft, SmShared, StateMachine};
+use crate::wal::{Backend, Vfs, Wal, WalOptions};
+
+/// Default: take a snapshot after this many log entries since the last one.
+pub const SNAPSHOT_LOGS_SINCE_LAST_DEFAULT: u64 = 100_000;
+/// Entries kept in the log behind a snapshot (lets a slightly lagging follower catch up by log).
+pub const LOGS_KEPT_AFTER_SNAPSHOT: u64 = 1_000;
+/// Default interval between sweeps that propose the removal of expired keys.
+pub const EXPIRY_SWEEP_INTERVAL_DEFAULT: Duration = Duration::from_millis(100);
+/// Most expired keys removed by one sweep entry.
+pub const EXPIRY_SWEEP_KEYS_MAX: usize = 1_024;
+/// How long open waits for the node to become leader and replay its log.
+const OPEN_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// When snapshots are taken.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SnapshotPolicyOption {
+    /// After this many log entries since the last snapshot.
+    LogsSinceLast(u64),
+    /// Only when asked (`Node::snapshot`).
+    Manual,
+}
+
+/// Configures and opens a [`Node`].
+#[derive(Clone)]
+pub struct NodeBuilder {
+    data_dir: PathBuf,
+    node_id: NodeId,
+    zone: String,
+    backend: Backend,
+    segment_bytes: u64,
+    snapshot_policy: SnapshotPolicyOption,
+    logs_kept_after_snapshot: u64,
+    expiry_sweep_interval: Duration,
+    batch_limits: BatchLimits,
+    vfs: Option<Arc<dyn Vfs>>,
+}
+
+impl NodeBuilder {
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            data_dir: data_dir.into(),
+            node_id: 1,
+            zone: "local".to_string(),
+            backend: Backend::default(),
+            segment_bytes: WalOptions::default().segment_bytes,
+            snapshot_policy: SnapshotPolicyOption::LogsSinceLast(SNAPSHOT_LOGS_SINCE_LAST_DEFAULT),
+            logs_kept_after_snapshot: LOGS_KEPT_AFTER_SNAPSHOT,
+            expiry_sweep_interval: EXPIRY_SWEEP_INTERVAL_DEFAULT,
+            batch_limits: BatchLimits::default(),
+            vfs: None,
+        }
+    }
+
+    /// The WAL I/O backend (`pwrite`+`fdatasync`, or io_uring with O_DIRECT).
+    pub fn backend(mut self, backend: Backend) -> Self {
+        self.backend = backend;
+        self
+    }
+
+    /// Size of each preallocated WAL segment file.
+    pub fn segment_bytes(mut self, segment_bytes: u64) -> Self {
+        self.segment_bytes = segment_bytes;
+        self
+    }
+
+    pub fn snapshot_policy(mut self, policy: SnapshotPolicyOption) -> Self {
+        self.snapshot_policy = policy;
+        self
+    }
+
+    /// Log entries kept behind a snapshot when the WAL prefix is purged.
+    pub fn logs_kept_after_snapshot(mut self, entries: u64) -> Self {
+        self.logs_kept_after_snapshot = entries;
+        self
+    }
+
+    pub fn expiry_sweep_interval(mut self, interval: Duration) -> Self {
+        self.expiry_sweep_interval = interval;
+        self
+    }
+
+    pub fn batch_limits(mut self, limits: BatchLimits) -> Self {
+        self.batch_limits = limits;
+        self
+    }
+
+    /// The zone label of this node (a single embedded node has only one zone).
+    pub fn zone(mut self, zone: impl Into<String>) -> Self {
+        self.zone = zone.into();
+        self
+    }
+
+    /// Runs the WAL on a virtual file system (crash and fault-injection tests).
+    #[doc(hidden)]
+    pub fn wal_vfs(mut self, vfs: Arc<dyn Vfs>) -> Self {
+        self.vfs = Some(vfs);
+        self
+    }
+
+    /// Opens the node: recovers the newest snapshot and the WAL, replays the log, and returns
+    /// once the node accepts writes.
+    pub async fn open(self) -> Result<Node, OpenError> {
+        let started = Instant::now();
+        if self.batch_limits.ops_per_batch_max == 0
+            || self.batch_limits.proposals_in_flight_max == 0
+            || self.batch_limits.queue_depth_max == 0
+        {
+            return Err(OpenError::Config {
+                reason: "batch limits must be positive".into(),
+            });
+        }
+        let data_dir = self.data_dir.clone();
+        std::fs::create_dir_all(&data_dir).map_err(|source| OpenError::DataDir {
+            path: data_dir.clone(),
+            source,
+        })?;
+        let lock = DirLock::acquire(&data_dir)?;
+
+        let wal_options = WalOptions {
+            backend: self.backend,
+            segment_bytes: self.segment_bytes,
+            vfs: self.vfs.clone(),
+            ..WalOptions::default()
+        };
+        let (wal, recovery) = Wal::open(&data_dir.join("wal"), wal_options)?;
+        if let Some(torn) = &recovery.torn_tail {
+            tracing::warn!(
+                segment = %torn.segment,
+                offset = torn.offset,
+                bytes_discarded = torn.bytes_discarded,
+                "WAL had a torn tail (a write that never completed); it was truncated"
+            );
+        }
+        let wal_records = recovery.records.len();
+        let log_store = LogStore::from_recovery(Arc::new(wal), recovery)?;
+        let (state_machine, sm) = StateMachine::open(&data_dir.join("snapshots"))?;
+        let snapshot_index = sm.snapshot_index.load(Ordering::Relaxed);
+
+        let config = Config {
+            cluster_name: "tandem".into(),
+            heartbeat_interval: 50,
+            election_timeout_min: 150,
+            election_timeout_max: 300,
+            snapshot_policy: match self.snapshot_policy {
+                SnapshotPolicyOption::LogsSinceLast(n) => SnapshotPolicy::LogsSinceLast(n),
+                SnapshotPolicyOption::Manual => SnapshotPolicy::Never,
+            },
+            max_in_snapshot_log_to_keep: self.logs_kept_after_snapshot,
+            ..Config::default()
+        }
+        .validate()
+        .map_err(|e| OpenError::Config {
+            reason: e.to_string(),
+        })?;
+        let last_log_index = {
+            let mut probe = log_store.clone();
+            use openraft::storage::RaftLogStorage;
+            probe
+                .get_log_state()
+                .await
+                .map_err(|e| OpenError::Raft {
+                    reason: e.to_string(),
+                })?
+                .last_log_id
+                .map(|id| id.index)
+        };
+        let raft = Raft::new(
+            self.node_id,
+            Arc::new(config),
+            PeerNetwork::default(),
+            log_store.clone(),
+            state_machine,
+        )
+        .await
+        .map_err(|e| OpenError::Raft {
+            reason: e.to_string(),
+        })?;
+        let raft_error = |e: &dyn std::fmt::Display| OpenError::Raft {
+            reason: e.to_string(),
+        };
+        if !raft.is_initialized().await.map_err(|e| raft_error(&e))? {
+            let mut members = BTreeMap::new();
+            members.insert(
+                self.node_id,
+                NodeInfo {
+                    zone: self.zone.clone(),
+                    ..NodeInfo::default()
+                },
+            );
+            raft.initialize(members).await.map_err(|e| raft_error(&e))?;
+        }
+        raft.wait(Some(OPEN_TIMEOUT))
+            .current_leader(self.node_id, "node open: become leader")
+            .await
+            .map_err(|e| raft_error(&e))?;
+        if let Some(index) = last_log_index {
+            raft.wait(Some(OPEN_TIMEOUT))
+                .applied_index_at_least(Some(index), "node open: replay log")
+                .await
+                .map_err(|e| raft_error(&e))?;
+        }
+
+        let (queue_tx, queue_rx) = mpsc::channel(self.batch_limits.queue_depth_max);
+        let batch_stats = Arc::new(BatchStats::default());
+        let batcher = tokio::spawn(batcher::run(
+            raft.clone(),
+            queue_rx,
+            self.batch_limits,
+            sm.last_time_ms.load(Ordering::Relaxed),
+            batch_stats.clone(),
+        ));
+        let db = Db::new(queue_tx, sm.clone());
+        let sweeper = tokio::spawn(sweep_expired(db.clone(), self.expiry_sweep_interval));
+
+        let recovered = RecoveryReport {
+            snapshot_index,
+            wal_records,
+            keys: sm.keyspace.read().expect("keyspace lock").len(),
+            elapsed: started.elapsed(),
+        };
+        tracing::info!(
+            data_dir = %data_dir.display(),
+            snapshot_index,
+            wal_records,
+            keys = recovered.keys,
+            elapsed_ms = recovered.elapsed.as_millis() as u64,
+            "node open"
+        );
+        Ok(Node {
+            db,
+            raft,
+            log_store,
+            sm,
+            batcher: Some(batcher),
+            sweeper,
+            batch_stats,
+            recovered,
+            data_dir,
+            _lock: lock,
+        })
+    }
+}
+
+/// What `open` found on disk.
+#[derive(Clone, Debug)]
+pub struct RecoveryReport {
+    /// Last log index covered by the snapshot loaded (0 = none).
+    pub snapshot_index: u64,
+    /// WAL records read (including ones below the purge point).
+    pub wal_records: usize,
+    /// Keys in the keyspace after replay.
+    pub keys: usize,
+    /// Time from `open` to ready.
+    pub elapsed: Duration,
+}
+
+/// Log positions and counters of a node (names as in docs/log-positions.md).
+#[derive(Clone, Debug)]
+pub struct NodeStatus {
+    pub purged: u64,
+    pub snapshot: u64,
+    pub applied: u64,
+    pub committed: u64,
+    pub flushed: u64,
+    pub written: u64,
+    pub accepted: u64,
+    pub keys: usize,
+    pub term: u64,
+    pub proposals: u64,
+    pub ops: u64,
+    pub wal: crate::wal::WalStats,
+}
+
+/// A running node. Dropping it without `shutdown` stops it abruptly (like a crash).
+pub struct Node {
+    db: Db,
+    raft: Raft,
+    log_store: LogStore,
+    sm: Arc<SmShared>,
+    batcher: Option<JoinHandle<()>>,
+    sweeper: JoinHandle<()>,
+    batch_stats: Arc<BatchStats>,
+    recovered: RecoveryReport,
+    data_dir: PathBuf,
+    _lock: DirLock,
+}
+
+impl Node {
+    /// Starts configuring a node whose files live in `data_dir`.
+    pub fn builder(data_dir: impl Into<PathBuf>) -> NodeBuilder {
+        NodeBuilder::new(data_dir)
+    }
+
+    /// A handle for reads and writes; cheap to clone, usable from many tasks.
+    pub fn db(&self) -> Db {
+        self.db.clone()
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    /// What open recovered.
+    pub fn recovery_report(&self) -> &RecoveryReport {
+        &self.recovered
+    }
+
+    /// The openraft handle (metrics, membership; used by the server and tests).
+    pub fn raft(&self) -> &Raft {
+        &self.raft
+    }
+
+    /// Log positions and counters.
+    pub fn status(&self) -> NodeStatus {
+        let metrics = self.raft.metrics().borrow().clone();
+        let positions = self.log_store.wal().positions();
+        let applied = self.sm.applied().log_id.map_or(0, |id| id.index);
+        let status = NodeStatus {
+            purged: self.log_store.meta().last_purged.map_or(0, |id| id.index),
+            snapshot: self.sm.snapshot_index.load(Ordering::Relaxed),
+            applied,
+            committed: quorum_matched(&metrics).unwrap_or(0).max(applied),
+            flushed: positions.flushed,
+            written: positions.written,
+            accepted: positions.accepted,
+            keys: self.sm.keyspace.read().expect("keyspace lock").len(),
+            term: metrics.current_term,
+            proposals: self.batch_stats.proposals.load(Ordering::Relaxed),
+            ops: self.batch_stats.ops.load(Ordering::Relaxed),
+            wal: self.log_store.wal().stats(),
+        };
+        debug_assert!(status.purged <= status.snapshot.max(status.purged));
+        debug_assert!(status.flushed <= status.written && status.written <= status.accepted);
+        status
+    }
+
+    /// Builds a snapshot now and waits for it (the WAL prefix it covers is purged afterwards).
+    pub async fn snapshot(&self) -> Result<(), Error> {
+        let before = self.sm.snapshots_built.load(Ordering::Relaxed);
+        self.raft
+            .trigger()
+            .snapshot()
+            .await
+            .map_err(|e| Error::Fatal {
+                reason: e.to_string(),
+            })?;
+        let applied = self.sm.applied().log_id.map_or(0, |id| id.index);
+        let deadline = Instant::now() + OPEN_TIMEOUT;
+        loop {
+            let done = self.sm.snapshots_built.load(Ordering::Relaxed) > before
+                && self.sm.snapshot_index.load(Ordering::Relaxed) >= applied;
+            if done {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err(Error::Fatal {
+                    reason: "snapshot did not complete in time".into(),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    /// Stops accepting writes, answers every write already queued, stops consensus and closes the
+    /// WAL with a final fsync.
+    pub async fn shutdown(mut self) -> Result<(), Error> {
+        self.sweeper.abort();
+        let batcher = self.batcher.take();
+        self.db.close();
+        if let Some(batcher) = batcher {
+            let _ = batcher.await;
+        }
+        let flush = self.log_store.wal().flush().await;
+        self.raft.shutdown().await.map_err(|e| Error::Fatal {
+            reason: format!("consensus engine did not stop cleanly: {e}"),
+        })?;
+        flush.map_err(|e| Error::Fatal {
+            reason: e.to_string(),
+        })
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        self.sweeper.abort();
+        if let Some(batcher) = &self.batcher {
+            batcher.abort();
+        }
+    }
+}
+
+/// The highest index a majority of the leader's replication targets (itself included) has
+/// flushed: the commit index as far as metrics can tell (None on a follower).
+fn quorum_matched(metrics: &openraft::RaftMetrics<NodeId, NodeInfo>) -> Option<u64> {
+    let replication = metrics.replication.as_ref()?;
+    let mut matched: Vec<u64> = replication
+        .values()
+        .map(|m| m.map_or(0, |id| id.index))
+        .collect();
+    if matched.is_empty() {
+        return None;
+    }
+    matched.sort_unstable_by(|a, b| b.cmp(a));
+    Some(matched[matched.len() / 2])
+}
+
+/// Periodically proposes the removal of keys whose TTL has passed.
+///
+/// Expiry is decided by the time in the log entry, so every replica removes the same keys.
+async fn sweep_expired(db: Db, interval: Duration) {
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        let keys = db.expired_keys(EXPIRY_SWEEP_KEYS_MAX);
+        if keys.is_empty() {
+            continue;
+        }
+        if let Err(e) = db.purge_expired(keys).await {
+            if matches!(e, Error::ShuttingDown) || e.is_fatal() {
+                return;
+            }
+            tracing::warn!(error = %e, "expiry sweep failed");
+        }
+    }
+}

@@ -1,0 +1,251 @@
+//! openraft's log storage on top of the WAL.
+//!
+//! Every entry that is not purged is also kept decoded in memory, so replication and apply never
+//! read the disk; the WAL is read only at open. Memory is bounded by the snapshot policy, which
+//! purges the prefix a snapshot covers. Invariant: the cached entries are consecutive and end at
+//! the WAL's accepted position; `last_purged <= first cached - 1`.
+
+use std::collections::BTreeMap;
+use std::fmt::Debug;
+use std::io;
+use std::ops::RangeBounds;
+use std::sync::{Arc, Mutex, RwLock};
+
+use bytes::Bytes;
+use openraft::storage::{LogFlushed, RaftLogStorage};
+use openraft::{ErrorSubject, ErrorVerb, LogState, RaftLogReader};
+use serde::{Deserialize, Serialize};
+
+use super::{log_io_error, Entry, LogId, StorageError, TypeConfig, Vote, RECORD_KIND_ENTRY};
+use crate::wal::{Record, Recovery, Wal, WalError};
+
+/// What the WAL's metadata blob holds for raft: the vote and the purge point.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogStoreMeta {
+    pub vote: Option<Vote>,
+    pub last_purged: Option<LogId>,
+}
+
+struct Shared {
+    wal: Arc<Wal>,
+    entries: RwLock<BTreeMap<u64, Entry>>,
+    meta: Mutex<LogStoreMeta>,
+}
+
+/// The log store handed to openraft; clones share one WAL and one cache (cheap `Arc` clone).
+#[derive(Clone)]
+pub struct LogStore {
+    shared: Arc<Shared>,
+}
+
+/// Why recovered WAL contents cannot be used as a raft log.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LogRecoveryError {
+    #[error("WAL record at index {index} does not decode as a log entry: {reason}")]
+    Undecodable { index: u64, reason: String },
+    #[error("WAL metadata does not decode: {reason}")]
+    MetaUndecodable { reason: String },
+    #[error("WAL record {index} carries term {record_term} but its entry says term {entry_term}")]
+    TermMismatch {
+        index: u64,
+        record_term: u64,
+        entry_term: u64,
+    },
+}
+
+impl LogStore {
+    /// Builds the store from what the WAL recovered: decodes every record after the purge point.
+    pub fn from_recovery(wal: Arc<Wal>, recovery: Recovery) -> Result<Self, LogRecoveryError> {
+        let meta = match &recovery.meta {
+            Some(bytes) => postcard::from_bytes::<LogStoreMeta>(bytes).map_err(|e| {
+                LogRecoveryError::MetaUndecodable {
+                    reason: e.to_string(),
+                }
+            })?,
+            None => LogStoreMeta::default(),
+        };
+        let purged_index = meta.last_purged.map(|id| id.index);
+        let mut entries = BTreeMap::new();
+        for record in recovery.records {
+            if purged_index.is_some_and(|p| record.index <= p) {
+                continue;
+            }
+            let entry = decode_entry(&record)?;
+            entries.insert(record.index, entry);
+        }
+        Ok(Self {
+            shared: Arc::new(Shared {
+                wal,
+                entries: RwLock::new(entries),
+                meta: Mutex::new(meta),
+            }),
+        })
+    }
+
+    /// The WAL under this store (for positions and statistics).
+    pub fn wal(&self) -> &Arc<Wal> {
+        &self.shared.wal
+    }
+
+    /// Number of entries held (not yet purged).
+    pub fn entry_count(&self) -> usize {
+        self.shared.entries.read().expect("log cache lock").len()
+    }
+
+    /// The current metadata (vote, purge point).
+    pub fn meta(&self) -> LogStoreMeta {
+        self.shared.meta.lock().expect("log meta lock").clone()
+    }
+
+    async fn persist_meta(&self, meta: LogStoreMeta) -> Result<(), WalError> {
+        let bytes = postcard::to_allocvec(&meta).expect("log meta always encodes");
+        self.shared.wal.save_meta(bytes).await?;
+        *self.shared.meta.lock().expect("log meta lock") = meta;
+        Ok(())
+    }
+}
+
+/// Decodes one WAL record into an openraft entry, checking the record header against it.
+pub(crate) fn decode_entry(record: &Record) -> Result<Entry, LogRecoveryError> {
+    let entry: Entry =
+        postcard::from_bytes(&record.payload).map_err(|e| LogRecoveryError::Undecodable {
+            index: record.index,
+            reason: e.to_string(),
+        })?;
+    if entry.log_id.index != record.index {
+        return Err(LogRecoveryError::Undecodable {
+            index: record.index,
+            reason: format!("entry says index {}", entry.log_id.index),
+        });
+    }
+    if entry.log_id.leader_id.term != record.term {
+        return Err(LogRecoveryError::TermMismatch {
+            index: record.index,
+            record_term: record.term,
+            entry_term: entry.log_id.leader_id.term,
+        });
+    }
+    Ok(entry)
+}
+
+/// Encodes an entry as a WAL record (term and index also in the record header).
+pub(crate) fn encode_entry(entry: &Entry) -> Record {
+    let payload = postcard::to_allocvec(entry).expect("log entries always encode");
+    Record {
+        index: entry.log_id.index,
+        term: entry.log_id.leader_id.term,
+        kind: RECORD_KIND_ENTRY,
+        payload: Bytes::from(payload),
+    }
+}
+
+fn wal_to_io(error: WalError) -> io::Error {
+    io::Error::other(error)
+}
+
+impl RaftLogReader<TypeConfig> for LogStore {
+    async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + Send>(
+        &mut self,
+        range: RB,
+    ) -> Result<Vec<Entry>, StorageError> {
+        let entries = self.shared.entries.read().expect("log cache lock");
+        Ok(entries.range(range).map(|(_, e)| e.clone()).collect())
+    }
+}
+
+impl RaftLogStorage<TypeConfig> for LogStore {
+    type LogReader = LogStore;
+
+    async fn get_log_state(&mut self) -> Result<LogState<TypeConfig>, StorageError> {
+        let last_purged = self.meta().last_purged;
+        let last_cached = self
+            .shared
+            .entries
+            .read()
+            .expect("log cache lock")
+            .last_key_value()
+            .map(|(_, e)| e.log_id);
+        Ok(LogState {
+            last_purged_log_id: last_purged,
+            last_log_id: last_cached.or(last_purged),
+        })
+    }
+
+    async fn get_log_reader(&mut self) -> Self::LogReader {
+        self.clone()
+    }
+
+    async fn save_vote(&mut self, vote: &Vote) -> Result<(), StorageError> {
+        let mut meta = self.meta();
+        meta.vote = Some(*vote);
+        self.persist_meta(meta)
+            .await
+            .map_err(|e| log_io_error(ErrorSubject::Vote, ErrorVerb::Write, e))
+    }
+
+    async fn read_vote(&mut self) -> Result<Option<Vote>, StorageError> {
+        Ok(self.meta().vote)
+    }
+
+    async fn append<I>(
+        &mut self,
+        entries: I,
+        callback: LogFlushed<TypeConfig>,
+    ) -> Result<(), StorageError>
+    where
+        I: IntoIterator<Item = Entry> + Send,
+        I::IntoIter: Send,
+    {
+        let mut records = Vec::new();
+        {
+            let mut cache = self.shared.entries.write().expect("log cache lock");
+            for entry in entries {
+                debug_assert!(
+                    cache
+                        .last_key_value()
+                        .is_none_or(|(last, _)| *last + 1 == entry.log_id.index),
+                    "log entries must be consecutive"
+                );
+                records.push(encode_entry(&entry));
+                cache.insert(entry.log_id.index, entry);
+            }
+        }
+        self.shared.wal.append(
+            records,
+            Box::new(move |result| callback.log_io_completed(result.map_err(wal_to_io))),
+        );
+        Ok(())
+    }
+
+    async fn truncate(&mut self, log_id: LogId) -> Result<(), StorageError> {
+        self.shared
+            .wal
+            .truncate_from(log_id.index)
+            .await
+            .map_err(|e| log_io_error(ErrorSubject::Log(log_id), ErrorVerb::Delete, e))?;
+        let mut cache = self.shared.entries.write().expect("log cache lock");
+        cache.split_off(&log_id.index);
+        Ok(())
+    }
+
+    async fn purge(&mut self, log_id: LogId) -> Result<(), StorageError> {
+        // The purge point is made durable first: if we crash after deleting segments, recovery
+        // must not mistake the missing prefix for lost entries.
+        let mut meta = self.meta();
+        debug_assert!(meta.last_purged.is_none_or(|p| p <= log_id));
+        meta.last_purged = Some(log_id);
+        self.persist_meta(meta)
+            .await
+            .map_err(|e| log_io_error(ErrorSubject::Log(log_id), ErrorVerb::Delete, e))?;
+        self.shared
+            .wal
+            .purge_through(log_id.index)
+            .await
+            .map_err(|e| log_io_error(ErrorSubject::Log(log_id), ErrorVerb::Delete, e))?;
+        let mut cache = self.shared.entries.write().expect("log cache lock");
+        let kept = cache.split_off(&(log_id.index + 1));
+        *cache = kept;
+        Ok(())
+    }
+}

@@ -1,0 +1,369 @@
+//! openraft's state machine: applies committed entries to the keyspace and manages snapshots.
+//!
+//! The keyspace is shared with the read path behind an `RwLock`; apply holds the write lock for
+//! one batch of entries. Snapshots are built from an O(1) clone of the (persistent) keyspace on a
+//! blocking thread, so writes continue while a snapshot is written.
+//! Invariant: `snapshot <= applied`, and `applied` only moves forward (or jumps to an installed
+//! snapshot).
+
+use std::io::SeekFrom;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+
+use openraft::storage::{RaftSnapshotBuilder, RaftStateMachine, Snapshot};
+use openraft::{EntryPayload, ErrorSubject, ErrorVerb};
+use tokio::io::{AsyncSeekExt, AsyncWriteExt};
+
+use super::{
+    log_io_error, Entry, LogId, Op, SnapshotMeta, StorageError, StoredMembership, TypeConfig,
+};
+use crate::command::Reply;
+use crate::keyspace::Keyspace;
+use crate::snapshot::{self, SnapshotHeader, SnapshotInfo};
+
+/// The name a snapshot being received from a leader is written under before it is verified.
+const INCOMING_FILE: &str = "incoming.snap.tmp";
+/// The name a snapshot being installed is copied to and verified under before it is renamed.
+const INSTALLING_FILE: &str = "incoming-install.snap.tmp";
+
+/// Applied position and membership, moved together.
+#[derive(Clone, Debug, Default)]
+pub struct Applied {
+    pub log_id: Option<LogId>,
+    pub membership: StoredMembership,
+}
+
+/// State shared between the state machine (owned by openraft) and the node's read path.
+pub struct SmShared {
+    pub keyspace: RwLock<Keyspace>,
+    pub applied: Mutex<Applied>,
+    /// Time (ms) of the last applied entry; the batcher stamps new entries no earlier than this.
+    pub last_time_ms: AtomicU64,
+    /// Last log index covered by the current snapshot (0 = none).
+    pub snapshot_index: AtomicU64,
+    /// Snapshots built so far by this process (for ids and statistics).
+    pub snapshots_built: AtomicU64,
+}
+
+impl SmShared {
+    pub fn applied(&self) -> Applied {
+        self.applied.lock().expect("applied lock").clone()
+    }
+}
+
+/// The state machine handed to openraft.
+pub struct StateMachine {
+    shared: Arc<SmShared>,
+    dir: PathBuf,
+    current: Option<SnapshotInfo>,
+}
+
+impl StateMachine {
+    /// Opens the state machine on `dir`, loading the newest snapshot there if any.
+    ///
+    /// A snapshot that fails its checksum is an error, not something to skip: the WAL prefix it
+    /// covers may already be purged, so falling back to an older image could lose writes.
+    pub fn open(dir: &Path) -> Result<(Self, Arc<SmShared>), snapshot::SnapshotError> {
+        let io_err = |source| snapshot::SnapshotError::Io {
+            path: dir.to_path_buf(),
+            source,
+        };
+        std::fs::create_dir_all(dir).map_err(io_err)?;
+        let newest = snapshot::list(dir).map_err(io_err)?.into_iter().next();
+        let (current, keyspace, applied, last_time_ms) = match newest {
+            Some(path) => {
+                let (info, keyspace) = snapshot::load(&path)?;
+                snapshot::remove_others(dir, &path).map_err(io_err)?;
+                let applied = Applied {
+                    log_id: info.header.meta.last_log_id,
+                    membership: info.header.meta.last_membership.clone(),
+                };
+                let time = info.header.last_time_ms;
+                (Some(info), keyspace, applied, time)
+            }
+            None => (None, Keyspace::new(), Applied::default(), 0),
+        };
+        let snapshot_index = current
+            .as_ref()
+            .and_then(|c| c.header.meta.last_log_id)
+            .map_or(0, |id| id.index);
+        let shared = Arc::new(SmShared {
+            keyspace: RwLock::new(keyspace),
+            applied: Mutex::new(applied),
+            last_time_ms: AtomicU64::new(last_time_ms),
+            snapshot_index: AtomicU64::new(snapshot_index),
+            snapshots_built: AtomicU64::new(0),
+        });
+        let sm = Self {
+            shared: shared.clone(),
+            dir: dir.to_path_buf(),
+            current,
+        };
+        Ok((sm, shared))
+    }
+
+    /// The snapshot currently backing this state machine, if any.
+    pub fn current_snapshot(&self) -> Option<&SnapshotInfo> {
+        self.current.as_ref()
+    }
+}
+
+fn snapshot_error(
+    meta: Option<&SnapshotMeta>,
+    verb: ErrorVerb,
+    e: impl std::error::Error + Send + Sync + 'static,
+) -> StorageError {
+    let subject = match meta {
+        Some(m) => ErrorSubject::Snapshot(Some(m.signature())),
+        None => ErrorSubject::Snapshot(None),
+    };
+    log_io_error(subject, verb, e)
+}
+
+/// Applies one operation at log time `now_ms`; one reply per op.
+pub(crate) fn apply_op(keyspace: &mut Keyspace, op: &Op, now_ms: u64) -> Reply {
+    match op {
+        Op::Command(cmd) => keyspace.apply(cmd, now_ms),
+        Op::Transaction(txn) => keyspace.apply_transaction(txn, now_ms),
+        Op::PurgeExpired(keys) => Reply::Integer(keyspace.purge_expired(keys, now_ms) as i64),
+    }
+}
+
+impl RaftStateMachine<TypeConfig> for StateMachine {
+    type SnapshotBuilder = SnapshotBuilder;
+
+    async fn applied_state(&mut self) -> Result<(Option<LogId>, StoredMembership), StorageError> {
+        let applied = self.shared.applied();
+        Ok((applied.log_id, applied.membership))
+    }
+
+    async fn apply<I>(&mut self, entries: I) -> Result<Vec<Vec<Reply>>, StorageError>
+    where
+        I: IntoIterator<Item = Entry> + Send,
+        I::IntoIter: Send,
+    {
+        let mut responses = Vec::new();
+        let mut keyspace = self.shared.keyspace.write().expect("keyspace lock");
+        let mut applied = self.shared.applied.lock().expect("applied lock");
+        for entry in entries {
+            debug_assert!(
+                applied.log_id.is_none_or(|a| a.index < entry.log_id.index),
+                "applied only moves forward"
+            );
+            let replies = match &entry.payload {
+                EntryPayload::Blank => Vec::new(),
+                EntryPayload::Normal(proposal) => {
+                    let now_ms = proposal.time_ms;
+                    self.shared
+                        .last_time_ms
+                        .fetch_max(now_ms, Ordering::Relaxed);
+                    proposal
+                        .ops
+                        .iter()
+                        .map(|op| apply_op(&mut keyspace, op, now_ms))
+                        .collect()
+                }
+                EntryPayload::Membership(membership) => {
+                    applied.membership =
+                        StoredMembership::new(Some(entry.log_id), membership.clone());
+                    Vec::new()
+                }
+            };
+            applied.log_id = Some(entry.log_id);
+            responses.push(replies);
+        }
+        Ok(responses)
+    }
+
+    async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
+        // Called on the state machine task, between applies: this clone is a consistent cut.
+        let keyspace = self.shared.keyspace.read().expect("keyspace lock").clone();
+        let applied = self.shared.applied();
+        let seq = self.shared.snapshots_built.fetch_add(1, Ordering::Relaxed) + 1;
+        SnapshotBuilder {
+            dir: self.dir.clone(),
+            keyspace,
+            applied,
+            last_time_ms: self.shared.last_time_ms.load(Ordering::Relaxed),
+            seq,
+            shared: self.shared.clone(),
+        }
+    }
+
+    async fn begin_receiving_snapshot(&mut self) -> Result<Box<tokio::fs::File>, StorageError> {
+        let path = self.dir.join(INCOMING_FILE);
+        let file = tokio::fs::File::create(&path)
+            .await
+            .map_err(|e| snapshot_error(None, ErrorVerb::Write, e))?;
+        Ok(Box::new(file))
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        meta: &SnapshotMeta,
+        mut snapshot: Box<tokio::fs::File>,
+    ) -> Result<(), StorageError> {
+        let err = |verb, e: std::io::Error| snapshot_error(Some(meta), verb, e);
+        // The handle may be the file from `begin_receiving_snapshot` or any other readable
+        // snapshot; copy it from the start into a file of our own, fsync it, then verify it.
+        let installing = self.dir.join(INSTALLING_FILE);
+        snapshot
+            .seek(SeekFrom::Start(0))
+            .await
+            .map_err(|e| err(ErrorVerb::Read, e))?;
+        let mut target = tokio::fs::File::create(&installing)
+            .await
+            .map_err(|e| err(ErrorVerb::Write, e))?;
+        tokio::io::copy(&mut *snapshot, &mut target)
+            .await
+            .map_err(|e| err(ErrorVerb::Write, e))?;
+        target.flush().await.map_err(|e| err(ErrorVerb::Write, e))?;
+        target
+            .sync_all()
+            .await
+            .map_err(|e| err(ErrorVerb::Write, e))?;
+        drop(target);
+        drop(snapshot);
+        let incoming = installing.clone();
+        let (info, keyspace) = tokio::task::spawn_blocking(move || snapshot::load(&incoming))
+            .await
+            .map_err(|e| err(ErrorVerb::Read, std::io::Error::other(e)))?
+            .map_err(|e| snapshot_error(Some(meta), ErrorVerb::Read, e))?;
+        if info.header.meta.last_log_id != meta.last_log_id {
+            return Err(err(
+                ErrorVerb::Read,
+                std::io::Error::other(format!(
+                    "received snapshot covers {:?} but the leader announced {:?}",
+                    info.header.meta.last_log_id, meta.last_log_id
+                )),
+            ));
+        }
+        let final_path = self.dir.join(snapshot::file_name(&meta.snapshot_id));
+        let dir = self.dir.clone();
+        let incoming = installing;
+        let keep = final_path.clone();
+        tokio::task::spawn_blocking(move || {
+            std::fs::rename(&incoming, &keep)?;
+            snapshot::sync_dir(&dir)?;
+            snapshot::remove_others(&dir, &keep)
+        })
+        .await
+        .map_err(|e| err(ErrorVerb::Write, std::io::Error::other(e)))?
+        .map_err(|e| err(ErrorVerb::Write, e))?;
+
+        let version_counter = info.header.version_counter;
+        let last_time_ms = info.header.last_time_ms;
+        {
+            let mut ks = self.shared.keyspace.write().expect("keyspace lock");
+            *ks = keyspace;
+            ks.set_version_counter(version_counter);
+            let mut applied = self.shared.applied.lock().expect("applied lock");
+            applied.log_id = meta.last_log_id;
+            applied.membership = meta.last_membership.clone();
+        }
+        self.shared
+            .last_time_ms
+            .fetch_max(last_time_ms, Ordering::Relaxed);
+        self.shared
+            .snapshot_index
+            .store(meta.last_log_id.map_or(0, |id| id.index), Ordering::Relaxed);
+        self.current = Some(SnapshotInfo {
+            path: final_path,
+            ..info
+        });
+        Ok(())
+    }
+
+    async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot<TypeConfig>>, StorageError> {
+        let newest = snapshot::list(&self.dir)
+            .map_err(|e| snapshot_error(None, ErrorVerb::Read, e))?
+            .into_iter()
+            .next();
+        let Some(path) = newest else {
+            return Ok(None);
+        };
+        let info = match &self.current {
+            Some(info) if info.path == path => info.clone(),
+            _ => {
+                let p = path.clone();
+                let info = tokio::task::spawn_blocking(move || snapshot::verify(&p))
+                    .await
+                    .map_err(|e| snapshot_error(None, ErrorVerb::Read, std::io::Error::other(e)))?
+                    .map_err(|e| snapshot_error(None, ErrorVerb::Read, e))?;
+                self.current = Some(info.clone());
+                info
+            }
+        };
+        let mut file = tokio::fs::File::open(&info.path)
+            .await
+            .map_err(|e| snapshot_error(Some(&info.header.meta), ErrorVerb::Read, e))?;
+        file.seek(SeekFrom::Start(0))
+            .await
+            .map_err(|e| snapshot_error(Some(&info.header.meta), ErrorVerb::Read, e))?;
+        Ok(Some(Snapshot {
+            meta: info.header.meta.clone(),
+            snapshot: Box::new(file),
+        }))
+    }
+}
+
+/// Builds one snapshot from a point-in-time clone of the keyspace.
+pub struct SnapshotBuilder {
+    dir: PathBuf,
+    keyspace: Keyspace,
+    applied: Applied,
+    last_time_ms: u64,
+    seq: u64,
+    shared: Arc<SmShared>,
+}
+
+impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
+    async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError> {
+        let (term, index) = self
+            .applied
+            .log_id
+            .map_or((0, 0), |id| (id.leader_id.term, id.index));
+        let meta = SnapshotMeta {
+            last_log_id: self.applied.log_id,
+            last_membership: self.applied.membership.clone(),
+            snapshot_id: snapshot::snapshot_id(term, index, self.seq),
+        };
+        let header = SnapshotHeader {
+            meta: meta.clone(),
+            version_counter: self.keyspace.version_counter(),
+            last_time_ms: self.last_time_ms,
+        };
+        let keyspace = std::mem::take(&mut self.keyspace);
+        let dir = self.dir.clone();
+        let started = std::time::Instant::now();
+        let info = tokio::task::spawn_blocking(move || {
+            let info = snapshot::write(&dir, &header, &keyspace)?;
+            snapshot::remove_others(&dir, &info.path).map_err(|source| {
+                snapshot::SnapshotError::Io {
+                    path: dir.clone(),
+                    source,
+                }
+            })?;
+            Ok::<_, snapshot::SnapshotError>(info)
+        })
+        .await
+        .map_err(|e| snapshot_error(Some(&meta), ErrorVerb::Write, std::io::Error::other(e)))?
+        .map_err(|e| snapshot_error(Some(&meta), ErrorVerb::Write, e))?;
+        self.shared.snapshot_index.store(index, Ordering::Relaxed);
+        tracing::info!(
+            snapshot = %meta.snapshot_id,
+            keys = info.record_count,
+            bytes = info.file_bytes,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "snapshot written"
+        );
+        let file = tokio::fs::File::open(&info.path)
+            .await
+            .map_err(|e| snapshot_error(Some(&meta), ErrorVerb::Read, e))?;
+        Ok(Snapshot {
+            meta,
+            snapshot: Box::new(file),
+        })
+    }
+}

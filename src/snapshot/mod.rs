@@ -1,0 +1,322 @@
+//! Snapshot files: a point-in-time image of the keyspace with the log position it covers.
+//!
+//! A snapshot is written to a temporary file, fsynced, renamed into place and the directory
+//! fsynced, so a crash leaves either the old snapshot or the new one, never a half. Every byte is
+//! covered by one CRC32C in the footer; a file that fails it is never loaded.
+//!
+//! Layout (little-endian; drawn byte by byte in docs/formats.md):
+//!
+//! ```text
+//! offset  size  field
+//! 0       8     magic "TNDMSNP1"
+//! 8       4     format version (1)
+//! 12      4     header length H
+//! 16      H     header: postcard(SnapshotHeader)
+//! 16+H    ...   records: [u32 length L][L bytes: one keyspace entry record] * count
+//! end-24  8     footer magic "TNDMEND1"
+//! end-16  8     record count
+//! end-8   4     CRC32C of every byte before this field
+//! end-4   4     zero (reserved)
+//! ```
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::keyspace::Keyspace;
+use crate::raft::SnapshotMeta;
+
+const MAGIC: &[u8; 8] = b"TNDMSNP1";
+const FOOTER_MAGIC: &[u8; 8] = b"TNDMEND1";
+const FORMAT_VERSION: u32 = 1;
+const FOOTER_BYTES: usize = 24;
+/// Largest header we accept; a bigger length field means corruption, not a real header.
+const HEADER_BYTES_MAX: u32 = 16 << 20;
+/// Largest single keyspace record we accept (a key plus its whole value).
+const RECORD_BYTES_MAX: u32 = 1 << 30;
+const FILE_PREFIX: &str = "snapshot-";
+const FILE_SUFFIX: &str = ".snap";
+const TEMP_SUFFIX: &str = ".tmp";
+
+/// Everything besides the keyspace entries that a restore needs.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct SnapshotHeader {
+    pub meta: SnapshotMeta,
+    /// The keyspace-wide version counter (WATCH versions continue from it).
+    pub version_counter: u64,
+    /// Time of the last applied entry, so the leader's clock stays non-decreasing in the log.
+    pub last_time_ms: u64,
+}
+
+/// Why a snapshot file cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SnapshotError {
+    #[error("snapshot I/O error on {path}: {source}")]
+    Io { path: PathBuf, source: io::Error },
+    #[error("{path} is not a Tandem snapshot (bad magic)")]
+    BadMagic { path: PathBuf },
+    #[error(
+        "{path} has snapshot format version {version}; this build reads version {FORMAT_VERSION}"
+    )]
+    UnsupportedVersion { path: PathBuf, version: u32 },
+    #[error("{path}: checksum mismatch (expected {expected:#010x}, computed {actual:#010x}); the snapshot is corrupt")]
+    ChecksumMismatch {
+        path: PathBuf,
+        expected: u32,
+        actual: u32,
+    },
+    #[error("{path}: malformed at offset {offset}: {reason}")]
+    Malformed {
+        path: PathBuf,
+        offset: u64,
+        reason: String,
+    },
+}
+
+/// A verified snapshot: its header and where its records start and end in the file.
+#[derive(Clone, Debug)]
+pub struct SnapshotInfo {
+    pub path: PathBuf,
+    pub header: SnapshotHeader,
+    pub record_count: u64,
+    pub file_bytes: u64,
+}
+
+/// The file name a snapshot with this id gets.
+pub fn file_name(snapshot_id: &str) -> String {
+    format!("{FILE_PREFIX}{snapshot_id}{FILE_SUFFIX}")
+}
+
+/// Writes `keyspace` as a snapshot into `dir` atomically; returns the final path.
+///
+/// Runs on a blocking thread: it walks a clone of the keyspace, so writers are never stalled.
+pub fn write(
+    dir: &Path,
+    header: &SnapshotHeader,
+    keyspace: &Keyspace,
+) -> Result<SnapshotInfo, SnapshotError> {
+    let final_path = dir.join(file_name(&header.meta.snapshot_id));
+    let temp_path = dir.join(format!(
+        "{}{TEMP_SUFFIX}",
+        file_name(&header.meta.snapshot_id)
+    ));
+    let io_err = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| SnapshotError::Io { path, source }
+    };
+    let file = File::create(&temp_path).map_err(io_err(&temp_path))?;
+    let mut out = CrcWriter::new(BufWriter::with_capacity(1 << 20, file));
+    let header_bytes = postcard::to_allocvec(header).expect("snapshot header always encodes");
+    out.write_all(MAGIC).map_err(io_err(&temp_path))?;
+    out.write_all(&FORMAT_VERSION.to_le_bytes())
+        .map_err(io_err(&temp_path))?;
+    out.write_all(&(header_bytes.len() as u32).to_le_bytes())
+        .map_err(io_err(&temp_path))?;
+    out.write_all(&header_bytes).map_err(io_err(&temp_path))?;
+    let record_count = keyspace
+        .encode_entries(&mut |record: &[u8]| {
+            out.write_all(&(record.len() as u32).to_le_bytes())?;
+            out.write_all(record)
+        })
+        .map_err(io_err(&temp_path))?;
+    out.write_all(FOOTER_MAGIC).map_err(io_err(&temp_path))?;
+    out.write_all(&record_count.to_le_bytes())
+        .map_err(io_err(&temp_path))?;
+    let crc = out.crc;
+    let mut inner = out.into_inner();
+    inner
+        .write_all(&crc.to_le_bytes())
+        .and_then(|_| inner.write_all(&0u32.to_le_bytes()))
+        .map_err(io_err(&temp_path))?;
+    let file = inner
+        .into_inner()
+        .map_err(|e| e.into_error())
+        .map_err(io_err(&temp_path))?;
+    file.sync_all().map_err(io_err(&temp_path))?;
+    let file_bytes = file.metadata().map_err(io_err(&temp_path))?.len();
+    drop(file);
+    fs::rename(&temp_path, &final_path).map_err(io_err(&final_path))?;
+    sync_dir(dir).map_err(io_err(dir))?;
+    Ok(SnapshotInfo {
+        path: final_path,
+        header: header.clone(),
+        record_count,
+        file_bytes,
+    })
+}
+
+/// Reads and verifies a snapshot file, rebuilding its keyspace.
+pub fn load(path: &Path) -> Result<(SnapshotInfo, Keyspace), SnapshotError> {
+    let mut keyspace = Keyspace::new();
+    let info = scan(path, |record, offset| {
+        keyspace
+            .decode_entry_into(record)
+            .map_err(|e| SnapshotError::Malformed {
+                path: path.to_path_buf(),
+                offset,
+                reason: e.to_string(),
+            })
+    })?;
+    keyspace.set_version_counter(info.header.version_counter);
+    Ok((info, keyspace))
+}
+
+/// Verifies a snapshot file's checksum and structure without building a keyspace.
+pub fn verify(path: &Path) -> Result<SnapshotInfo, SnapshotError> {
+    scan(path, |_, _| Ok(()))
+}
+
+/// Walks a snapshot file: checks the whole-file checksum first, then hands each record to `each`.
+fn scan(
+    path: &Path,
+    mut each: impl FnMut(&[u8], u64) -> Result<(), SnapshotError>,
+) -> Result<SnapshotInfo, SnapshotError> {
+    let malformed = |offset: u64, reason: &str| SnapshotError::Malformed {
+        path: path.to_path_buf(),
+        offset,
+        reason: reason.to_string(),
+    };
+    let mut bytes = Vec::new();
+    File::open(path)
+        .and_then(|mut f| f.read_to_end(&mut bytes))
+        .map_err(|source| SnapshotError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    let file_bytes = bytes.len() as u64;
+    if bytes.len() < 16 + FOOTER_BYTES || &bytes[..8] != MAGIC {
+        return Err(SnapshotError::BadMagic {
+            path: path.to_path_buf(),
+        });
+    }
+    // Footer: [magic 8][count 8][crc 4][reserved 4] at the very end.
+    let footer = &bytes[bytes.len() - FOOTER_BYTES..];
+    let expected = u32::from_le_bytes(footer[16..20].try_into().expect("4 bytes"));
+    let actual = crc32c::crc32c(&bytes[..bytes.len() - 8]);
+    if expected != actual {
+        return Err(SnapshotError::ChecksumMismatch {
+            path: path.to_path_buf(),
+            expected,
+            actual,
+        });
+    }
+    if &footer[..8] != FOOTER_MAGIC {
+        return Err(malformed(
+            file_bytes - FOOTER_BYTES as u64,
+            "bad footer magic",
+        ));
+    }
+    let record_count = u64::from_le_bytes(footer[8..16].try_into().expect("8 bytes"));
+    let version = u32::from_le_bytes(bytes[8..12].try_into().expect("4 bytes"));
+    if version != FORMAT_VERSION {
+        return Err(SnapshotError::UnsupportedVersion {
+            path: path.to_path_buf(),
+            version,
+        });
+    }
+    let header_len = u32::from_le_bytes(bytes[12..16].try_into().expect("4 bytes"));
+    let body_end = bytes.len() - FOOTER_BYTES;
+    if header_len > HEADER_BYTES_MAX || 16 + header_len as usize > body_end {
+        return Err(malformed(12, "header length out of range"));
+    }
+    let header: SnapshotHeader = postcard::from_bytes(&bytes[16..16 + header_len as usize])
+        .map_err(|e| malformed(16, &format!("header does not decode: {e}")))?;
+    let mut offset = 16 + header_len as usize;
+    let mut seen = 0u64;
+    while offset < body_end {
+        if body_end - offset < 4 {
+            return Err(malformed(offset as u64, "truncated record length"));
+        }
+        let len = u32::from_le_bytes(bytes[offset..offset + 4].try_into().expect("4 bytes"));
+        if len > RECORD_BYTES_MAX || (len as usize) > body_end - offset - 4 {
+            return Err(malformed(offset as u64, "record length out of range"));
+        }
+        let start = offset + 4;
+        each(&bytes[start..start + len as usize], start as u64)?;
+        offset = start + len as usize;
+        seen += 1;
+    }
+    if seen != record_count {
+        return Err(malformed(
+            body_end as u64,
+            &format!("footer says {record_count} records, found {seen}"),
+        ));
+    }
+    Ok(SnapshotInfo {
+        path: path.to_path_buf(),
+        header,
+        record_count,
+        file_bytes,
+    })
+}
+
+/// Snapshot files in `dir`, newest (highest last log index) first. Temporary files are ignored.
+pub fn list(dir: &Path) -> io::Result<Vec<PathBuf>> {
+    let mut found = Vec::new();
+    for item in fs::read_dir(dir)? {
+        let path = item?.path();
+        let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+            continue;
+        };
+        if name.starts_with(FILE_PREFIX) && name.ends_with(FILE_SUFFIX) {
+            found.push(path);
+        }
+    }
+    // Ids are "<term>-<index>-<seq>" with fixed-width numbers, so name order is log order.
+    found.sort();
+    found.reverse();
+    Ok(found)
+}
+
+/// Removes leftovers of interrupted writes and every snapshot but `keep`.
+pub fn remove_others(dir: &Path, keep: &Path) -> io::Result<()> {
+    for item in fs::read_dir(dir)? {
+        let path = item?.path();
+        let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+            continue;
+        };
+        let ours = name.starts_with(FILE_PREFIX) || name.starts_with("incoming");
+        if ours && path != keep {
+            fs::remove_file(&path)?;
+        }
+    }
+    sync_dir(dir)
+}
+
+/// fsyncs a directory so that renames and removals in it are durable.
+pub fn sync_dir(dir: &Path) -> io::Result<()> {
+    OpenOptions::new().read(true).open(dir)?.sync_all()
+}
+
+/// Snapshot id for a log position: fixed-width so that file names sort in log order.
+pub fn snapshot_id(term: u64, index: u64, seq: u64) -> String {
+    format!("{term:020}-{index:020}-{seq:06}")
+}
+
+struct CrcWriter<W: Write> {
+    inner: W,
+    crc: u32,
+}
+
+impl<W: Write> CrcWriter<W> {
+    fn new(inner: W) -> Self {
+        Self { inner, crc: 0 }
+    }
+    fn into_inner(self) -> W {
+        self.inner
+    }
+}
+
+impl<W: Write> Write for CrcWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.crc = crc32c::crc32c_append(self.crc, &buf[..n]);
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}

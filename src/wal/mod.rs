@@ -1,0 +1,538 @@
+//! The write-ahead log: segmented, checksummed, group-committed; the Raft log lives in it.
+//!
+//! Owns the log directory. Invariants: every operation (append, truncate, purge, save_meta,
+//! flush) flows through one ordered queue to one writer thread and completes in queue order;
+//! an append completes `Ok` only after an fsync covering it; positions keep
+//! `flushed <= written <= accepted`; after any I/O error the log is poisoned for good.
+
+mod device;
+mod error;
+pub mod meta;
+mod reader;
+mod record;
+mod recovery;
+mod segment;
+mod uring;
+pub mod vfs;
+mod writer;
+
+#[cfg(test)]
+mod tests;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::mpsc::{self, Sender};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+
+pub use error::{WalError, CORRUPTION_WAY_OUT};
+pub use reader::{list_segments, read_segments, SegmentImage};
+pub use record::{
+    decode_record, encode_record, record_bytes, Record, RecordProblem, RECORD_HEADER_BYTES,
+};
+pub use recovery::{
+    inspect, inspect_with, repair_truncate_at, repair_truncate_at_with, InspectReport, Recovery,
+    SegmentReport, TornTail,
+};
+pub use segment::{
+    decode_segment, segment_file_name, SegmentHeader, SegmentScan, StopReason, SEGMENT_HEADER_BYTES,
+};
+pub use vfs::{CrashFs, FaultFs, FaultKind, RealFs, Vfs};
+
+use device::{Device, PwriteDevice};
+use uring::UringDevice;
+use writer::{Op, Shared, Writer, WriterConfig, SPARE_FILE_NAME};
+
+/// Default segment size: large enough that rollover (which drains the pipeline) is rare.
+pub const SEGMENT_BYTES_DEFAULT: u64 = 64 << 20;
+/// Default cap on the bytes one group commit writes.
+pub const BATCH_BYTES_MAX_DEFAULT: usize = 1 << 20;
+/// Segment sizes must be a multiple of this (O_DIRECT block size).
+pub const SEGMENT_ALIGN_BYTES: u64 = 4096;
+
+/// Called once with the outcome of an append, on the writer thread; keep it short.
+pub type Completion = Box<dyn FnOnce(Result<(), WalError>) + Send + 'static>;
+
+/// How batches reach the disk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Backend {
+    /// `pwrite` + `fdatasync`, one batch at a time.
+    #[default]
+    Pwrite,
+    /// io_uring with O_DIRECT, linked write+fdatasync, two batches in flight.
+    IoUring,
+}
+
+impl FromStr for Backend {
+    type Err = WalError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "pwrite" => Ok(Backend::Pwrite),
+            "io_uring" => Ok(Backend::IoUring),
+            other => Err(WalError::InvalidOptions {
+                reason: format!(
+                    "unknown wal backend {other:?} (expected \"pwrite\" or \"io_uring\")"
+                ),
+            }),
+        }
+    }
+}
+
+impl fmt::Display for Backend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Backend::Pwrite => "pwrite",
+            Backend::IoUring => "io_uring",
+        })
+    }
+}
+
+/// Options of [`Wal::open`].
+#[derive(Clone, Debug)]
+pub struct WalOptions {
+    pub backend: Backend,
+    /// Bytes of each segment file (multiple of 4096, at least 8192).
+    pub segment_bytes: u64,
+    /// Cap on the bytes written by one group commit (a single larger record still goes alone).
+    pub batch_bytes_max: usize,
+    /// File system to use; `None` = real files.
+    pub vfs: Option<Arc<dyn Vfs>>,
+}
+
+impl Default for WalOptions {
+    fn default() -> Self {
+        WalOptions {
+            backend: Backend::default(),
+            segment_bytes: SEGMENT_BYTES_DEFAULT,
+            batch_bytes_max: BATCH_BYTES_MAX_DEFAULT,
+            vfs: None,
+        }
+    }
+}
+
+/// Last index in each state (0 = none). Invariant: `flushed <= written <= accepted`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct WalPositions {
+    /// Queued by `append`.
+    pub accepted: u64,
+    /// Handed to the device (write issued).
+    pub written: u64,
+    /// Covered by a successful fsync.
+    pub flushed: u64,
+}
+
+/// Counters for metrics.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct WalStats {
+    /// Group commits completed.
+    pub batches: u64,
+    pub records: u64,
+    pub bytes: u64,
+    /// Syncs of batches and of control operations (truncate, purge, meta); spare-segment
+    /// preparation is not counted.
+    pub fsync_count: u64,
+    /// For batches: from submission to completion of the sync (io_uring: includes the write).
+    pub fsync_latency_ns_sum: u64,
+    pub fsync_latency_ns_max: u64,
+    pub last_batch_records: u64,
+    pub last_batch_bytes: u64,
+}
+
+struct Front {
+    tx: Option<Sender<Op>>,
+    /// Index the next append must start at; `None` while the log is empty.
+    next_index: Option<u64>,
+    record_bytes_max: u64,
+}
+
+/// The write-ahead log handle. `Send + Sync`; share it with an `Arc`.
+pub struct Wal {
+    front: Mutex<Front>,
+    shared: Arc<Shared>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+    dir: PathBuf,
+}
+
+impl fmt::Debug for Wal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Wal")
+            .field("dir", &self.dir)
+            .field("positions", &self.positions())
+            .finish()
+    }
+}
+
+enum Control {
+    Truncate(u64),
+    Purge(u64),
+    SaveMeta(Vec<u8>),
+    Flush,
+}
+
+impl Wal {
+    /// Recovers the log in `dir` (creating it if needed) and starts the writer thread.
+    pub fn open(dir: &Path, options: WalOptions) -> Result<(Wal, Recovery), WalError> {
+        if options.segment_bytes % SEGMENT_ALIGN_BYTES != 0
+            || options.segment_bytes < 2 * SEGMENT_ALIGN_BYTES
+        {
+            return Err(WalError::InvalidOptions {
+                reason: format!(
+                    "segment_bytes {} must be a multiple of {SEGMENT_ALIGN_BYTES} and at least {}",
+                    options.segment_bytes,
+                    2 * SEGMENT_ALIGN_BYTES
+                ),
+            });
+        }
+        if options.batch_bytes_max == 0 {
+            return Err(WalError::InvalidOptions {
+                reason: "batch_bytes_max must be positive".into(),
+            });
+        }
+        let vfs: Arc<dyn Vfs> = options.vfs.clone().unwrap_or_else(|| Arc::new(RealFs));
+        vfs.create_dir_all(dir)
+            .map_err(|e| WalError::io("create dir", dir, e))?;
+        for leftover in [SPARE_FILE_NAME, meta::META_TEMP_FILE_NAME] {
+            let path = dir.join(leftover);
+            if vfs
+                .exists(&path)
+                .map_err(|e| WalError::io("stat", &path, e))?
+            {
+                vfs.remove(&path)
+                    .map_err(|e| WalError::io("remove", &path, e))?;
+            }
+        }
+        let (analysis, mut recovery) = recovery::recover(&*vfs, dir)?;
+        let device: Box<dyn Device> = match options.backend {
+            Backend::Pwrite => Box::<PwriteDevice>::default(),
+            Backend::IoUring => {
+                Box::new(UringDevice::new().map_err(|e| WalError::io("io_uring setup", dir, e))?)
+            }
+        };
+        let shared = Arc::new(Shared::default());
+        let last_index = recovery.records.last().map(|r| r.index);
+        {
+            let mut state = shared.lock_positions();
+            let last = last_index.unwrap_or(0);
+            state.positions = WalPositions {
+                accepted: last,
+                written: last,
+                flushed: last,
+            };
+        }
+        let config = WriterConfig {
+            vfs,
+            dir: dir.to_path_buf(),
+            segment_bytes: options.segment_bytes,
+            batch_bytes_max: options.batch_bytes_max,
+        };
+        let writer = Writer::new(config, device, shared.clone(), &analysis.kept)?;
+        let next_index = match analysis.kept.last() {
+            None => None,
+            Some(segment) => match segment.last_index {
+                Some(last) => Some(last + 1),
+                None if segment.header.is_reset() => None,
+                None => Some(segment.header.first_index),
+            },
+        };
+        recovery.segment_count = analysis.kept.len().max(1);
+        let (tx, rx) = mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name("tandem-wal-writer".into())
+            .spawn(move || writer.run(rx))
+            .map_err(|e| WalError::io("spawn writer thread", dir, e))?;
+        let wal = Wal {
+            front: Mutex::new(Front {
+                tx: Some(tx),
+                next_index,
+                record_bytes_max: options.segment_bytes - SEGMENT_HEADER_BYTES as u64,
+            }),
+            shared,
+            thread: Mutex::new(Some(thread)),
+            dir: dir.to_path_buf(),
+        };
+        Ok((wal, recovery))
+    }
+
+    /// The log directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn lock_front(&self) -> MutexGuard<'_, Front> {
+        self.front.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn poisoned(&self) -> Option<WalError> {
+        self.shared.poison.get().map(|cause| WalError::Poisoned {
+            cause: cause.clone(),
+        })
+    }
+
+    /// Non-blocking: queues records (consecutive indexes; the first continues the log, or is
+    /// any index while the log is empty). `on_durable` fires on the writer thread after the
+    /// fsync covering them, or with the error (immediately, on the calling thread, if the
+    /// request is rejected or the log is poisoned).
+    pub fn append(&self, records: Vec<Record>, on_durable: Completion) {
+        if let Err((error, on_durable)) = self.try_append(records, on_durable) {
+            on_durable(Err(error));
+        }
+    }
+
+    fn try_append(
+        &self,
+        records: Vec<Record>,
+        done: Completion,
+    ) -> Result<(), (WalError, Completion)> {
+        if let Some(error) = self.poisoned() {
+            return Err((error, done));
+        }
+        let mut front = self.lock_front();
+        for (i, record) in records.iter().enumerate() {
+            let bytes = record_bytes(record.payload.len()) as u64;
+            if bytes > front.record_bytes_max {
+                let error = WalError::RecordTooLarge {
+                    index: record.index,
+                    record_bytes: bytes,
+                    record_bytes_max: front.record_bytes_max,
+                };
+                return Err((error, done));
+            }
+            let expected = match i {
+                0 => front.next_index,
+                _ => Some(records[i - 1].index + 1),
+            };
+            if let Some(expected) = expected.filter(|&e| e != record.index) {
+                let error = WalError::IndexNotConsecutive {
+                    expected,
+                    actual: record.index,
+                };
+                return Err((error, done));
+            }
+        }
+        if front.tx.is_none() {
+            return Err((WalError::Closed, done));
+        }
+        let generation = {
+            let mut state = self.shared.lock_positions();
+            if let (Some(first), Some(last)) = (records.first(), records.last()) {
+                if front.next_index.is_none() {
+                    // A new log starts: older positions no longer describe it.
+                    state.generation += 1;
+                    state.clamp(first.index.saturating_sub(1));
+                }
+                state.positions.accepted = last.index;
+                state.check();
+                front.next_index = Some(last.index + 1);
+            }
+            state.generation
+        };
+        let op = Op::Append {
+            records,
+            done,
+            generation,
+        };
+        let tx = front.tx.as_ref().expect("checked above");
+        tx.send(op).map_err(|mpsc::SendError(op)| match op {
+            Op::Append { done, .. } => (WalError::Closed, done),
+            _ => unreachable!("sent an append"),
+        })
+    }
+
+    fn submit_control(&self, control: Control, done: Completion) {
+        if let Some(error) = self.poisoned() {
+            return done(Err(error));
+        }
+        let mut front = self.lock_front();
+        let op = match control {
+            Control::Truncate(index) => {
+                if let Some(next) = front.next_index {
+                    if index < next {
+                        front.next_index = Some(index);
+                        let mut state = self.shared.lock_positions();
+                        state.generation += 1;
+                        state.clamp(index.saturating_sub(1));
+                    }
+                }
+                Op::Truncate { index, done }
+            }
+            Control::Purge(index) => {
+                if front
+                    .next_index
+                    .is_some_and(|next| index.saturating_add(1) >= next)
+                {
+                    front.next_index = None;
+                }
+                Op::Purge { index, done }
+            }
+            Control::SaveMeta(meta) => Op::SaveMeta { meta, done },
+            Control::Flush => Op::Flush { done },
+        };
+        match front.tx.as_ref() {
+            Some(tx) => {
+                if let Err(mpsc::SendError(op)) = tx.send(op) {
+                    drop(front);
+                    op_fail_closed(op);
+                }
+            }
+            None => {
+                drop(front);
+                op_fail_closed(op);
+            }
+        }
+    }
+
+    async fn control(&self, control: Control) -> Result<(), WalError> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.submit_control(
+            control,
+            Box::new(move |result| {
+                let _ = tx.send(result);
+            }),
+        );
+        rx.await.unwrap_or(Err(WalError::Closed))
+    }
+
+    fn control_blocking(&self, control: Control) -> Result<(), WalError> {
+        let (tx, rx) = mpsc::channel();
+        self.submit_control(
+            control,
+            Box::new(move |result| {
+                let _ = tx.send(result);
+            }),
+        );
+        rx.recv().unwrap_or(Err(WalError::Closed))
+    }
+
+    /// Removes every record with index >= `index`; durable on return. The next append
+    /// continues at `index`.
+    pub async fn truncate_from(&self, index: u64) -> Result<(), WalError> {
+        self.control(Control::Truncate(index)).await
+    }
+
+    /// Drops whole segments whose records are all <= `index`; durable on return. Records <=
+    /// `index` in a partly covered segment remain. If `index` covers the whole log, the log
+    /// becomes empty and the next append may start at any index.
+    pub async fn purge_through(&self, index: u64) -> Result<(), WalError> {
+        self.control(Control::Purge(index)).await
+    }
+
+    /// Replaces the metadata blob atomically; durable on return.
+    pub async fn save_meta(&self, meta: Vec<u8>) -> Result<(), WalError> {
+        self.control(Control::SaveMeta(meta)).await
+    }
+
+    /// Returns once everything queued before it is durable.
+    pub async fn flush(&self) -> Result<(), WalError> {
+        self.control(Control::Flush).await
+    }
+
+    /// Blocking [`Wal::truncate_from`], for tools and tests (not inside an async task).
+    pub fn truncate_from_blocking(&self, index: u64) -> Result<(), WalError> {
+        self.control_blocking(Control::Truncate(index))
+    }
+
+    /// Blocking [`Wal::purge_through`].
+    pub fn purge_through_blocking(&self, index: u64) -> Result<(), WalError> {
+        self.control_blocking(Control::Purge(index))
+    }
+
+    /// Blocking [`Wal::save_meta`].
+    pub fn save_meta_blocking(&self, meta: Vec<u8>) -> Result<(), WalError> {
+        self.control_blocking(Control::SaveMeta(meta))
+    }
+
+    /// Blocking [`Wal::flush`].
+    pub fn flush_blocking(&self) -> Result<(), WalError> {
+        self.control_blocking(Control::Flush)
+    }
+
+    /// Blocking append: returns once the records are durable.
+    pub fn append_blocking(&self, records: Vec<Record>) -> Result<(), WalError> {
+        let (tx, rx) = mpsc::channel();
+        self.append(
+            records,
+            Box::new(move |result| {
+                let _ = tx.send(result);
+            }),
+        );
+        rx.recv().unwrap_or(Err(WalError::Closed))
+    }
+
+    pub fn positions(&self) -> WalPositions {
+        let state = self.shared.lock_positions();
+        state.check();
+        state.positions
+    }
+
+    pub fn stats(&self) -> WalStats {
+        self.shared.stats.snapshot()
+    }
+
+    /// Drains the queue (everything queued completes), then stops the writer thread.
+    pub fn close(self) -> Result<(), WalError> {
+        self.shutdown()
+    }
+
+    fn shutdown(&self) -> Result<(), WalError> {
+        let Some(thread) = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take() else {
+            return Ok(());
+        };
+        let (tx, rx) = mpsc::channel();
+        let sent = {
+            let mut front = self.lock_front();
+            let sender = front.tx.take();
+            sender.is_some_and(|sender| {
+                sender
+                    .send(Op::Close {
+                        done: Box::new(move |result| {
+                            let _ = tx.send(result);
+                        }),
+                    })
+                    .is_ok()
+            })
+        };
+        let result = if sent {
+            rx.recv().unwrap_or(Err(WalError::Closed))
+        } else {
+            Err(WalError::Closed)
+        };
+        if thread.join().is_err() {
+            return Err(WalError::Closed);
+        }
+        result
+    }
+
+    /// Test hook: holds the writer thread until the returned sender is dropped.
+    #[cfg(test)]
+    fn pause_writer(&self) -> mpsc::Sender<()> {
+        let (tx, rx) = mpsc::channel();
+        if let Some(sender) = self.lock_front().tx.as_ref() {
+            let _ = sender.send(Op::Pause { resume: rx });
+        }
+        tx
+    }
+}
+
+fn op_fail_closed(op: Op) {
+    match op {
+        Op::Truncate { done, .. }
+        | Op::Purge { done, .. }
+        | Op::SaveMeta { done, .. }
+        | Op::Flush { done }
+        | Op::Append { done, .. }
+        | Op::Close { done } => done(Err(WalError::Closed)),
+        #[cfg(test)]
+        Op::Pause { .. } => {}
+    }
+}
+
+impl Drop for Wal {
+    fn drop(&mut self) {
+        if let Err(error) = self.shutdown() {
+            if !matches!(error, WalError::Closed | WalError::Poisoned { .. }) {
+                tracing::warn!(error = %error, "wal: error while closing on drop");
+            }
+        }
+    }
+}

@@ -1,0 +1,282 @@
+//! The embedded API end to end on real files: durability across restarts, snapshots, expiry,
+//! transactions, errors, and the data directory lock.
+
+mod common;
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use tandem::{Backend, Error, Node, OpenError, SnapshotPolicyOption, Transaction};
+
+fn backends() -> [Backend; 2] {
+    [Backend::Pwrite, Backend::IoUring]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_writes_survive_restart() {
+    for backend in backends() {
+        let dir = common::data_dir("restart");
+        let node = Node::builder(dir.path())
+            .backend(backend)
+            .open()
+            .await
+            .unwrap();
+        let mut tasks = Vec::new();
+        for t in 0..16 {
+            let db = node.db();
+            tasks.push(tokio::spawn(async move {
+                for i in 0..40 {
+                    db.set(format!("k:{t}:{i}"), format!("v{i}")).await.unwrap();
+                }
+                db.incr_by("counter", 40).await.unwrap();
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        let digest = node.db().digest();
+        node.shutdown().await.unwrap();
+
+        let node = Node::builder(dir.path())
+            .backend(backend)
+            .open()
+            .await
+            .unwrap();
+        let db = node.db();
+        for t in 0..16 {
+            for i in 0..40 {
+                let v = db.get(format!("k:{t}:{i}")).await.unwrap();
+                assert_eq!(
+                    v,
+                    Some(Bytes::from(format!("v{i}"))),
+                    "{backend}: k:{t}:{i}"
+                );
+            }
+        }
+        assert_eq!(db.get("counter").await.unwrap(), Some(Bytes::from("640")));
+        assert_eq!(
+            db.digest(),
+            digest,
+            "{backend}: digest changed across restart"
+        );
+        node.shutdown().await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn snapshot_purges_log_and_restart_restores_from_it() {
+    let dir = common::data_dir("snapshot");
+    let node = Node::builder(dir.path())
+        .snapshot_policy(SnapshotPolicyOption::Manual)
+        .logs_kept_after_snapshot(0)
+        .segment_bytes(64 * 1024)
+        .open()
+        .await
+        .unwrap();
+    let db = node.db();
+    for i in 0..300 {
+        db.hset(
+            format!("h:{}", i % 10),
+            &[(format!("f{i}"), format!("{i}"))],
+        )
+        .await
+        .unwrap();
+    }
+    node.snapshot().await.unwrap();
+    let status = node.status();
+    assert!(
+        status.snapshot >= 300,
+        "snapshot covers the writes: {status:?}"
+    );
+    // The purge runs right after the snapshot; give it a moment.
+    let mut purged = node.status().purged;
+    for _ in 0..200 {
+        if purged > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        purged = node.status().purged;
+    }
+    assert!(purged > 0, "WAL prefix purged after the snapshot");
+    for i in 300..350 {
+        db.zadd("book", &[(i as f64, format!("order{i}"))])
+            .await
+            .unwrap();
+    }
+    let digest = db.digest();
+    node.shutdown().await.unwrap();
+
+    let node = Node::builder(dir.path()).open().await.unwrap();
+    let report = node.recovery_report().clone();
+    assert!(
+        report.snapshot_index >= 300,
+        "restart loaded the snapshot: {report:?}"
+    );
+    let db = node.db();
+    assert_eq!(db.digest(), digest);
+    assert_eq!(
+        db.hget("h:3", "f293").await.unwrap(),
+        Some(Bytes::from("293"))
+    );
+    assert_eq!(db.zscore("book", "order349").await.unwrap(), Some(349.0));
+    node.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn automatic_snapshot_by_log_size() {
+    let dir = common::data_dir("autosnap");
+    let node = Node::builder(dir.path())
+        .snapshot_policy(SnapshotPolicyOption::LogsSinceLast(50))
+        .logs_kept_after_snapshot(5)
+        .open()
+        .await
+        .unwrap();
+    let db = node.db();
+    for i in 0..200 {
+        db.set(format!("k{i}"), "v").await.unwrap();
+    }
+    let mut snapshot = 0;
+    for _ in 0..300 {
+        snapshot = node.status().snapshot;
+        if snapshot >= 100 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(
+        snapshot >= 100,
+        "a snapshot was taken by log size: {:?}",
+        node.status()
+    );
+    // Older snapshots are deleted once a newer one is in place (a build may still be finishing).
+    let mut snaps = Vec::new();
+    for _ in 0..300 {
+        snaps = common::files_with_suffix(&dir.path().join("snapshots"), ".snap");
+        if snaps.len() == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(
+        snaps.len(),
+        1,
+        "exactly one snapshot file is kept: {snaps:?}"
+    );
+    node.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_keys_are_swept_through_the_log() {
+    let dir = common::data_dir("expiry");
+    let node = Node::builder(dir.path())
+        .expiry_sweep_interval(Duration::from_millis(20))
+        .open()
+        .await
+        .unwrap();
+    let db = node.db();
+    db.set_with_ttl("session", "x", Duration::from_millis(50))
+        .await
+        .unwrap();
+    db.set("keep", "y").await.unwrap();
+    assert_eq!(db.get("session").await.unwrap(), Some(Bytes::from("x")));
+    let mut len = db.len();
+    for _ in 0..200 {
+        if len == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        len = db.len();
+    }
+    assert_eq!(len, 1, "the expired key was physically removed");
+    assert_eq!(db.get("session").await.unwrap(), None);
+    node.shutdown().await.unwrap();
+    let node = Node::builder(dir.path()).open().await.unwrap();
+    assert_eq!(node.db().len(), 1);
+    assert_eq!(node.db().get("session").await.unwrap(), None);
+    node.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transaction_is_atomic_and_watch_aborts_on_change() {
+    let dir = common::data_dir("txn");
+    let node = Node::builder(dir.path()).open().await.unwrap();
+    let db = node.db();
+    db.set("a", "100").await.unwrap();
+    let seen = db.version("a");
+    db.incr_by("a", 1).await.unwrap(); // someone else changes `a`
+    let txn = Transaction::from_args(
+        vec![(Bytes::from("a"), seen)],
+        &[&["DECRBY", "a", "10"][..], &["INCRBY", "b", "10"][..]],
+    )
+    .unwrap();
+    assert_eq!(db.transaction(txn).await.unwrap(), None, "watch must abort");
+    assert_eq!(db.get("a").await.unwrap(), Some(Bytes::from("101")));
+    assert_eq!(db.get("b").await.unwrap(), None);
+
+    let seen = db.version("a");
+    let txn = Transaction::from_args(
+        vec![(Bytes::from("a"), seen)],
+        &[
+            &["DECRBY", "a", "10"][..],
+            &["HSET", "a", "f", "v"][..], // WRONGTYPE at runtime: reported, no rollback
+            &["INCRBY", "b", "10"][..],
+        ],
+    )
+    .unwrap();
+    let replies = db.transaction(txn).await.unwrap().expect("not aborted");
+    assert_eq!(replies.len(), 3);
+    assert!(matches!(&replies[1], tandem::Reply::Error(e) if e.starts_with("WRONGTYPE")));
+    assert_eq!(db.get("a").await.unwrap(), Some(Bytes::from("91")));
+    assert_eq!(db.get("b").await.unwrap(), Some(Bytes::from("10")));
+    node.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn command_errors_are_rejections_not_failures() {
+    let dir = common::data_dir("errors");
+    let node = Node::builder(dir.path()).open().await.unwrap();
+    let db = node.db();
+    db.hset("h", &[("f", "v")]).await.unwrap();
+    match db.get("h").await {
+        Err(Error::Command(text)) => assert!(text.starts_with("WRONGTYPE"), "{text}"),
+        other => panic!("expected WRONGTYPE, got {other:?}"),
+    }
+    db.set("n", i64::MAX.to_string()).await.unwrap();
+    match db.incr_by("n", 1).await {
+        Err(Error::Command(text)) => {
+            assert_eq!(text, "ERR increment or decrement would overflow")
+        }
+        other => panic!("expected overflow, got {other:?}"),
+    }
+    let reply = db.execute_args(&["NOSUCH", "x"]).await.unwrap();
+    assert!(matches!(reply, tandem::Reply::Error(e) if e.starts_with("ERR unknown command")));
+    // The node is healthy afterwards.
+    db.set("ok", "1").await.unwrap();
+    assert_eq!(db.get("ok").await.unwrap(), Some(Bytes::from("1")));
+    node.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn second_open_of_a_data_dir_is_refused() {
+    let dir = common::data_dir("lock");
+    let node = Node::builder(dir.path()).open().await.unwrap();
+    match Node::builder(dir.path()).open().await {
+        Err(OpenError::Locked { path }) => assert_eq!(path, dir.path()),
+        Err(other) => panic!("expected Locked, got {other}"),
+        Ok(_) => panic!("a second node opened the same data directory"),
+    }
+    node.shutdown().await.unwrap();
+    // Released on shutdown.
+    let node = Node::builder(dir.path()).open().await.unwrap();
+    node.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_after_shutdown_are_refused() {
+    let dir = common::data_dir("closed");
+    let node = Node::builder(dir.path()).open().await.unwrap();
+    let db = node.db();
+    db.set("a", "1").await.unwrap();
+    node.shutdown().await.unwrap();
+    assert_eq!(db.set("b", "2").await, Err(Error::ShuttingDown));
+}
