@@ -20,7 +20,11 @@ pub const QUEUE_DEPTH_MAX: usize = 65_536;
 /// Default cap on operations in one log entry.
 pub const OPS_PER_BATCH_MAX: usize = 1_024;
 /// Default cap on proposals handed to openraft and not yet answered.
-pub const PROPOSALS_IN_FLIGHT_MAX: usize = 4;
+///
+/// One, because openraft 0.9 flushes and applies entries one after another: a second entry in
+/// flight only splits the waiting writes into smaller batches. Measured with
+/// `tandem embedded` (64 tasks): 1 in flight 118k transfers/s, 2 in flight 77k, 4 in flight 39k.
+pub const PROPOSALS_IN_FLIGHT_MAX: usize = 1;
 
 /// One queued write and where its reply goes.
 pub(crate) struct Pending {
