@@ -13,7 +13,7 @@ use tokio::sync::{mpsc, oneshot, Semaphore};
 
 use crate::command::Reply;
 use crate::error::Error;
-use crate::raft::{Op, Proposal, Raft};
+use crate::raft::{Op, Proposal, Raft, Replies};
 
 /// Default bound on queued, not yet proposed writes.
 pub const QUEUE_DEPTH_MAX: usize = 65_536;
@@ -94,63 +94,19 @@ pub(crate) async fn run(
         let (ops, replies): (Vec<Op>, Vec<_>) = batch.drain(..).map(|p| (p.op, p.reply)).unzip();
         stats.proposals.fetch_add(1, Ordering::Relaxed);
         stats.ops.fetch_add(ops.len() as u64, Ordering::Relaxed);
-        let proposal = Proposal {
-            time_ms: last_time_ms,
-            ops,
-        };
-        match raft.client_write_ff(proposal).await {
-            Ok(rx) => {
-                tokio::spawn(async move {
-                    let outcome = rx.await;
-                    drop(permit);
-                    match outcome {
-                        Ok(Ok(response)) => {
-                            debug_assert_eq!(response.data.len(), replies.len());
-                            for (reply, tx) in response.data.into_iter().zip(replies) {
-                                let _ = tx.send(Ok(reply));
-                            }
-                        }
-                        Ok(Err(e)) => {
-                            let error = client_write_error(e);
-                            for tx in replies {
-                                let _ = tx.send(Err(error.clone()));
-                            }
-                        }
-                        Err(_) => {
-                            for tx in replies {
-                                let _ = tx.send(Err(Error::Fatal {
-                                    reason: "consensus engine stopped before answering".into(),
-                                }));
-                            }
-                        }
-                    }
-                });
-            }
-            Err(fatal) => {
-                drop(permit);
-                let error = Error::Fatal {
-                    reason: fatal.to_string(),
-                };
-                for tx in replies {
-                    let _ = tx.send(Err(error.clone()));
-                }
-            }
+        let mut proposal = Proposal::new(last_time_ms, ops);
+        // The responder answers every caller and frees the in-flight slot (or, if openraft
+        // stops first, answers with a fatal error).
+        proposal.replies = Some(Replies {
+            senders: replies,
+            permit: Some(permit),
+        });
+        if let Err(fatal) = raft.client_write_ff(proposal).await {
+            tracing::error!(error = %fatal, "consensus engine stopped; writes are refused");
         }
     }
     // Drain: wait until every proposal in flight has been answered.
     let _all = in_flight
         .acquire_many(limits.proposals_in_flight_max as u32)
         .await;
-}
-
-fn client_write_error(
-    e: openraft::error::ClientWriteError<crate::raft::NodeId, crate::raft::NodeInfo>,
-) -> Error {
-    use openraft::error::ClientWriteError;
-    match e {
-        ClientWriteError::ForwardToLeader(f) => Error::NotLeader {
-            leader: f.leader_id,
-        },
-        ClientWriteError::ChangeMembershipError(c) => Error::Command(format!("ERR {c}")),
-    }
 }
