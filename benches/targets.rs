@@ -57,6 +57,10 @@ fn raw_fdatasync(samples: u64) -> Histogram<u64> {
 }
 
 async fn one_task(db: &tandem::Db, samples: u64) -> Histogram<u64> {
+    // Warm up first: the WAL prepares its next segment right after open.
+    for i in 0..samples / 4 {
+        db.set(format!("warm:{}", i % 100), "v").await.unwrap();
+    }
     let mut h = Histogram::<u64>::new(3).unwrap();
     for i in 0..samples {
         let t0 = Instant::now();
@@ -111,12 +115,16 @@ async fn load_keys(db: &tandem::Db, keys: u64) {
     }
 }
 
-/// Per-write latency of one writer for `window`.
-async fn writer_latencies(db: &tandem::Db, window: Duration) -> Histogram<u64> {
+/// Per-write latency of one writer for `window`, or until `stop` is set.
+async fn writer_latencies(
+    db: &tandem::Db,
+    window: Duration,
+    stop: &std::sync::atomic::AtomicBool,
+) -> Histogram<u64> {
     let mut h = Histogram::<u64>::new(3).unwrap();
     let started = Instant::now();
     let mut i = 0u64;
-    while started.elapsed() < window {
+    while started.elapsed() < window && !stop.load(std::sync::atomic::Ordering::Relaxed) {
         let t0 = Instant::now();
         db.set(format!("probe:{}", i % 1000), "v").await.unwrap();
         h.record(t0.elapsed().as_nanos() as u64).unwrap();
@@ -191,11 +199,21 @@ fn main() {
         } else {
             Duration::from_secs(3)
         };
-        let quiet = writer_latencies(&db, window).await;
-        let snapshot_started = Instant::now();
-        let (during, snap) = tokio::join!(writer_latencies(&db, window), node.snapshot());
-        snap.unwrap();
-        let snapshot_elapsed = snapshot_started.elapsed();
+        let never = std::sync::atomic::AtomicBool::new(false);
+        let quiet = writer_latencies(&db, window, &never).await;
+        // The writer runs exactly as long as the snapshot does.
+        let done = std::sync::atomic::AtomicBool::new(false);
+        let timed_snapshot = async {
+            let started = Instant::now();
+            let result = node.snapshot().await.map(|()| started.elapsed());
+            done.store(true, std::sync::atomic::Ordering::Relaxed);
+            result
+        };
+        let (during, snapshot_elapsed) = tokio::join!(
+            writer_latencies(&db, Duration::from_secs(600), &done),
+            timed_snapshot
+        );
+        let snapshot_elapsed = snapshot_elapsed.unwrap();
         println!(
             "snapshot of {} keys took {:.2} s; writes without: p50 {:.1} us p99 {:.1} us; during: p50 {:.1} us p99 {:.1} us ({:.2}x p99)",
             sizes.keys,

@@ -57,7 +57,7 @@ pub fn inspect(dir: &Path, records: bool) -> Result<InspectOutput, InspectError>
     let _ = writeln!(out, "WAL {}", wal_dir.display());
     let _ = writeln!(
         out,
-        "  {:<28} {:>12} {:>12} {:>9} {:>12} {:>12}  status",
+        "  {:<32} {:>10} {:>10} {:>9} {:>12} {:>12}  status",
         "segment", "first", "last", "records", "bytes used", "file bytes"
     );
     for seg in &report.segments {
@@ -69,7 +69,7 @@ pub fn inspect(dir: &Path, records: bool) -> Result<InspectOutput, InspectError>
         };
         let _ = writeln!(
             out,
-            "  {:<28} {:>12} {:>12} {:>9} {:>12} {:>12}  {}{}",
+            "  {:<32} {:>10} {:>10} {:>9} {:>12} {:>12}  {}{}",
             seg.name,
             seg.first_index.map_or("-".into(), |i| i.to_string()),
             seg.last_index.map_or("-".into(), |i| i.to_string()),

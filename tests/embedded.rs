@@ -280,3 +280,32 @@ async fn writes_after_shutdown_are_refused() {
     node.shutdown().await.unwrap();
     assert_eq!(db.set("b", "2").await, Err(Error::ShuttingDown));
 }
+
+/// Dropping a node without `shutdown` must not let a second node open the directory while the
+/// first one's engine (and WAL writer) is still running; once it has stopped, reopening works
+/// and every acknowledged write is there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropped_node_keeps_its_directory_until_its_engine_stops() {
+    let dir = common::data_dir("dropped");
+    let node = Node::builder(dir.path()).open().await.unwrap();
+    for i in 0..50 {
+        node.db().set(format!("k{i}"), "v").await.unwrap();
+    }
+    drop(node);
+    let mut reopened = None;
+    for _ in 0..500 {
+        match Node::builder(dir.path()).open().await {
+            Ok(node) => {
+                reopened = Some(node);
+                break;
+            }
+            Err(OpenError::Locked { .. }) => tokio::time::sleep(Duration::from_millis(10)).await,
+            Err(other) => panic!("unexpected open error: {other}"),
+        }
+    }
+    let node = reopened.expect("the directory is released once the dropped engine stops");
+    for i in 0..50 {
+        assert_eq!(node.db().get(format!("k{i}")).await.unwrap(), Some(Bytes::from("v")));
+    }
+    node.shutdown().await.unwrap();
+}

@@ -140,7 +140,7 @@ impl NodeBuilder {
             path: data_dir.clone(),
             source,
         })?;
-        let lock = DirLock::acquire(&data_dir)?;
+        let lock = Arc::new(DirLock::acquire(&data_dir)?);
 
         let wal_options = WalOptions {
             backend: self.backend,
@@ -159,7 +159,8 @@ impl NodeBuilder {
         }
         let wal_records = recovery.records.len();
         let log_store = LogStore::from_recovery(Arc::new(wal), recovery)?;
-        let (state_machine, sm) = StateMachine::open(&data_dir.join("snapshots"))?;
+        let (mut state_machine, sm) = StateMachine::open(&data_dir.join("snapshots"))?;
+        state_machine.hold(lock.clone());
         let snapshot_index = sm.snapshot_index.load(Ordering::Relaxed);
 
         let config = Config {
@@ -308,7 +309,7 @@ pub struct Node {
     batch_stats: Arc<BatchStats>,
     recovered: RecoveryReport,
     data_dir: PathBuf,
-    _lock: DirLock,
+    _lock: Arc<DirLock>,
 }
 
 impl Node {
@@ -407,10 +408,19 @@ impl Node {
 }
 
 impl Drop for Node {
+    /// Without `shutdown`: stop taking writes and stop the engine in the background. The data
+    /// directory stays locked until the engine (which owns the WAL) has really stopped.
     fn drop(&mut self) {
         self.sweeper.abort();
-        if let Some(batcher) = &self.batcher {
+        if let Some(batcher) = self.batcher.take() {
             batcher.abort();
+            self.db.close();
+            let raft = self.raft.clone();
+            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                runtime.spawn(async move {
+                    let _ = raft.shutdown().await;
+                });
+            }
         }
     }
 }

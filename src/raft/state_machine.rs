@@ -57,6 +57,8 @@ pub struct StateMachine {
     shared: Arc<SmShared>,
     dir: PathBuf,
     current: Option<SnapshotInfo>,
+    /// Held for as long as openraft owns this state machine (see `hold`).
+    guard: Option<Arc<dyn std::any::Any + Send + Sync>>,
 }
 
 impl StateMachine {
@@ -99,8 +101,16 @@ impl StateMachine {
             shared: shared.clone(),
             dir: dir.to_path_buf(),
             current,
+            guard: None,
         };
         Ok((sm, shared))
+    }
+
+    /// Keeps `guard` alive until openraft drops the state machine, i.e. until the consensus
+    /// engine has really stopped. The node passes its data directory lock here, so a node
+    /// dropped without `shutdown` keeps its directory locked until its engine is gone.
+    pub fn hold(&mut self, guard: Arc<dyn std::any::Any + Send + Sync>) {
+        self.guard = Some(guard);
     }
 
     /// The snapshot currently backing this state machine, if any.
