@@ -305,7 +305,10 @@ async fn dropped_node_keeps_its_directory_until_its_engine_stops() {
     }
     let node = reopened.expect("the directory is released once the dropped engine stops");
     for i in 0..50 {
-        assert_eq!(node.db().get(format!("k{i}")).await.unwrap(), Some(Bytes::from("v")));
+        assert_eq!(
+            node.db().get(format!("k{i}")).await.unwrap(),
+            Some(Bytes::from("v"))
+        );
     }
     node.shutdown().await.unwrap();
 }
