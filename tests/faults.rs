@@ -204,3 +204,40 @@ async fn torn_tail_is_truncated_and_the_node_starts() {
         "{report:?}"
     );
 }
+
+/// A snapshot that fails its checksum is never skipped (the log it covers may be purged): the
+/// node refuses to start and names the file; `inspect` reports it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn corrupt_snapshot_refuses_start() {
+    let dir = common::data_dir("badsnap");
+    let node = Node::builder(dir.path())
+        .snapshot_policy(SnapshotPolicyOption::Manual)
+        .open()
+        .await
+        .unwrap();
+    for i in 0..100 {
+        node.db().set(format!("k{i}"), "v").await.unwrap();
+    }
+    node.snapshot().await.unwrap();
+    node.shutdown().await.unwrap();
+    let snapshots = common::files_with_suffix(&dir.path().join("snapshots"), ".snap");
+    assert_eq!(snapshots.len(), 1);
+    let mut bytes = std::fs::read(&snapshots[0]).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x01;
+    std::fs::write(&snapshots[0], &bytes).unwrap();
+    match Node::builder(dir.path()).open().await {
+        Err(OpenError::Snapshot(e)) => {
+            let text = e.to_string();
+            assert!(text.contains("checksum mismatch"), "{text}");
+            assert!(
+                text.contains(&*snapshots[0].file_name().unwrap().to_string_lossy()),
+                "{text}"
+            );
+        }
+        Err(other) => panic!("expected a snapshot error, got {other}"),
+        Ok(_) => panic!("a node with a corrupt snapshot started"),
+    }
+    let inspected = tandem::inspect::inspect(dir.path(), false).unwrap();
+    assert!(inspected.problems > 0, "{}", inspected.text);
+}
