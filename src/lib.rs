@@ -43,6 +43,7 @@ pub mod inspect;
 pub mod keyspace;
 pub mod node;
 pub mod raft;
+pub mod server;
 pub mod snapshot;
 pub mod wal;
 

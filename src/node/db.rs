@@ -64,6 +64,26 @@ impl Db {
     }
 
     async fn submit(&self, op: Op) -> Result<Reply, Error> {
+        self.enqueue_op(op).await?.wait().await
+    }
+
+    /// Queues a write and returns as soon as it is admitted, without waiting for its reply.
+    /// Writes enqueued one after another from one task are applied in that order, so a
+    /// pipelining connection can enqueue a run of writes and then await the replies in order.
+    pub async fn enqueue(&self, command: Command) -> Result<PendingReply, Error> {
+        debug_assert!(command.is_write(), "reads never touch the log");
+        self.enqueue_op(Op::Command(command)).await
+    }
+
+    /// [`Db::enqueue`] for a transaction (one log entry).
+    pub async fn enqueue_transaction(
+        &self,
+        transaction: Transaction,
+    ) -> Result<PendingReply, Error> {
+        self.enqueue_op(Op::Transaction(transaction)).await
+    }
+
+    async fn enqueue_op(&self, op: Op) -> Result<PendingReply, Error> {
         let queue = self
             .inner
             .queue
@@ -76,7 +96,19 @@ impl Db {
             .send(Pending { op, reply: tx })
             .await
             .map_err(|_| Error::ShuttingDown)?;
-        rx.await.map_err(|_| Error::ShuttingDown)?
+        Ok(PendingReply { rx })
+    }
+
+    /// Serves a read-only command from the keyspace (no log). A write command here is a bug in
+    /// the caller; it gets an error reply rather than being applied.
+    pub fn read(&self, command: &Command) -> Reply {
+        let now_ms = self.read_time_ms();
+        self.inner
+            .sm
+            .keyspace
+            .read()
+            .expect("keyspace lock")
+            .read(command, now_ms)
     }
 
     /// Runs any command: reads are served locally, writes go through the log. A Redis-style
@@ -85,9 +117,7 @@ impl Db {
         if command.is_write() {
             self.submit(Op::Command(command)).await
         } else {
-            let now_ms = self.read_time_ms();
-            let keyspace = self.inner.sm.keyspace.read().expect("keyspace lock");
-            Ok(keyspace.read(&command, now_ms))
+            Ok(self.read(&command))
         }
     }
 
@@ -293,6 +323,25 @@ impl Db {
 
     pub(crate) async fn purge_expired(&self, keys: Vec<Bytes>) -> Result<Reply, Error> {
         self.submit(Op::PurgeExpired(keys)).await
+    }
+}
+
+/// The reply to a write that was admitted to the log queue.
+#[derive(Debug)]
+pub struct PendingReply {
+    rx: oneshot::Receiver<Result<Reply, Error>>,
+}
+
+impl PendingReply {
+    /// Waits until the write is durable and applied (or failed).
+    pub async fn wait(self) -> Result<Reply, Error> {
+        // A dropped sender means the engine went away without answering; whether the entry
+        // became durable is unknown.
+        self.rx.await.unwrap_or_else(|_| {
+            Err(Error::Fatal {
+                reason: "consensus engine stopped before answering".into(),
+            })
+        })
     }
 }
 

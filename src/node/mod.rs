@@ -19,7 +19,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 pub use batcher::{wall_clock_ms, BatchLimits, BatchStats};
-pub use db::Db;
+pub use db::{Db, PendingReply};
 pub use lock::DirLock;
 
 use crate::error::{Error, OpenError};

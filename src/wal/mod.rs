@@ -12,6 +12,7 @@ mod reader;
 mod record;
 mod recovery;
 mod segment;
+mod spare;
 mod uring;
 pub mod vfs;
 mod writer;
@@ -42,7 +43,8 @@ pub use vfs::{CrashFs, FaultFs, FaultKind, RealFs, Vfs};
 
 use device::{Device, PwriteDevice};
 use uring::UringDevice;
-use writer::{Op, Shared, Writer, WriterConfig, SPARE_FILE_NAME};
+use spare::SPARE_FILE_NAME;
+use writer::{Op, Shared, Writer, WriterConfig};
 
 /// Default segment size: large enough that rollover (which drains the pipeline) is rare.
 pub const SEGMENT_BYTES_DEFAULT: u64 = 64 << 20;

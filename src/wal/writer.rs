@@ -1,7 +1,8 @@
 //! The writer thread: one ordered queue, group commit, segment rollover, truncate, purge, meta.
 //!
-//! Owns every mutation of the log directory after `open`. Invariants: operations take effect
-//! and complete in queue order; an append's completion fires only after a successful sync
+//! Owns every mutation of the log directory after `open`, except filling `next.spare`, which
+//! it delegates to its segment preparer (`spare.rs`). Invariants: operations take effect and
+//! complete in queue order; an append's completion fires only after a successful sync
 //! covering its last record; after any device error nothing is reported durable again.
 
 use std::collections::VecDeque;
@@ -20,15 +21,13 @@ use super::recovery::{zero_range, SegmentInfo};
 use super::segment::{
     decode_segment, segment_file_name, SegmentHeader, SEGMENT_FLAG_RESET, SEGMENT_HEADER_BYTES,
 };
-use super::vfs::{Caching, OpenMode, Vfs, VfsFile};
+use super::spare::{SparePreparer, SPARE_FILE_NAME};
+use super::vfs::{Caching, OpenMode, Vfs};
 use super::{Completion, WalPositions, WalStats};
 
-/// Name of the preallocated, zero-filled file that becomes the next segment.
-pub const SPARE_FILE_NAME: &str = "next.spare";
-/// Zeroes written into the spare per background step, so one step never stalls a batch long.
-const SPARE_STEP_BYTES: u64 = 256 << 10;
-/// How long an idle writer waits for work before doing a spare-preparation step.
-const SPARE_IDLE_WAIT: Duration = Duration::from_millis(1);
+/// How often an idle writer checks whether spare preparation failed, so the error poisons the
+/// log (and is logged) soon even when no request arrives.
+const SPARE_FAILURE_POLL: Duration = Duration::from_millis(10);
 /// How long the writer waits on an in-flight batch before checking the queue for a batch it
 /// could pipeline behind it.
 const PIPELINE_POLL: Duration = Duration::from_micros(200);
@@ -174,15 +173,6 @@ struct Sealed {
     last_index: Option<u64>,
 }
 
-enum Spare {
-    Missing,
-    Filling {
-        file: Box<dyn VfsFile>,
-        written: u64,
-    },
-    Ready,
-}
-
 struct InFlight {
     ticket: u64,
     callbacks: Vec<Completion>,
@@ -213,8 +203,7 @@ pub(crate) struct Writer {
     /// Index the next record must have; `None` while the log is empty (any index may start it).
     next_index: Option<u64>,
     needs_roll: bool,
-    spare: Spare,
-    zeros: Vec<u8>,
+    spare: SparePreparer,
     in_flight: VecDeque<InFlight>,
     next_ticket: u64,
     poisoned: Option<Arc<io::Error>>,
@@ -276,8 +265,10 @@ impl Writer {
             }
         };
         let create_first = kept.is_empty();
+        let spare = SparePreparer::spawn(config.vfs.clone(), &config.dir, config.segment_bytes)
+            .map_err(|e| WalError::io("spawn spare preparer", &config.dir, e))?;
+        spare.request();
         let mut writer = Writer {
-            zeros: vec![0u8; SPARE_STEP_BYTES as usize],
             config,
             device: Box::new(super::device::PwriteDevice::default()),
             shared,
@@ -288,7 +279,7 @@ impl Writer {
             active,
             next_index,
             needs_roll: false,
-            spare: Spare::Missing,
+            spare,
             in_flight: VecDeque::new(),
             next_ticket: 1,
             poisoned: None,
@@ -317,6 +308,7 @@ impl Writer {
                     done: Box::new(|_| {}),
                 });
             }
+            self.check_spare();
             if self.poisoned.is_some() {
                 if self.fail_pending() {
                     return;
@@ -373,9 +365,9 @@ impl Writer {
                 let Some(rx) = self.rx.as_ref() else {
                     return true;
                 };
-                let spare_due = !matches!(self.spare, Spare::Ready) && self.poisoned.is_none();
-                let received = if spare_due {
-                    rx.recv_timeout(SPARE_IDLE_WAIT)
+                let spare_may_fail = self.poisoned.is_none() && self.spare.in_progress();
+                let received = if spare_may_fail {
+                    rx.recv_timeout(SPARE_FAILURE_POLL)
                 } else {
                     rx.recv().map_err(|_| RecvTimeoutError::Disconnected)
                 };
@@ -384,10 +376,7 @@ impl Writer {
                         self.pending.push_back(op);
                         break;
                     }
-                    Err(RecvTimeoutError::Timeout) => {
-                        let result = self.spare_step();
-                        self.check(result);
-                    }
+                    Err(RecvTimeoutError::Timeout) => self.check_spare(),
                     Err(RecvTimeoutError::Disconnected) => {
                         self.rx = None;
                         return false;
@@ -426,6 +415,14 @@ impl Writer {
         }
     }
 
+    /// Poisons the log if preparing the spare failed: a device error like any other, even
+    /// though no request is waiting on that file.
+    fn check_spare(&mut self) {
+        if let Some(error) = self.spare.take_failure() {
+            self.poison(error);
+        }
+    }
+
     /// Poisons the log on error.
     fn check(&mut self, result: io::Result<()>) {
         if let Err(e) = result {
@@ -445,6 +442,8 @@ impl Writer {
         let cause = Arc::new(error);
         let _ = self.shared.poison.set(cause.clone());
         self.poisoned = Some(cause);
+        // Nothing is written after a device error, the spare included.
+        self.spare.cancel();
         self.drain_failed();
     }
 
@@ -581,10 +580,6 @@ impl Writer {
             return;
         };
         self.complete(completion);
-        if self.poisoned.is_none() && self.pending.is_empty() {
-            let result = self.spare_step();
-            self.check(result);
-        }
     }
 
     fn complete(&mut self, (ticket, result): DeviceCompletion) {
@@ -636,7 +631,12 @@ impl Writer {
                 (result, done, false)
             }
             Op::Flush { done } => (Ok(()), done, false),
-            Op::Close { done } => (Ok(()), done, true),
+            Op::Close { done } => {
+                // Join the preparer before answering, so a close that returns Ok saw no
+                // device error and left no thread behind.
+                let result = self.spare.stop().map_or(Ok(()), Err);
+                (result, done, true)
+            }
             Op::Append { .. } => unreachable!("appends are batched, not executed"),
             #[cfg(test)]
             Op::Pause { resume } => {
@@ -657,40 +657,11 @@ impl Writer {
 
     // --- segments -------------------------------------------------------------------------
 
-    /// One step of preparing the spare segment: create it, write a chunk of zeroes, or sync.
-    fn spare_step(&mut self) -> io::Result<()> {
-        let path = self.config.dir.join(SPARE_FILE_NAME);
-        match &mut self.spare {
-            Spare::Ready => Ok(()),
-            Spare::Missing => {
-                let file = self
-                    .config
-                    .vfs
-                    .open(&path, OpenMode::CreateTruncate, Caching::Buffered)
-                    .map_err(|e| io_context("create spare", &path, e))?;
-                self.spare = Spare::Filling { file, written: 0 };
-                Ok(())
-            }
-            Spare::Filling { file, written } => {
-                let n = SPARE_STEP_BYTES.min(self.config.segment_bytes - *written);
-                file.write_at(&self.zeros[..n as usize], *written)
-                    .map_err(|e| io_context("zero-fill spare", &path, e))?;
-                *written += n;
-                if *written == self.config.segment_bytes {
-                    file.sync()
-                        .map_err(|e| io_context("sync spare", &path, e))?;
-                    self.spare = Spare::Ready;
-                }
-                Ok(())
-            }
-        }
-    }
-
-    /// Turns the (fully prepared) spare into segment `seq` and makes it the active segment.
+    /// Turns the spare into segment `seq`, makes it the active segment and asks for the next
+    /// spare. Waits for the preparer if the spare is not ready yet: only here does the writer
+    /// ever wait for spare preparation.
     fn activate_spare(&mut self, flags: u32, seq: u64, first_index: u64) -> io::Result<()> {
-        while !matches!(self.spare, Spare::Ready) {
-            self.spare_step()?;
-        }
+        self.spare.take_ready()?;
         let vfs = &*self.config.vfs;
         let spare_path = self.config.dir.join(SPARE_FILE_NAME);
         let header = SegmentHeader {
@@ -706,7 +677,7 @@ impl Writer {
         let path = self.config.dir.join(segment_file_name(seq));
         vfs.rename(&spare_path, &path)?;
         vfs.sync_dir(&self.config.dir)?;
-        self.spare = Spare::Missing;
+        self.spare.request();
         if self.active.seq != 0 {
             self.sealed.push_back(Sealed {
                 seq: self.active.seq,
