@@ -23,6 +23,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
+    /// Run the Tandem server: the Redis protocol (RESP2/RESP3) in front of a durable node.
+    /// Prints `ready listen=<ip:port> admin=<ip:port>` on stdout once it accepts clients.
+    Serve(Box<tandem::server::ServeArgs>),
     /// Run an embedded single-node Tandem in this process: durable balance transfers from many
     /// concurrent tasks, then a restart from disk that verifies every acknowledged write.
     Embedded {
@@ -78,9 +81,14 @@ fn main() -> anyhow::Result<()> {
                 .unwrap_or_else(|_| "tandem=info,openraft=warn".into()),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     let cli = Cli::parse();
     match cli.command {
+        Cmd::Serve(args) => {
+            let runtime = tokio::runtime::Runtime::new()?;
+            runtime.block_on(serve(args))
+        }
         Cmd::Embedded {
             data,
             tasks,
@@ -123,6 +131,64 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// `tandem serve`: open the node, bind, announce readiness, serve until SIGINT/SIGTERM.
+async fn serve(args: Box<tandem::server::ServeArgs>) -> anyhow::Result<()> {
+    use std::io::Write;
+    use tandem::server::{Listeners, Server};
+    let config = args.resolve()?;
+    let node = Node::builder(&config.data)
+        .backend(config.wal_backend)
+        .segment_bytes(config.segment_bytes)
+        .snapshot_policy(tandem::SnapshotPolicyOption::LogsSinceLast(
+            config.snapshot_logs_since_last,
+        ))
+        .open()
+        .await
+        .with_context(|| format!("opening {}", config.data.display()))?;
+    let report = node.recovery_report().clone();
+    tracing::info!(
+        data = %config.data.display(),
+        keys = report.keys,
+        snapshot_index = report.snapshot_index,
+        wal_records = report.wal_records,
+        elapsed_ms = report.elapsed.as_millis() as u64,
+        "recovered"
+    );
+    let listeners = match Listeners::bind(&config).await {
+        Ok(listeners) => listeners,
+        Err(e) => {
+            node.shutdown().await?;
+            return Err(e.into());
+        }
+    };
+    let server = Server::new(config, args.config.clone(), node, listeners)?;
+    tracing::info!(listen = %server.local_addr(), admin = %server.admin_addr(), "serving");
+    {
+        let mut stdout = std::io::stdout().lock();
+        writeln!(
+            stdout,
+            "ready listen={} admin={}",
+            server.local_addr(),
+            server.admin_addr()
+        )?;
+        stdout.flush()?;
+    }
+    server.run(shutdown_signal()).await?;
+    Ok(())
+}
+
+/// Completes on the first SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut terminate = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    let mut interrupt = signal(SignalKind::interrupt()).expect("SIGINT handler");
+    let which = tokio::select! {
+        _ = terminate.recv() => "SIGTERM",
+        _ = interrupt.recv() => "SIGINT",
+    };
+    tracing::info!(signal = which, "shutdown requested");
 }
 
 async fn embedded(

@@ -1,3 +1,245 @@
 //! The network server: RESP2/RESP3 over TCP in front of a node.
+//!
+//! `Server` owns the listener, the client registry and the node; each accepted connection runs
+//! in its own task (`connection`), which parses pipelined commands and routes them
+//! (`dispatch`). Shutdown stops accepting, lets every connection finish the commands it has
+//! already read, then shuts the node down (drain, final fsync).
 
+mod clients;
+pub mod command_table;
+pub mod config;
+mod connection;
+mod dispatch;
+pub mod info;
+mod multi;
 pub mod resp;
+mod server_commands;
+mod session;
+pub mod stats;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+pub use clients::{ClientInfo, Clients};
+pub use config::{ConfigError, ServeArgs, ServerConfig, ServerLimits};
+pub use stats::{CommandCounts, ServerStats};
+
+use crate::error::Error;
+use crate::node::{Db, Node};
+
+/// How long shutdown waits for connections to finish their in-flight commands.
+pub const SHUTDOWN_DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// State shared by the accept loop and every connection.
+pub(crate) struct Shared {
+    pub(crate) config: ServerConfig,
+    pub(crate) config_file: Option<PathBuf>,
+    pub(crate) node: Node,
+    pub(crate) db: Db,
+    pub(crate) stats: Arc<ServerStats>,
+    pub(crate) clients: Clients,
+    pub(crate) listen_addr: SocketAddr,
+    /// Random per process, as Redis's run_id.
+    pub(crate) run_id: String,
+}
+
+/// The bound sockets of a server (bound before serving so port 0 can be reported).
+pub struct Listeners {
+    pub resp: TcpListener,
+    /// Served by the admin HTTP server; held here so its address is known and reserved.
+    pub admin: TcpListener,
+}
+
+impl Listeners {
+    pub async fn bind(config: &ServerConfig) -> std::io::Result<Self> {
+        let resp = TcpListener::bind(&config.listen).await.map_err(|e| {
+            std::io::Error::new(e.kind(), format!("cannot listen on {}: {e}", config.listen))
+        })?;
+        let admin = TcpListener::bind(&config.admin_listen).await.map_err(|e| {
+            std::io::Error::new(
+                e.kind(),
+                format!("cannot listen on {} (admin): {e}", config.admin_listen),
+            )
+        })?;
+        Ok(Self { resp, admin })
+    }
+}
+
+/// A RESP server over one node.
+pub struct Server {
+    shared: Arc<Shared>,
+    listener: TcpListener,
+    admin: Option<TcpListener>,
+    admin_addr: SocketAddr,
+}
+
+impl Server {
+    pub fn new(
+        config: ServerConfig,
+        config_file: Option<PathBuf>,
+        node: Node,
+        listeners: Listeners,
+    ) -> std::io::Result<Self> {
+        let listen_addr = listeners.resp.local_addr()?;
+        let admin_addr = listeners.admin.local_addr()?;
+        let db = node.db();
+        Ok(Self {
+            shared: Arc::new(Shared {
+                config,
+                config_file,
+                node,
+                db,
+                stats: Arc::new(ServerStats::default()),
+                clients: Clients::default(),
+                listen_addr,
+                run_id: run_id(),
+            }),
+            listener: listeners.resp,
+            admin: Some(listeners.admin),
+            admin_addr,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.shared.listen_addr
+    }
+
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.admin_addr
+    }
+
+    pub fn stats(&self) -> Arc<ServerStats> {
+        self.shared.stats.clone()
+    }
+
+    /// The admin listener, for the admin HTTP server to serve.
+    pub fn take_admin_listener(&mut self) -> Option<TcpListener> {
+        self.admin.take()
+    }
+
+    /// Serves until `shutdown` completes, then drains connections and shuts the node down.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), Error> {
+        let Server {
+            shared,
+            listener,
+            admin,
+            ..
+        } = self;
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let mut connections = JoinSet::new();
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                _ = &mut shutdown => break,
+                accepted = listener.accept() => match accepted {
+                    Ok((stream, addr)) => accept(&shared, stream, addr, &stop_rx, &mut connections),
+                    Err(e) => {
+                        // Out of file descriptors and the like: back off instead of spinning.
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                },
+            }
+            while connections.try_join_next().is_some() {}
+        }
+        drop(listener);
+        drop(admin);
+        tracing::info!(
+            connections = shared.clients.len(),
+            "shutting down: no new connections; finishing in-flight commands"
+        );
+        let _ = stop_tx.send(true);
+        let drained = tokio::time::timeout(SHUTDOWN_DRAIN_TIMEOUT, async {
+            while connections.join_next().await.is_some() {}
+        })
+        .await;
+        if drained.is_err() {
+            tracing::warn!(
+                connections = shared.clients.len(),
+                "connections still busy after the drain timeout; closing them"
+            );
+            connections.shutdown().await;
+        }
+        let shared = Arc::try_unwrap(shared).map_err(|_| Error::Fatal {
+            reason: "server state still referenced after every connection ended".into(),
+        })?;
+        shared.node.shutdown().await?;
+        tracing::info!("node shut down cleanly");
+        Ok(())
+    }
+}
+
+fn accept(
+    shared: &Arc<Shared>,
+    stream: TcpStream,
+    addr: SocketAddr,
+    stop: &watch::Receiver<bool>,
+    connections: &mut JoinSet<()>,
+) {
+    use std::os::fd::AsRawFd;
+    shared
+        .stats
+        .connections_accepted
+        .fetch_add(1, Ordering::Relaxed);
+    let local_addr = stream.local_addr().unwrap_or(shared.listen_addr);
+    let fd = stream.as_raw_fd();
+    let clients_max = shared.config.limits.clients_max;
+    let Some(client) = shared.clients.register(addr, local_addr, fd, clients_max) else {
+        shared
+            .stats
+            .connections_rejected
+            .fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(%addr, clients_max, "refusing connection: max number of clients reached");
+        connections.spawn(async move {
+            let mut stream = stream;
+            let _ = stream
+                .write_all(b"-ERR max number of clients reached\r\n")
+                .await;
+            let _ = stream.shutdown().await;
+        });
+        return;
+    };
+    let _ = stream.set_nodelay(true);
+    shared
+        .stats
+        .connections_current
+        .fetch_add(1, Ordering::Relaxed);
+    let shared = shared.clone();
+    let stop = stop.clone();
+    connections.spawn(async move {
+        let id = client.id;
+        connection::run(shared.clone(), client, stream, stop).await;
+        shared.clients.unregister(id);
+        shared
+            .stats
+            .connections_current
+            .fetch_sub(1, Ordering::Relaxed);
+    });
+}
+
+/// 40 hex characters, different for every process start.
+fn run_id() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut out = String::with_capacity(40);
+    while out.len() < 40 {
+        let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+        hasher.write_u128(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos()),
+        );
+        hasher.write_u32(std::process::id());
+        out.push_str(&format!("{:016x}", hasher.finish()));
+    }
+    out.truncate(40);
+    out
+}

@@ -1,0 +1,191 @@
+//! The client registry: one `ClientInfo` per open connection, for CLIENT LIST/INFO/KILL, INFO
+//! clients and the `clients_max` limit. Invariant: a client is registered from accept until its
+//! connection task ends, and its id is never reused within a process.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicI64, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use tokio::sync::Notify;
+
+/// What CLIENT LIST shows about one connection; updated by its connection task.
+#[derive(Debug)]
+pub struct ClientInfo {
+    pub id: u64,
+    pub addr: SocketAddr,
+    pub local_addr: SocketAddr,
+    pub fd: i32,
+    pub created: Instant,
+    /// Milliseconds after `created` of the last command.
+    pub last_command_ms: AtomicU64,
+    /// Lowercase name of the last command ("NULL" before the first).
+    pub last_command: Mutex<&'static str>,
+    pub name: Mutex<Option<String>>,
+    pub lib_name: Mutex<Option<String>>,
+    pub lib_version: Mutex<Option<String>>,
+    /// 2 or 3.
+    pub protocol: AtomicU8,
+    /// Commands queued in MULTI, or -1 outside MULTI.
+    pub multi: AtomicI64,
+    /// Unparsed bytes in the query buffer.
+    pub query_buffer_bytes: AtomicUsize,
+    /// Notified once by CLIENT KILL; the connection closes at its next read.
+    pub kill: Notify,
+}
+
+impl ClientInfo {
+    pub fn new(id: u64, addr: SocketAddr, local_addr: SocketAddr, fd: i32) -> Self {
+        Self {
+            id,
+            addr,
+            local_addr,
+            fd,
+            created: Instant::now(),
+            last_command_ms: AtomicU64::new(0),
+            last_command: Mutex::new("NULL"),
+            name: Mutex::new(None),
+            lib_name: Mutex::new(None),
+            lib_version: Mutex::new(None),
+            protocol: AtomicU8::new(2),
+            multi: AtomicI64::new(-1),
+            query_buffer_bytes: AtomicUsize::new(0),
+            kill: Notify::new(),
+        }
+    }
+
+    /// Records a command about to run.
+    pub fn touch(&self, command: &'static str) {
+        self.last_command_ms
+            .store(self.created.elapsed().as_millis() as u64, Ordering::Relaxed);
+        *lock(&self.last_command) = command;
+    }
+
+    pub fn name(&self) -> Option<String> {
+        lock(&self.name).clone()
+    }
+
+    /// One line of CLIENT LIST, shaped like Redis 7's (without the trailing newline).
+    pub fn line(&self) -> String {
+        let age = self.created.elapsed();
+        let idle_ms =
+            (age.as_millis() as u64).saturating_sub(self.last_command_ms.load(Ordering::Relaxed));
+        let qbuf = self.query_buffer_bytes.load(Ordering::Relaxed);
+        let multi = self.multi.load(Ordering::Relaxed);
+        format!(
+            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db=0 sub=0 psub=0 ssub=0 \
+             multi={} qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 \
+             tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
+            self.id,
+            self.addr,
+            self.local_addr,
+            self.fd,
+            self.name().unwrap_or_default(),
+            age.as_secs(),
+            idle_ms / 1000,
+            if multi >= 0 { "x" } else { "N" },
+            multi,
+            qbuf,
+            *lock(&self.last_command),
+            self.protocol.load(Ordering::Relaxed),
+            lock(&self.lib_name).clone().unwrap_or_default(),
+            lock(&self.lib_version).clone().unwrap_or_default(),
+        )
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Every open connection of a server.
+#[derive(Debug, Default)]
+pub struct Clients {
+    next_id: AtomicU64,
+    clients: Mutex<BTreeMap<u64, Arc<ClientInfo>>>,
+}
+
+impl Clients {
+    /// Registers a connection unless `clients_max` are already open.
+    pub fn register(
+        &self,
+        addr: SocketAddr,
+        local_addr: SocketAddr,
+        fd: i32,
+        clients_max: usize,
+    ) -> Option<Arc<ClientInfo>> {
+        let mut clients = lock(&self.clients);
+        if clients.len() >= clients_max {
+            return None;
+        }
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
+        let info = Arc::new(ClientInfo::new(id, addr, local_addr, fd));
+        clients.insert(id, info.clone());
+        Some(info)
+    }
+
+    pub fn unregister(&self, id: u64) {
+        lock(&self.clients).remove(&id);
+    }
+
+    pub fn len(&self) -> usize {
+        lock(&self.clients).len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// All clients, by id.
+    pub fn list(&self) -> Vec<Arc<ClientInfo>> {
+        lock(&self.clients).values().cloned().collect()
+    }
+
+    /// Asks every client matching `filter` to close; returns how many.
+    pub fn kill(&self, filter: impl Fn(&ClientInfo) -> bool) -> usize {
+        let matching: Vec<_> = lock(&self.clients)
+            .values()
+            .filter(|c| filter(c))
+            .cloned()
+            .collect();
+        for client in &matching {
+            client.kill.notify_one();
+        }
+        matching.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn register_respects_clients_max_and_ids_grow() {
+        let clients = Clients::default();
+        let addr: SocketAddr = "127.0.0.1:1".parse().unwrap();
+        let a = clients.register(addr, addr, 3, 2).unwrap();
+        let b = clients.register(addr, addr, 4, 2).unwrap();
+        assert!(clients.register(addr, addr, 5, 2).is_none());
+        clients.unregister(a.id);
+        let c = clients.register(addr, addr, 6, 2).unwrap();
+        assert!(a.id < b.id && b.id < c.id);
+        assert_eq!(clients.kill(|client| client.id == b.id), 1);
+        let line = c.line();
+        assert!(
+            line.starts_with(&format!(
+                "id={} addr=127.0.0.1:1 laddr=127.0.0.1:1 fd=6 name= ",
+                c.id
+            )),
+            "{line}"
+        );
+        assert!(
+            line.contains(" flags=N db=0 sub=0 psub=0 ssub=0 multi=-1 qbuf=0 "),
+            "{line}"
+        );
+        assert!(
+            line.contains(" cmd=NULL ") && line.contains(" resp=2"),
+            "{line}"
+        );
+    }
+}

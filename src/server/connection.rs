@@ -1,0 +1,363 @@
+//! One client connection: a reader that parses every complete command in its buffer and
+//! dispatches it, and a writer that sends the replies in order.
+//!
+//! Invariants: replies leave in the order the commands arrived; writes are enqueued on the log
+//! as soon as they are parsed (many in flight per connection), and a command that reads state
+//! first waits until every earlier write of this connection has its reply (read-your-writes).
+//! The two halves run concurrently in one task, so a client that pipelines without reading its
+//! replies is throttled by the bounded queue between them instead of deadlocking.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, watch};
+
+use super::clients::ClientInfo;
+use super::resp::{self, Protocol};
+use super::stats::ServerStats;
+use super::Shared;
+use crate::command::{Command, Reply};
+use crate::error::Error;
+use crate::keyspace::KeyVersion;
+use crate::node::PendingReply;
+
+/// Replies (ready or awaited) queued between the reader and the writer of one connection.
+const OUTGOING_DEPTH_MAX: usize = 1024;
+/// Bytes read per read call (the buffer grows further for large requests).
+const READ_CHUNK_BYTES: usize = 16 * 1024;
+/// The writer sends its buffer once it holds this much, even if more replies are queued.
+const WRITE_BUFFER_BYTES_MAX: usize = 64 * 1024;
+
+/// One reply slot, in command order.
+pub(crate) enum Outgoing {
+    Reply {
+        reply: Reply,
+        protocol: Protocol,
+    },
+    /// A write admitted to the log; its reply arrives when it is durable and applied.
+    Pending {
+        pending: PendingReply,
+        protocol: Protocol,
+        name: &'static str,
+    },
+    /// Send everything before this, then close.
+    Close,
+}
+
+/// What the dispatcher tells the read loop after a command.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Flow {
+    Continue,
+    /// Stop reading; close once the replies so far are written.
+    Close,
+}
+
+/// Why a connection ended (logged at debug, or warn for limits).
+#[derive(Debug)]
+enum End {
+    Eof,
+    Quit,
+    Killed,
+    Shutdown,
+    IdleTimeout,
+    ProtocolError(String),
+    QueryBufferFull(usize),
+    Io(std::io::Error),
+}
+
+impl std::fmt::Display for End {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            End::Eof => f.write_str("client closed the connection"),
+            End::Quit => f.write_str("QUIT or CLIENT KILL of itself"),
+            End::Killed => f.write_str("killed by CLIENT KILL"),
+            End::Shutdown => f.write_str("server shutting down"),
+            End::IdleTimeout => f.write_str("idle timeout"),
+            End::ProtocolError(text) => write!(f, "protocol error: {text}"),
+            End::QueryBufferFull(bytes) => write!(
+                f,
+                "query buffer of {bytes} bytes is over limits.query_buffer_bytes_max"
+            ),
+            End::Io(e) => write!(f, "read error: {e}"),
+        }
+    }
+}
+
+/// Per-connection state that commands read and change.
+pub(crate) struct Connection {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) client: Arc<ClientInfo>,
+    pub(crate) protocol: Protocol,
+    pub(crate) authenticated: bool,
+    /// Commands queued since MULTI (None outside MULTI).
+    pub(crate) multi: Option<Vec<Command>>,
+    /// A command failed to queue: EXEC answers EXECABORT.
+    pub(crate) multi_failed: bool,
+    /// WATCHed keys and the versions seen at WATCH time.
+    pub(crate) watches: Vec<(Bytes, KeyVersion)>,
+    out: mpsc::Sender<Outgoing>,
+    writes_enqueued: u64,
+    writes_answered: watch::Receiver<u64>,
+}
+
+pub(crate) async fn run(
+    shared: Arc<Shared>,
+    client: Arc<ClientInfo>,
+    stream: TcpStream,
+    stop: watch::Receiver<bool>,
+) {
+    let (reader, writer) = stream.into_split();
+    let (out_tx, out_rx) = mpsc::channel(OUTGOING_DEPTH_MAX);
+    let (answered_tx, answered_rx) = watch::channel(0u64);
+    let connection = Connection {
+        authenticated: shared.config.requirepass.is_none(),
+        shared: shared.clone(),
+        client: client.clone(),
+        protocol: Protocol::Resp2,
+        multi: None,
+        multi_failed: false,
+        watches: Vec::new(),
+        out: out_tx,
+        writes_enqueued: 0,
+        writes_answered: answered_rx,
+    };
+    let stats = shared.stats.clone();
+    let ((), ()) = tokio::join!(
+        read_half(connection, reader, stop),
+        write_loop(writer, out_rx, answered_tx, stats),
+    );
+}
+
+async fn read_half(
+    mut connection: Connection,
+    mut reader: OwnedReadHalf,
+    stop: watch::Receiver<bool>,
+) {
+    let end = connection.read_loop(&mut reader, stop).await;
+    let client = &connection.client;
+    match &end {
+        End::ProtocolError(_) | End::QueryBufferFull(_) | End::IdleTimeout => {
+            connection
+                .shared
+                .stats
+                .clients_closed_for_limits
+                .fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(id = client.id, addr = %client.addr, reason = %end, "closing client");
+        }
+        _ => tracing::debug!(id = client.id, addr = %client.addr, reason = %end, "client closed"),
+    }
+    let _ = connection.out.send(Outgoing::Close).await;
+}
+
+impl Connection {
+    async fn read_loop(
+        &mut self,
+        reader: &mut OwnedReadHalf,
+        mut stop: watch::Receiver<bool>,
+    ) -> End {
+        let limits = self.shared.config.limits;
+        let protocol_limits = limits.protocol();
+        let idle_timeout =
+            (limits.idle_timeout_secs > 0).then(|| Duration::from_secs(limits.idle_timeout_secs));
+        let mut buf = BytesMut::with_capacity(READ_CHUNK_BYTES);
+        // Resumes a partly received command instead of re-reading it after every read.
+        let mut decoder = resp::CommandDecoder::default();
+        loop {
+            loop {
+                match decoder.decode(&mut buf, &protocol_limits) {
+                    Ok(Some(args)) => {
+                        if args.is_empty() {
+                            continue; // an empty inline line: Redis ignores it
+                        }
+                        if self.dispatch(args).await == Flow::Close {
+                            return End::Quit;
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        let text = format!("ERR {e}");
+                        self.shared.stats.record_command(None, true);
+                        let _ = self
+                            .send(Outgoing::Reply {
+                                reply: Reply::Error(text.clone()),
+                                protocol: self.protocol,
+                            })
+                            .await;
+                        return End::ProtocolError(text);
+                    }
+                }
+            }
+            self.client
+                .query_buffer_bytes
+                .store(buf.len(), Ordering::Relaxed);
+            if buf.len() > limits.query_buffer_bytes_max {
+                return End::QueryBufferFull(buf.len());
+            }
+            buf.reserve(READ_CHUNK_BYTES);
+            let read = reader.read_buf(&mut buf);
+            let idle = async {
+                match idle_timeout {
+                    Some(timeout) => tokio::time::sleep(timeout).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                biased;
+                _ = stop.wait_for(|stopping| *stopping) => return End::Shutdown,
+                _ = self.client.kill.notified() => return End::Killed,
+                _ = idle => return End::IdleTimeout,
+                result = read => match result {
+                    Ok(0) => return End::Eof,
+                    Ok(n) => {
+                        self.shared.stats.bytes_in.fetch_add(n as u64, Ordering::Relaxed);
+                    }
+                    Err(e) => return End::Io(e),
+                },
+            }
+        }
+    }
+
+    /// Queues a reply slot; false if the writer is gone (the client disconnected).
+    async fn send(&self, item: Outgoing) -> bool {
+        self.out.send(item).await.is_ok()
+    }
+
+    /// Answers the current command now. `name` is None for commands that do not exist.
+    pub(crate) async fn reply(&self, name: Option<&'static str>, reply: Reply) -> Flow {
+        self.shared
+            .stats
+            .record_command(name, matches!(reply, Reply::Error(_)));
+        let sent = self
+            .send(Outgoing::Reply {
+                reply,
+                protocol: self.protocol,
+            })
+            .await;
+        if sent {
+            Flow::Continue
+        } else {
+            Flow::Close
+        }
+    }
+
+    pub(crate) async fn error(&self, name: Option<&'static str>, text: impl Into<String>) -> Flow {
+        self.reply(name, Reply::Error(text.into())).await
+    }
+
+    /// Answers the current command when `pending` completes (a write or EXEC on the log).
+    pub(crate) async fn reply_later(&mut self, name: &'static str, pending: PendingReply) -> Flow {
+        self.writes_enqueued += 1;
+        let sent = self
+            .send(Outgoing::Pending {
+                pending,
+                protocol: self.protocol,
+                name,
+            })
+            .await;
+        if sent {
+            Flow::Continue
+        } else {
+            Flow::Close
+        }
+    }
+
+    /// Waits until every write this connection enqueued has its reply (so it is applied and a
+    /// read sees it). False if the writer is gone.
+    pub(crate) async fn wait_for_own_writes(&mut self) -> bool {
+        let enqueued = self.writes_enqueued;
+        self.writes_answered
+            .wait_for(|answered| *answered >= enqueued)
+            .await
+            .is_ok()
+    }
+}
+
+/// The reply a client sees for a node-level error: the error's text, which starts with its
+/// Redis code (`ERR`, `BUSY`, `MOVED`, ...).
+pub(crate) fn node_error_reply(error: &Error) -> Reply {
+    if error.is_fatal() {
+        tracing::error!(%error, "node can no longer acknowledge writes");
+    }
+    match error {
+        Error::Command(text) => Reply::Error(text.clone()),
+        other => Reply::Error(other.to_string()),
+    }
+}
+
+async fn write_loop(
+    mut socket: OwnedWriteHalf,
+    mut slots: mpsc::Receiver<Outgoing>,
+    answered: watch::Sender<u64>,
+    stats: Arc<ServerStats>,
+) {
+    let mut out = BytesMut::with_capacity(READ_CHUNK_BYTES);
+    let mut writes_answered = 0u64;
+    loop {
+        let item = match slots.try_recv() {
+            Ok(item) => item,
+            Err(mpsc::error::TryRecvError::Empty) => {
+                // Nothing more is ready: this is the end of a pipeline, send what we have.
+                if flush(&mut socket, &mut out, &stats).await.is_err() {
+                    return;
+                }
+                match slots.recv().await {
+                    Some(item) => item,
+                    None => return,
+                }
+            }
+            Err(mpsc::error::TryRecvError::Disconnected) => {
+                let _ = flush(&mut socket, &mut out, &stats).await;
+                return;
+            }
+        };
+        match item {
+            Outgoing::Reply { reply, protocol } => resp::write_reply(&reply, protocol, &mut out),
+            Outgoing::Pending {
+                pending,
+                protocol,
+                name,
+            } => {
+                let reply = pending
+                    .wait()
+                    .await
+                    .unwrap_or_else(|e| node_error_reply(&e));
+                stats.record_command(Some(name), matches!(reply, Reply::Error(_)));
+                writes_answered += 1;
+                answered.send_replace(writes_answered);
+                resp::write_reply(&reply, protocol, &mut out);
+            }
+            Outgoing::Close => {
+                if flush(&mut socket, &mut out, &stats).await.is_ok() {
+                    let _ = socket.shutdown().await;
+                }
+                return;
+            }
+        }
+        if out.len() >= WRITE_BUFFER_BYTES_MAX
+            && flush(&mut socket, &mut out, &stats).await.is_err()
+        {
+            return;
+        }
+    }
+}
+
+async fn flush(
+    socket: &mut OwnedWriteHalf,
+    out: &mut BytesMut,
+    stats: &ServerStats,
+) -> std::io::Result<()> {
+    if out.is_empty() {
+        return Ok(());
+    }
+    socket.write_all(out).await?;
+    stats
+        .bytes_out
+        .fetch_add(out.len() as u64, Ordering::Relaxed);
+    out.clear();
+    Ok(())
+}

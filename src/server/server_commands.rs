@@ -1,0 +1,167 @@
+//! Server commands: TIME, INFO, COMMAND, CONFIG and WAIT. They read server-wide state (the
+//! command table, the configuration, counters and node status) and change none of the data.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+
+use super::command_table::{self, COMMANDS};
+use super::connection::{Connection, Flow};
+use super::dispatch::wrong_arity;
+use super::info;
+use crate::command::Reply;
+use crate::keyspace::glob_match;
+
+fn bulk(text: impl Into<String>) -> Reply {
+    Reply::Bulk(Bytes::from(text.into()))
+}
+
+fn unknown_subcommand(command: &str, sub: &[u8]) -> String {
+    format!(
+        "ERR unknown subcommand '{}'. Try {command} HELP.",
+        String::from_utf8_lossy(sub)
+    )
+}
+
+impl Connection {
+    pub(crate) async fn time(&mut self) -> Flow {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        let reply = Reply::Array(vec![
+            bulk(now.as_secs().to_string()),
+            bulk(now.subsec_micros().to_string()),
+        ]);
+        self.reply(Some("time"), reply).await
+    }
+
+    /// INFO [section ...]
+    pub(crate) async fn info(&mut self, args: &[Bytes]) -> Flow {
+        if !self.wait_for_own_writes().await {
+            return Flow::Close;
+        }
+        let sections: Vec<String> = args[1..]
+            .iter()
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect();
+        let text = info::render(&self.shared, &sections);
+        self.reply(Some("info"), bulk(text)).await
+    }
+
+    /// COMMAND | COMMAND COUNT | COMMAND INFO [name ...] | COMMAND DOCS [name ...] | COMMAND LIST
+    pub(crate) async fn command(&mut self, args: &[Bytes]) -> Flow {
+        let name = Some("command");
+        let all_info = || Reply::Array(COMMANDS.iter().map(command_table::info_reply).collect());
+        let Some(sub) = args.get(1) else {
+            return self.reply(name, all_info()).await;
+        };
+        let names = &args[2..];
+        let reply = match sub.to_ascii_lowercase().as_slice() {
+            b"count" if names.is_empty() => Reply::Integer(COMMANDS.len() as i64),
+            b"list" => Reply::Array(COMMANDS.iter().map(|c| bulk(c.name)).collect()),
+            b"info" if names.is_empty() => all_info(),
+            b"info" => Reply::Array(
+                names
+                    .iter()
+                    .map(|n| command_table::lookup(n).map_or(Reply::Nil, command_table::info_reply))
+                    .collect(),
+            ),
+            b"docs" => {
+                let specs: Vec<_> = if names.is_empty() {
+                    COMMANDS.iter().collect()
+                } else {
+                    names
+                        .iter()
+                        .filter_map(|n| command_table::lookup(n))
+                        .collect()
+                };
+                Reply::Map(
+                    specs
+                        .into_iter()
+                        .map(|spec| (bulk(spec.name), command_table::docs_reply(spec)))
+                        .collect(),
+                )
+            }
+            b"count" => return self.error(name, wrong_arity("command|count")).await,
+            _ => return self.error(name, unknown_subcommand("COMMAND", sub)).await,
+        };
+        self.reply(name, reply).await
+    }
+
+    /// The settings CONFIG GET reports, under Redis's names where Redis has one.
+    fn config_parameters(&self) -> Vec<(&'static str, String)> {
+        let config = &self.shared.config;
+        let limits = &config.limits;
+        vec![
+            ("maxclients", limits.clients_max.to_string()),
+            ("timeout", limits.idle_timeout_secs.to_string()),
+            ("proto-max-bulk-len", limits.bulk_bytes_max.to_string()),
+            (
+                "client-query-buffer-limit",
+                limits.query_buffer_bytes_max.to_string(),
+            ),
+            (
+                "requirepass",
+                config.requirepass.clone().unwrap_or_default(),
+            ),
+            ("appendonly", "yes".into()),
+            ("appendfsync", "always".into()),
+            ("save", String::new()),
+            ("databases", "1".into()),
+            ("port", self.shared.listen_addr.port().to_string()),
+            ("bind", self.shared.listen_addr.ip().to_string()),
+            ("dir", config.data.display().to_string()),
+            ("maxmemory", "0".into()),
+            ("maxmemory-policy", "noeviction".into()),
+        ]
+    }
+
+    /// CONFIG GET parameter [parameter ...] | CONFIG RESETSTAT (CONFIG SET is refused: the
+    /// configuration is read at start).
+    pub(crate) async fn config(&mut self, args: &[Bytes]) -> Flow {
+        let name = Some("config");
+        let sub = args[1].to_ascii_lowercase();
+        match sub.as_slice() {
+            b"get" if args.len() >= 3 => {
+                let patterns: Vec<Vec<u8>> = args[2..].iter().map(|p| p.to_ascii_lowercase()).collect();
+                let reply = Reply::Map(
+                    self.config_parameters()
+                        .into_iter()
+                        .filter(|(key, _)| patterns.iter().any(|p| glob_match(p, key.as_bytes())))
+                        .map(|(key, value)| (bulk(key), bulk(value)))
+                        .collect(),
+                );
+                self.reply(name, reply).await
+            }
+            b"get" => self.error(name, wrong_arity("config|get")).await,
+            b"resetstat" => {
+                self.shared.stats.reset();
+                self.reply(name, Reply::Ok).await
+            }
+            b"set" | b"rewrite" => {
+                self.error(
+                    name,
+                    "ERR CONFIG SET and CONFIG REWRITE are not supported: Tandem reads its configuration at start (tandem serve --config)",
+                )
+                .await
+            }
+            _ => self.error(name, unknown_subcommand("CONFIG", &args[1])).await,
+        }
+    }
+
+    /// WAIT numreplicas timeout: answers 0 at once. Every write this connection got a reply for
+    /// is already fsynced (and, with replicas, on a quorum) before that reply was sent.
+    pub(crate) async fn wait(&mut self, args: &[Bytes]) -> Flow {
+        let name = Some("wait");
+        let parse = |a: &Bytes| std::str::from_utf8(a).ok()?.parse::<i64>().ok();
+        let (Some(_), Some(timeout)) = (parse(&args[1]), parse(&args[2])) else {
+            return self
+                .error(name, "ERR value is not an integer or out of range")
+                .await;
+        };
+        if timeout < 0 {
+            return self.error(name, "ERR timeout is negative").await;
+        }
+        self.reply(name, Reply::Integer(0)).await
+    }
+}

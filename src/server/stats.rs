@@ -1,0 +1,139 @@
+//! `ServerStats`: the server's counters, shared by every connection and read by INFO and the
+//! admin endpoint. Counters only grow (except `connections_current`); readers see each counter
+//! atomically but not the set as one snapshot.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::Instant;
+
+/// Calls and error replies of one command name.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CommandCounts {
+    pub calls: u64,
+    pub errors: u64,
+}
+
+/// Counters of one server (one listener, all its connections).
+#[derive(Debug)]
+pub struct ServerStats {
+    pub started: Instant,
+    /// Connections accepted (including ones rejected for `clients_max`).
+    pub connections_accepted: AtomicU64,
+    /// Connections open now.
+    pub connections_current: AtomicU64,
+    /// Connections refused because `clients_max` was reached.
+    pub connections_rejected: AtomicU64,
+    /// Commands answered (any reply, error replies included).
+    pub commands_processed: AtomicU64,
+    /// Error replies sent (Redis `total_error_replies`).
+    pub error_replies: AtomicU64,
+    /// Clients closed for a protocol error, a query buffer over its limit, or idleness.
+    pub clients_closed_for_limits: AtomicU64,
+    pub bytes_in: AtomicU64,
+    pub bytes_out: AtomicU64,
+    commands: Mutex<HashMap<&'static str, CommandCounts>>,
+}
+
+impl Default for ServerStats {
+    fn default() -> Self {
+        Self {
+            started: Instant::now(),
+            connections_accepted: AtomicU64::new(0),
+            connections_current: AtomicU64::new(0),
+            connections_rejected: AtomicU64::new(0),
+            commands_processed: AtomicU64::new(0),
+            error_replies: AtomicU64::new(0),
+            clients_closed_for_limits: AtomicU64::new(0),
+            bytes_in: AtomicU64::new(0),
+            bytes_out: AtomicU64::new(0),
+            commands: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+impl ServerStats {
+    /// Counts one answered command. `name` is the lowercase command name, or `None` for a
+    /// command that does not exist (counted as processed and as an error, not by name).
+    pub fn record_command(&self, name: Option<&'static str>, failed: bool) {
+        self.commands_processed.fetch_add(1, Ordering::Relaxed);
+        if failed {
+            self.error_replies.fetch_add(1, Ordering::Relaxed);
+        }
+        if let Some(name) = name {
+            let mut commands = self.commands.lock().unwrap_or_else(|e| e.into_inner());
+            let counts = commands.entry(name).or_default();
+            counts.calls += 1;
+            counts.errors += u64::from(failed);
+        }
+    }
+
+    /// Per-command counts, sorted by name.
+    pub fn commands(&self) -> Vec<(&'static str, CommandCounts)> {
+        let commands = self.commands.lock().unwrap_or_else(|e| e.into_inner());
+        let mut out: Vec<_> = commands.iter().map(|(k, v)| (*k, *v)).collect();
+        out.sort_unstable_by_key(|(name, _)| *name);
+        out
+    }
+
+    /// CONFIG RESETSTAT: zero the command and byte counters (connection gauges stay).
+    pub fn reset(&self) {
+        for counter in [
+            &self.connections_accepted,
+            &self.connections_rejected,
+            &self.commands_processed,
+            &self.error_replies,
+            &self.clients_closed_for_limits,
+            &self.bytes_in,
+            &self.bytes_out,
+        ] {
+            counter.store(0, Ordering::Relaxed);
+        }
+        self.commands
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+    }
+
+    pub fn get(counter: &AtomicU64) -> u64 {
+        counter.load(Ordering::Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn per_command_counts_and_totals() {
+        let stats = ServerStats::default();
+        stats.record_command(Some("get"), false);
+        stats.record_command(Some("get"), true);
+        stats.record_command(Some("set"), false);
+        stats.record_command(None, true);
+        assert_eq!(ServerStats::get(&stats.commands_processed), 4);
+        assert_eq!(ServerStats::get(&stats.error_replies), 2);
+        assert_eq!(
+            stats.commands(),
+            vec![
+                (
+                    "get",
+                    CommandCounts {
+                        calls: 2,
+                        errors: 1
+                    }
+                ),
+                (
+                    "set",
+                    CommandCounts {
+                        calls: 1,
+                        errors: 0
+                    }
+                ),
+            ]
+        );
+        stats.reset();
+        assert!(stats.commands().is_empty());
+        assert_eq!(ServerStats::get(&stats.commands_processed), 0);
+    }
+}
