@@ -1,8 +1,9 @@
 //! The write-ahead log: segmented, checksummed, group-committed; the Raft log lives in it.
 //!
 //! Owns the log directory. Invariants: every operation (append, truncate, purge, save_meta,
-//! flush) flows through one ordered queue to one writer thread and completes in queue order;
-//! an append completes `Ok` only after an fsync covering it; positions keep
+//! flush) flows through one ordered queue to one writer thread and completes in queue order
+//! (the writer's preparer thread only fills `next.spare`, which nothing reads until the writer
+//! takes it); an append completes `Ok` only after an fsync covering it; positions keep
 //! `flushed <= written <= accepted`; after any I/O error the log is poisoned for good.
 
 mod device;
@@ -42,8 +43,8 @@ pub use segment::{
 pub use vfs::{CrashFs, FaultFs, FaultKind, RealFs, Vfs};
 
 use device::{Device, PwriteDevice};
-use uring::UringDevice;
 use spare::SPARE_FILE_NAME;
+use uring::UringDevice;
 use writer::{Op, Shared, Writer, WriterConfig};
 
 /// Default segment size: large enough that rollover (which drains the pipeline) is rare.

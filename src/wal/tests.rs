@@ -668,3 +668,241 @@ fn segment_header_only(seq: u64, first_index: u64) -> Vec<u8> {
     image.resize(TEST_SEGMENT_BYTES as usize, 0);
     image
 }
+
+/// Holds back the syncs the segment preparer issues on `next.spare` (the files it creates),
+/// so a test can keep the spare "not ready" for as long as it likes.
+#[derive(Debug)]
+struct SpareGateFs {
+    inner: Arc<dyn Vfs>,
+    gate: Arc<SpareGate>,
+}
+
+#[derive(Debug, Default)]
+struct SpareGate {
+    /// Spare syncs still allowed through, and whether the gate is open for good.
+    state: Mutex<(u64, bool)>,
+    changed: std::sync::Condvar,
+}
+
+impl SpareGate {
+    fn new(syncs_allowed: u64) -> Arc<Self> {
+        Arc::new(SpareGate {
+            state: Mutex::new((syncs_allowed, false)),
+            changed: std::sync::Condvar::new(),
+        })
+    }
+
+    fn open(&self) {
+        self.state.lock().unwrap().1 = true;
+        self.changed.notify_all();
+    }
+
+    fn pass(&self) {
+        let mut state = self.state.lock().unwrap();
+        while state.0 == 0 && !state.1 {
+            state = self.changed.wait(state).unwrap();
+        }
+        state.0 = state.0.saturating_sub(1);
+    }
+}
+
+/// Opens the gate when dropped, so a failing test never leaves the preparer (and with it the
+/// writer's close) blocked. Declare it after the `Wal` so it is dropped first.
+struct OpenGateOnDrop(Arc<SpareGate>);
+
+impl Drop for OpenGateOnDrop {
+    fn drop(&mut self) {
+        self.0.open();
+    }
+}
+
+#[derive(Debug)]
+struct GatedFile {
+    inner: Box<dyn vfs::VfsFile>,
+    gate: Arc<SpareGate>,
+}
+
+impl vfs::VfsFile for GatedFile {
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
+        self.inner.read_at(buf, offset)
+    }
+    fn write_at(&self, buf: &[u8], offset: u64) -> std::io::Result<()> {
+        self.inner.write_at(buf, offset)
+    }
+    fn sync(&self) -> std::io::Result<()> {
+        self.gate.pass();
+        self.inner.sync()
+    }
+    fn len(&self) -> std::io::Result<u64> {
+        self.inner.len()
+    }
+}
+
+impl Vfs for SpareGateFs {
+    fn create_dir_all(&self, dir: &Path) -> std::io::Result<()> {
+        self.inner.create_dir_all(dir)
+    }
+    fn list(&self, dir: &Path) -> std::io::Result<Vec<String>> {
+        self.inner.list(dir)
+    }
+    fn open(
+        &self,
+        path: &Path,
+        mode: vfs::OpenMode,
+        caching: vfs::Caching,
+    ) -> std::io::Result<Box<dyn vfs::VfsFile>> {
+        let file = self.inner.open(path, mode, caching)?;
+        let is_spare = path.file_name() == Some(SPARE_FILE_NAME.as_ref());
+        if is_spare && mode == vfs::OpenMode::CreateTruncate {
+            return Ok(Box::new(GatedFile {
+                inner: file,
+                gate: self.gate.clone(),
+            }));
+        }
+        Ok(file)
+    }
+    fn rename(&self, from: &Path, to: &Path) -> std::io::Result<()> {
+        self.inner.rename(from, to)
+    }
+    fn remove(&self, path: &Path) -> std::io::Result<()> {
+        self.inner.remove(path)
+    }
+    fn sync_dir(&self, dir: &Path) -> std::io::Result<()> {
+        self.inner.sync_dir(dir)
+    }
+    fn exists(&self, path: &Path) -> std::io::Result<bool> {
+        self.inner.exists(path)
+    }
+    fn read_whole(&self, path: &Path) -> std::io::Result<vfs::FileBytes> {
+        self.inner.read_whole(path)
+    }
+}
+
+/// How long a test waits for an acknowledgement that must come before calling it lost.
+const ACK_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Regression: spare-segment preparation ran on the writer thread between batches, so a
+/// client's durable write waited behind zero-filling and the spare's fsync. Now appends that
+/// fit in the active segment are acknowledged while the spare's sync is held back; only the
+/// rollover waits for the spare, and it does wait (nothing goes into a segment that is not
+/// zero-filled and synced).
+#[test]
+fn group_commit_never_waits_for_the_spare_and_rollover_waits_for_it() {
+    const PAYLOAD_BYTES: usize = 200;
+    let fitting =
+        (TEST_SEGMENT_BYTES - SEGMENT_HEADER_BYTES as u64) / record_bytes(PAYLOAD_BYTES) as u64;
+    let total = fitting + 20;
+    for backend in BACKENDS {
+        let disk = CrashFs::new();
+        // The first spare (it becomes segment 1 at open) may sync; the next one is held.
+        let gate = SpareGate::new(1);
+        let vfs: Arc<dyn Vfs> = Arc::new(SpareGateFs {
+            inner: Arc::new(disk.clone()),
+            gate: gate.clone(),
+        });
+        let dir = Path::new("/wal");
+        let (wal, _) = Wal::open(dir, options(backend, Some(vfs))).expect("open");
+        let _open_gate = OpenGateOnDrop(gate.clone());
+        let (tx, rx) = std::sync::mpsc::channel();
+        let append = |index: u64| {
+            let tx = tx.clone();
+            wal.append(
+                vec![record(index, PAYLOAD_BYTES, 0)],
+                Box::new(move |r| {
+                    let _ = tx.send((index, r.is_ok()));
+                }),
+            );
+        };
+
+        // One write at a time, like a single client: each is acknowledged on its own.
+        for index in 1..=fitting {
+            append(index);
+            let acked = rx.recv_timeout(ACK_WAIT);
+            assert_eq!(
+                acked,
+                Ok((index, true)),
+                "{backend}: append {index} waited for the spare"
+            );
+        }
+        // These need the next segment, whose spare is not synced yet.
+        for index in fitting + 1..=total {
+            append(index);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        assert!(
+            rx.try_recv().is_err(),
+            "{backend}: acknowledged before the spare was ready"
+        );
+        assert_eq!(wal.positions().flushed, fitting, "{backend}");
+        gate.open();
+        for index in fitting + 1..=total {
+            assert_eq!(rx.recv_timeout(ACK_WAIT), Ok((index, true)), "{backend}");
+        }
+        wal.close().expect("close");
+        let (_wal, recovery) =
+            Wal::open(dir, options(backend, Some(Arc::new(disk.clone())))).expect("reopen");
+        assert_eq!(recovery.records.len() as u64, total, "{backend}");
+        assert_eq!(recovery.segment_count, 2, "{backend}");
+    }
+}
+
+/// An I/O error while preparing the spare is a device error: it poisons the log even though
+/// no request was waiting on that file, it is reported with its cause, and it is not retried.
+#[test]
+fn spare_preparation_error_poisons_the_log_and_is_not_retried() {
+    // Counted from open on an empty directory: the first spare's zero-fill write and sync,
+    // then segment 1's header write, header sync and directory sync; the next call of each
+    // kind is the second spare's.
+    let cases = [
+        (FaultKind::WriteEio, 2, "zero-fill spare"),
+        (FaultKind::NoSpace, 2, "zero-fill spare"),
+        (FaultKind::SyncEio, 3, "sync spare"),
+    ];
+    for backend in BACKENDS {
+        for (kind, calls, what) in cases {
+            let context = format!("{backend} {kind:?}");
+            let disk = CrashFs::new();
+            let faulty = FaultFs::new(Arc::new(disk.clone()));
+            faulty.arm(kind, calls);
+            let vfs: Arc<dyn Vfs> = Arc::new(faulty.clone());
+            let (wal, _) = Wal::open(Path::new("/wal"), options(backend, Some(vfs)))
+                .unwrap_or_else(|e| panic!("{context}: open: {e}"));
+            let deadline = std::time::Instant::now() + ACK_WAIT;
+            let cause = loop {
+                if let Some(cause) = wal.shared.poison.get() {
+                    break cause.clone();
+                }
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "{context}: not poisoned"
+                );
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            };
+            assert!(cause.to_string().contains(what), "{context}: {cause}");
+            assert!(
+                matches!(wal.flush_blocking(), Err(WalError::Poisoned { .. })),
+                "{context}"
+            );
+            assert!(
+                matches!(
+                    wal.append_blocking(records(1..=1, 0)),
+                    Err(WalError::Poisoned { .. })
+                ),
+                "{context}"
+            );
+            assert!(
+                matches!(wal.close(), Err(WalError::Poisoned { .. })),
+                "{context}"
+            );
+            // Every later call of the armed kind would fail too: exactly one means the
+            // preparer stopped and nothing else was written after the error.
+            assert_eq!(faulty.failure_count(), 1, "{context}");
+            let (_wal, recovery) = Wal::open(
+                Path::new("/wal"),
+                options(backend, Some(Arc::new(disk.crash_image()))),
+            )
+            .unwrap_or_else(|e| panic!("{context}: reopen: {e}"));
+            assert!(recovery.records.is_empty(), "{context}");
+        }
+    }
+}

@@ -21,7 +21,7 @@ use super::recovery::{zero_range, SegmentInfo};
 use super::segment::{
     decode_segment, segment_file_name, SegmentHeader, SEGMENT_FLAG_RESET, SEGMENT_HEADER_BYTES,
 };
-use super::spare::{SparePreparer, SPARE_FILE_NAME};
+use super::spare::{SparePreparer, SpareStatus, SPARE_FILE_NAME};
 use super::vfs::{Caching, OpenMode, Vfs};
 use super::{Completion, WalPositions, WalStats};
 
@@ -362,10 +362,10 @@ impl Writer {
         }
         if self.pending.is_empty() && self.device.in_flight() == 0 {
             loop {
+                let spare_may_fail = self.check_spare();
                 let Some(rx) = self.rx.as_ref() else {
                     return true;
                 };
-                let spare_may_fail = self.poisoned.is_none() && self.spare.in_progress();
                 let received = if spare_may_fail {
                     rx.recv_timeout(SPARE_FAILURE_POLL)
                 } else {
@@ -376,7 +376,7 @@ impl Writer {
                         self.pending.push_back(op);
                         break;
                     }
-                    Err(RecvTimeoutError::Timeout) => self.check_spare(),
+                    Err(RecvTimeoutError::Timeout) => {}
                     Err(RecvTimeoutError::Disconnected) => {
                         self.rx = None;
                         return false;
@@ -416,10 +416,15 @@ impl Writer {
     }
 
     /// Poisons the log if preparing the spare failed: a device error like any other, even
-    /// though no request is waiting on that file.
-    fn check_spare(&mut self) {
-        if let Some(error) = self.spare.take_failure() {
-            self.poison(error);
+    /// though no request is waiting on that file. True while the spare may still fail.
+    fn check_spare(&mut self) -> bool {
+        match self.spare.status() {
+            SpareStatus::Failed(error) => {
+                self.poison(error);
+                false
+            }
+            SpareStatus::Preparing => self.poisoned.is_none(),
+            SpareStatus::Settled => false,
         }
     }
 
@@ -661,7 +666,14 @@ impl Writer {
     /// spare. Waits for the preparer if the spare is not ready yet: only here does the writer
     /// ever wait for spare preparation.
     fn activate_spare(&mut self, flags: u32, seq: u64, first_index: u64) -> io::Result<()> {
-        self.spare.take_ready()?;
+        let waited = self.spare.take_ready()?;
+        if !waited.is_zero() {
+            tracing::debug!(
+                waited_us = waited.as_micros() as u64,
+                seq,
+                "wal: segment activation waited for the spare to be prepared"
+            );
+        }
         let vfs = &*self.config.vfs;
         let spare_path = self.config.dir.join(SPARE_FILE_NAME);
         let header = SegmentHeader {
