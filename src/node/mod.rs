@@ -34,6 +34,8 @@ pub const LOGS_KEPT_AFTER_SNAPSHOT: u64 = 1_000;
 pub const EXPIRY_SWEEP_INTERVAL_DEFAULT: Duration = Duration::from_millis(100);
 /// Most expired keys removed by one sweep entry.
 pub const EXPIRY_SWEEP_KEYS_MAX: usize = 1_024;
+/// How long shutdown waits for openraft's tasks to let go of the log store and state machine.
+const ENGINE_RELEASE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long open waits for the node to become leader and replay its log.
 const OPEN_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -159,6 +161,7 @@ impl NodeBuilder {
         }
         let wal_records = recovery.records.len();
         let log_store = LogStore::from_recovery(Arc::new(wal), recovery)?;
+        log_store.hold(lock.clone());
         let (mut state_machine, sm) = StateMachine::open(&data_dir.join("snapshots"))?;
         state_machine.hold(lock.clone());
         let snapshot_index = sm.snapshot_index.load(Ordering::Relaxed);
@@ -398,12 +401,30 @@ impl Node {
             let _ = batcher.await;
         }
         let flush = self.log_store.wal().flush().await;
-        self.raft.shutdown().await.map_err(|e| Error::Fatal {
+        let stopped = self.raft.shutdown().await;
+        self.wait_for_engine_release().await;
+        stopped.map_err(|e| Error::Fatal {
             reason: format!("consensus engine did not stop cleanly: {e}"),
         })?;
         flush.map_err(|e| Error::Fatal {
             reason: e.to_string(),
         })
+    }
+
+    /// Waits until openraft has dropped its state machine and log store clones, so that when
+    /// `shutdown` returns (and this node drops its own references: the WAL writer is joined,
+    /// then the lock released) the data directory can be reopened at once.
+    async fn wait_for_engine_release(&self) {
+        // Ours: `_lock` itself and the one held by `self.log_store`'s shared state.
+        const OWN_REFERENCES: usize = 2;
+        let deadline = Instant::now() + ENGINE_RELEASE_TIMEOUT;
+        while Arc::strong_count(&self._lock) > OWN_REFERENCES {
+            if Instant::now() > deadline {
+                tracing::warn!("consensus engine still holds the data directory after shutdown");
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
     }
 }
 

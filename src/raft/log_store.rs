@@ -30,6 +30,8 @@ struct Shared {
     wal: Arc<Wal>,
     entries: RwLock<BTreeMap<u64, Entry>>,
     meta: Mutex<LogStoreMeta>,
+    /// Kept alive as long as any clone of this store (see `LogStore::hold`).
+    guard: Mutex<Option<Arc<dyn std::any::Any + Send + Sync>>>,
 }
 
 /// The log store handed to openraft; clones share one WAL and one cache (cheap `Arc` clone).
@@ -79,8 +81,16 @@ impl LogStore {
                 wal,
                 entries: RwLock::new(entries),
                 meta: Mutex::new(meta),
+                guard: Mutex::new(None),
             }),
         })
+    }
+
+    /// Keeps `guard` alive until the last clone of this store (and so the WAL) is dropped. The
+    /// node passes its data directory lock, so the directory stays locked while a WAL writer
+    /// may still run.
+    pub fn hold(&self, guard: Arc<dyn std::any::Any + Send + Sync>) {
+        *self.shared.guard.lock().expect("guard lock") = Some(guard);
     }
 
     /// The WAL under this store (for positions and statistics).
