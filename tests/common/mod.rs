@@ -41,3 +41,5 @@ pub fn seed(test: &str) -> u64 {
     eprintln!("{test}: seed {seed} (replay with TANDEM_TEST_SEED={seed})");
     seed
 }
+
+pub mod server;
