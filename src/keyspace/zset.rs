@@ -97,6 +97,8 @@ impl ZSet {
     /// Sets `member` to `score` (never NaN); returns the previous score.
     pub(crate) fn insert(&mut self, member: Bytes, score: f64) -> Option<f64> {
         debug_assert!(!score.is_nan());
+        // -0 is stored as 0, as Redis's compact sorted sets do, so ZSCORE never shows "-0".
+        let score = if score == 0.0 { 0.0 } else { score };
         let previous = self.scores.insert(member.clone(), score);
         if let Some(old) = previous {
             self.index.remove(&ScoreKey {

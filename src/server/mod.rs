@@ -5,12 +5,14 @@
 //! (`dispatch`). Shutdown stops accepting, lets every connection finish the commands it has
 //! already read, then shuts the node down (drain, final fsync).
 
+pub mod admin;
 mod clients;
 pub mod command_table;
 pub mod config;
 mod connection;
 mod dispatch;
 pub mod info;
+pub mod metrics;
 mod multi;
 pub mod resp;
 mod server_commands;
@@ -61,7 +63,7 @@ pub struct Listeners {
 
 impl Listeners {
     pub async fn bind(config: &ServerConfig) -> std::io::Result<Self> {
-        let resp = TcpListener::bind(&config.listen).await.map_err(|e| {
+        let resp = bind_with_backlog(&config.listen).await.map_err(|e| {
             std::io::Error::new(e.kind(), format!("cannot listen on {}: {e}", config.listen))
         })?;
         let admin = TcpListener::bind(&config.admin_listen).await.map_err(|e| {
@@ -72,6 +74,33 @@ impl Listeners {
         })?;
         Ok(Self { resp, admin })
     }
+}
+
+/// Pending-connection queue of the client listener: Redis's `tcp-backlog` default. The
+/// runtime's default (128) drops connection attempts when many clients connect at once, and
+/// each dropped client then waits a second before its SYN is retried.
+pub const LISTEN_BACKLOG: u32 = 511;
+
+async fn bind_with_backlog(addr: &str) -> std::io::Result<TcpListener> {
+    let mut last_error = None;
+    for resolved in tokio::net::lookup_host(addr).await? {
+        let socket = if resolved.is_ipv4() {
+            tokio::net::TcpSocket::new_v4()?
+        } else {
+            tokio::net::TcpSocket::new_v6()?
+        };
+        socket.set_reuseaddr(true)?;
+        match socket.bind(resolved) {
+            Ok(()) => return socket.listen(LISTEN_BACKLOG),
+            Err(e) => last_error = Some(e),
+        }
+    }
+    Err(last_error.unwrap_or_else(|| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "address resolves to nothing",
+        )
+    }))
 }
 
 /// A RESP server over one node.
