@@ -1,0 +1,793 @@
+//! Prometheus metrics: lock-free latency histograms per command class, and the text-format
+//! (0.0.4) rendering of the server counters, the node's log positions and its WAL counters.
+//!
+//! `observe` is a binary search over a fixed bucket table plus two relaxed `fetch_add`s, cheap
+//! enough for every reply. A scrape reads each counter atomically but not all of them as one
+//! snapshot, so `_count` is derived from the buckets: it always equals the `+Inf` bucket.
+//! `CONFIG RESETSTAT` zeroes the server counters; Prometheus reads that as a counter reset.
+
+use std::fmt::{self, Write};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use super::info::rss_bytes;
+use super::stats::ServerStats;
+use crate::node::NodeStatus;
+
+/// Inclusive upper bounds of the latency buckets in nanoseconds: 1, 2.5 and 5 per decade from
+/// 1 µs to 10 s. Slower observations are counted only in `+Inf` (and in `_sum`).
+pub const LATENCY_BUCKET_BOUNDS_NS: [u64; 22] = [
+    1_000,
+    2_500,
+    5_000,
+    10_000,
+    25_000,
+    50_000,
+    100_000,
+    250_000,
+    500_000,
+    1_000_000,
+    2_500_000,
+    5_000_000,
+    10_000_000,
+    25_000_000,
+    50_000_000,
+    100_000_000,
+    250_000_000,
+    500_000_000,
+    1_000_000_000,
+    2_500_000_000,
+    5_000_000_000,
+    10_000_000_000,
+];
+
+/// One counter per bound plus the overflow bucket.
+const BUCKET_COUNT: usize = LATENCY_BUCKET_BOUNDS_NS.len() + 1;
+
+/// A latency histogram with fixed exponential buckets; `observe` never blocks.
+#[derive(Debug)]
+pub struct LatencyHistogram {
+    /// Not cumulative: `counts[i]` holds observations in `(bound[i-1], bound[i]]`, and the last
+    /// slot those above every bound. Cumulating happens at render time.
+    counts: [AtomicU64; BUCKET_COUNT],
+    sum_ns: AtomicU64,
+}
+
+impl Default for LatencyHistogram {
+    fn default() -> Self {
+        Self {
+            counts: std::array::from_fn(|_| AtomicU64::new(0)),
+            sum_ns: AtomicU64::new(0),
+        }
+    }
+}
+
+/// The counters of a histogram as read at one moment (each one atomically).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HistogramSnapshot {
+    /// Not cumulative, as in `LatencyHistogram::counts`.
+    pub counts: [u64; BUCKET_COUNT],
+    pub sum_ns: u64,
+}
+
+impl HistogramSnapshot {
+    pub fn count(&self) -> u64 {
+        self.counts.iter().sum()
+    }
+}
+
+impl LatencyHistogram {
+    pub fn observe(&self, latency: Duration) {
+        let ns = u64::try_from(latency.as_nanos()).unwrap_or(u64::MAX);
+        // First bound >= ns, because a bucket's bound is inclusive (`le`).
+        let bucket = LATENCY_BUCKET_BOUNDS_NS.partition_point(|&bound| bound < ns);
+        self.counts[bucket].fetch_add(1, Ordering::Relaxed);
+        self.sum_ns.fetch_add(ns, Ordering::Relaxed);
+    }
+
+    pub fn snapshot(&self) -> HistogramSnapshot {
+        HistogramSnapshot {
+            counts: std::array::from_fn(|i| self.counts[i].load(Ordering::Relaxed)),
+            sum_ns: self.sum_ns.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// The priority class of a connection (ARCHITECTURE.md, lanes). Until lanes exist every
+/// command is `Normal`; the other series are exported now so dashboards need no change later.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CommandClass {
+    Critical,
+    Normal,
+    Bulk,
+}
+
+impl CommandClass {
+    pub const ALL: [CommandClass; 3] = [Self::Critical, Self::Normal, Self::Bulk];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Critical => "critical",
+            Self::Normal => "normal",
+            Self::Bulk => "bulk",
+        }
+    }
+}
+
+/// Metrics the server records itself (counters it already keeps live in `ServerStats`).
+#[derive(Debug, Default)]
+pub struct Metrics {
+    /// Indexed by `CommandClass as usize`.
+    command_latency: [LatencyHistogram; 3],
+}
+
+impl Metrics {
+    /// Records one command, from the moment it was parsed to the moment its reply was ready.
+    pub fn observe_command(&self, class: CommandClass, latency: Duration) {
+        self.command_latency[class as usize].observe(latency);
+    }
+
+    pub fn command_latency(&self, class: CommandClass) -> &LatencyHistogram {
+        &self.command_latency[class as usize]
+    }
+}
+
+/// The Prometheus metric types we emit.
+#[derive(Clone, Copy)]
+enum Kind {
+    Counter,
+    Gauge,
+    Histogram,
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Kind::Counter => "counter",
+            Kind::Gauge => "gauge",
+            Kind::Histogram => "histogram",
+        })
+    }
+}
+
+/// The content type of `render`'s output.
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// Appends every Tandem metric to `out` in the Prometheus text format 0.0.4.
+pub fn render(out: &mut String, stats: &ServerStats, metrics: &Metrics, status: &NodeStatus) {
+    let load = ServerStats::get;
+    single(
+        out,
+        "tandem_up",
+        Kind::Gauge,
+        "1 while the process serves.",
+        1,
+    );
+
+    // Commands.
+    single(
+        out,
+        "tandem_commands_processed_total",
+        Kind::Counter,
+        "Commands answered, error replies included.",
+        load(&stats.commands_processed),
+    );
+    single(
+        out,
+        "tandem_error_replies_total",
+        Kind::Counter,
+        "Error replies sent, including for unknown commands and protocol errors.",
+        load(&stats.error_replies),
+    );
+    let commands = stats.commands();
+    family(
+        out,
+        "tandem_commands_total",
+        Kind::Counter,
+        "Commands answered, by command name.",
+    );
+    for (name, counts) in &commands {
+        sample(
+            out,
+            "tandem_commands_total",
+            &[("command", name)],
+            counts.calls,
+        );
+    }
+    family(
+        out,
+        "tandem_command_errors_total",
+        Kind::Counter,
+        "Error replies, by command name.",
+    );
+    for (name, counts) in &commands {
+        sample(
+            out,
+            "tandem_command_errors_total",
+            &[("command", name)],
+            counts.errors,
+        );
+    }
+    family(
+        out,
+        "tandem_command_latency_seconds",
+        Kind::Histogram,
+        "Time from a command being parsed to its reply being ready (writes: durable and \
+         applied), by connection class.",
+    );
+    for class in CommandClass::ALL {
+        histogram(
+            out,
+            "tandem_command_latency_seconds",
+            ("class", class.as_str()),
+            &metrics.command_latency(class).snapshot(),
+        );
+    }
+
+    // Connections and bytes.
+    single(
+        out,
+        "tandem_connections",
+        Kind::Gauge,
+        "Client connections open now.",
+        load(&stats.connections_current),
+    );
+    single(
+        out,
+        "tandem_connections_accepted_total",
+        Kind::Counter,
+        "Client connections accepted, including ones then refused for clients_max.",
+        load(&stats.connections_accepted),
+    );
+    single(
+        out,
+        "tandem_connections_rejected_total",
+        Kind::Counter,
+        "Client connections refused because clients_max was reached.",
+        load(&stats.connections_rejected),
+    );
+    single(
+        out,
+        "tandem_connections_closed_for_limits_total",
+        Kind::Counter,
+        "Clients closed for a protocol error, an oversized query buffer or idleness.",
+        load(&stats.clients_closed_for_limits),
+    );
+    single(
+        out,
+        "tandem_net_input_bytes_total",
+        Kind::Counter,
+        "Bytes read from clients.",
+        load(&stats.bytes_in),
+    );
+    single(
+        out,
+        "tandem_net_output_bytes_total",
+        Kind::Counter,
+        "Bytes written to clients.",
+        load(&stats.bytes_out),
+    );
+
+    // The node: log positions (docs/log-positions.md), keyspace, batching, WAL.
+    family(
+        out,
+        "tandem_log_position",
+        Kind::Gauge,
+        "Log index of each named position: purged <= snapshot <= applied <= committed, \
+         flushed <= written <= accepted.",
+    );
+    for (position, index) in [
+        ("purged", status.purged),
+        ("snapshot", status.snapshot),
+        ("applied", status.applied),
+        ("committed", status.committed),
+        ("flushed", status.flushed),
+        ("written", status.written),
+        ("accepted", status.accepted),
+    ] {
+        sample(out, "tandem_log_position", &[("position", position)], index);
+    }
+    single(
+        out,
+        "tandem_raft_term",
+        Kind::Gauge,
+        "Current Raft term.",
+        status.term,
+    );
+    single(
+        out,
+        "tandem_keys",
+        Kind::Gauge,
+        "Keys in the keyspace.",
+        status.keys,
+    );
+    single(
+        out,
+        "tandem_batch_proposals_total",
+        Kind::Counter,
+        "Batches proposed to the log by the batcher since the node opened.",
+        status.proposals,
+    );
+    single(
+        out,
+        "tandem_batch_ops_total",
+        Kind::Counter,
+        "Operations carried by those batches.",
+        status.ops,
+    );
+    let wal = &status.wal;
+    single(
+        out,
+        "tandem_wal_batches_total",
+        Kind::Counter,
+        "WAL group commits completed since the node opened.",
+        wal.batches,
+    );
+    single(
+        out,
+        "tandem_wal_records_total",
+        Kind::Counter,
+        "WAL records written since the node opened.",
+        wal.records,
+    );
+    single(
+        out,
+        "tandem_wal_bytes_total",
+        Kind::Counter,
+        "WAL bytes written since the node opened.",
+        wal.bytes,
+    );
+    single(
+        out,
+        "tandem_wal_fsyncs_total",
+        Kind::Counter,
+        "WAL syncs of batches and of control operations (truncate, purge, vote).",
+        wal.fsync_count,
+    );
+    single(
+        out,
+        "tandem_wal_fsync_seconds_sum",
+        Kind::Counter,
+        "Total batch sync latency, submission to completion; control syncs are not included, \
+         so this over tandem_wal_batches_total is the mean batch sync latency.",
+        Seconds(wal.fsync_latency_ns_sum),
+    );
+    single(
+        out,
+        "tandem_wal_fsync_seconds_max",
+        Kind::Gauge,
+        "Slowest batch sync since the node opened.",
+        Seconds(wal.fsync_latency_ns_max),
+    );
+    single(
+        out,
+        "tandem_process_resident_memory_bytes",
+        Kind::Gauge,
+        "Resident set size of the process (0 where /proc is unavailable).",
+        rss_bytes(),
+    );
+}
+
+/// Nanoseconds shown as exact decimal seconds ("0.0000025", "10"), with no float rounding.
+struct Seconds(u64);
+
+impl fmt::Display for Seconds {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const NS_PER_SECOND: u64 = 1_000_000_000;
+        let whole = self.0 / NS_PER_SECOND;
+        let fraction = self.0 % NS_PER_SECOND;
+        if fraction == 0 {
+            return write!(f, "{whole}");
+        }
+        let digits = format!("{fraction:09}");
+        write!(f, "{whole}.{}", digits.trim_end_matches('0'))
+    }
+}
+
+fn family(out: &mut String, name: &str, kind: Kind, help: &str) {
+    debug_assert!(
+        !help.contains(['\\', '\n']),
+        "HELP text would need escaping"
+    );
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
+}
+
+fn sample(out: &mut String, name: &str, labels: &[(&str, &str)], value: impl fmt::Display) {
+    out.push_str(name);
+    if !labels.is_empty() {
+        out.push('{');
+        for (i, (label, label_value)) in labels.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push_str(label);
+            out.push_str("=\"");
+            escape_label_value(out, label_value);
+            out.push('"');
+        }
+        out.push('}');
+    }
+    let _ = writeln!(out, " {value}");
+}
+
+/// A family with one unlabelled sample.
+fn single(out: &mut String, name: &str, kind: Kind, help: &str, value: impl fmt::Display) {
+    family(out, name, kind, help);
+    sample(out, name, &[], value);
+}
+
+/// The `_bucket`, `_sum` and `_count` samples of one labelled histogram series.
+fn histogram(out: &mut String, name: &str, label: (&str, &str), snapshot: &HistogramSnapshot) {
+    let bucket_name = format!("{name}_bucket");
+    let mut cumulative = 0u64;
+    for (bound_ns, count) in LATENCY_BUCKET_BOUNDS_NS.iter().zip(&snapshot.counts) {
+        cumulative += count;
+        let le = Seconds(*bound_ns).to_string();
+        sample(out, &bucket_name, &[label, ("le", &le)], cumulative);
+    }
+    cumulative += snapshot.counts[BUCKET_COUNT - 1];
+    sample(out, &bucket_name, &[label, ("le", "+Inf")], cumulative);
+    sample(
+        out,
+        &format!("{name}_sum"),
+        &[label],
+        Seconds(snapshot.sum_ns),
+    );
+    sample(out, &format!("{name}_count"), &[label], cumulative);
+}
+
+/// Label values escape backslash, double quote and newline (text format 0.0.4).
+fn escape_label_value(out: &mut String, value: &str) {
+    for c in value.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use std::collections::{BTreeMap, HashMap, HashSet};
+
+    use super::*;
+    use crate::wal::WalStats;
+
+    fn status() -> NodeStatus {
+        NodeStatus {
+            purged: 1,
+            snapshot: 2,
+            applied: 3,
+            committed: 4,
+            flushed: 5,
+            written: 6,
+            accepted: 7,
+            keys: 8,
+            term: 9,
+            proposals: 10,
+            ops: 11,
+            wal: WalStats {
+                batches: 12,
+                records: 13,
+                bytes: 14,
+                fsync_count: 15,
+                fsync_latency_ns_sum: 1_500_000_000,
+                fsync_latency_ns_max: 250_000,
+                last_batch_records: 1,
+                last_batch_bytes: 1,
+            },
+        }
+    }
+
+    /// One parsed sample line.
+    #[derive(Debug)]
+    pub(crate) struct Sample {
+        pub(crate) name: String,
+        pub(crate) labels: BTreeMap<String, String>,
+        pub(crate) value: f64,
+    }
+
+    /// Parses a Prometheus 0.0.4 exposition strictly: every line is a HELP, a TYPE or a
+    /// sample `name{labels} value`; every sample belongs to a family whose TYPE came before
+    /// it; no family is declared twice and no series appears twice. Panics on any violation.
+    pub(crate) fn parse_exposition(text: &str) -> (HashMap<String, String>, Vec<Sample>) {
+        fn is_name(s: &str) -> bool {
+            let mut chars = s.chars();
+            chars
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == ':')
+                && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
+        }
+        assert!(text.ends_with('\n'), "exposition must end with a newline");
+        let mut types: HashMap<String, String> = HashMap::new();
+        let mut helped: HashSet<String> = HashSet::new();
+        let mut series: HashSet<String> = HashSet::new();
+        let mut samples = Vec::new();
+        for line in text.lines() {
+            if let Some(rest) = line.strip_prefix("# HELP ") {
+                let (name, help) = rest.split_once(' ').expect("HELP name text");
+                assert!(is_name(name), "bad HELP name in {line:?}");
+                assert!(!help.is_empty(), "empty HELP in {line:?}");
+                assert!(helped.insert(name.to_string()), "second HELP: {line:?}");
+                continue;
+            }
+            if let Some(rest) = line.strip_prefix("# TYPE ") {
+                let (name, kind) = rest.split_once(' ').expect("TYPE name kind");
+                assert!(is_name(name), "bad TYPE name in {line:?}");
+                assert!(
+                    ["counter", "gauge", "histogram", "summary", "untyped"].contains(&kind),
+                    "bad TYPE in {line:?}"
+                );
+                let previous = types.insert(name.to_string(), kind.to_string());
+                assert!(previous.is_none(), "second TYPE: {line:?}");
+                continue;
+            }
+            assert!(!line.starts_with('#'), "unexpected comment {line:?}");
+            let (series_key, value) = line.rsplit_once(' ').expect("sample value");
+            let value: f64 = match value {
+                "+Inf" => f64::INFINITY,
+                "-Inf" => f64::NEG_INFINITY,
+                v => v
+                    .parse()
+                    .unwrap_or_else(|_| panic!("bad value in {line:?}")),
+            };
+            let (name, labels) = match series_key.split_once('{') {
+                None => (series_key, BTreeMap::new()),
+                Some((name, rest)) => {
+                    let body = rest.strip_suffix('}').expect("labels end with }");
+                    (name, parse_labels(body, line))
+                }
+            };
+            assert!(is_name(name), "bad sample name in {line:?}");
+            let family = [
+                name.strip_suffix("_bucket"),
+                name.strip_suffix("_sum"),
+                name.strip_suffix("_count"),
+            ]
+            .into_iter()
+            .flatten()
+            .find(|base| types.get(*base).is_some_and(|k| k == "histogram"))
+            .unwrap_or(name);
+            assert!(
+                types.contains_key(family),
+                "sample without a preceding TYPE: {line:?}"
+            );
+            assert!(
+                series.insert(series_key.to_string()),
+                "duplicate series {line:?}"
+            );
+            samples.push(Sample {
+                name: name.to_string(),
+                labels,
+                value,
+            });
+        }
+        (types, samples)
+    }
+
+    fn parse_labels(body: &str, line: &str) -> BTreeMap<String, String> {
+        let mut labels = BTreeMap::new();
+        let mut chars = body.chars().peekable();
+        while chars.peek().is_some() {
+            let name: String = chars.by_ref().take_while(|c| *c != '=').collect();
+            assert!(!name.is_empty(), "empty label name in {line:?}");
+            assert_eq!(
+                chars.next(),
+                Some('"'),
+                "label value must be quoted: {line:?}"
+            );
+            let mut value = String::new();
+            loop {
+                match chars.next().expect("unterminated label value") {
+                    '"' => break,
+                    '\\' => match chars.next() {
+                        Some('\\') => value.push('\\'),
+                        Some('"') => value.push('"'),
+                        Some('n') => value.push('\n'),
+                        other => panic!("bad escape {other:?} in {line:?}"),
+                    },
+                    c => value.push(c),
+                }
+            }
+            assert!(
+                labels.insert(name, value).is_none(),
+                "duplicate label in {line:?}"
+            );
+            match chars.next() {
+                None => break,
+                Some(',') => {}
+                Some(c) => panic!("unexpected {c:?} after a label in {line:?}"),
+            }
+        }
+        labels
+    }
+
+    fn value_of(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> f64 {
+        let wanted: BTreeMap<String, String> = labels
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        samples
+            .iter()
+            .find(|s| s.name == name && s.labels == wanted)
+            .unwrap_or_else(|| panic!("no sample {name}{labels:?}"))
+            .value
+    }
+
+    #[test]
+    fn observations_land_in_the_first_bucket_whose_bound_they_do_not_exceed() {
+        let histogram = LatencyHistogram::default();
+        for latency in [
+            Duration::ZERO,                // bucket 0 (le 1µs)
+            Duration::from_nanos(1_000),   // bucket 0: bounds are inclusive
+            Duration::from_nanos(1_001),   // bucket 1 (le 2.5µs)
+            Duration::from_micros(700),    // bucket 9 (le 1ms)
+            Duration::from_secs(10),       // bucket 21 (le 10s)
+            Duration::from_secs(11),       // overflow
+            Duration::from_secs(u64::MAX), // overflow, nanoseconds saturate
+        ] {
+            histogram.observe(latency);
+        }
+        let snapshot = histogram.snapshot();
+        let mut expected = [0u64; BUCKET_COUNT];
+        expected[0] = 2;
+        expected[1] = 1;
+        expected[9] = 1;
+        expected[21] = 1;
+        expected[22] = 2;
+        assert_eq!(snapshot.counts, expected);
+        assert_eq!(snapshot.count(), 7);
+    }
+
+    #[test]
+    fn seconds_are_exact_decimals() {
+        assert_eq!(Seconds(0).to_string(), "0");
+        assert_eq!(Seconds(1_000).to_string(), "0.000001");
+        assert_eq!(Seconds(2_500).to_string(), "0.0000025");
+        assert_eq!(Seconds(1_500_000_000).to_string(), "1.5");
+        assert_eq!(Seconds(10_000_000_000).to_string(), "10");
+    }
+
+    #[test]
+    fn histogram_renders_cumulative_buckets_sum_and_count() {
+        let latency = LatencyHistogram::default();
+        latency.observe(Duration::from_micros(3)); // le 5µs
+        latency.observe(Duration::from_micros(3));
+        latency.observe(Duration::from_millis(2)); // le 2.5ms
+        latency.observe(Duration::from_secs(20)); // +Inf only
+        let mut out = String::new();
+        family(&mut out, "t_seconds", Kind::Histogram, "test.");
+        histogram(
+            &mut out,
+            "t_seconds",
+            ("class", "normal"),
+            &latency.snapshot(),
+        );
+        let (_, samples) = parse_exposition(&out);
+        let bucket = |le: &str| {
+            value_of(
+                &samples,
+                "t_seconds_bucket",
+                &[("class", "normal"), ("le", le)],
+            )
+        };
+        assert_eq!(bucket("0.0000025"), 0.0);
+        assert_eq!(bucket("0.000005"), 2.0);
+        assert_eq!(bucket("0.001"), 2.0);
+        assert_eq!(bucket("0.0025"), 3.0);
+        assert_eq!(bucket("10"), 3.0);
+        assert_eq!(bucket("+Inf"), 4.0);
+        assert_eq!(
+            value_of(&samples, "t_seconds_count", &[("class", "normal")]),
+            4.0
+        );
+        assert!(
+            out.contains("t_seconds_sum{class=\"normal\"} 20.002006\n"),
+            "{out}"
+        );
+        // Buckets never decrease.
+        let buckets: Vec<f64> = samples
+            .iter()
+            .filter(|s| s.name == "t_seconds_bucket")
+            .map(|s| s.value)
+            .collect();
+        assert_eq!(buckets.len(), BUCKET_COUNT);
+        assert!(buckets.windows(2).all(|w| w[0] <= w[1]));
+    }
+
+    #[test]
+    fn exposition_parses_and_carries_every_value() {
+        let stats = ServerStats::default();
+        stats.record_command(Some("set"), false);
+        stats.record_command(Some("set"), true);
+        stats.record_command(Some("get"), false);
+        stats.record_command(None, true);
+        stats.connections_current.store(3, Ordering::Relaxed);
+        stats.bytes_in.store(100, Ordering::Relaxed);
+        let metrics = Metrics::default();
+        metrics.observe_command(CommandClass::Normal, Duration::from_micros(40));
+        let mut out = String::new();
+        render(&mut out, &stats, &metrics, &status());
+
+        let (types, samples) = parse_exposition(&out);
+        let value = |name: &str, labels: &[(&str, &str)]| value_of(&samples, name, labels);
+        assert_eq!(value("tandem_up", &[]), 1.0);
+        assert_eq!(value("tandem_commands_total", &[("command", "set")]), 2.0);
+        assert_eq!(
+            value("tandem_command_errors_total", &[("command", "set")]),
+            1.0
+        );
+        assert_eq!(value("tandem_commands_total", &[("command", "get")]), 1.0);
+        assert_eq!(value("tandem_commands_processed_total", &[]), 4.0);
+        assert_eq!(value("tandem_error_replies_total", &[]), 2.0);
+        assert_eq!(value("tandem_connections", &[]), 3.0);
+        assert_eq!(value("tandem_net_input_bytes_total", &[]), 100.0);
+        assert_eq!(
+            value(
+                "tandem_command_latency_seconds_count",
+                &[("class", "normal")]
+            ),
+            1.0
+        );
+        assert_eq!(
+            value("tandem_command_latency_seconds_count", &[("class", "bulk")]),
+            0.0
+        );
+        for (position, index) in [
+            ("purged", 1.0),
+            ("snapshot", 2.0),
+            ("applied", 3.0),
+            ("committed", 4.0),
+            ("flushed", 5.0),
+            ("written", 6.0),
+            ("accepted", 7.0),
+        ] {
+            assert_eq!(
+                value("tandem_log_position", &[("position", position)]),
+                index
+            );
+        }
+        assert_eq!(value("tandem_keys", &[]), 8.0);
+        assert_eq!(value("tandem_raft_term", &[]), 9.0);
+        assert_eq!(value("tandem_batch_proposals_total", &[]), 10.0);
+        assert_eq!(value("tandem_batch_ops_total", &[]), 11.0);
+        assert_eq!(value("tandem_wal_batches_total", &[]), 12.0);
+        assert_eq!(value("tandem_wal_records_total", &[]), 13.0);
+        assert_eq!(value("tandem_wal_bytes_total", &[]), 14.0);
+        assert_eq!(value("tandem_wal_fsyncs_total", &[]), 15.0);
+        assert_eq!(value("tandem_wal_fsync_seconds_sum", &[]), 1.5);
+        assert_eq!(value("tandem_wal_fsync_seconds_max", &[]), 0.00025);
+        assert!(value("tandem_process_resident_memory_bytes", &[]) > 0.0);
+        // Every family the brief names is declared with its type.
+        for (name, kind) in [
+            ("tandem_commands_total", "counter"),
+            ("tandem_command_latency_seconds", "histogram"),
+            ("tandem_connections_accepted_total", "counter"),
+            ("tandem_connections_rejected_total", "counter"),
+            ("tandem_net_output_bytes_total", "counter"),
+            ("tandem_log_position", "gauge"),
+        ] {
+            assert_eq!(types.get(name).map(String::as_str), Some(kind), "{name}");
+        }
+    }
+
+    #[test]
+    fn label_values_are_escaped() {
+        let mut out = String::new();
+        family(&mut out, "t", Kind::Counter, "test.");
+        sample(&mut out, "t", &[("command", "a\"b\\c\nd")], 1);
+        assert_eq!(out.lines().last(), Some(r#"t{command="a\"b\\c\nd"} 1"#));
+        let (_, samples) = parse_exposition(&out);
+        assert_eq!(samples[0].labels["command"], "a\"b\\c\nd");
+    }
+
+    /// The parser used by these tests must itself reject what Prometheus rejects.
+    #[test]
+    #[should_panic(expected = "sample without a preceding TYPE")]
+    fn parser_rejects_a_sample_without_type() {
+        parse_exposition("tandem_orphan 1\n");
+    }
+}
