@@ -43,7 +43,7 @@ done
 measure() {
   local port=$1 clients=$2 pipeline=$3
   redis-benchmark -h 127.0.0.1 -p "$port" -t set -n "$requests" -c "$clients" -P "$pipeline" \
-    -r 100000 -d 64 --csv 2>/dev/null | awk -F'","' 'NR==2 { gsub(/"/, ""); print $2, $5, $7 }'
+    -r 100000 -d 64 --csv 2>/dev/null | awk -F',' 'NR==2 { for (i = 1; i <= NF; i++) gsub(/"/, "", $i); print $2, $5, $7 }'
 }
 
 printf '%-8s %-5s | %12s %9s %9s | %12s %9s %9s | %9s %9s\n' \

@@ -163,7 +163,9 @@ async fn serve(args: Box<tandem::server::ServeArgs>) -> anyhow::Result<()> {
             return Err(e.into());
         }
     };
-    let server = Server::new(config, args.config.clone(), node, listeners)?;
+    let mut server = Server::new(config, args.config.clone(), node, listeners)?;
+    let admin_listener = server.take_admin_listener().context("admin listener")?;
+    let admin = tandem::server::admin::AdminServer::spawn(admin_listener, server.admin_sources());
     tracing::info!(listen = %server.local_addr(), admin = %server.admin_addr(), "serving");
     {
         let mut stdout = std::io::stdout().lock();
@@ -175,7 +177,12 @@ async fn serve(args: Box<tandem::server::ServeArgs>) -> anyhow::Result<()> {
         )?;
         stdout.flush()?;
     }
-    server.run(shutdown_signal()).await?;
+    server
+        .run(async {
+            shutdown_signal().await;
+            admin.shutdown().await; // drops its hold on the node before `run` shuts it down
+        })
+        .await?;
     Ok(())
 }
 

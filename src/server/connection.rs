@@ -9,7 +9,7 @@
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -18,6 +18,7 @@ use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 
 use super::clients::ClientInfo;
+use super::metrics::{CommandClass, Metrics};
 use super::resp::{self, Protocol};
 use super::stats::ServerStats;
 use super::Shared;
@@ -44,6 +45,8 @@ pub(crate) enum Outgoing {
         pending: PendingReply,
         protocol: Protocol,
         name: &'static str,
+        /// When the command was parsed, for its latency.
+        started: Instant,
     },
     /// Send everything before this, then close.
     Close,
@@ -100,6 +103,8 @@ pub(crate) struct Connection {
     pub(crate) multi_failed: bool,
     /// WATCHed keys and the versions seen at WATCH time.
     pub(crate) watches: Vec<(Bytes, KeyVersion)>,
+    /// When the command being dispatched was parsed, for its latency.
+    pub(crate) command_started: Instant,
     out: mpsc::Sender<Outgoing>,
     writes_enqueued: u64,
     writes_answered: watch::Receiver<u64>,
@@ -122,14 +127,16 @@ pub(crate) async fn run(
         multi: None,
         multi_failed: false,
         watches: Vec::new(),
+        command_started: Instant::now(),
         out: out_tx,
         writes_enqueued: 0,
         writes_answered: answered_rx,
     };
     let stats = shared.stats.clone();
+    let metrics = shared.metrics.clone();
     let ((), ()) = tokio::join!(
         read_half(connection, reader, stop),
-        write_loop(writer, out_rx, answered_tx, stats),
+        write_loop(writer, out_rx, answered_tx, stats, metrics),
     );
 }
 
@@ -232,6 +239,9 @@ impl Connection {
         self.shared
             .stats
             .record_command(name, matches!(reply, Reply::Error(_)));
+        self.shared
+            .metrics
+            .observe_command(CommandClass::Normal, self.command_started.elapsed());
         let sent = self
             .send(Outgoing::Reply {
                 reply,
@@ -257,6 +267,7 @@ impl Connection {
                 pending,
                 protocol: self.protocol,
                 name,
+                started: self.command_started,
             })
             .await;
         if sent {
@@ -294,6 +305,7 @@ async fn write_loop(
     mut slots: mpsc::Receiver<Outgoing>,
     answered: watch::Sender<u64>,
     stats: Arc<ServerStats>,
+    metrics: Arc<Metrics>,
 ) {
     let mut out = BytesMut::with_capacity(READ_CHUNK_BYTES);
     let mut writes_answered = 0u64;
@@ -321,12 +333,14 @@ async fn write_loop(
                 pending,
                 protocol,
                 name,
+                started,
             } => {
                 let reply = pending
                     .wait()
                     .await
                     .unwrap_or_else(|e| node_error_reply(&e));
                 stats.record_command(Some(name), matches!(reply, Reply::Error(_)));
+                metrics.observe_command(CommandClass::Normal, started.elapsed());
                 writes_answered += 1;
                 answered.send_replace(writes_answered);
                 resp::write_reply(&reply, protocol, &mut out);

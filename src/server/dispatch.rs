@@ -31,6 +31,7 @@ pub(crate) fn wrong_arity(name: &str) -> String {
 impl Connection {
     /// Runs one command (`args[0]` is its name) and queues its reply.
     pub(crate) async fn dispatch(&mut self, args: Vec<Bytes>) -> Flow {
+        self.command_started = std::time::Instant::now();
         let spec = command_table::lookup(&args[0]);
         let name = spec.map(|s| s.name);
         self.client.touch(name.unwrap_or("unknown"));

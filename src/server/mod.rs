@@ -48,6 +48,7 @@ pub(crate) struct Shared {
     pub(crate) node: Node,
     pub(crate) db: Db,
     pub(crate) stats: Arc<ServerStats>,
+    pub(crate) metrics: Arc<metrics::Metrics>,
     pub(crate) clients: Clients,
     pub(crate) listen_addr: SocketAddr,
     /// Random per process, as Redis's run_id.
@@ -128,6 +129,7 @@ impl Server {
                 node,
                 db,
                 stats: Arc::new(ServerStats::default()),
+                metrics: Arc::new(metrics::Metrics::default()),
                 clients: Clients::default(),
                 listen_addr,
                 run_id: run_id(),
@@ -148,6 +150,19 @@ impl Server {
 
     pub fn stats(&self) -> Arc<ServerStats> {
         self.shared.stats.clone()
+    }
+
+    /// What the admin HTTP server reads. Its closures hold the server state, so shut the admin
+    /// server down before `run` ends: `run` needs sole ownership of the node to shut it down.
+    pub fn admin_sources(&self) -> admin::AdminSources {
+        let shared = self.shared.clone();
+        let raft_metrics = self.shared.node.raft().metrics();
+        admin::AdminSources {
+            stats: self.shared.stats.clone(),
+            metrics: self.shared.metrics.clone(),
+            status: Box::new(move || shared.node.status()),
+            ready: Box::new(move || admin::raft_ready(&raft_metrics.borrow())),
+        }
     }
 
     /// The admin listener, for the admin HTTP server to serve.

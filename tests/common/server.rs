@@ -18,6 +18,8 @@ pub const TERMINATE_SECS_MAX: u64 = 15;
 pub struct Tandem {
     child: Option<Child>,
     pub addr: SocketAddr,
+    /// The admin HTTP listener (/health, /ready, /metrics).
+    pub admin: SocketAddr,
     pub data: PathBuf,
     log: PathBuf,
     _dir: Option<TempDir>,
@@ -59,6 +61,7 @@ impl Tandem {
         let mut server = Tandem {
             child: Some(child),
             addr: "127.0.0.1:0".parse().unwrap(),
+            admin: "127.0.0.1:0".parse().unwrap(),
             data: data.to_path_buf(),
             log,
             _dir: None,
@@ -74,6 +77,12 @@ impl Tandem {
             .and_then(|w| w.strip_prefix("listen="))
             .expect("listen=");
         server.addr = listen.parse().expect("listen address");
+        let admin = line
+            .split_whitespace()
+            .nth(2)
+            .and_then(|w| w.strip_prefix("admin="))
+            .expect("admin=");
+        server.admin = admin.parse().expect("admin address");
         assert!(server.addr.ip().is_loopback(), "{line}");
         server
     }
