@@ -86,7 +86,17 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Cmd::Serve(args) => {
-            let runtime = tokio::runtime::Runtime::new()?;
+            let worker_threads = args.resolve()?.worker_threads;
+            let runtime = if worker_threads <= 1 {
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()?
+            } else {
+                tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(worker_threads)
+                    .enable_all()
+                    .build()?
+            };
             runtime.block_on(serve(args))
         }
         Cmd::Embedded {
