@@ -359,6 +359,22 @@ pub fn render(out: &mut String, stats: &ServerStats, metrics: &Metrics, status: 
         "Slowest batch sync since the node opened.",
         Seconds(wal.fsync_latency_ns_max),
     );
+    log2_histogram(
+        out,
+        "tandem_wal_batch_sync_seconds",
+        "Group-commit sync latency (write submitted to sync completed), log2 buckets.",
+        &wal.batch_fsync_us_log2,
+        |i| Seconds((1u64 << i) * 1_000).to_string(),
+        Seconds(wal.fsync_latency_ns_sum).to_string(),
+    );
+    log2_histogram(
+        out,
+        "tandem_wal_batch_records",
+        "Records (log entries) per group commit, log2 buckets.",
+        &wal.batch_records_log2,
+        |i| (1u64 << i).to_string(),
+        wal.records.to_string(),
+    );
     single(
         out,
         "tandem_process_resident_memory_bytes",
@@ -437,6 +453,29 @@ fn histogram(out: &mut String, name: &str, label: (&str, &str), snapshot: &Histo
     sample(out, &format!("{name}_count"), &[label], cumulative);
 }
 
+/// A histogram family from non-cumulative log2 slots (the WAL's counters): slot `i` holds
+/// observations `<= bound(i)`; the last slot holds everything above the last bound.
+fn log2_histogram(
+    out: &mut String,
+    name: &str,
+    help: &str,
+    slots: &[u64],
+    bound: impl Fn(usize) -> String,
+    sum: String,
+) {
+    family(out, name, Kind::Histogram, help);
+    let bucket_name = format!("{name}_bucket");
+    let mut cumulative = 0u64;
+    for (i, count) in slots.iter().enumerate().take(slots.len() - 1) {
+        cumulative += count;
+        sample(out, &bucket_name, &[("le", &bound(i))], cumulative);
+    }
+    cumulative += slots[slots.len() - 1];
+    sample(out, &bucket_name, &[("le", "+Inf")], cumulative);
+    sample(out, &format!("{name}_sum"), &[], sum);
+    sample(out, &format!("{name}_count"), &[], cumulative);
+}
+
 /// Label values escape backslash, double quote and newline (text format 0.0.4).
 fn escape_label_value(out: &mut String, value: &str) {
     for c in value.chars() {
@@ -478,6 +517,12 @@ pub(crate) mod tests {
                 fsync_latency_ns_max: 250_000,
                 last_batch_records: 1,
                 last_batch_bytes: 1,
+                batch_fsync_us_log2: std::array::from_fn(|i| match i {
+                    7 => 10, // <= 128 µs
+                    8 => 2,  // <= 256 µs
+                    _ => 0,
+                }),
+                batch_records_log2: std::array::from_fn(|i| u64::from(i == 0) * 12),
             },
         }
     }
@@ -715,6 +760,18 @@ pub(crate) mod tests {
         let (types, samples) = parse_exposition(&out);
         let value = |name: &str, labels: &[(&str, &str)]| value_of(&samples, name, labels);
         assert_eq!(value("tandem_up", &[]), 1.0);
+        // The WAL's log2 slots become cumulative buckets with their bounds in seconds.
+        let sync = |le: &str| value("tandem_wal_batch_sync_seconds_bucket", &[("le", le)]);
+        assert_eq!(sync("0.000064"), 0.0);
+        assert_eq!(sync("0.000128"), 10.0);
+        assert_eq!(sync("0.000256"), 12.0);
+        assert_eq!(sync("+Inf"), 12.0);
+        assert_eq!(value("tandem_wal_batch_sync_seconds_count", &[]), 12.0);
+        assert_eq!(
+            value("tandem_wal_batch_records_bucket", &[("le", "1")]),
+            12.0
+        );
+        assert_eq!(value("tandem_wal_batch_records_sum", &[]), 13.0);
         assert_eq!(value("tandem_commands_total", &[("command", "set")]), 2.0);
         assert_eq!(
             value("tandem_command_errors_total", &[("command", "set")]),

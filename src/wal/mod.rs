@@ -140,7 +140,17 @@ pub struct WalStats {
     pub fsync_latency_ns_max: u64,
     pub last_batch_records: u64,
     pub last_batch_bytes: u64,
+    /// Group-commit sync latency, log2 buckets of microseconds: slot `i` counts batches with
+    /// latency `<= 2^i` µs (and above `2^(i-1)`); the last slot counts everything slower.
+    pub batch_fsync_us_log2: [u64; FSYNC_LATENCY_BUCKETS],
+    /// Records per group commit, log2 buckets: slot `i` counts batches of `<= 2^i` records.
+    pub batch_records_log2: [u64; BATCH_RECORDS_BUCKETS],
 }
+
+/// Slots of [`WalStats::batch_fsync_us_log2`]: up to 2^23 µs (about 8.4 s), then overflow.
+pub const FSYNC_LATENCY_BUCKETS: usize = 25;
+/// Slots of [`WalStats::batch_records_log2`]: up to 2^15 records, then overflow.
+pub const BATCH_RECORDS_BUCKETS: usize = 17;
 
 struct Front {
     tx: Option<Sender<Op>>,

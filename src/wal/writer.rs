@@ -23,7 +23,7 @@ use super::segment::{
 };
 use super::spare::{SparePreparer, SpareStatus, SPARE_FILE_NAME};
 use super::vfs::{Caching, OpenMode, Vfs};
-use super::{Completion, WalPositions, WalStats};
+use super::{Completion, WalPositions, WalStats, BATCH_RECORDS_BUCKETS, FSYNC_LATENCY_BUCKETS};
 
 /// How often an idle writer checks whether spare preparation failed, so the error poisons the
 /// log (and is logged) soon even when no request arrives.
@@ -116,9 +116,31 @@ pub(crate) struct StatsCounters {
     fsync_latency_ns_max: AtomicU64,
     last_batch_records: AtomicU64,
     last_batch_bytes: AtomicU64,
+    batch_fsync_us_log2: [AtomicU64; FSYNC_LATENCY_BUCKETS],
+    batch_records_log2: [AtomicU64; BATCH_RECORDS_BUCKETS],
+}
+
+/// Slot `i` of a log2 histogram: the smallest `i` with `value <= 2^i`, the last slot for
+/// anything larger.
+fn log2_slot(value: u64, slots: usize) -> usize {
+    let slot = if value <= 1 {
+        0
+    } else {
+        (64 - (value - 1).leading_zeros()) as usize
+    };
+    slot.min(slots - 1)
 }
 
 impl StatsCounters {
+    /// One completed group commit: its sync latency and size go into the histograms.
+    fn count_batch(&self, sync_latency: std::time::Duration, records: u64) {
+        let us = sync_latency.as_micros() as u64;
+        self.batch_fsync_us_log2[log2_slot(us, FSYNC_LATENCY_BUCKETS)]
+            .fetch_add(1, Ordering::Relaxed);
+        self.batch_records_log2[log2_slot(records, BATCH_RECORDS_BUCKETS)]
+            .fetch_add(1, Ordering::Relaxed);
+    }
+
     pub fn snapshot(&self) -> WalStats {
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
         WalStats {
@@ -130,6 +152,8 @@ impl StatsCounters {
             fsync_latency_ns_max: get(&self.fsync_latency_ns_max),
             last_batch_records: get(&self.last_batch_records),
             last_batch_bytes: get(&self.last_batch_bytes),
+            batch_fsync_us_log2: std::array::from_fn(|i| get(&self.batch_fsync_us_log2[i])),
+            batch_records_log2: std::array::from_fn(|i| get(&self.batch_records_log2[i])),
         }
     }
 
@@ -602,6 +626,7 @@ impl Writer {
             return;
         }
         let stats = &self.shared.stats;
+        stats.count_batch(batch.submitted_at.elapsed(), batch.records);
         stats.count_sync(batch.submitted_at);
         stats.batches.fetch_add(1, Ordering::Relaxed);
         stats.records.fetch_add(batch.records, Ordering::Relaxed);
@@ -861,5 +886,25 @@ impl Writer {
             self.config.vfs.sync_dir(&self.config.dir)?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod histogram_tests {
+    use super::log2_slot;
+
+    /// Slot `i` holds values in `(2^(i-1), 2^i]`; values past the last bound land in the last slot.
+    #[test]
+    fn log2_slots_bound_values_from_above() {
+        assert_eq!(log2_slot(0, 8), 0);
+        assert_eq!(log2_slot(1, 8), 0);
+        assert_eq!(log2_slot(2, 8), 1);
+        assert_eq!(log2_slot(3, 8), 2);
+        assert_eq!(log2_slot(4, 8), 2);
+        assert_eq!(log2_slot(5, 8), 3);
+        assert_eq!(log2_slot(64, 8), 6);
+        assert_eq!(log2_slot(65, 8), 7);
+        assert_eq!(log2_slot(1 << 40, 8), 7);
+        assert_eq!(log2_slot(u64::MAX, 8), 7);
     }
 }
