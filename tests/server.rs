@@ -4,236 +4,24 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::io::Write;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use tempfile::TempDir;
+use common::server::{bulk, encode, Raw, Tandem as Server};
 
-/// A running `tandem serve`; killed (SIGKILL) on drop if still running. On a failing test its
-/// log is printed.
-struct Server {
-    child: Option<Child>,
-    addr: SocketAddr,
-    data: PathBuf,
-    log: PathBuf,
-    _dir: Option<TempDir>,
+/// A `redis` crate connection to a running server.
+trait RedisClient {
+    fn redis(&self) -> redis::Connection;
 }
 
-impl Server {
-    /// Starts a server on a fresh data directory.
-    fn start(name: &str, flags: &[&str]) -> Server {
-        let dir = common::data_dir(name);
-        let mut server = Server::start_on(&dir.path().join("data"), flags);
-        server._dir = Some(dir);
-        server
-    }
-
-    /// Starts a server on `data` (which may hold a previous run's files).
-    fn start_on(data: &Path, flags: &[&str]) -> Server {
-        let log = data.with_extension(format!("log.{}", std::process::id()));
-        let log_file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&log)
-            .expect("log file");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_tandem"))
-            .arg("serve")
-            .args(["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"])
-            .arg("--data")
-            .arg(data)
-            .args(flags)
-            .env("RUST_LOG", "tandem=info,openraft=warn")
-            .stdout(Stdio::piped())
-            .stderr(log_file)
-            .spawn()
-            .expect("spawn tandem serve");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut line = String::new();
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .expect("read ready line");
-        let mut server = Server {
-            child: Some(child),
-            addr: "0.0.0.0:0".parse().unwrap(),
-            data: data.to_path_buf(),
-            log,
-            _dir: None,
-        };
-        assert!(
-            line.starts_with("ready listen="),
-            "expected the ready line, got {line:?}; log:\n{}",
-            server.log_text()
-        );
-        let mut words = line.split_whitespace().skip(1);
-        let listen = words.next().unwrap().strip_prefix("listen=").unwrap();
-        let admin = words.next().unwrap().strip_prefix("admin=").unwrap();
-        assert!(admin.parse::<SocketAddr>().unwrap().port() != 0);
-        server.addr = listen.parse().expect("listen address");
-        server
-    }
-
-    fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    fn raw(&self) -> Raw {
-        Raw::connect(self.addr)
-    }
-
+impl RedisClient for Server {
     fn redis(&self) -> redis::Connection {
         redis::Client::open(format!("redis://{}/", self.addr))
             .unwrap()
             .get_connection()
             .expect("redis connection")
     }
-
-    /// Sends SIGTERM and waits for the exit code.
-    fn terminate(&mut self) -> i32 {
-        let mut child = self.child.take().expect("running");
-        // SAFETY: kill(2) on our own child's pid.
-        let rc = unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-        assert_eq!(rc, 0);
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                return status.code().unwrap_or(-1);
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                panic!(
-                    "server did not exit after SIGTERM; log:\n{}",
-                    self.log_text()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        if std::thread::panicking() {
-            eprintln!("--- server log ---\n{}", self.log_text());
-        }
-    }
-}
-
-/// A client speaking raw RESP bytes.
-struct Raw {
-    stream: TcpStream,
-    buf: Vec<u8>,
-}
-
-impl Raw {
-    fn connect(addr: SocketAddr) -> Raw {
-        let stream = TcpStream::connect(addr).expect("connect");
-        stream
-            .set_read_timeout(Some(Duration::from_secs(30)))
-            .unwrap();
-        Raw {
-            stream,
-            buf: Vec::new(),
-        }
-    }
-
-    fn send(&mut self, bytes: &[u8]) {
-        self.stream.write_all(bytes).expect("send");
-    }
-
-    /// Sends one command as a RESP array.
-    fn cmd(&mut self, args: &[&str]) -> String {
-        self.send(&encode(args));
-        self.reply()
-    }
-
-    /// Reads one complete reply frame, as text.
-    fn reply(&mut self) -> String {
-        self.try_reply().unwrap_or_else(|| {
-            panic!(
-                "connection closed; buffered {:?}",
-                String::from_utf8_lossy(&self.buf)
-            )
-        })
-    }
-
-    /// One reply frame, or None if the connection ends first.
-    fn try_reply(&mut self) -> Option<String> {
-        loop {
-            if let Some(len) = frame_len(&self.buf) {
-                let frame: Vec<u8> = self.buf.drain(..len).collect();
-                return Some(String::from_utf8_lossy(&frame).into_owned());
-            }
-            let mut chunk = [0u8; 64 * 1024];
-            match self.stream.read(&mut chunk) {
-                Ok(0) | Err(_) => return None,
-                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
-            }
-        }
-    }
-
-    /// True if the server closes the connection (EOF or reset) within the read timeout.
-    fn closed(&mut self) -> bool {
-        let mut chunk = [0u8; 1024];
-        loop {
-            match self.stream.read(&mut chunk) {
-                Ok(0) => return true,
-                Ok(_) => continue,
-                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return true,
-                Err(_) => return false,
-            }
-        }
-    }
-}
-
-fn encode(args: &[&str]) -> Vec<u8> {
-    let mut out = format!("*{}\r\n", args.len()).into_bytes();
-    for arg in args {
-        out.extend_from_slice(format!("${}\r\n{arg}\r\n", arg.len()).as_bytes());
-    }
-    out
-}
-
-/// Length of the first complete RESP2/RESP3 frame in `buf`, if there is one.
-fn frame_len(buf: &[u8]) -> Option<usize> {
-    let line_end = buf.windows(2).position(|w| w == b"\r\n")?;
-    let header = std::str::from_utf8(&buf[1..line_end]).ok()?;
-    let after = line_end + 2;
-    match buf[0] {
-        b'+' | b'-' | b':' | b',' | b'_' | b'#' | b'(' => Some(after),
-        b'$' | b'=' | b'!' => {
-            let n: i64 = header.parse().ok()?;
-            if n < 0 {
-                return Some(after);
-            }
-            let end = after + n as usize + 2;
-            (buf.len() >= end).then_some(end)
-        }
-        b'*' | b'~' | b'>' | b'%' | b'|' => {
-            let n: i64 = header.parse().ok()?;
-            let items = if buf[0] == b'%' || buf[0] == b'|' {
-                n * 2
-            } else {
-                n
-            };
-            let mut at = after;
-            for _ in 0..items.max(0) {
-                at += frame_len(&buf[at..])?;
-            }
-            Some(at)
-        }
-        other => panic!("unexpected frame type {:?}", other as char),
-    }
-}
-
-fn bulk(text: &str) -> String {
-    format!("${}\r\n{text}\r\n", text.len())
 }
 
 #[test]
