@@ -591,3 +591,76 @@ fn config_file_keys_are_read_and_flags_override_them() {
     assert_eq!(output.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&output.stderr).contains("no_such_key"));
 }
+
+/// Runs `redis-cli` (Debian's redis-tools) against the server; returns its stdout.
+fn redis_cli(server: &Server, args: &[&str]) -> String {
+    let output = Command::new("redis-cli")
+        .args(["-h", "127.0.0.1", "-p", &server.addr.port().to_string()])
+        .args(args)
+        .output()
+        .expect("redis-cli is installed (apt-get install redis-tools)");
+    assert!(
+        output.status.success(),
+        "redis-cli {args:?} failed: {output:?}"
+    );
+    String::from_utf8(output.stdout).expect("utf-8")
+}
+
+/// The stock `redis-cli` works unchanged: every command family, RESP3, INFO, COMMAND DOCS
+/// (used for its hints), and `--pipe` bulk loading.
+#[test]
+fn redis_cli_works_unchanged() {
+    let server = Server::start("redis-cli", &[]);
+    assert_eq!(redis_cli(&server, &["PING"]), "PONG\n");
+    assert_eq!(redis_cli(&server, &["SET", "balance:alice", "100"]), "OK\n");
+    assert_eq!(
+        redis_cli(&server, &["INCRBY", "balance:alice", "-30"]),
+        "70\n"
+    );
+    assert_eq!(
+        redis_cli(&server, &["HSET", "order:1", "side", "buy", "qty", "5"]),
+        "2\n"
+    );
+    assert_eq!(redis_cli(&server, &["HGET", "order:1", "qty"]), "5\n");
+    assert_eq!(
+        redis_cli(&server, &["ZADD", "book", "101.5", "o1", "99", "o2"]),
+        "2\n"
+    );
+    assert_eq!(
+        redis_cli(&server, &["ZRANGE", "book", "0", "-1", "WITHSCORES"]),
+        "o2\n99\no1\n101.5\n"
+    );
+    assert_eq!(
+        redis_cli(&server, &["-3", "ZSCORE", "book", "o1"]),
+        "101.5\n"
+    );
+    assert_eq!(redis_cli(&server, &["GET", "nosuchkey"]), "\n");
+    assert!(redis_cli(&server, &["HGET", "balance:alice", "x"]).starts_with("WRONGTYPE"));
+    let info = redis_cli(&server, &["INFO", "tandem"]);
+    assert!(info.contains("log_applied:"), "{info}");
+    let docs = redis_cli(&server, &["COMMAND", "DOCS", "set"]);
+    assert!(docs.contains("summary"), "{docs}");
+
+    // `--pipe` mode: a stream of raw commands on stdin, as used for bulk loads.
+    let mut payload = Vec::new();
+    for i in 0..1000 {
+        payload.extend_from_slice(&encode(&["SET", &format!("bulk:{i}"), "v"]));
+    }
+    let mut child = Command::new("redis-cli")
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &server.addr.port().to_string(),
+            "--pipe",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("redis-cli --pipe");
+    child.stdin.take().unwrap().write_all(&payload).unwrap();
+    let output = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(text.contains("errors: 0, replies: 1000"), "{text}");
+    assert_eq!(redis_cli(&server, &["DBSIZE"]), "1003\n");
+}
