@@ -54,6 +54,11 @@ impl Db {
 
     /// The time used for reads: never earlier than the last applied entry's time, so a key
     /// that a write already saw as expired is never seen alive by a later read.
+    /// The keyspace, locked for reading (apply takes the write lock once per batch).
+    fn keyspace(&self) -> std::sync::RwLockReadGuard<'_, crate::keyspace::Keyspace> {
+        self.inner.sm.keyspace.read().expect("keyspace lock")
+    }
+
     fn read_time_ms(&self) -> u64 {
         wall_clock_ms().max(
             self.inner
@@ -103,12 +108,7 @@ impl Db {
     /// the caller; it gets an error reply rather than being applied.
     pub fn read(&self, command: &Command) -> Reply {
         let now_ms = self.read_time_ms();
-        self.inner
-            .sm
-            .keyspace
-            .read()
-            .expect("keyspace lock")
-            .read(command, now_ms)
+        self.keyspace().read(command, now_ms)
     }
 
     /// Runs any command: reads are served locally, writes go through the log. A Redis-style
@@ -270,12 +270,7 @@ impl Db {
     /// The current version of `key`, for a WATCH-style check in [`Db::transaction`].
     pub fn version(&self, key: impl AsRef<[u8]>) -> KeyVersion {
         let now_ms = self.read_time_ms();
-        self.inner
-            .sm
-            .keyspace
-            .read()
-            .expect("keyspace lock")
-            .version(key.as_ref(), now_ms)
+        self.keyspace().version(key.as_ref(), now_ms)
     }
 
     /// Applies `transaction` atomically as one log entry. `Ok(None)` means a watched key changed
@@ -294,7 +289,7 @@ impl Db {
 
     /// Number of keys stored (expired keys not yet swept included, as Redis DBSIZE).
     pub fn len(&self) -> usize {
-        self.inner.sm.keyspace.read().expect("keyspace lock").len()
+        self.keyspace().len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -303,22 +298,12 @@ impl Db {
 
     /// Digest of the whole keyspace; equal on replicas that applied the same log.
     pub fn digest(&self) -> u128 {
-        self.inner
-            .sm
-            .keyspace
-            .read()
-            .expect("keyspace lock")
-            .digest()
+        self.keyspace().digest()
     }
 
     pub(crate) fn expired_keys(&self, count_max: usize) -> Vec<Bytes> {
         let now_ms = self.read_time_ms();
-        self.inner
-            .sm
-            .keyspace
-            .read()
-            .expect("keyspace lock")
-            .expired_keys(now_ms, count_max)
+        self.keyspace().expired_keys(now_ms, count_max)
     }
 
     pub(crate) async fn purge_expired(&self, keys: Vec<Bytes>) -> Result<Reply, Error> {

@@ -9,6 +9,8 @@ use std::ops::Range;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
+// Lengths parse like Redis's string2ll, the same strict rule command arguments use.
+use crate::command::parse_i64_strict as parse_i64;
 use crate::command::{format_double, Reply};
 
 /// Default for [`Limits::bulk_bytes_max`]: Redis's `proto-max-bulk-len`.
@@ -347,35 +349,6 @@ fn length_line(bytes: &[u8]) -> LengthLine<'_> {
             digits: bytes.get(1..cr).unwrap_or(&[]),
             line_len: cr + CRLF.len(),
         },
-    }
-}
-
-/// Redis's `string2ll`: an optional `-`, then `0` alone or a digit 1-9 followed by digits, in
-/// range of i64. Rejects `+1`, `01`, `-0`, ` 1` and the empty string.
-fn parse_i64(digits: &[u8]) -> Option<i64> {
-    let (negative, magnitude) = match digits {
-        [b'-', rest @ ..] => (true, rest),
-        _ => (false, digits),
-    };
-    match magnitude {
-        [b'0'] if !negative => return Some(0),
-        [b'1'..=b'9', ..] => {}
-        _ => return None,
-    }
-    let mut value: u64 = 0;
-    for &digit in magnitude {
-        if !digit.is_ascii_digit() {
-            return None;
-        }
-        value = value
-            .checked_mul(10)?
-            .checked_add(u64::from(digit - b'0'))?;
-    }
-    if negative {
-        // -(2^63) is the one magnitude that fits only when negative.
-        (value <= i64::MIN.unsigned_abs()).then(|| 0i64.wrapping_sub_unsigned(value))
-    } else {
-        i64::try_from(value).ok()
     }
 }
 
