@@ -42,6 +42,7 @@ pub mod error;
 pub mod inspect;
 pub mod keyspace;
 pub mod node;
+pub mod peer;
 pub mod raft;
 pub mod server;
 pub mod snapshot;
