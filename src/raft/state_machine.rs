@@ -203,7 +203,13 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
 
     async fn begin_receiving_snapshot(&mut self) -> Result<Box<tokio::fs::File>, StorageError> {
         let path = self.dir.join(INCOMING_FILE);
-        let file = tokio::fs::File::create(&path)
+        // Read and write: openraft writes the chunks into it, `install_snapshot` reads it back.
+        let file = tokio::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&path)
             .await
             .map_err(|e| snapshot_error(None, ErrorVerb::Write, e))?;
         Ok(Box::new(file))
