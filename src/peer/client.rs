@@ -102,9 +102,12 @@ impl PeerClient {
     pub fn disconnect(&self) {
         let previous = std::mem::replace(&mut *self.inner.state(), ConnectionState::Idle);
         if let ConnectionState::Open(connection) = previous {
-            connection
-                .pending
-                .close(self.inner.unreachable("disconnected by this node"));
+            connection.pending.close(PeerError::Unreachable {
+                target: self.inner.target,
+                addr: self.inner.addr.clone(),
+                reason: "disconnected by this node".into(),
+                request_sent: true,
+            });
         }
     }
 
@@ -149,6 +152,7 @@ impl ClientInner {
             target: self.target,
             addr: self.addr.clone(),
             reason: reason.into(),
+            request_sent: false,
         }
     }
 
@@ -246,6 +250,7 @@ impl Connection {
                     target,
                     addr,
                     reason: format!("connection lost: {error}"),
+                    request_sent: true,
                 }
             };
             pending.close(error);
@@ -281,6 +286,7 @@ impl Connection {
                 target: self.target,
                 addr: self.addr.clone(),
                 reason: "connection closed".to_string(),
+                request_sent: true,
             })
     }
 }

@@ -106,13 +106,17 @@ pub trait PeerHandler: Send + Sync + 'static {
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum PeerError {
-    /// Connecting failed, or the connection was lost before the reply came. The request may or
-    /// may not have been handled.
+    /// Connecting failed (`request_sent: false`: nothing was sent), or the connection was lost
+    /// before the reply came (the request may or may not have been handled).
     #[error("node {target} at {addr} is unreachable: {reason}")]
     Unreachable {
         target: u64,
         addr: String,
         reason: String,
+        /// False when no connection was established, so the request never left this node
+        /// (nothing it asked for can have happened); true when a connection broke while the
+        /// request was in flight (it may have been handled).
+        request_sent: bool,
     },
     /// No reply within the call's timeout. The request may or may not have been handled.
     #[error("node {target} did not answer within {after:?}")]
@@ -138,5 +142,16 @@ impl PeerError {
             | PeerError::Remote { target, .. }
             | PeerError::Protocol { target, .. } => *target,
         }
+    }
+
+    /// True when the request certainly never reached the peer's handler.
+    pub fn never_sent(&self) -> bool {
+        matches!(
+            self,
+            PeerError::Unreachable {
+                request_sent: false,
+                ..
+            } | PeerError::Rejected { .. }
+        )
     }
 }
