@@ -9,7 +9,10 @@ use std::path::PathBuf;
 use crate::raft::NodeId;
 
 /// Why a call on [`crate::Db`] did not succeed.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+///
+/// Serializable, because a follower forwards writes to the leader and hands the leader's answer
+/// (reply or error) back to its own caller unchanged.
+#[derive(Debug, Clone, PartialEq, thiserror::Error, serde::Serialize, serde::Deserialize)]
 #[non_exhaustive]
 pub enum Error {
     /// The command was applied or parsed and answered with an error, exactly as Redis would
@@ -22,6 +25,23 @@ pub enum Error {
     /// This node is not the leader; the write was not proposed.
     #[error("MOVED this node is not the leader (leader: {leader:?})")]
     NotLeader { leader: Option<NodeId> },
+    /// No leader was elected within the wait bound; the write was not proposed.
+    #[error(
+        "CLUSTERDOWN no leader elected within {waited_ms} ms; the write was not applied, retry"
+    )]
+    NoLeader { waited_ms: u64 },
+    /// This node leads but cannot confirm it with a quorum (it may be cut off): it serves no
+    /// linearizable read and acknowledges no write until it can.
+    #[error("CLUSTERDOWN {reason}")]
+    NoQuorum { reason: String },
+    /// The write was sent towards a leader that failed or lost leadership before answering: it
+    /// may or may not have been applied. Retry only if the command is safe to apply twice.
+    #[error("TRYAGAIN {reason}; the write may or may not have been applied")]
+    Uncertain { reason: String },
+    /// A stale read (`READONLY`) was refused because this replica has not heard from its
+    /// leader within the configured bound.
+    #[error("STALE this replica last heard from its leader {lag_ms} ms ago (limit {limit_ms} ms); send READWRITE or use another node")]
+    Stale { lag_ms: u64, limit_ms: u64 },
     /// The node is shutting down or has shut down; the write was not proposed.
     #[error("ERR the node is shutting down")]
     ShuttingDown,

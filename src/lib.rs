@@ -37,6 +37,7 @@
 //! # });
 //! ```
 
+pub mod cluster;
 pub mod command;
 pub mod error;
 pub mod inspect;

@@ -59,6 +59,56 @@ enum Cmd {
         #[arg(long, default_value_t = Backend::default())]
         backend: Backend,
     },
+    /// Start a local three-node, three-zone cluster (client ports 7379-7381) and keep it
+    /// running until Ctrl-C; prints how to connect and how to watch a failover.
+    Demo {
+        /// Folder for the three data directories and logs.
+        #[arg(long, default_value = "./tandem-demo")]
+        dir: PathBuf,
+        /// First client port (peer ports are +10000, admin ports +2000).
+        #[arg(long, default_value_t = 7379)]
+        base_port: u16,
+    },
+    /// Print the cluster as a node sees it: leader, term, and per node its zone, role, applied
+    /// and matched index, lag and last contact.
+    Status {
+        /// Any node's client address.
+        #[arg(long, default_value = "127.0.0.1:7379")]
+        target: String,
+        /// Password, if the node requires AUTH.
+        #[arg(long)]
+        auth: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The standby smoke test: for each node reachability, role, lag, snapshot and WAL
+    /// checksums, disk space, clock offset, and whether it could take over. Exit 0 = PASS.
+    Check {
+        #[arg(long, default_value = "127.0.0.1:7379")]
+        target: String,
+        #[arg(long)]
+        auth: Option<String>,
+        #[arg(long)]
+        json: bool,
+        /// Most entries a node may lag its leader.
+        #[arg(long, default_value_t = 1_000)]
+        lag_max: u64,
+        /// Least free disk space, in MiB.
+        #[arg(long, default_value_t = 1_024)]
+        disk_min_mb: u64,
+        /// Largest clock offset from the queried node, in ms.
+        #[arg(long, default_value_t = 500)]
+        clock_offset_max_ms: i64,
+    },
+    /// Membership changes and planned leader switchovers (run by the leader).
+    Cluster {
+        #[arg(long, default_value = "127.0.0.1:7379")]
+        target: String,
+        #[arg(long)]
+        auth: Option<String>,
+        #[command(subcommand)]
+        action: ClusterAction,
+    },
     /// List WAL segments, records and snapshots in a data directory and verify every checksum.
     Inspect {
         /// The node's data directory.
@@ -71,6 +121,28 @@ enum Cmd {
         /// when the node can catch up from peers or the loss is accepted.
         #[arg(long, value_name = "SEGMENT:OFFSET")]
         truncate_at: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum ClusterAction {
+    /// Add a started node (its --peer-listen address) as a learner, then as a voter once it has
+    /// caught up.
+    AddNode {
+        #[arg(long)]
+        id: u64,
+        #[arg(long)]
+        peer_addr: String,
+    },
+    /// Remove a node from the membership.
+    RemoveNode {
+        #[arg(long)]
+        id: u64,
+    },
+    /// Hand leadership to another caught-up voter (rolling upgrade, failback after repair).
+    TransferLeader {
+        #[arg(long)]
+        to: u64,
     },
 }
 
@@ -124,6 +196,56 @@ fn main() -> anyhow::Result<()> {
             let runtime = tokio::runtime::Runtime::new()?;
             runtime.block_on(crash_writer(data, tasks.max(1), snapshot_every, backend))
         }
+        Cmd::Demo { dir, base_port } => {
+            tandem::cluster::cli::demo(&tandem::cluster::cli::DemoOptions { dir, base_port })
+        }
+        Cmd::Status { target, auth, json } => {
+            tandem::cluster::cli::status(&target, auth.as_deref(), json)
+        }
+        Cmd::Check {
+            target,
+            auth,
+            json,
+            lag_max,
+            disk_min_mb,
+            clock_offset_max_ms,
+        } => {
+            let limits = tandem::cluster::cli::CheckLimits {
+                lag_entries_max: lag_max,
+                disk_free_bytes_min: disk_min_mb << 20,
+                clock_offset_ms_max: clock_offset_max_ms,
+            };
+            if tandem::cluster::cli::check(&target, auth.as_deref(), json, &limits)? {
+                Ok(())
+            } else {
+                std::process::exit(1);
+            }
+        }
+        Cmd::Cluster {
+            target,
+            auth,
+            action,
+        } => {
+            let answer = match action {
+                ClusterAction::AddNode { id, peer_addr } => tandem::cluster::cli::admin(
+                    &target,
+                    auth.as_deref(),
+                    &["ADD-NODE", &id.to_string(), &peer_addr],
+                ),
+                ClusterAction::RemoveNode { id } => tandem::cluster::cli::admin(
+                    &target,
+                    auth.as_deref(),
+                    &["REMOVE-NODE", &id.to_string()],
+                ),
+                ClusterAction::TransferLeader { to } => tandem::cluster::cli::admin(
+                    &target,
+                    auth.as_deref(),
+                    &["TRANSFER-LEADER", &to.to_string()],
+                ),
+            }?;
+            println!("{answer}");
+            Ok(())
+        }
         Cmd::Inspect {
             dir,
             records,
@@ -148,12 +270,20 @@ async fn serve(args: Box<tandem::server::ServeArgs>) -> anyhow::Result<()> {
     use std::io::Write;
     use tandem::server::{Listeners, Server};
     let config = args.resolve()?;
-    let node = Node::builder(&config.data)
+    let listeners = Listeners::bind(&config).await?;
+    let client_addr = listeners.resp.local_addr()?.to_string();
+    let mut builder = Node::builder(&config.data)
+        .node_id(config.node_id)
+        .zone(config.zone.clone())
         .backend(config.wal_backend)
         .segment_bytes(config.segment_bytes)
         .snapshot_policy(tandem::SnapshotPolicyOption::LogsSinceLast(
             config.snapshot_logs_since_last,
-        ))
+        ));
+    if let Some(options) = config.cluster_options(&client_addr)? {
+        builder = builder.cluster(options);
+    }
+    let node = builder
         .open()
         .await
         .with_context(|| format!("opening {}", config.data.display()))?;
@@ -166,13 +296,6 @@ async fn serve(args: Box<tandem::server::ServeArgs>) -> anyhow::Result<()> {
         elapsed_ms = report.elapsed.as_millis() as u64,
         "recovered"
     );
-    let listeners = match Listeners::bind(&config).await {
-        Ok(listeners) => listeners,
-        Err(e) => {
-            node.shutdown().await?;
-            return Err(e.into());
-        }
-    };
     let mut server = Server::new(config, args.config.clone(), node, listeners)?;
     let admin_listener = server.take_admin_listener().context("admin listener")?;
     let admin = tandem::server::admin::AdminServer::spawn(admin_listener, server.admin_sources());

@@ -1,9 +1,10 @@
 //! The batcher: turns concurrent client writes into few, large log entries.
 //!
 //! Writes wait in one bounded queue. The batcher takes everything queued (up to
-//! `ops_per_batch_max`) as one `Proposal`; at most `proposals_in_flight_max` proposals are in
-//! openraft at once, so while the WAL fsyncs one batch the next one fills up. Each op gets its
-//! own reply, in order. Time stamps on proposals never go backwards.
+//! `ops_per_batch_max`) as one batch and hands it to the cluster, which proposes it as one log
+//! entry on the leader or forwards it to the leader from a follower; at most
+//! `proposals_in_flight_max` batches are unanswered at once, so while the WAL fsyncs one batch
+//! the next one fills up. Each op gets its own reply, in order.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -11,9 +12,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use tokio::sync::{mpsc, oneshot, Semaphore};
 
+use crate::cluster::Cluster;
 use crate::command::Reply;
 use crate::error::Error;
-use crate::raft::{Op, Proposal, Raft, Replies};
+use crate::raft::Op;
 
 /// Default bound on queued, not yet proposed writes.
 pub const QUEUE_DEPTH_MAX: usize = 65_536;
@@ -67,14 +69,12 @@ pub fn wall_clock_ms() -> u64 {
 
 /// Runs until every sender is dropped, then waits for in-flight proposals to be answered.
 pub(crate) async fn run(
-    raft: Raft,
+    cluster: Arc<Cluster>,
     mut queue: mpsc::Receiver<Pending>,
     limits: BatchLimits,
-    last_time_ms: u64,
     stats: Arc<BatchStats>,
 ) {
     let in_flight = Arc::new(Semaphore::new(limits.proposals_in_flight_max));
-    let mut last_time_ms = last_time_ms;
     let mut batch: Vec<Pending> = Vec::with_capacity(limits.ops_per_batch_max);
     while let Some(first) = queue.recv().await {
         batch.push(first);
@@ -90,20 +90,12 @@ pub(crate) async fn run(
                 Err(_) => break,
             }
         }
-        last_time_ms = last_time_ms.max(wall_clock_ms());
         let (ops, replies): (Vec<Op>, Vec<_>) = batch.drain(..).map(|p| (p.op, p.reply)).unzip();
         stats.proposals.fetch_add(1, Ordering::Relaxed);
         stats.ops.fetch_add(ops.len() as u64, Ordering::Relaxed);
-        let mut proposal = Proposal::new(last_time_ms, ops);
-        // The responder answers every caller and frees the in-flight slot (or, if openraft
-        // stops first, answers with a fatal error).
-        proposal.replies = Some(Replies {
-            senders: replies,
-            permit: Some(permit),
-        });
-        if let Err(fatal) = raft.client_write_ff(proposal).await {
-            tracing::error!(error = %fatal, "consensus engine stopped; writes are refused");
-        }
+        // The permit travels with the batch and is freed when it is answered (on this node
+        // or, forwarded, by the leader).
+        cluster.route(ops, replies, permit).await;
     }
     // Drain: wait until every proposal in flight has been answered.
     let _all = in_flight

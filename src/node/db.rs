@@ -11,6 +11,7 @@ use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};
 
 use super::batcher::{wall_clock_ms, Pending};
+use crate::cluster::{Cluster, ReadConsistency};
 use crate::command::{Command, Reply, Transaction};
 use crate::error::Error;
 use crate::keyspace::KeyVersion;
@@ -19,6 +20,7 @@ use crate::raft::{Op, SmShared};
 struct Inner {
     queue: RwLock<Option<mpsc::Sender<Pending>>>,
     sm: Arc<SmShared>,
+    cluster: Arc<Cluster>,
 }
 
 /// A cloneable handle on a node's data. Every write returns after its fsync.
@@ -38,11 +40,16 @@ fn arg(x: impl AsRef<[u8]>) -> Bytes {
 }
 
 impl Db {
-    pub(crate) fn new(queue: mpsc::Sender<Pending>, sm: Arc<SmShared>) -> Self {
+    pub(crate) fn new(
+        queue: mpsc::Sender<Pending>,
+        sm: Arc<SmShared>,
+        cluster: Arc<Cluster>,
+    ) -> Self {
         Self {
             inner: Arc::new(Inner {
                 queue: RwLock::new(Some(queue)),
                 sm,
+                cluster,
             }),
         }
     }
@@ -88,7 +95,7 @@ impl Db {
         self.enqueue_op(Op::Transaction(transaction)).await
     }
 
-    async fn enqueue_op(&self, op: Op) -> Result<PendingReply, Error> {
+    pub(crate) async fn enqueue_op(&self, op: Op) -> Result<PendingReply, Error> {
         let queue = self
             .inner
             .queue
@@ -111,13 +118,28 @@ impl Db {
         self.keyspace().read(command, now_ms)
     }
 
-    /// Runs any command: reads are served locally, writes go through the log. A Redis-style
+    /// Serves a read at the given consistency: linearizable (on a cluster, confirmed with a
+    /// quorum by the leader, or forwarded to it from a follower) or stale (this node's state,
+    /// refused when it lags its leader by more than the configured bound).
+    pub async fn read_with(
+        &self,
+        command: &Command,
+        consistency: ReadConsistency,
+    ) -> Result<Reply, Error> {
+        self.inner
+            .cluster
+            .read(command, consistency, |c| self.read(c))
+            .await
+    }
+
+    /// Runs any command: writes go through the log, reads are linearizable. A Redis-style
     /// error is returned as `Ok(Reply::Error(..))`, as it would be on the wire.
     pub async fn execute(&self, command: Command) -> Result<Reply, Error> {
         if command.is_write() {
             self.submit(Op::Command(command)).await
         } else {
-            Ok(self.read(&command))
+            self.read_with(&command, ReadConsistency::Linearizable)
+                .await
         }
     }
 

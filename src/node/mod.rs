@@ -22,7 +22,9 @@ pub use batcher::{wall_clock_ms, BatchLimits, BatchStats};
 pub use db::{Db, PendingReply};
 pub use lock::DirLock;
 
+use crate::cluster::{Cluster, ClusterOptions};
 use crate::error::{Error, OpenError};
+use crate::peer::{PeerConfig, PeerServer};
 use crate::raft::{LogStore, NodeId, NodeInfo, PeerNetwork, Raft, SmShared, StateMachine};
 use crate::wal::{Backend, Vfs, Wal, WalOptions};
 
@@ -61,6 +63,7 @@ pub struct NodeBuilder {
     expiry_sweep_interval: Duration,
     batch_limits: BatchLimits,
     vfs: Option<Arc<dyn Vfs>>,
+    cluster: Option<ClusterOptions>,
 }
 
 impl NodeBuilder {
@@ -76,7 +79,21 @@ impl NodeBuilder {
             expiry_sweep_interval: EXPIRY_SWEEP_INTERVAL_DEFAULT,
             batch_limits: BatchLimits::default(),
             vfs: None,
+            cluster: None,
         }
+    }
+
+    /// This node's id in its group (default 1).
+    pub fn node_id(mut self, node_id: NodeId) -> Self {
+        self.node_id = node_id;
+        self
+    }
+
+    /// Makes the node a member of a replicated group (peers, secret, zone rule, timeouts).
+    /// Without it the node is a single voter.
+    pub fn cluster(mut self, options: ClusterOptions) -> Self {
+        self.cluster = Some(options);
+        self
     }
 
     /// The WAL I/O backend (`pwrite`+`fdatasync`, or io_uring with O_DIRECT).
@@ -166,11 +183,30 @@ impl NodeBuilder {
         state_machine.hold(lock.clone());
         let snapshot_index = sm.snapshot_index.load(Ordering::Relaxed);
 
+        if self.node_id == 0 {
+            return Err(OpenError::Config {
+                reason: "node ids start at 1".into(),
+            });
+        }
+        if let Some(options) = &self.cluster {
+            options
+                .validate(self.node_id)
+                .map_err(|reason| OpenError::Config { reason })?;
+        }
+        let ms = |d: Duration| d.as_millis() as u64;
+        let (heartbeat, election_min, election_max) = match &self.cluster {
+            Some(o) => (
+                ms(o.heartbeat_interval),
+                ms(o.election_timeout_min),
+                ms(o.election_timeout_max),
+            ),
+            None => (50, 150, 300),
+        };
         let config = Config {
             cluster_name: "tandem".into(),
-            heartbeat_interval: 50,
-            election_timeout_min: 150,
-            election_timeout_max: 300,
+            heartbeat_interval: heartbeat,
+            election_timeout_min: election_min,
+            election_timeout_max: election_max,
             snapshot_policy: match self.snapshot_policy {
                 SnapshotPolicyOption::LogsSinceLast(n) => SnapshotPolicy::LogsSinceLast(n),
                 SnapshotPolicyOption::Manual => SnapshotPolicy::Never,
@@ -194,10 +230,29 @@ impl NodeBuilder {
                 .last_log_id
                 .map(|id| id.index)
         };
+        let info = NodeInfo {
+            zone: self.zone.clone(),
+            peer_addr: self
+                .cluster
+                .as_ref()
+                .map_or(String::new(), |o| o.peer_listen.clone()),
+            client_addr: self
+                .cluster
+                .as_ref()
+                .map_or(String::new(), |o| o.client_addr.clone()),
+        };
+        let network = match &self.cluster {
+            Some(o) => PeerNetwork::new(Arc::new(PeerConfig::new(
+                self.node_id,
+                o.cluster_name.clone(),
+                o.cluster_secret.clone(),
+            ))),
+            None => PeerNetwork::default(),
+        };
         let raft = Raft::new(
             self.node_id,
             Arc::new(config),
-            PeerNetwork::default(),
+            network.clone(),
             log_store.clone(),
             state_machine,
         )
@@ -208,7 +263,42 @@ impl NodeBuilder {
         let raft_error = |e: &dyn std::fmt::Display| OpenError::Raft {
             reason: e.to_string(),
         };
-        if !raft.is_initialized().await.map_err(|e| raft_error(&e))? {
+        let cluster = Cluster::new(
+            self.node_id,
+            info.clone(),
+            raft.clone(),
+            sm.clone(),
+            network,
+            self.cluster.clone(),
+            data_dir.clone(),
+        );
+        let peer_server = match &self.cluster {
+            Some(options) => {
+                let server = PeerServer::bind(
+                    &options.peer_listen,
+                    Arc::new(PeerConfig::new(
+                        self.node_id,
+                        options.cluster_name.clone(),
+                        options.cluster_secret.clone(),
+                    )),
+                    Arc::new(crate::cluster::PeerService {
+                        cluster: cluster.clone(),
+                    }),
+                )
+                .await
+                .map_err(|e| OpenError::Config {
+                    reason: format!("cannot listen on {} (peers): {e}", options.peer_listen),
+                })?;
+                tracing::info!(peer_listen = %server.local_addr(), zone = %self.zone, "peer transport listening");
+                Some(server)
+            }
+            None => None,
+        };
+        if self.cluster.is_some() {
+            // Formation, catching up and elections happen in the background; writes and reads
+            // wait (bounded) for a leader.
+            tokio::spawn(cluster.clone().form());
+        } else if !raft.is_initialized().await.map_err(|e| raft_error(&e))? {
             let mut members = BTreeMap::new();
             members.insert(
                 self.node_id,
@@ -219,11 +309,13 @@ impl NodeBuilder {
             );
             raft.initialize(members).await.map_err(|e| raft_error(&e))?;
         }
-        raft.wait(Some(OPEN_TIMEOUT))
-            .current_leader(self.node_id, "node open: become leader")
-            .await
-            .map_err(|e| raft_error(&e))?;
-        if let Some(index) = last_log_index {
+        if self.cluster.is_none() {
+            raft.wait(Some(OPEN_TIMEOUT))
+                .current_leader(self.node_id, "node open: become leader")
+                .await
+                .map_err(|e| raft_error(&e))?;
+        }
+        if let (Some(index), None) = (last_log_index, &self.cluster) {
             raft.wait(Some(OPEN_TIMEOUT))
                 .applied_index_at_least(Some(index), "node open: replay log")
                 .await
@@ -233,14 +325,18 @@ impl NodeBuilder {
         let (queue_tx, queue_rx) = mpsc::channel(self.batch_limits.queue_depth_max);
         let batch_stats = Arc::new(BatchStats::default());
         let batcher = tokio::spawn(batcher::run(
-            raft.clone(),
+            cluster.clone(),
             queue_rx,
             self.batch_limits,
-            sm.last_time_ms.load(Ordering::Relaxed),
             batch_stats.clone(),
         ));
-        let db = Db::new(queue_tx, sm.clone());
-        let sweeper = tokio::spawn(sweep_expired(db.clone(), self.expiry_sweep_interval));
+        let db = Db::new(queue_tx, sm.clone(), cluster.clone());
+        let cluster_tasks = cluster.start(db.clone());
+        let sweeper = tokio::spawn(sweep_expired(
+            db.clone(),
+            cluster.clone(),
+            self.expiry_sweep_interval,
+        ));
 
         let recovered = RecoveryReport {
             snapshot_index,
@@ -259,6 +355,9 @@ impl NodeBuilder {
         Ok(Node {
             db,
             raft,
+            cluster,
+            peer_server,
+            cluster_tasks,
             log_store,
             sm,
             batcher: Some(batcher),
@@ -305,6 +404,9 @@ pub struct NodeStatus {
 pub struct Node {
     db: Db,
     raft: Raft,
+    cluster: Arc<Cluster>,
+    peer_server: Option<PeerServer>,
+    cluster_tasks: Vec<JoinHandle<()>>,
     log_store: LogStore,
     sm: Arc<SmShared>,
     batcher: Option<JoinHandle<()>>,
@@ -338,6 +440,23 @@ impl Node {
     /// The openraft handle (metrics, membership; used by the server and tests).
     pub fn raft(&self) -> &Raft {
         &self.raft
+    }
+
+    /// This node's place in its group: leader, members, routing, reports.
+    pub fn cluster(&self) -> &Arc<Cluster> {
+        &self.cluster
+    }
+
+    /// The address the peer transport listens on (None on a single voter).
+    pub fn peer_addr(&self) -> Option<std::net::SocketAddr> {
+        self.peer_server.as_ref().map(|s| s.local_addr())
+    }
+
+    /// Waits until this node knows a leader (itself or another), up to `timeout`.
+    pub async fn wait_for_leader(&self, timeout: Duration) -> Result<NodeId, Error> {
+        self.cluster
+            .wait_for_leader(tokio::time::Instant::now() + timeout, None)
+            .await
     }
 
     /// Log positions and counters.
@@ -401,7 +520,11 @@ impl Node {
             let _ = batcher.await;
         }
         let flush = self.log_store.wal().flush().await;
+        if let Some(server) = &self.peer_server {
+            server.shutdown();
+        }
         let stopped = self.raft.shutdown().await;
+        self.stop_cluster_tasks();
         self.wait_for_engine_release().await;
         stopped.map_err(|e| Error::Fatal {
             reason: format!("consensus engine did not stop cleanly: {e}"),
@@ -428,11 +551,24 @@ impl Node {
     }
 }
 
+impl Node {
+    fn stop_cluster_tasks(&mut self) {
+        for task in self.cluster_tasks.drain(..) {
+            task.abort();
+        }
+        self.cluster.detach_db();
+    }
+}
+
 impl Drop for Node {
     /// Without `shutdown`: stop taking writes and stop the engine in the background. The data
     /// directory stays locked until the engine (which owns the WAL) has really stopped.
     fn drop(&mut self) {
         self.sweeper.abort();
+        if let Some(server) = &self.peer_server {
+            server.shutdown();
+        }
+        self.stop_cluster_tasks();
         if let Some(batcher) = self.batcher.take() {
             batcher.abort();
             self.db.close();
@@ -461,14 +597,17 @@ fn quorum_matched(metrics: &openraft::RaftMetrics<NodeId, NodeInfo>) -> Option<u
     Some(matched[matched.len() / 2])
 }
 
-/// Periodically proposes the removal of keys whose TTL has passed.
+/// Periodically proposes the removal of keys whose TTL has passed (on the leader only).
 ///
 /// Expiry is decided by the time in the log entry, so every replica removes the same keys.
-async fn sweep_expired(db: Db, interval: Duration) {
+async fn sweep_expired(db: Db, cluster: Arc<Cluster>, interval: Duration) {
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticker.tick().await;
+        if !cluster.is_leader() {
+            continue;
+        }
         let keys = db.expired_keys(EXPIRY_SWEEP_KEYS_MAX);
         if keys.is_empty() {
             continue;

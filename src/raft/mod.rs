@@ -15,8 +15,8 @@ use serde::{Deserialize, Serialize};
 
 pub use log_store::{LogRecoveryError, LogStore, LogStoreMeta};
 pub use network::PeerNetwork;
-pub(crate) use proposal::Replies;
-pub use proposal::{Op, Proposal, ReplyResponder};
+pub use proposal::{Op, Proposal};
+pub(crate) use proposal::{Replies, ReplySender};
 pub use state_machine::{SmShared, StateMachine};
 
 use crate::command::Reply;
@@ -53,7 +53,7 @@ openraft::declare_raft_types!(
         Node = NodeInfo,
         Entry = openraft::Entry<TypeConfig>,
         SnapshotData = tokio::fs::File,
-        Responder = ReplyResponder,
+        Responder = openraft::impls::OneshotResponder<TypeConfig>,
         AsyncRuntime = openraft::TokioRuntime,
 );
 

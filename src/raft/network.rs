@@ -1,74 +1,202 @@
-//! The peer network openraft uses to reach other voters.
+//! The peer network openraft uses to reach other voters: each RPC is one request on the
+//! authenticated peer transport (`crate::peer`), its payload postcard-encoded.
 //!
-//! A single-voter group never sends a peer RPC; until the peer transport exists, every RPC
-//! reports the target as unreachable, which openraft treats as a transient network failure.
+//! A node without a cluster configuration has no transport: every RPC reports the target as
+//! unreachable (a single voter never sends one). The network also remembers when each peer last
+//! answered, which status and `tandem check` report as "last contact".
 
-use openraft::error::{InstallSnapshotError, RPCError, RaftError, Unreachable};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use openraft::error::{
+    InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable,
+};
 use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
 use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
     VoteRequest, VoteResponse,
 };
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 
 use super::{NodeId, NodeInfo, TypeConfig};
+use crate::cluster::rpc;
+use crate::peer::{PeerClient, PeerConfig, PeerError};
 
-/// Factory for peer connections.
-#[derive(Clone, Debug, Default)]
-pub struct PeerNetwork {}
+/// Factory for peer connections; clones share the connections and the contact times.
+#[derive(Clone, Default)]
+pub struct PeerNetwork {
+    inner: Arc<NetworkInner>,
+}
 
-/// A connection to one peer.
-#[derive(Debug)]
-pub struct PeerConnection {
-    target: NodeId,
+#[derive(Default)]
+struct NetworkInner {
+    config: Option<Arc<PeerConfig>>,
+    clients: Mutex<HashMap<NodeId, (String, PeerClient)>>,
+    contacts: Mutex<HashMap<NodeId, Instant>>,
+}
+
+impl std::fmt::Debug for PeerNetwork {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PeerNetwork")
+            .field("transport", &self.inner.config.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("no peer transport in this build: node {target} cannot be reached")]
+#[error("no peer transport configured: node {target} cannot be reached")]
 struct NoTransport {
     target: NodeId,
 }
 
-impl PeerConnection {
-    fn unreachable<E: std::error::Error>(&self) -> RPCError<NodeId, NodeInfo, E> {
-        RPCError::Unreachable(Unreachable::new(&NoTransport {
-            target: self.target,
-        }))
+impl PeerNetwork {
+    /// A network over the peer transport with this identity and secret.
+    pub fn new(config: Arc<PeerConfig>) -> Self {
+        Self {
+            inner: Arc::new(NetworkInner {
+                config: Some(config),
+                ..NetworkInner::default()
+            }),
+        }
+    }
+
+    /// The client for `target` at `addr` (one shared connection per peer; replaced when the
+    /// peer's address changes). None without a transport.
+    pub fn client(&self, target: NodeId, addr: &str) -> Option<PeerClient> {
+        let config = self.inner.config.as_ref()?;
+        let mut clients = self.inner.clients.lock().expect("clients lock");
+        let fresh = || {
+            (
+                addr.to_string(),
+                PeerClient::new(target, addr, config.clone()),
+            )
+        };
+        let entry = clients.entry(target).or_insert_with(fresh);
+        if entry.0 != addr {
+            *entry = fresh();
+        }
+        Some(entry.1.clone())
+    }
+
+    /// A one-off client for an address whose node is not a member yet (cluster formation,
+    /// adding a node). None without a transport.
+    pub fn probe(&self, target: NodeId, addr: &str) -> Option<PeerClient> {
+        let config = self.inner.config.as_ref()?;
+        Some(PeerClient::new(target, addr, config.clone()))
+    }
+
+    /// When `target` last answered any request from this node.
+    pub fn last_contact(&self, target: NodeId) -> Option<Instant> {
+        self.inner
+            .contacts
+            .lock()
+            .expect("contacts lock")
+            .get(&target)
+            .copied()
+    }
+
+    fn note_contact(&self, target: NodeId) {
+        self.inner
+            .contacts
+            .lock()
+            .expect("contacts lock")
+            .insert(target, Instant::now());
+    }
+
+    /// Sends one request and decodes its answer; transport failures keep their kind.
+    pub async fn call<Req: Serialize, Resp: DeserializeOwned>(
+        &self,
+        client: &PeerClient,
+        kind: u8,
+        request: &Req,
+        timeout: Duration,
+    ) -> Result<Resp, PeerError> {
+        let answer = client.call(kind, rpc::encode(request), timeout).await?;
+        self.note_contact(client.target());
+        rpc::decode(&answer, "response").map_err(|reason| PeerError::Protocol {
+            target: client.target(),
+            reason,
+        })
     }
 }
 
 impl RaftNetworkFactory<TypeConfig> for PeerNetwork {
     type Network = PeerConnection;
 
-    async fn new_client(&mut self, target: NodeId, _node: &NodeInfo) -> Self::Network {
-        PeerConnection { target }
+    async fn new_client(&mut self, target: NodeId, node: &NodeInfo) -> Self::Network {
+        PeerConnection {
+            target,
+            client: self.client(target, &node.peer_addr),
+            network: self.clone(),
+        }
+    }
+}
+
+/// A connection to one peer, as openraft sees it.
+pub struct PeerConnection {
+    target: NodeId,
+    client: Option<PeerClient>,
+    network: PeerNetwork,
+}
+
+impl PeerConnection {
+    async fn rpc<Req, Resp, E>(
+        &self,
+        kind: u8,
+        request: &Req,
+        option: &RPCOption,
+    ) -> Result<Resp, RPCError<NodeId, NodeInfo, RaftError<NodeId, E>>>
+    where
+        Req: Serialize,
+        Resp: DeserializeOwned,
+        E: std::error::Error + DeserializeOwned,
+    {
+        let Some(client) = &self.client else {
+            return Err(RPCError::Unreachable(Unreachable::new(&NoTransport {
+                target: self.target,
+            })));
+        };
+        let answer: Result<Resp, RaftError<NodeId, E>> = self
+            .network
+            .call(client, kind, request, option.hard_ttl())
+            .await
+            .map_err(|e| match e {
+                PeerError::Unreachable { .. } | PeerError::Rejected { .. } => {
+                    RPCError::Unreachable(Unreachable::new(&e))
+                }
+                _ => RPCError::Network(NetworkError::new(&e)),
+            })?;
+        answer.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))
     }
 }
 
 impl RaftNetwork<TypeConfig> for PeerConnection {
     async fn append_entries(
         &mut self,
-        _rpc: AppendEntriesRequest<TypeConfig>,
-        _option: RPCOption,
+        rpc: AppendEntriesRequest<TypeConfig>,
+        option: RPCOption,
     ) -> Result<AppendEntriesResponse<NodeId>, RPCError<NodeId, NodeInfo, RaftError<NodeId>>> {
-        Err(self.unreachable())
+        self.rpc(rpc::KIND_APPEND_ENTRIES, &rpc, &option).await
     }
 
     async fn install_snapshot(
         &mut self,
-        _rpc: InstallSnapshotRequest<TypeConfig>,
-        _option: RPCOption,
+        rpc: InstallSnapshotRequest<TypeConfig>,
+        option: RPCOption,
     ) -> Result<
         InstallSnapshotResponse<NodeId>,
         RPCError<NodeId, NodeInfo, RaftError<NodeId, InstallSnapshotError>>,
     > {
-        Err(self.unreachable())
+        self.rpc(rpc::KIND_INSTALL_SNAPSHOT, &rpc, &option).await
     }
 
     async fn vote(
         &mut self,
-        _rpc: VoteRequest<NodeId>,
-        _option: RPCOption,
+        rpc: VoteRequest<NodeId>,
+        option: RPCOption,
     ) -> Result<VoteResponse<NodeId>, RPCError<NodeId, NodeInfo, RaftError<NodeId>>> {
-        Err(self.unreachable())
+        self.rpc(rpc::KIND_VOTE, &rpc, &option).await
     }
 }

@@ -1,49 +1,31 @@
 //! The payload of one log entry: a batch of operations stamped with the leader's clock, and the
-//! responder that hands each operation's reply back to its caller.
+//! replies that go back to each operation's caller once openraft reports the outcome.
 //!
 //! Apply reads time only from `time_ms`, never from the local clock, so every replica computes
 //! the same expiries. The batcher keeps `time_ms` non-decreasing along the log. Each op gets
 //! exactly one answer: its reply, or an error if the entry could not be committed.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 use tokio::sync::{oneshot, OwnedSemaphorePermit};
 
 use super::TypeConfig;
+use crate::cluster::Cluster;
 use crate::command::{Command, Reply, Transaction};
 use crate::error::Error;
 
 /// One log entry's worth of client work.
-#[derive(Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 pub struct Proposal {
     /// Wall-clock milliseconds on the proposing leader; the "now" of every op in the batch.
     pub time_ms: u64,
     pub ops: Vec<Op>,
-    /// Where the replies go; present only on the leader between the batcher and openraft, never
-    /// in the log.
-    #[serde(skip)]
-    pub(crate) replies: Option<Replies>,
 }
 
 impl Proposal {
     pub fn new(time_ms: u64, ops: Vec<Op>) -> Self {
-        Self {
-            time_ms,
-            ops,
-            replies: None,
-        }
-    }
-}
-
-impl Clone for Proposal {
-    /// Copies of an entry (log cache, replication) never carry the callers' reply channels.
-    fn clone(&self) -> Self {
-        Self::new(self.time_ms, self.ops.clone())
-    }
-}
-
-impl PartialEq for Proposal {
-    fn eq(&self, other: &Self) -> bool {
-        self.time_ms == other.time_ms && self.ops == other.ops
+        Self { time_ms, ops }
     }
 }
 
@@ -77,59 +59,60 @@ pub enum Op {
     PurgeExpired(Vec<bytes::Bytes>),
 }
 
+/// Where one op's reply goes.
+pub(crate) type ReplySender = oneshot::Sender<Result<Reply, Error>>;
+
 /// The callers waiting for one proposal, and the batcher's in-flight slot it occupies.
 pub(crate) struct Replies {
-    pub senders: Vec<oneshot::Sender<Result<Reply, Error>>>,
+    pub senders: Vec<ReplySender>,
     pub permit: Option<OwnedSemaphorePermit>,
+    /// On a member of a multi-node cluster: the cluster (which holds replies back until the
+    /// zone rule is met) and a copy of the ops, re-routed to the new leader if a leader change
+    /// discards this entry before it commits.
+    pub cluster: Option<(Arc<Cluster>, Vec<Op>)>,
 }
 
-/// openraft's responder for a proposal: answers every caller directly from the task that
-/// learns the outcome, with no task in between.
-pub struct ReplyResponder {
-    replies: Option<Replies>,
-}
-
-impl openraft::raft::responder::Responder<TypeConfig> for ReplyResponder {
-    type Receiver = ();
-
-    fn from_app_data(mut app_data: Proposal) -> (Proposal, Self, ()) {
-        let replies = app_data.replies.take();
-        (app_data, Self { replies }, ())
-    }
-
-    fn send(mut self, result: openraft::raft::ClientWriteResult<TypeConfig>) {
-        let Some(Replies { senders, permit }) = self.replies.take() else {
-            return;
-        };
-        match result {
-            Ok(response) => {
+impl Replies {
+    /// Answers every caller with the outcome of the proposal (None: openraft stopped before
+    /// answering, so whether the entry became durable is unknown and callers get a fatal
+    /// error, never "not applied").
+    pub(crate) fn deliver(self, result: Option<openraft::raft::ClientWriteResult<TypeConfig>>) {
+        let Replies {
+            senders,
+            permit,
+            cluster,
+        } = self;
+        // The next batch may go now: while this one was in flight, writes piled up.
+        drop(permit);
+        match (result, cluster) {
+            (None, _) => {
+                for tx in senders {
+                    let _ = tx.send(Err(Error::Fatal {
+                        reason: "consensus engine stopped before answering".into(),
+                    }));
+                }
+            }
+            (Some(Ok(response)), Some((cluster, _))) => {
+                debug_assert_eq!(response.data.len(), senders.len());
+                cluster.acknowledge(response.log_id.index, response.data, senders);
+            }
+            (Some(Ok(response)), None) => {
                 debug_assert_eq!(response.data.len(), senders.len());
                 for (reply, tx) in response.data.into_iter().zip(senders) {
                     let _ = tx.send(Ok(reply));
                 }
             }
-            Err(e) => {
+            // The entry was never appended here, or a new leader truncated it: it will never
+            // be applied, so its ops may safely go to the new leader.
+            (
+                Some(Err(openraft::error::ClientWriteError::ForwardToLeader(_))),
+                Some((cluster, ops)),
+            ) => cluster.resubmit(ops, senders),
+            (Some(Err(e)), _) => {
                 let error = client_write_error(e);
                 for tx in senders {
                     let _ = tx.send(Err(error.clone()));
                 }
-            }
-        }
-        // The next batch may go only now: while this one was in flight, writes piled up.
-        drop(permit);
-    }
-}
-
-impl Drop for ReplyResponder {
-    /// Dropped unanswered: the consensus engine stopped. Whether the entry became durable is
-    /// unknown, so callers get a fatal error, never "not applied".
-    fn drop(&mut self) {
-        if let Some(Replies { senders, permit }) = self.replies.take() {
-            drop(permit);
-            for tx in senders {
-                let _ = tx.send(Err(Error::Fatal {
-                    reason: "consensus engine stopped before answering".into(),
-                }));
             }
         }
     }

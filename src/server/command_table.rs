@@ -170,6 +170,10 @@ pub const COMMANDS: &[CommandSpec] = &[
     spec("command", -1, &["loading", "stale"], NO_KEYS, "server", "2.8.13", "Returns detailed information about all commands (COUNT, INFO, DOCS, LIST).", &["[COUNT|INFO|DOCS|LIST]", "[command-name...]"]),
     spec("config", -2, ADMIN, NO_KEYS, "server", "2.0.0", "Reads the server configuration (GET, RESETSTAT).", &["GET", "parameter..."]),
     spec("wait", 3, NONE, NO_KEYS, "generic", "3.0.0", "Answers 0 at once: every acknowledged write is already durable.", &["numreplicas", "timeout"]),
+    // cluster
+    spec("readonly", 1, &["loading", "stale", "fast"], NO_KEYS, "cluster", "3.0.0", "Lets this connection read from a follower (stale by at most the configured lag).", &[]),
+    spec("readwrite", 1, &["loading", "stale", "fast"], NO_KEYS, "cluster", "3.0.0", "Back to linearizable reads for this connection.", &[]),
+    spec("tandem", -2, ADMIN, NO_KEYS, "cluster", "0.1.0", "Tandem cluster administration (STATUS, ADD-NODE, REMOVE-NODE, TRANSFER-LEADER).", &["STATUS|ADD-NODE|REMOVE-NODE|TRANSFER-LEADER", "[argument...]"]),
 ];
 
 /// The entry for `name` (any case).

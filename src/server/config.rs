@@ -56,7 +56,57 @@ pub struct ServerConfig {
     /// Threads serving connections and consensus. 1 = a single-threaded runtime, which measured
     /// fastest on 2 cores (the WAL writer and segment preparer have their own threads).
     pub worker_threads: usize,
+    /// This node's id in its cluster (ids start at 1; unique per cluster).
+    pub node_id: u64,
+    /// This node's zone label (the zone rule counts distinct zones).
+    pub zone: String,
+    /// Peer transport listener, `ip:port`; set it (with `peers`) to run as a cluster member.
+    pub peer_listen: Option<String>,
+    /// The other members, `ID@HOST:PORT` (their peer listeners).
+    pub peers: Vec<String>,
+    /// Shared secret every member proves in the peer handshake (at least 16 bytes). May also
+    /// come from the `TANDEM_CLUSTER_SECRET` environment variable.
+    pub cluster_secret: Option<String>,
+    /// The client address other nodes report for this one (`INFO replication`, status);
+    /// defaults to the bound `listen` address.
+    pub advertise: Option<String>,
+    pub cluster: ClusterTuning,
     pub limits: ServerLimits,
+}
+
+/// Cluster tuning (the `[cluster]` table).
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClusterTuning {
+    /// Distinct zones that must have fsynced a write before it is acknowledged
+    /// (default 2 with peers; a single voter uses 1).
+    pub min_ack_zones: Option<usize>,
+    pub heartbeat_ms: u64,
+    pub election_timeout_min_ms: u64,
+    pub election_timeout_max_ms: u64,
+    /// Most a `READONLY` read on a follower may lag (time since it last heard its leader).
+    pub stale_read_lag_max_ms: u64,
+    /// How long a command waits for a leader to be elected before it is refused.
+    pub leader_wait_ms: u64,
+    /// Command run by `sh -c` on the node that becomes leader (TANDEM_OLD_LEADER,
+    /// TANDEM_NEW_LEADER, TANDEM_TERM, TANDEM_REASON, TANDEM_NODE_ID in its environment).
+    pub on_leader_change: Option<String>,
+}
+
+impl Default for ClusterTuning {
+    fn default() -> Self {
+        use crate::cluster as c;
+        let ms = |d: std::time::Duration| d.as_millis() as u64;
+        Self {
+            min_ack_zones: None,
+            heartbeat_ms: ms(c::HEARTBEAT_INTERVAL_DEFAULT),
+            election_timeout_min_ms: ms(c::ELECTION_TIMEOUT_MIN_DEFAULT),
+            election_timeout_max_ms: ms(c::ELECTION_TIMEOUT_MAX_DEFAULT),
+            stale_read_lag_max_ms: ms(c::STALE_READ_LAG_MAX_DEFAULT),
+            leader_wait_ms: ms(c::LEADER_WAIT_DEFAULT),
+            on_leader_change: None,
+        }
+    }
 }
 
 /// Default runtime threads: one. On the 2-core reference machine a single-threaded runtime
@@ -77,6 +127,13 @@ impl Default for ServerConfig {
             segment_bytes: crate::wal::SEGMENT_BYTES_DEFAULT,
             snapshot_logs_since_last: crate::node::SNAPSHOT_LOGS_SINCE_LAST_DEFAULT,
             worker_threads: WORKER_THREADS_DEFAULT,
+            node_id: 1,
+            zone: "local".into(),
+            peer_listen: None,
+            peers: Vec::new(),
+            cluster_secret: None,
+            advertise: None,
+            cluster: ClusterTuning::default(),
             limits: ServerLimits::default(),
         }
     }
@@ -183,7 +240,81 @@ impl ServerConfig {
         if self.snapshot_logs_since_last == 0 {
             return invalid("snapshot_logs_since_last must be at least 1".into());
         }
+        if let Err(ConfigError::Invalid { reason }) = self.cluster_options("127.0.0.1:1") {
+            return invalid(reason);
+        }
         Ok(())
+    }
+
+    /// The cluster membership settings, or None for a single voter. `client_addr` is the bound
+    /// client address, advertised unless `advertise` says otherwise.
+    pub fn cluster_options(
+        &self,
+        client_addr: &str,
+    ) -> Result<Option<crate::cluster::ClusterOptions>, ConfigError> {
+        use std::time::Duration;
+        let invalid = |reason: String| Err(ConfigError::Invalid { reason });
+        if self.node_id == 0 {
+            return invalid("node_id must be at least 1".into());
+        }
+        let Some(peer_listen) = &self.peer_listen else {
+            if !self.peers.is_empty() {
+                return invalid(
+                    "peers are configured but peer_listen is not (--peer-listen)".into(),
+                );
+            }
+            if self.cluster.min_ack_zones.is_some_and(|z| z > 1) {
+                return invalid(
+                    "min_ack_zones > 1 needs peers in other zones; a single node has one zone"
+                        .into(),
+                );
+            }
+            return Ok(None);
+        };
+        if peer_listen.ends_with(":0") {
+            return invalid(format!(
+                "peer_listen {peer_listen}: the peer port must be fixed (other nodes are configured with it)"
+            ));
+        }
+        let secret = self
+            .cluster_secret
+            .clone()
+            .or_else(|| std::env::var("TANDEM_CLUSTER_SECRET").ok())
+            .filter(|s| !s.is_empty());
+        let Some(secret) = secret else {
+            return invalid(
+                "a cluster needs cluster_secret (--cluster-secret or TANDEM_CLUSTER_SECRET); every member uses the same one".into(),
+            );
+        };
+        let mut options =
+            crate::cluster::ClusterOptions::new(peer_listen.clone(), secret.into_bytes());
+        for peer in &self.peers {
+            options.peers.push(
+                peer.parse()
+                    .map_err(|reason| ConfigError::Invalid { reason })?,
+            );
+        }
+        let t = &self.cluster;
+        options.client_addr = self
+            .advertise
+            .clone()
+            .unwrap_or_else(|| client_addr.to_string());
+        let zones_default = if options.peers.is_empty() {
+            1
+        } else {
+            crate::cluster::MIN_ACK_ZONES_DEFAULT
+        };
+        options.min_ack_zones = t.min_ack_zones.unwrap_or(zones_default);
+        options.heartbeat_interval = Duration::from_millis(t.heartbeat_ms);
+        options.election_timeout_min = Duration::from_millis(t.election_timeout_min_ms);
+        options.election_timeout_max = Duration::from_millis(t.election_timeout_max_ms);
+        options.stale_read_lag_max = Duration::from_millis(t.stale_read_lag_max_ms);
+        options.leader_wait = Duration::from_millis(t.leader_wait_ms);
+        options.on_leader_change = t.on_leader_change.clone();
+        options
+            .validate(self.node_id)
+            .map_err(|reason| ConfigError::Invalid { reason })?;
+        Ok(Some(options))
     }
 }
 
@@ -235,6 +366,42 @@ pub struct ServeArgs {
     /// Close clients idle this many seconds (0 = never).
     #[arg(long)]
     pub idle_timeout_secs: Option<u64>,
+    /// This node's id in its cluster [default 1].
+    #[arg(long)]
+    pub node_id: Option<u64>,
+    /// This node's zone label [default local].
+    #[arg(long)]
+    pub zone: Option<String>,
+    /// Peer transport listener ip:port (makes this node a cluster member).
+    #[arg(long)]
+    pub peer_listen: Option<String>,
+    /// Another member, ID@HOST:PORT of its peer listener (repeat for each).
+    #[arg(long = "peer", value_name = "ID@HOST:PORT")]
+    pub peers: Vec<String>,
+    /// Shared cluster secret (or TANDEM_CLUSTER_SECRET).
+    #[arg(long)]
+    pub cluster_secret: Option<String>,
+    /// Client address other nodes report for this one [default: the bound listen address].
+    #[arg(long)]
+    pub advertise: Option<String>,
+    /// Distinct zones that must have fsynced a write before it is acknowledged [default 2 with peers].
+    #[arg(long)]
+    pub min_ack_zones: Option<usize>,
+    /// Leader heartbeat interval in ms [default 50].
+    #[arg(long)]
+    pub heartbeat_ms: Option<u64>,
+    /// Election timeout lower bound in ms [default 300].
+    #[arg(long)]
+    pub election_timeout_min_ms: Option<u64>,
+    /// Election timeout upper bound in ms [default 600].
+    #[arg(long)]
+    pub election_timeout_max_ms: Option<u64>,
+    /// Most a READONLY follower read may lag its leader, in ms [default 1000].
+    #[arg(long)]
+    pub stale_read_lag_max_ms: Option<u64>,
+    /// Command run (sh -c) on the node that becomes leader.
+    #[arg(long)]
+    pub on_leader_change: Option<String>,
 }
 
 impl ServeArgs {
@@ -275,6 +442,40 @@ impl ServeArgs {
         );
         set(&mut limits.clients_max, &self.clients_max);
         set(&mut limits.idle_timeout_secs, &self.idle_timeout_secs);
+        set(&mut config.node_id, &self.node_id);
+        set(&mut config.zone, &self.zone);
+        if self.peer_listen.is_some() {
+            config.peer_listen = self.peer_listen.clone();
+        }
+        if !self.peers.is_empty() {
+            config.peers = self.peers.clone();
+        }
+        if self.cluster_secret.is_some() {
+            config.cluster_secret = self.cluster_secret.clone();
+        }
+        if self.advertise.is_some() {
+            config.advertise = self.advertise.clone();
+        }
+        let tuning = &mut config.cluster;
+        if self.min_ack_zones.is_some() {
+            tuning.min_ack_zones = self.min_ack_zones;
+        }
+        set(&mut tuning.heartbeat_ms, &self.heartbeat_ms);
+        set(
+            &mut tuning.election_timeout_min_ms,
+            &self.election_timeout_min_ms,
+        );
+        set(
+            &mut tuning.election_timeout_max_ms,
+            &self.election_timeout_max_ms,
+        );
+        set(
+            &mut tuning.stale_read_lag_max_ms,
+            &self.stale_read_lag_max_ms,
+        );
+        if self.on_leader_change.is_some() {
+            tuning.on_leader_change = self.on_leader_change.clone();
+        }
     }
 }
 

@@ -105,6 +105,8 @@ pub(crate) struct Connection {
     pub(crate) watches: Vec<(Bytes, KeyVersion)>,
     /// When the command being dispatched was parsed, for its latency.
     pub(crate) command_started: Instant,
+    /// Linearizable unless the client sent READONLY.
+    pub(crate) read_consistency: crate::cluster::ReadConsistency,
     out: mpsc::Sender<Outgoing>,
     writes_enqueued: u64,
     writes_answered: watch::Receiver<u64>,
@@ -128,6 +130,7 @@ pub(crate) async fn run(
         multi_failed: false,
         watches: Vec::new(),
         command_started: Instant::now(),
+        read_consistency: crate::cluster::ReadConsistency::Linearizable,
         out: out_tx,
         writes_enqueued: 0,
         writes_answered: answered_rx,

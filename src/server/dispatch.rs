@@ -15,8 +15,27 @@ const RUN_INSIDE_MULTI: &[&str] = &["exec", "discard", "multi", "watch", "quit",
 
 /// Names answered by the server itself (everything else goes to the command model).
 const SERVER_COMMANDS: &[&str] = &[
-    "ping", "echo", "hello", "auth", "client", "select", "quit", "reset", "multi", "exec",
-    "discard", "watch", "unwatch", "time", "info", "command", "config", "wait",
+    "ping",
+    "echo",
+    "hello",
+    "auth",
+    "client",
+    "select",
+    "quit",
+    "reset",
+    "multi",
+    "exec",
+    "discard",
+    "watch",
+    "unwatch",
+    "time",
+    "info",
+    "command",
+    "config",
+    "wait",
+    "readonly",
+    "readwrite",
+    "tandem",
 ];
 
 fn is_server_command(name: &str) -> bool {
@@ -81,6 +100,12 @@ impl Connection {
             "command" => self.command(args).await,
             "config" => self.config(args).await,
             "wait" => self.wait(args).await,
+            "readonly" => self.read_mode(crate::cluster::ReadConsistency::Stale).await,
+            "readwrite" => {
+                self.read_mode(crate::cluster::ReadConsistency::Linearizable)
+                    .await
+            }
+            "tandem" => self.tandem_command(args).await,
             _ => unreachable!("is_server_command and this match list the same names"),
         }
     }
@@ -105,7 +130,15 @@ impl Connection {
             if !self.wait_for_own_writes().await {
                 return Flow::Close;
             }
-            let reply = self.shared.db.read(&command);
+            let reply = match self
+                .shared
+                .db
+                .read_with(&command, self.read_consistency)
+                .await
+            {
+                Ok(reply) => reply,
+                Err(e) => node_error_reply(&e),
+            };
             self.reply(Some(name), reply).await
         }
     }
@@ -152,7 +185,17 @@ mod tests {
     fn every_server_command_is_in_the_table() {
         for spec in command_table::COMMANDS {
             if matches!(spec.group, "connection" | "transactions")
-                || ["time", "info", "command", "config", "wait"].contains(&spec.name)
+                || [
+                    "time",
+                    "info",
+                    "command",
+                    "config",
+                    "wait",
+                    "readonly",
+                    "readwrite",
+                    "tandem",
+                ]
+                .contains(&spec.name)
             {
                 assert!(is_server_command(spec.name), "{}", spec.name);
             }

@@ -68,7 +68,7 @@ pub(crate) fn render(shared: &Shared, requested: &[String]) -> String {
             "memory" => memory(&mut out),
             "persistence" => persistence(&mut out, shared, &status),
             "stats" => stats(&mut out, &shared.stats),
-            "replication" => replication(&mut out, &status),
+            "replication" => replication(&mut out, shared, &status),
             "keyspace" => keyspace(&mut out, &status),
             "tandem" => tandem(&mut out, shared, &status),
             "commandstats" => commandstats(&mut out, &shared.stats),
@@ -217,12 +217,127 @@ fn stats(out: &mut String, stats: &ServerStats) {
     line!(out, "evicted_keys", 0);
 }
 
-fn replication(out: &mut String, status: &NodeStatus) {
+/// Redis-shaped: `role:master` on the leader (with `slaveN` lines for its followers),
+/// `role:slave` with the leader's client address on a follower; then Tandem's own fields.
+fn replication(out: &mut String, shared: &Shared, status: &NodeStatus) {
+    let cluster = shared.node.cluster();
+    let report = cluster.report();
     out.push_str("# Replication\r\n");
-    line!(out, "role", "master");
-    line!(out, "connected_slaves", 0);
+    let leader = report
+        .leader
+        .and_then(|id| cluster.member(id).map(|info| (id, info)));
+    if report.role == "leader" || cluster.is_single() {
+        line!(out, "role", "master");
+        let followers: Vec<_> = report
+            .replication
+            .iter()
+            .filter(|p| p.id != report.node_id)
+            .collect();
+        line!(out, "connected_slaves", followers.len());
+        for (i, p) in followers.iter().enumerate() {
+            let info = cluster.member(p.id).unwrap_or_default();
+            let (ip, port) = split_host_port(&info.client_addr);
+            let state = if p.last_contact_ms.is_some_and(|ms| ms < 1_000) {
+                "online"
+            } else {
+                "wait_bgsave"
+            };
+            let _ = write!(
+                out,
+                "slave{i}:ip={ip},port={port},state={state},offset={},lag={}\r\n",
+                p.matched.unwrap_or(0),
+                p.last_contact_ms.map_or(-1, |ms| (ms / 1_000) as i64)
+            );
+        }
+    } else {
+        line!(out, "role", "slave");
+        let (host, port) = leader
+            .as_ref()
+            .map_or((String::new(), String::new()), |(_, info)| {
+                split_host_port(&info.client_addr)
+            });
+        line!(out, "master_host", host);
+        line!(out, "master_port", port);
+        let up = report.leader_contact_ms.is_some_and(|ms| ms < 1_000);
+        line!(out, "master_link_status", if up { "up" } else { "down" });
+        line!(
+            out,
+            "master_last_io_seconds_ago",
+            report
+                .leader_contact_ms
+                .map_or(-1, |ms| (ms / 1_000) as i64)
+        );
+        line!(out, "master_sync_in_progress", 0);
+        line!(out, "slave_repl_offset", status.applied);
+        line!(out, "slave_read_only", 1);
+        line!(out, "connected_slaves", 0);
+    }
     line!(out, "master_failover_state", "no-failover");
     line!(out, "master_repl_offset", status.applied);
+    line!(out, "tandem_node_id", report.node_id);
+    line!(out, "tandem_zone", report.zone);
+    line!(out, "tandem_role", report.role);
+    line!(out, "tandem_term", report.term);
+    line!(
+        out,
+        "tandem_leader_id",
+        report.leader.map_or(String::new(), |l| l.to_string())
+    );
+    line!(out, "tandem_commit_index", status.committed);
+    line!(out, "tandem_applied_index", report.applied.unwrap_or(0));
+    line!(
+        out,
+        "tandem_last_log_index",
+        report.last_log_index.unwrap_or(0)
+    );
+    line!(out, "tandem_min_ack_zones", report.min_ack_zones);
+    line!(out, "tandem_members", report.members.len());
+    line!(out, "tandem_leader_changes", report.leader_changes);
+    let stats = cluster.stats();
+    line!(
+        out,
+        "tandem_forwarded_batches",
+        stats.forwarded_batches.load(Ordering::Relaxed)
+    );
+    line!(
+        out,
+        "tandem_forwarded_reads",
+        stats.forwarded_reads.load(Ordering::Relaxed)
+    );
+    line!(
+        out,
+        "tandem_forwards_uncertain",
+        stats.forwards_uncertain.load(Ordering::Relaxed)
+    );
+    line!(
+        out,
+        "tandem_stale_reads_refused",
+        stats.stale_reads_refused.load(Ordering::Relaxed)
+    );
+    line!(
+        out,
+        "tandem_replies_waiting_for_zones",
+        cluster.replies_waiting_for_zones()
+    );
+    for p in &report.replication {
+        let _ = write!(
+            out,
+            "tandem_peer{}:zone={},matched={},lag={},last_contact_ms={}\r\n",
+            p.id,
+            cluster.member(p.id).map_or(String::new(), |i| i.zone),
+            p.matched.map_or(-1, |m| m as i64),
+            p.lag,
+            p.last_contact_ms.map_or(-1, |ms| ms as i64)
+        );
+    }
+}
+
+/// `host:port` → (host, port); the whole text as host when there is no port.
+fn split_host_port(addr: &str) -> (String, String) {
+    match addr.rsplit_once(':') {
+        Some((host, port)) => (host.to_string(), port.to_string()),
+        None => (addr.to_string(), String::new()),
+    }
 }
 
 fn keyspace(out: &mut String, status: &NodeStatus) {
@@ -259,7 +374,16 @@ fn tandem(out: &mut String, shared: &Shared, status: &NodeStatus) {
     line!(out, "wal_last_batch_records", wal.last_batch_records);
     line!(out, "wal_last_batch_bytes", wal.last_batch_bytes);
     line!(out, "wal_backend", shared.config.wal_backend);
-    line!(out, "durability", "local-fsync (single voter, one zone)");
+    let cluster = shared.node.cluster();
+    if cluster.is_single() {
+        line!(out, "durability", "local-fsync (single voter, one zone)");
+    } else {
+        line!(
+            out,
+            "durability",
+            format!("quorum-fsync in at least {} zone(s)", status_zones(cluster))
+        );
+    }
 }
 
 fn commandstats(out: &mut String, stats: &ServerStats) {
@@ -271,6 +395,10 @@ fn commandstats(out: &mut String, stats: &ServerStats) {
             counts.calls, counts.errors
         );
     }
+}
+
+fn status_zones(cluster: &crate::cluster::Cluster) -> usize {
+    cluster.options().map_or(1, |o| o.min_ack_zones)
 }
 
 #[cfg(test)]

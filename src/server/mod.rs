@@ -7,6 +7,7 @@
 
 pub mod admin;
 mod clients;
+mod cluster_commands;
 pub mod command_table;
 pub mod config;
 mod connection;

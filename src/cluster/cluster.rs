@@ -1,0 +1,569 @@
+//! `Cluster`: one node's view of its group, and the routing of writes and reads to the leader.
+//!
+//! Writes: the leader proposes a batch as one log entry; a follower forwards the batch to the
+//! leader and hands back the leader's replies. A batch that was never appended, or that a new
+//! leader truncated, is re-routed (it can never be applied twice); a batch lost with a failed
+//! leader is answered `TRYAGAIN ... may or may not have been applied`, never "not applied".
+//! Reads: linearizable by default (the leader confirms its leadership with a quorum, batched
+//! across concurrent reads; a follower forwards the read); `READONLY` reads are served locally
+//! while the follower has heard from its leader within `stale_read_lag_max`.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::sync::{mpsc, watch, OwnedSemaphorePermit};
+
+use super::gates::{ReadGate, ZoneGate};
+use super::rpc::{self, ForwardResults};
+use super::ClusterOptions;
+use crate::command::{Command, Reply};
+use crate::error::Error;
+use crate::node::{wall_clock_ms, Db};
+use crate::peer::{PeerClient, PeerError};
+use crate::raft::{
+    NodeId, NodeInfo, Op, PeerNetwork, Proposal, Raft, Replies, ReplySender, SmShared,
+};
+
+/// How long a forwarded batch waits for the leader's answer before its outcome is declared
+/// unknown (covers an fsync on a quorum, the zone rule, and a slow disk).
+pub const FORWARD_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How a read may be served.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReadConsistency {
+    /// Reflects every write acknowledged before the read started (the default).
+    Linearizable,
+    /// Served from this node's state, which may lag the leader by up to `stale_read_lag_max`.
+    Stale,
+}
+
+/// Counters the cluster keeps (INFO and /metrics).
+#[derive(Debug, Default)]
+pub struct ClusterStats {
+    pub leader_changes: AtomicU64,
+    pub forwarded_batches: AtomicU64,
+    pub forwarded_reads: AtomicU64,
+    pub forwards_uncertain: AtomicU64,
+    pub stale_reads_refused: AtomicU64,
+    pub hook_runs: AtomicU64,
+    pub hook_failures: AtomicU64,
+}
+
+/// Where a voter that restarted without its data is in getting back into the group.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RejoinPhase {
+    /// A normal member (or a fresh node).
+    None,
+    /// Waiting for the leader to forget this node: it refuses replication and votes, because
+    /// the leader's record of what it holds is false.
+    Forgetting,
+    /// Forgotten and being re-added: it takes entries but refuses votes until it is a voter
+    /// again (a node that lost acknowledged entries must not help elect a leader lacking them).
+    Catching,
+}
+
+/// A batch whose entry was discarded, with its callers, on its way to the new leader.
+type Resubmission = (Vec<Op>, Vec<ReplySender>);
+
+/// When this follower last accepted an AppendEntries from its leader.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct LeaderContact {
+    pub at: Instant,
+}
+
+/// One node's membership in its group (also present, trivially, on a single voter).
+pub struct Cluster {
+    pub(crate) id: NodeId,
+    pub(crate) info: NodeInfo,
+    pub(crate) raft: Raft,
+    pub(crate) sm: Arc<SmShared>,
+    pub(crate) network: PeerNetwork,
+    /// None on a single voter (no peers, no transport).
+    pub(crate) options: Option<ClusterOptions>,
+    pub(crate) data_dir: PathBuf,
+    pub(crate) min_ack_zones: usize,
+    pub(crate) stats: ClusterStats,
+    pub(crate) read_gate: Arc<ReadGate>,
+    pub(crate) zone_gate: ZoneGate,
+    /// The highest `time_ms` proposed by this node (proposal times never go backwards).
+    clock_ms: AtomicU64,
+    /// True while this leader hands leadership over: new batches wait instead of being proposed.
+    pub(crate) paused: watch::Sender<bool>,
+    pub(crate) leader_contact: Mutex<Option<LeaderContact>>,
+    /// When this node was last asked to start an election by a transferring leader.
+    pub(crate) transfer_requested: Mutex<Option<Instant>>,
+    /// Set once the node's write path exists; taken at shutdown (breaks the Db ↔ Cluster cycle).
+    db: Mutex<Option<Db>>,
+    /// (term, last log index when this node was first seen leading in that term): reads wait
+    /// until the state machine has applied it, because openraft's read index can trail entries
+    /// a previous leadership of this node acknowledged (a leader restarted on a committed vote).
+    leadership_floor: Mutex<(u64, u64)>,
+    rejoin: Mutex<RejoinPhase>,
+    resubmit: mpsc::UnboundedSender<Resubmission>,
+    resubmit_rx: Mutex<Option<mpsc::UnboundedReceiver<Resubmission>>>,
+}
+
+impl std::fmt::Debug for Cluster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cluster")
+            .field("id", &self.id)
+            .field("info", &self.info)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Answers every caller of a batch with the same error.
+fn fail_all(senders: Vec<ReplySender>, error: Error) {
+    for tx in senders {
+        let _ = tx.send(Err(error.clone()));
+    }
+}
+
+impl Cluster {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        id: NodeId,
+        info: NodeInfo,
+        raft: Raft,
+        sm: Arc<SmShared>,
+        network: PeerNetwork,
+        options: Option<ClusterOptions>,
+        data_dir: PathBuf,
+    ) -> Arc<Self> {
+        let min_ack_zones = options.as_ref().map_or(1, |o| o.min_ack_zones);
+        let (resubmit, resubmit_rx) = mpsc::unbounded_channel();
+        Arc::new(Self {
+            id,
+            info,
+            raft,
+            sm,
+            network,
+            options,
+            data_dir,
+            min_ack_zones,
+            stats: ClusterStats::default(),
+            read_gate: Arc::new(ReadGate::default()),
+            zone_gate: ZoneGate::default(),
+            clock_ms: AtomicU64::new(0),
+            paused: watch::channel(false).0,
+            leader_contact: Mutex::new(None),
+            transfer_requested: Mutex::new(None),
+            db: Mutex::new(None),
+            leadership_floor: Mutex::new((0, 0)),
+            rejoin: Mutex::new(RejoinPhase::None),
+            resubmit,
+            resubmit_rx: Mutex::new(Some(resubmit_rx)),
+        })
+    }
+
+    /// Starts the background work of a cluster member: re-routing discarded batches in order,
+    /// and watching leadership (hook, zone rule).
+    pub(crate) fn start(self: &Arc<Self>, db: Db) -> Vec<tokio::task::JoinHandle<()>> {
+        *self.db.lock().expect("db lock") = Some(db);
+        let mut tasks = vec![tokio::spawn(super::hook::watch(self.clone()))];
+        if let Some(mut rx) = self.resubmit_rx.lock().expect("resubmit lock").take() {
+            let this = self.clone();
+            tasks.push(tokio::spawn(async move {
+                while let Some((ops, senders)) = rx.recv().await {
+                    this.forward(ops, senders, None).await;
+                }
+            }));
+        }
+        tasks
+    }
+
+    pub fn node_id(&self) -> NodeId {
+        self.id
+    }
+
+    pub fn info(&self) -> &NodeInfo {
+        &self.info
+    }
+
+    /// True when this node is a single voter with no peers.
+    pub fn is_single(&self) -> bool {
+        self.options.is_none()
+    }
+
+    pub fn stats(&self) -> &ClusterStats {
+        &self.stats
+    }
+
+    pub fn options(&self) -> Option<&ClusterOptions> {
+        self.options.as_ref()
+    }
+
+    fn leader_wait(&self) -> Duration {
+        self.options
+            .as_ref()
+            .map_or(super::LEADER_WAIT_DEFAULT, |o| o.leader_wait)
+    }
+
+    /// The leader as this node knows it.
+    pub fn current_leader(&self) -> Option<NodeId> {
+        self.raft.metrics().borrow().current_leader
+    }
+
+    pub fn is_leader(&self) -> bool {
+        let metrics = self.raft.metrics();
+        let metrics = metrics.borrow();
+        metrics.current_leader == Some(self.id) && metrics.state == openraft::ServerState::Leader
+    }
+
+    /// The membership entry of `node` (its zone and addresses).
+    pub fn member(&self, node: NodeId) -> Option<NodeInfo> {
+        self.raft
+            .metrics()
+            .borrow()
+            .membership_config
+            .membership()
+            .get_node(&node)
+            .cloned()
+    }
+
+    pub(crate) fn db(&self) -> Result<Db, Error> {
+        self.db
+            .lock()
+            .expect("db lock")
+            .clone()
+            .ok_or(Error::ShuttingDown)
+    }
+
+    /// Forgets the write path (node shutdown).
+    pub(crate) fn detach_db(&self) {
+        self.db.lock().expect("db lock").take();
+    }
+
+    /// The time stamp of the next proposal: wall clock, but never before the last applied
+    /// entry (possibly from another leader) or this node's previous proposal.
+    fn next_time_ms(&self) -> u64 {
+        let floor = wall_clock_ms().max(self.sm.last_time_ms.load(Ordering::Relaxed));
+        self.clock_ms.fetch_max(floor, Ordering::Relaxed).max(floor)
+    }
+
+    /// Sends one batch of writes on its way: proposed here if this node leads, otherwise to
+    /// the leader. `permit` (the batcher's in-flight slot) is freed once the batch is answered.
+    pub(crate) async fn route(
+        self: &Arc<Self>,
+        ops: Vec<Op>,
+        senders: Vec<ReplySender>,
+        permit: OwnedSemaphorePermit,
+    ) {
+        if self.is_single() || (self.is_leader() && !*self.paused.borrow()) {
+            self.propose(ops, senders, Some(permit)).await;
+        } else {
+            let this = self.clone();
+            tokio::spawn(async move { this.forward(ops, senders, Some(permit)).await });
+        }
+    }
+
+    async fn propose(
+        self: &Arc<Self>,
+        ops: Vec<Op>,
+        senders: Vec<ReplySender>,
+        permit: Option<OwnedSemaphorePermit>,
+    ) {
+        let retry = (!self.is_single()).then(|| (self.clone(), ops.clone()));
+        let replies = Replies {
+            senders,
+            permit,
+            cluster: retry,
+        };
+        let proposal = Proposal::new(self.next_time_ms(), ops);
+        match self.raft.client_write_ff(proposal).await {
+            // Answers every caller and frees the in-flight slot once openraft reports.
+            Ok(outcome) => {
+                tokio::spawn(async move { replies.deliver(outcome.await.ok()) });
+            }
+            Err(fatal) => {
+                tracing::error!(error = %fatal, "consensus engine stopped; writes are refused");
+                replies.deliver(None);
+            }
+        }
+    }
+
+    /// Re-routes a batch whose entry will never be applied (called from openraft's responder).
+    /// One queue, drained in order, keeps the batches in their original order.
+    pub(crate) fn resubmit(&self, ops: Vec<Op>, senders: Vec<ReplySender>) {
+        if let Err(mpsc::error::SendError((_, senders))) = self.resubmit.send((ops, senders)) {
+            fail_all(senders, Error::ShuttingDown);
+        }
+    }
+
+    /// Waits until a leader other than `avoid` (a leader and term that just failed us) is
+    /// known, up to `deadline`.
+    pub(crate) async fn wait_for_leader(
+        &self,
+        deadline: tokio::time::Instant,
+        avoid: Option<(NodeId, u64)>,
+    ) -> Result<NodeId, Error> {
+        let started = Instant::now();
+        let mut metrics = self.raft.metrics();
+        loop {
+            {
+                let m = metrics.borrow_and_update();
+                if let Err(fatal) = &m.running_state {
+                    return Err(Error::Fatal {
+                        reason: format!("consensus engine stopped: {fatal}"),
+                    });
+                }
+                if let Some(leader) = m.current_leader {
+                    let settled = leader != self.id || m.state == openraft::ServerState::Leader;
+                    if settled && avoid != Some((leader, m.current_term)) {
+                        return Ok(leader);
+                    }
+                }
+            }
+            match tokio::time::timeout_at(deadline, metrics.changed()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) => return Err(Error::ShuttingDown),
+                Err(_) => {
+                    return Err(Error::NoLeader {
+                        waited_ms: started.elapsed().as_millis() as u64,
+                    })
+                }
+            }
+        }
+    }
+
+    fn term(&self) -> u64 {
+        self.raft.metrics().borrow().current_term
+    }
+
+    /// A client for the current `leader`, if the membership knows its address.
+    fn client_for(&self, node: NodeId) -> Option<PeerClient> {
+        let info = self.member(node)?;
+        self.network.client(node, &info.peer_addr)
+    }
+
+    /// Waits while a leader transfer pauses proposals. False if the pause outlived `deadline`
+    /// or this node stopped leading meanwhile.
+    async fn wait_unpaused(&self, deadline: tokio::time::Instant) -> bool {
+        let mut paused = self.paused.subscribe();
+        let unpaused = tokio::time::timeout_at(deadline, paused.wait_for(|p| !*p)).await;
+        matches!(unpaused, Ok(Ok(_))) && self.is_leader()
+    }
+
+    /// Delivers a batch to the leader (possibly this node, after a leader change) and hands
+    /// each caller its reply.
+    async fn forward(
+        self: &Arc<Self>,
+        ops: Vec<Op>,
+        senders: Vec<ReplySender>,
+        permit: Option<OwnedSemaphorePermit>,
+    ) {
+        let deadline = tokio::time::Instant::now() + self.leader_wait();
+        let mut avoid = None;
+        loop {
+            let leader = match self.wait_for_leader(deadline, avoid).await {
+                Ok(leader) => leader,
+                Err(e) => return fail_all(senders, e),
+            };
+            let term = self.term();
+            if leader == self.id {
+                if self.wait_unpaused(deadline).await {
+                    return self.propose(ops, senders, permit).await;
+                }
+                avoid = Some((leader, term));
+                continue;
+            }
+            let Some(client) = self.client_for(leader) else {
+                avoid = Some((leader, term));
+                continue;
+            };
+            self.stats.forwarded_batches.fetch_add(1, Ordering::Relaxed);
+            let answer: Result<ForwardResults, PeerError> = self
+                .network
+                .call(&client, rpc::KIND_FORWARD, &ops, FORWARD_TIMEOUT)
+                .await;
+            match answer {
+                Ok(Ok(results)) => {
+                    debug_assert_eq!(results.len(), senders.len());
+                    for (result, tx) in results.into_iter().zip(senders) {
+                        let _ = tx.send(result);
+                    }
+                    return;
+                }
+                // Refused before anything was proposed: safe to try the next leader.
+                Ok(Err(Error::NotLeader { .. } | Error::NoLeader { .. })) => {
+                    avoid = Some((leader, term));
+                }
+                Ok(Err(e)) => return fail_all(senders, e),
+                Err(e) if e.never_sent() => avoid = Some((leader, term)),
+                Err(e) => {
+                    self.stats
+                        .forwards_uncertain
+                        .fetch_add(1, Ordering::Relaxed);
+                    return fail_all(
+                        senders,
+                        Error::Uncertain {
+                            reason: format!(
+                                "leader {leader} did not answer a forwarded write ({e})"
+                            ),
+                        },
+                    );
+                }
+            }
+        }
+    }
+
+    /// A follower's batch, run by this node if it leads (on the peer transport).
+    pub(crate) async fn serve_forward(&self, ops: Vec<Op>) -> ForwardResults {
+        if !self.is_leader() {
+            return Err(Error::NotLeader {
+                leader: self.current_leader(),
+            });
+        }
+        let db = self.db()?;
+        let mut pending = Vec::with_capacity(ops.len());
+        for op in ops {
+            pending.push(db.enqueue_op(op).await);
+        }
+        let mut results = Vec::with_capacity(pending.len());
+        for p in pending {
+            results.push(match p {
+                Ok(p) => p.wait().await,
+                Err(e) => Err(e),
+            });
+        }
+        Ok(results)
+    }
+
+    /// Serves a read command at the given consistency, with `local` doing the actual read on
+    /// this node's keyspace.
+    pub async fn read(
+        self: &Arc<Self>,
+        command: &Command,
+        consistency: ReadConsistency,
+        local: impl Fn(&Command) -> Reply,
+    ) -> Result<Reply, Error> {
+        let Some(options) = &self.options else {
+            return Ok(local(command));
+        };
+        if consistency == ReadConsistency::Stale {
+            if self.is_leader() {
+                return Ok(local(command));
+            }
+            let contact = *self.leader_contact.lock().expect("contact lock");
+            let limit = options.stale_read_lag_max;
+            return match contact.map(|c| c.at.elapsed()) {
+                Some(lag) if lag <= limit => Ok(local(command)),
+                lag => {
+                    self.stats
+                        .stale_reads_refused
+                        .fetch_add(1, Ordering::Relaxed);
+                    Err(Error::Stale {
+                        lag_ms: lag.map_or(u64::MAX, |l| l.as_millis() as u64),
+                        limit_ms: limit.as_millis() as u64,
+                    })
+                }
+            };
+        }
+        let deadline = tokio::time::Instant::now() + options.leader_wait;
+        let mut avoid = None;
+        loop {
+            let leader = self.wait_for_leader(deadline, avoid).await?;
+            let term = self.term();
+            if leader == self.id {
+                let floor = self.leadership_floor();
+                match self
+                    .read_gate
+                    .confirm(&self.raft, options.leader_wait, floor)
+                    .await
+                {
+                    Ok(()) => return Ok(local(command)),
+                    Err(Error::NotLeader { .. }) => avoid = Some((leader, term)),
+                    Err(e) => return Err(e),
+                }
+                continue;
+            }
+            let Some(client) = self.client_for(leader) else {
+                avoid = Some((leader, term));
+                continue;
+            };
+            self.stats.forwarded_reads.fetch_add(1, Ordering::Relaxed);
+            let answer: Result<Result<Reply, Error>, PeerError> = self
+                .network
+                .call(&client, rpc::KIND_READ, command, options.leader_wait)
+                .await;
+            match answer {
+                Ok(Err(Error::NotLeader { .. } | Error::NoLeader { .. })) => {
+                    avoid = Some((leader, term))
+                }
+                Ok(result) => return result,
+                // A read changes nothing: whatever happened to it, it can be retried.
+                Err(_) => avoid = Some((leader, term)),
+            }
+        }
+    }
+
+    pub fn rejoin_phase(&self) -> RejoinPhase {
+        *self.rejoin.lock().expect("rejoin lock")
+    }
+
+    pub(crate) fn set_rejoin_phase(&self, phase: RejoinPhase) {
+        *self.rejoin.lock().expect("rejoin lock") = phase;
+    }
+
+    /// The index every linearizable read served by this leadership must see applied.
+    pub(crate) fn leadership_floor(&self) -> u64 {
+        let (term, last) = {
+            let m = self.raft.metrics();
+            let m = m.borrow();
+            (m.current_term, m.last_log_index.unwrap_or(0))
+        };
+        let mut floor = self.leadership_floor.lock().expect("floor lock");
+        if floor.0 != term {
+            *floor = (term, last);
+        }
+        floor.1
+    }
+
+    /// Proposes an entry with no ops: it commits every earlier entry of the log under this
+    /// leadership (openraft commits only entries it has replicated in its own term).
+    pub(crate) async fn propose_noop(&self) {
+        let proposal = Proposal::new(self.next_time_ms(), Vec::new());
+        if let Ok(outcome) = self.raft.client_write_ff(proposal).await {
+            let _ = outcome.await;
+        }
+    }
+
+    /// A follower's linearizable read, run by this node if it leads.
+    pub(crate) async fn serve_read(&self, command: Command) -> Result<Reply, Error> {
+        if !self.is_leader() {
+            return Err(Error::NotLeader {
+                leader: self.current_leader(),
+            });
+        }
+        let floor = self.leadership_floor();
+        self.read_gate
+            .confirm(&self.raft, self.leader_wait(), floor)
+            .await?;
+        Ok(self.db()?.read(&command))
+    }
+
+    /// Records that the current leader's AppendEntries was accepted (stale-read bound).
+    pub(crate) fn note_leader_contact(&self) {
+        *self.leader_contact.lock().expect("contact lock") =
+            Some(LeaderContact { at: Instant::now() });
+    }
+
+    /// Replies applied but waiting for the zone rule.
+    pub fn replies_waiting_for_zones(&self) -> usize {
+        self.zone_gate.held()
+    }
+
+    /// Called by openraft's responder once a batch is applied: replies now, or once the
+    /// entry is fsynced in `min_ack_zones` zones.
+    pub(crate) fn acknowledge(&self, index: u64, replies: Vec<Reply>, senders: Vec<ReplySender>) {
+        self.zone_gate.acknowledge(
+            index,
+            replies,
+            senders,
+            &self.raft.metrics().borrow(),
+            self.min_ack_zones,
+        );
+    }
+}

@@ -1,0 +1,474 @@
+//! Who is in the group: forming it from the configured peers, adding and removing nodes (joint
+//! consensus, by openraft), and handing leadership to another voter.
+//!
+//! Formation follows etcd's initial cluster: every node starts with the same peer list, and the
+//! node with the lowest id initialises the group once every peer has answered (and none of them
+//! already belongs to a group, which is the case when a wiped node restarts).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::cluster::RejoinPhase;
+use super::rpc::{self, AdminRequest, ElectionControl, Hello};
+use super::Cluster;
+use crate::error::Error;
+use crate::raft::{NodeId, NodeInfo};
+
+/// Timeout of one request during formation, membership changes and transfers.
+const ADMIN_RPC_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long a new learner may take to catch up before `add-node` gives up.
+const CATCH_UP_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a leader transfer may take before it is abandoned and elections resume everywhere.
+const TRANSFER_TIMEOUT: Duration = Duration::from_secs(5);
+
+impl Cluster {
+    /// Brings a node without a log into its group: forms the group from the configured peers
+    /// (the node with the lowest id does, once every peer answers and none belongs to a group
+    /// yet), or, if the peers already form a group that lists this node as a voter, gets this
+    /// node forgotten and re-added (it restarted without its data). A node the group does not
+    /// list waits for `tandem cluster add-node`. Logs what it waits for.
+    pub(crate) async fn form(self: Arc<Self>) {
+        let Some(options) = self.options.clone() else {
+            return;
+        };
+        let lowest = options.peers.iter().all(|p| p.id > self.id);
+        let mut last_report = Instant::now();
+        loop {
+            match self.raft.is_initialized().await {
+                Ok(false) => {}
+                _ => return,
+            }
+            let mut members = BTreeMap::from([(self.id, self.info.clone())]);
+            let mut missing = Vec::new();
+            let mut existing: Option<(crate::cluster::PeerAddr, Hello)> = None;
+            for peer in &options.peers {
+                let Some(client) = self.network.probe(peer.id, &peer.addr) else {
+                    return;
+                };
+                let hello: Result<Hello, _> = self
+                    .network
+                    .call(&client, rpc::KIND_HELLO, &(), ADMIN_RPC_TIMEOUT)
+                    .await;
+                match hello {
+                    Ok(hello) if hello.node_id != peer.id => {
+                        tracing::error!(
+                            expected = peer.id,
+                            found = hello.node_id,
+                            addr = %peer.addr,
+                            "a peer address answers with a different node id; check --peer"
+                        );
+                        missing.push(peer.id);
+                    }
+                    Ok(hello) if hello.initialized => existing = Some((peer.clone(), hello)),
+                    Ok(hello) => {
+                        members.insert(peer.id, hello.info);
+                    }
+                    Err(e) => {
+                        tracing::debug!(peer = %peer, error = %e, "peer not reachable yet");
+                        missing.push(peer.id);
+                    }
+                }
+            }
+            if let Some((peer, hello)) = existing {
+                if hello.voters.contains(&self.id) {
+                    self.rejoin(&peer).await;
+                } else {
+                    tracing::info!(
+                        "the peers already form a cluster that does not list this node; add it with `tandem cluster add-node --id {} --peer-addr {}`",
+                        self.id,
+                        self.info.peer_addr
+                    );
+                }
+                return;
+            }
+            if lowest && missing.is_empty() {
+                if let Err(reason) = zones_allow_acks(&members, options.min_ack_zones) {
+                    tracing::error!(%reason, "cannot form the cluster");
+                    return;
+                }
+                let summary: Vec<String> = members
+                    .iter()
+                    .map(|(id, info)| format!("{id}({})", info.zone))
+                    .collect();
+                match self.raft.initialize(members).await {
+                    Ok(()) => tracing::info!(members = %summary.join(" "), "cluster formed"),
+                    Err(e) => tracing::warn!(error = %e, "cluster initialisation refused"),
+                }
+                return;
+            }
+            if last_report.elapsed() >= Duration::from_secs(2) {
+                tracing::info!(?missing, "waiting for peers to form the cluster");
+                last_report = Instant::now();
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// This voter restarted without its data: have the leader forget it, then add it again.
+    async fn rejoin(&self, via: &crate::cluster::PeerAddr) {
+        tracing::warn!(
+            "this node is a voter of an existing cluster but has no data (wiped or replaced disk); asking the leader to forget and re-add it"
+        );
+        self.set_rejoin_phase(RejoinPhase::Forgetting);
+        let Some(client) = self.network.probe(via.id, &via.addr) else {
+            return;
+        };
+        let steps = [
+            (
+                AdminRequest::Forget { node_id: self.id },
+                RejoinPhase::Catching,
+            ),
+            (
+                AdminRequest::AddNode {
+                    node_id: self.id,
+                    peer_addr: self.info.peer_addr.clone(),
+                },
+                RejoinPhase::None,
+            ),
+        ];
+        for (request, next) in steps {
+            loop {
+                let answer: Result<Result<String, Error>, _> = self
+                    .network
+                    .call(
+                        &client,
+                        rpc::KIND_ADMIN,
+                        &request,
+                        CATCH_UP_TIMEOUT + ADMIN_RPC_TIMEOUT,
+                    )
+                    .await;
+                match answer {
+                    Ok(Ok(text)) => {
+                        tracing::info!(%text, "rejoin step done");
+                        self.set_rejoin_phase(next);
+                        break;
+                    }
+                    Ok(Err(e)) => tracing::warn!(error = %e, "rejoin step refused; retrying"),
+                    Err(e) => tracing::warn!(error = %e, "rejoin step failed; retrying"),
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    }
+
+    /// Runs a membership or leadership request here if this node leads, else on the leader.
+    pub async fn admin(self: &Arc<Self>, request: AdminRequest) -> Result<String, Error> {
+        if self.is_single() {
+            return Err(Error::Command(
+                "ERR this node runs without peers; start it with --peer-listen and --peer to use membership commands"
+                    .into(),
+            ));
+        }
+        if !self.is_leader() {
+            let deadline = tokio::time::Instant::now()
+                + self
+                    .options()
+                    .map_or(super::LEADER_WAIT_DEFAULT, |o| o.leader_wait);
+            let leader = self.wait_for_leader(deadline, None).await?;
+            if leader != self.id {
+                let info = self
+                    .member(leader)
+                    .ok_or(Error::NoLeader { waited_ms: 0 })?;
+                let client = self
+                    .network
+                    .client(leader, &info.peer_addr)
+                    .ok_or(Error::NoLeader { waited_ms: 0 })?;
+                return self
+                    .network
+                    .call(
+                        &client,
+                        rpc::KIND_ADMIN,
+                        &request,
+                        CATCH_UP_TIMEOUT + ADMIN_RPC_TIMEOUT,
+                    )
+                    .await
+                    .map_err(|e| Error::Uncertain {
+                        reason: format!("the leader did not answer the request ({e})"),
+                    })?;
+            }
+        }
+        match request {
+            AdminRequest::AddNode { node_id, peer_addr } => self.add_node(node_id, peer_addr).await,
+            AdminRequest::RemoveNode { node_id } => self.remove_node(node_id).await,
+            AdminRequest::TransferLeader { node_id } => self.transfer_leader(node_id).await,
+            AdminRequest::Forget { node_id } => self.forget(node_id).await,
+        }
+    }
+
+    fn voters(&self) -> BTreeSet<NodeId> {
+        self.raft
+            .metrics()
+            .borrow()
+            .membership_config
+            .membership()
+            .voter_ids()
+            .collect()
+    }
+
+    fn members(&self) -> BTreeMap<NodeId, NodeInfo> {
+        self.raft
+            .metrics()
+            .borrow()
+            .membership_config
+            .membership()
+            .nodes()
+            .map(|(id, info)| (*id, info.clone()))
+            .collect()
+    }
+
+    async fn add_node(&self, node_id: NodeId, peer_addr: String) -> Result<String, Error> {
+        if self.voters().contains(&node_id) {
+            return Err(Error::Command(format!(
+                "ERR node {node_id} is already a voter"
+            )));
+        }
+        let client = self
+            .network
+            .probe(node_id, &peer_addr)
+            .ok_or_else(|| Error::Command("ERR no peer transport".into()))?;
+        let hello: Hello = self
+            .network
+            .call(&client, rpc::KIND_HELLO, &(), ADMIN_RPC_TIMEOUT)
+            .await
+            .map_err(|e| {
+                Error::Command(format!(
+                    "ERR cannot reach node {node_id} at {peer_addr}: {e}"
+                ))
+            })?;
+        if hello.node_id != node_id {
+            return Err(Error::Command(format!(
+                "ERR the node at {peer_addr} is node {}, not {node_id}",
+                hello.node_id
+            )));
+        }
+        let mut members = self.members();
+        members.insert(node_id, hello.info.clone());
+        zones_allow_acks(&members, self.min_ack_zones)
+            .map_err(|r| Error::Command(format!("ERR {r}")))?;
+        tracing::info!(node_id, info = %hello.info, "adding node as learner; waiting for it to catch up");
+        let added = tokio::time::timeout(
+            CATCH_UP_TIMEOUT,
+            self.raft.add_learner(node_id, hello.info.clone(), true),
+        )
+        .await
+        .map_err(|_| {
+            Error::Command(format!(
+                "ERR node {node_id} did not catch up within {} s; it stays a learner (retry add-node or remove-node)",
+                CATCH_UP_TIMEOUT.as_secs()
+            ))
+        })?;
+        added.map_err(|e| Error::Command(format!("ERR adding learner {node_id}: {e}")))?;
+        let mut voters = self.voters();
+        voters.insert(node_id);
+        self.raft
+            .change_membership(voters.clone(), false)
+            .await
+            .map_err(|e| Error::Command(format!("ERR membership change: {e}")))?;
+        Ok(format!("node {node_id} added; voters now {voters:?}"))
+    }
+
+    /// Removes a voter that lost its data, keeping the others (it is added back afterwards).
+    async fn forget(&self, node_id: NodeId) -> Result<String, Error> {
+        if !self.members().contains_key(&node_id) {
+            return Ok(format!("node {node_id} is not a member"));
+        }
+        let mut voters = self.voters();
+        voters.remove(&node_id);
+        if voters.is_empty() {
+            return Err(Error::Command("ERR cannot forget the only voter".into()));
+        }
+        self.raft
+            .change_membership(voters, false)
+            .await
+            .map_err(|e| Error::Command(format!("ERR membership change: {e}")))?;
+        Ok(format!("node {node_id} forgotten; re-add it"))
+    }
+
+    async fn remove_node(&self, node_id: NodeId) -> Result<String, Error> {
+        let mut members = self.members();
+        if !members.contains_key(&node_id) {
+            return Err(Error::Command(format!(
+                "ERR node {node_id} is not a member"
+            )));
+        }
+        let mut voters = self.voters();
+        voters.remove(&node_id);
+        if voters.is_empty() {
+            return Err(Error::Command("ERR cannot remove the last voter".into()));
+        }
+        members.remove(&node_id);
+        members.retain(|id, _| voters.contains(id));
+        zones_allow_acks(&members, self.min_ack_zones)
+            .map_err(|r| Error::Command(format!("ERR {r}")))?;
+        self.raft
+            .change_membership(voters.clone(), false)
+            .await
+            .map_err(|e| Error::Command(format!("ERR membership change: {e}")))?;
+        Ok(format!("node {node_id} removed; voters now {voters:?}"))
+    }
+
+    /// A planned switchover. openraft 0.9 has no transfer primitive, so: pause new proposals
+    /// here, wait until the target has every entry, stop the other nodes (this one included)
+    /// from starting elections for a bounded time, stop heartbeats so the target's leader lease
+    /// runs out, ask the target to campaign, and resume elections everywhere when it leads. Writes
+    /// issued meanwhile wait and then go to the new leader; none is refused.
+    async fn transfer_leader(self: &Arc<Self>, target: NodeId) -> Result<String, Error> {
+        if target == self.id {
+            return Ok(format!("node {target} already leads"));
+        }
+        if !self.voters().contains(&target) {
+            return Err(Error::Command(format!("ERR node {target} is not a voter")));
+        }
+        let options = self.options().cloned().expect("cluster member");
+        let started = Instant::now();
+        self.paused.send_replace(true);
+        let outcome = self.hand_over(target, &options).await;
+        self.paused.send_replace(false);
+        self.raft.runtime_config().heartbeat(true);
+        self.raft.runtime_config().elect(true);
+        for (id, info) in self.members() {
+            if id != self.id {
+                if let Some(client) = self.network.client(id, &info.peer_addr) {
+                    let _: Result<(), _> = self
+                        .network
+                        .call(
+                            &client,
+                            rpc::KIND_ELECTION,
+                            &ElectionControl::Resume,
+                            ADMIN_RPC_TIMEOUT,
+                        )
+                        .await;
+                }
+            }
+        }
+        outcome?;
+        Ok(format!(
+            "leadership moved to node {target} in {} ms",
+            started.elapsed().as_millis()
+        ))
+    }
+
+    async fn hand_over(
+        &self,
+        target: NodeId,
+        options: &super::ClusterOptions,
+    ) -> Result<(), Error> {
+        let deadline = Instant::now() + TRANSFER_TIMEOUT;
+        // 1. The target must hold every entry (new proposals are paused, so this converges).
+        loop {
+            let (last, matched) = {
+                let m = self.raft.metrics();
+                let m = m.borrow();
+                let matched = m
+                    .replication
+                    .as_ref()
+                    .and_then(|r| r.get(&target).cloned().flatten())
+                    .map(|id| id.index);
+                (m.last_log_index, matched)
+            };
+            if matched.is_some() && matched == last {
+                break;
+            }
+            if Instant::now() > deadline {
+                return Err(Error::Command(format!(
+                    "ERR node {target} did not catch up (matched {matched:?}, last {last:?}); leadership unchanged"
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        // 2. Only the target may campaign; the pause ends by itself if this node dies.
+        let pause_ms = (TRANSFER_TIMEOUT + options.election_timeout_max).as_millis() as u64;
+        for (id, info) in self.members() {
+            if id == self.id || id == target {
+                continue;
+            }
+            if let Some(client) = self.network.client(id, &info.peer_addr) {
+                let _: Result<(), _> = self
+                    .network
+                    .call(
+                        &client,
+                        rpc::KIND_ELECTION,
+                        &ElectionControl::Pause { for_ms: pause_ms },
+                        ADMIN_RPC_TIMEOUT,
+                    )
+                    .await;
+            }
+        }
+        self.raft.runtime_config().elect(false);
+        self.raft.runtime_config().heartbeat(false);
+        // 3. Followers refuse votes until their leader lease (election_timeout_max) runs out.
+        tokio::time::sleep(options.election_timeout_max + options.heartbeat_interval).await;
+        let info = self
+            .member(target)
+            .ok_or(Error::NoLeader { waited_ms: 0 })?;
+        let client = self
+            .network
+            .client(target, &info.peer_addr)
+            .ok_or(Error::NoLeader { waited_ms: 0 })?;
+        self.network
+            .call::<_, ()>(
+                &client,
+                rpc::KIND_ELECTION,
+                &ElectionControl::ElectNow,
+                ADMIN_RPC_TIMEOUT,
+            )
+            .await
+            .map_err(|e| {
+                Error::Command(format!(
+                    "ERR node {target} did not take the election request: {e}"
+                ))
+            })?;
+        // 4. Wait for the target to lead.
+        let mut metrics = self.raft.metrics();
+        let waited = tokio::time::timeout_at(
+            tokio::time::Instant::from_std(deadline + options.election_timeout_max),
+            metrics.wait_for(|m| m.current_leader == Some(target)),
+        )
+        .await;
+        match waited {
+            Ok(Ok(_)) => Ok(()),
+            _ => Err(Error::Command(format!(
+                "ERR node {target} did not become leader in time; elections resumed"
+            ))),
+        }
+    }
+
+    /// Pauses, resumes or starts elections on this node (leader transfer).
+    pub(crate) async fn election_control(self: &Arc<Self>, control: ElectionControl) {
+        match control {
+            ElectionControl::Pause { for_ms } => {
+                self.raft.runtime_config().elect(false);
+                let this = self.clone();
+                tokio::spawn(async move {
+                    tokio::time::sleep(Duration::from_millis(for_ms)).await;
+                    this.raft.runtime_config().elect(true);
+                });
+            }
+            ElectionControl::Resume => self.raft.runtime_config().elect(true),
+            ElectionControl::ElectNow => {
+                *self.transfer_requested.lock().expect("transfer lock") = Some(Instant::now());
+                self.raft.runtime_config().elect(true);
+                if let Err(e) = self.raft.trigger().elect().await {
+                    tracing::warn!(error = %e, "could not start the requested election");
+                }
+            }
+        }
+    }
+}
+
+/// Refuses a membership whose voters can never satisfy the zone rule.
+pub(crate) fn zones_allow_acks(
+    members: &BTreeMap<NodeId, NodeInfo>,
+    min_ack_zones: usize,
+) -> Result<(), String> {
+    let zones: BTreeSet<&str> = members.values().map(|n| n.zone.as_str()).collect();
+    if zones.len() < min_ack_zones {
+        return Err(format!(
+            "min_ack_zones is {min_ack_zones} but the voters span only {} zone(s) ({}); no write could ever be acknowledged",
+            zones.len(),
+            zones.into_iter().collect::<Vec<_>>().join(", ")
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,160 @@
+//! A node as one member of a replicated group: who its peers are, how writes and reads reach the
+//! leader, when an acknowledgement may be sent (the zone rule), and the operator's tools
+//! (status, check, membership changes, leader transfer, the leadership-change hook).
+//!
+//! openraft decides leadership and commitment; this module only routes work to the leader and
+//! holds replies back until the contract allows them (docs/guarantees.md).
+
+pub mod cli;
+// `Cluster` lives in a file named after it, like every main type.
+#[allow(clippy::module_inception)]
+mod cluster;
+mod gates;
+mod handler;
+mod hook;
+mod membership;
+pub mod rpc;
+pub mod status;
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+pub use cluster::{Cluster, ClusterStats, ReadConsistency};
+pub(crate) use handler::PeerService;
+pub use status::{ClusterStatus, NodeReport};
+
+use crate::raft::NodeId;
+
+/// Default heartbeat interval (LAN).
+pub const HEARTBEAT_INTERVAL_DEFAULT: Duration = Duration::from_millis(50);
+/// Default lower bound of the randomized election timeout.
+pub const ELECTION_TIMEOUT_MIN_DEFAULT: Duration = Duration::from_millis(300);
+/// Default upper bound of the randomized election timeout (also openraft's leader lease: a
+/// follower refuses to vote for this long after it last heard from a leader).
+pub const ELECTION_TIMEOUT_MAX_DEFAULT: Duration = Duration::from_millis(600);
+/// Default bound on how stale a `READONLY` read on a follower may be.
+pub const STALE_READ_LAG_MAX_DEFAULT: Duration = Duration::from_millis(1_000);
+/// Default time a write or read waits for a leader to be elected before it is refused.
+pub const LEADER_WAIT_DEFAULT: Duration = Duration::from_millis(3_000);
+/// Default number of distinct zones whose nodes must have fsynced a write before it is
+/// acknowledged (clusters; a single voter has one zone and uses 1).
+pub const MIN_ACK_ZONES_DEFAULT: usize = 2;
+
+/// One configured peer: `ID@HOST:PORT` (the peer listener of that node).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PeerAddr {
+    pub id: NodeId,
+    pub addr: String,
+}
+
+impl FromStr for PeerAddr {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        let (id, addr) = text
+            .split_once('@')
+            .ok_or_else(|| format!("peer '{text}' is not ID@HOST:PORT"))?;
+        let id: NodeId = id
+            .parse()
+            .map_err(|_| format!("peer '{text}': node id '{id}' is not a positive integer"))?;
+        if id == 0 {
+            return Err(format!("peer '{text}': node ids start at 1"));
+        }
+        if addr
+            .rsplit_once(':')
+            .is_none_or(|(host, port)| host.is_empty() || port.parse::<u16>().is_err())
+        {
+            return Err(format!("peer '{text}': '{addr}' is not HOST:PORT"));
+        }
+        Ok(Self {
+            id,
+            addr: addr.to_string(),
+        })
+    }
+}
+
+impl fmt::Display for PeerAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}@{}", self.id, self.addr)
+    }
+}
+
+/// How a node takes part in a cluster. Without it, a node is a single voter.
+#[derive(Clone, Debug)]
+pub struct ClusterOptions {
+    /// Address the peer transport listens on.
+    pub peer_listen: String,
+    /// The other members this node starts with (the initial cluster, or nodes to contact).
+    pub peers: Vec<PeerAddr>,
+    /// Shared secret proven in the peer handshake; a process without it cannot join or vote.
+    pub cluster_secret: Vec<u8>,
+    /// Must match on every node (guards against wiring two clusters together).
+    pub cluster_name: String,
+    /// The client (RESP) address other nodes and clients are told to use for this node.
+    pub client_addr: String,
+    pub min_ack_zones: usize,
+    pub heartbeat_interval: Duration,
+    pub election_timeout_min: Duration,
+    pub election_timeout_max: Duration,
+    pub stale_read_lag_max: Duration,
+    pub leader_wait: Duration,
+    /// Command run (by `sh -c`) on a node when it becomes leader.
+    pub on_leader_change: Option<String>,
+}
+
+impl ClusterOptions {
+    pub fn new(peer_listen: impl Into<String>, cluster_secret: impl Into<Vec<u8>>) -> Self {
+        Self {
+            peer_listen: peer_listen.into(),
+            peers: Vec::new(),
+            cluster_secret: cluster_secret.into(),
+            cluster_name: "tandem".into(),
+            client_addr: String::new(),
+            min_ack_zones: MIN_ACK_ZONES_DEFAULT,
+            heartbeat_interval: HEARTBEAT_INTERVAL_DEFAULT,
+            election_timeout_min: ELECTION_TIMEOUT_MIN_DEFAULT,
+            election_timeout_max: ELECTION_TIMEOUT_MAX_DEFAULT,
+            stale_read_lag_max: STALE_READ_LAG_MAX_DEFAULT,
+            leader_wait: LEADER_WAIT_DEFAULT,
+            on_leader_change: None,
+        }
+    }
+
+    /// Checks what can be checked before the node starts; the reason names the setting.
+    pub fn validate(&self, node_id: NodeId) -> Result<(), String> {
+        if self.cluster_secret.len() < 16 {
+            return Err(
+                "cluster_secret must be at least 16 bytes (every node uses the same one; \
+                 generate one with e.g. `openssl rand -hex 32`)"
+                    .into(),
+            );
+        }
+        if self.min_ack_zones == 0 {
+            return Err("min_ack_zones must be at least 1".into());
+        }
+        if self.heartbeat_interval.is_zero()
+            || self.election_timeout_min <= self.heartbeat_interval
+            || self.election_timeout_max <= self.election_timeout_min
+        {
+            return Err(format!(
+                "timeouts must satisfy 0 < heartbeat ({} ms) < election_timeout_min ({} ms) < \
+                 election_timeout_max ({} ms)",
+                self.heartbeat_interval.as_millis(),
+                self.election_timeout_min.as_millis(),
+                self.election_timeout_max.as_millis()
+            ));
+        }
+        let mut ids = vec![node_id];
+        for peer in &self.peers {
+            if ids.contains(&peer.id) {
+                return Err(format!(
+                    "peer id {} appears twice (or is this node's own id)",
+                    peer.id
+                ));
+            }
+            ids.push(peer.id);
+        }
+        Ok(())
+    }
+}

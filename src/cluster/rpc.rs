@@ -1,0 +1,137 @@
+//! The requests nodes send each other over the peer transport, and their payloads.
+//!
+//! The transport carries `(kind, payload)` pairs opaquely; this file names every kind and the
+//! postcard-encoded type of its request and response (docs/formats.md, "Peer requests").
+
+use bytes::Bytes;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::command::Reply;
+use crate::error::Error;
+use crate::raft::{NodeId, NodeInfo};
+
+/// openraft `AppendEntriesRequest` → `Result<AppendEntriesResponse, RaftError>`.
+pub const KIND_APPEND_ENTRIES: u8 = 1;
+/// openraft `VoteRequest` → `Result<VoteResponse, RaftError>`.
+pub const KIND_VOTE: u8 = 2;
+/// openraft `InstallSnapshotRequest` (one chunk) → `Result<InstallSnapshotResponse, RaftError>`.
+pub const KIND_INSTALL_SNAPSHOT: u8 = 3;
+/// `()` → [`Hello`]: who is at this address, and has it joined a cluster already.
+pub const KIND_HELLO: u8 = 10;
+/// `Vec<Op>` → `Result<Vec<Result<Reply, Error>>, Error>`: a follower's batch of writes.
+pub const KIND_FORWARD: u8 = 11;
+/// `Command` (a read) → `Result<Reply, Error>`: a follower's linearizable read, served by the
+/// leader after it confirms its leadership with a quorum.
+pub const KIND_READ: u8 = 12;
+/// `bool` (deep: verify file checksums too) → [`crate::cluster::NodeReport`]: this node's own
+/// view (status and check).
+pub const KIND_STATUS: u8 = 13;
+/// [`AdminRequest`] → `Result<String, Error>`: membership changes and leader transfer, run by
+/// the leader.
+pub const KIND_ADMIN: u8 = 14;
+/// [`ElectionControl`] → `()`: pauses or starts elections during a leader transfer.
+pub const KIND_ELECTION: u8 = 15;
+
+/// Answer to [`KIND_HELLO`].
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Hello {
+    pub node_id: NodeId,
+    pub info: NodeInfo,
+    /// True once this node holds a log with a membership (it belongs to a cluster).
+    pub initialized: bool,
+    /// The voters this node knows (empty when not initialized).
+    pub voters: Vec<NodeId>,
+}
+
+/// Operations only the leader runs; a follower forwards them.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum AdminRequest {
+    /// Adds the node listening on `peer_addr` (its id must be `node_id`) as a learner, waits for
+    /// it to catch up, then makes it a voter.
+    AddNode { node_id: NodeId, peer_addr: String },
+    /// Removes a voter or learner from the membership.
+    RemoveNode { node_id: NodeId },
+    /// Hands leadership to `node_id` (which must be a caught-up voter).
+    TransferLeader { node_id: NodeId },
+    /// Sent by a voter that restarted without its data: the leader removes it from the
+    /// membership, so that its replication progress is forgotten (it no longer holds what it
+    /// acknowledged); the node then asks to be added again.
+    Forget { node_id: NodeId },
+}
+
+/// Sent by a leader that is handing over leadership.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum ElectionControl {
+    /// Do not start elections for this long (elections resume by themselves afterwards, so a
+    /// leader that dies mid-transfer cannot leave the cluster without elections).
+    Pause { for_ms: u64 },
+    /// Elections may start again.
+    Resume,
+    /// Start an election now (the transfer's target).
+    ElectNow,
+}
+
+/// The per-op results of a forwarded batch.
+pub type ForwardResults = Result<Vec<Result<Reply, Error>>, Error>;
+
+/// Encodes a payload. Encoding our own types into a Vec cannot fail.
+pub fn encode<T: Serialize>(value: &T) -> Bytes {
+    Bytes::from(postcard::to_allocvec(value).expect("peer payloads always serialize"))
+}
+
+/// Decodes a payload, naming what was expected when it is malformed.
+pub fn decode<T: DeserializeOwned>(payload: &[u8], what: &str) -> Result<T, String> {
+    postcard::from_bytes(payload).map_err(|e| format!("malformed {what} payload: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forwarded_results_round_trip_with_every_error_kind() {
+        let results: ForwardResults = Ok(vec![
+            Ok(Reply::Ok),
+            Ok(Reply::Integer(-3)),
+            Err(Error::Command("WRONGTYPE x".into())),
+            Err(Error::NotLeader { leader: Some(2) }),
+            Err(Error::Uncertain { reason: "r".into() }),
+            Err(Error::NoLeader { waited_ms: 7 }),
+        ]);
+        let back: ForwardResults = decode(&encode(&results), "forward").expect("decode");
+        assert_eq!(back, results);
+    }
+
+    #[test]
+    fn raft_messages_round_trip_through_postcard() {
+        use crate::raft::{TypeConfig, Vote};
+        let vote = openraft::raft::VoteRequest::<NodeId>::new(Vote::new(3, 1), None);
+        let back: openraft::raft::VoteRequest<NodeId> = decode(&encode(&vote), "vote").unwrap();
+        assert_eq!(back, vote);
+        let append = openraft::raft::AppendEntriesRequest::<TypeConfig> {
+            vote: Vote::new_committed(4, 2),
+            prev_log_id: None,
+            entries: vec![],
+            leader_commit: None,
+        };
+        let back: openraft::raft::AppendEntriesRequest<TypeConfig> =
+            decode(&encode(&append), "append").unwrap();
+        assert_eq!(back.vote, append.vote);
+        let result: Result<
+            openraft::raft::VoteResponse<NodeId>,
+            openraft::error::RaftError<NodeId>,
+        > = Err(openraft::error::RaftError::Fatal(
+            openraft::error::Fatal::Stopped,
+        ));
+        let back: Result<openraft::raft::VoteResponse<NodeId>, openraft::error::RaftError<NodeId>> =
+            decode(&encode(&result), "vote result").unwrap();
+        assert!(back.is_err());
+    }
+
+    #[test]
+    fn garbage_is_an_error_not_a_panic() {
+        assert!(decode::<Hello>(&[0xff, 0xff, 0xff], "hello").is_err());
+        assert!(decode::<ForwardResults>(&[], "forward").is_err());
+    }
+}
