@@ -42,4 +42,5 @@ pub fn seed(test: &str) -> u64 {
     seed
 }
 
+pub mod cluster;
 pub mod server;
