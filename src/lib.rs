@@ -37,6 +37,7 @@
 //! # });
 //! ```
 
+pub mod bench;
 pub mod client;
 pub mod command;
 pub mod error;

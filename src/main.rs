@@ -59,6 +59,9 @@ enum Cmd {
         #[arg(long, default_value_t = Backend::default())]
         backend: Backend,
     },
+    /// Load generator for any RESP server (Tandem, Redis): closed or open loop, latency
+    /// percentiles, errors by kind, JSON output. See docs/operations.md.
+    Bench(Box<tandem::bench::BenchArgs>),
     /// List WAL segments, records and snapshots in a data directory and verify every checksum.
     Inspect {
         /// The node's data directory.
@@ -124,6 +127,7 @@ fn main() -> anyhow::Result<()> {
             let runtime = tokio::runtime::Runtime::new()?;
             runtime.block_on(crash_writer(data, tasks.max(1), snapshot_every, backend))
         }
+        Cmd::Bench(args) => tandem::bench::run(*args),
         Cmd::Inspect {
             dir,
             records,
