@@ -37,6 +37,8 @@
 //! # });
 //! ```
 
+pub mod bench;
+pub mod client;
 pub mod cluster;
 pub mod command;
 pub mod error;

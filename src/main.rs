@@ -109,6 +109,9 @@ enum Cmd {
         #[command(subcommand)]
         action: ClusterAction,
     },
+    /// Load generator for any RESP server (Tandem, Redis): closed or open loop, latency
+    /// percentiles, errors by kind, JSON output. See docs/operations.md.
+    Bench(Box<tandem::bench::BenchArgs>),
     /// List WAL segments, records and snapshots in a data directory and verify every checksum.
     Inspect {
         /// The node's data directory.
@@ -246,6 +249,7 @@ fn main() -> anyhow::Result<()> {
             println!("{answer}");
             Ok(())
         }
+        Cmd::Bench(args) => tandem::bench::run(*args),
         Cmd::Inspect {
             dir,
             records,

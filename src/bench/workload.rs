@@ -1,0 +1,336 @@
+//! `Workload`: turns the chosen workload into operations. One operation is one or more commands
+//! sent together and judged together: a transfer is MULTI, DECRBY, INCRBY, EXEC; with
+//! `--wait-replicas` a write is followed by `WAIT N 0`. Invariant: an operation succeeds only if
+//! none of its replies (nor any reply inside its EXEC) is an error.
+
+use bytes::Bytes;
+
+use super::args::WorkloadName;
+use super::distribution::{KeyChooser, SplitMix64};
+use crate::client::Value;
+
+/// Members per order book in the `zadd` workload: updates mostly move existing orders.
+pub const ORDERS_PER_BOOK: u64 = 1_000;
+/// Fields per hash in the `hset` workload.
+pub const FIELDS_PER_HASH: u64 = 16;
+/// Largest amount one transfer moves.
+pub const TRANSFER_AMOUNT_MAX: u64 = 100;
+
+/// What to send: a named workload or a command template.
+#[derive(Clone, Debug)]
+pub enum Workload {
+    Named(WorkloadName),
+    /// Arguments of `--command`, with `__key__` / `__value__` placeholders.
+    Template(Vec<String>),
+}
+
+impl Workload {
+    /// Splits a `--command` on whitespace.
+    pub fn template(command: &str) -> Result<Self, String> {
+        let args: Vec<String> = command.split_whitespace().map(str::to_string).collect();
+        if args.is_empty() {
+            return Err("--command is empty".into());
+        }
+        Ok(Workload::Template(args))
+    }
+
+    pub fn label(&self) -> String {
+        match self {
+            Workload::Named(name) => name.to_string(),
+            Workload::Template(args) => args.join(" "),
+        }
+    }
+}
+
+/// One operation: its commands, and where the replies that judge it are.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Op {
+    pub commands: Vec<Vec<Bytes>>,
+    /// Index of the EXEC whose reply must be an array without errors.
+    pub exec_at: Option<usize>,
+    /// `WAIT` must report at least this many replicas.
+    pub replicas_min: Option<u64>,
+}
+
+impl Op {
+    /// Judges the replies (one per command, in order): `Err(kind)` with the error's code.
+    pub fn outcome(&self, replies: &[Value]) -> Result<(), String> {
+        for (index, reply) in replies.iter().enumerate() {
+            if let Some(kind) = reply.error_kind() {
+                return Err(kind.to_string());
+            }
+            if Some(index) == self.exec_at {
+                match reply {
+                    Value::Array(items) => {
+                        if let Some(kind) = items.iter().find_map(Value::error_kind) {
+                            return Err(kind.to_string());
+                        }
+                    }
+                    _ => return Err("EXECABORT".into()),
+                }
+            }
+        }
+        if let (Some(min), Some(Value::Integer(replicas))) = (self.replicas_min, replies.last()) {
+            if (*replicas as u64) < min {
+                return Err("WAIT".into());
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Generates the operations of one client.
+pub struct OpGenerator {
+    workload: Workload,
+    keys: KeyChooser,
+    rng: SplitMix64,
+    value: Bytes,
+    wait_replicas: Option<u64>,
+}
+
+impl OpGenerator {
+    pub fn new(
+        workload: Workload,
+        keys: KeyChooser,
+        seed: u64,
+        value_bytes: usize,
+        wait_replicas: Option<u64>,
+    ) -> Self {
+        let mut rng = SplitMix64::new(seed);
+        // Printable, varied bytes: compressible by nobody, readable in redis-cli.
+        let value: Vec<u8> = (0..value_bytes)
+            .map(|_| b'a' + rng.below(26) as u8)
+            .collect();
+        Self {
+            workload,
+            keys,
+            rng,
+            value: Bytes::from(value),
+            wait_replicas,
+        }
+    }
+
+    pub fn next_op(&mut self) -> Op {
+        let (commands, exec_at, writes) = match &self.workload {
+            Workload::Named(name) => self.named(*name),
+            Workload::Template(args) => {
+                let key = Bytes::from(format!("key:{}", self.keys.next(&mut self.rng)));
+                let command = args
+                    .iter()
+                    .map(|arg| match arg.as_str() {
+                        "__key__" => key.clone(),
+                        "__value__" => self.value.clone(),
+                        other => Bytes::copy_from_slice(other.as_bytes()),
+                    })
+                    .collect();
+                (vec![command], None, true)
+            }
+        };
+        let mut op = Op {
+            commands,
+            exec_at,
+            replicas_min: None,
+        };
+        if let (Some(replicas), true) = (self.wait_replicas, writes) {
+            op.commands.push(vec![
+                Bytes::from_static(b"WAIT"),
+                Bytes::from(replicas.to_string()),
+                Bytes::from_static(b"0"),
+            ]);
+            op.replicas_min = Some(replicas);
+        }
+        op
+    }
+
+    /// Commands, EXEC position, and whether the operation writes.
+    fn named(&mut self, name: WorkloadName) -> (Vec<Vec<Bytes>>, Option<usize>, bool) {
+        let arg = Bytes::from_static;
+        match name {
+            WorkloadName::Set => (
+                vec![vec![arg(b"SET"), self.key("key"), self.value.clone()]],
+                None,
+                true,
+            ),
+            WorkloadName::Get => (vec![vec![arg(b"GET"), self.key("key")]], None, false),
+            WorkloadName::Incr => (vec![vec![arg(b"INCR"), self.key("counter")]], None, true),
+            WorkloadName::Mixed { reads, writes } => {
+                let total = u64::from(reads) + u64::from(writes);
+                if self.rng.below(total) < u64::from(reads) {
+                    self.named(WorkloadName::Get)
+                } else {
+                    self.named(WorkloadName::Set)
+                }
+            }
+            WorkloadName::Hset => {
+                let field = Bytes::from(format!("field:{}", self.rng.below(FIELDS_PER_HASH)));
+                (
+                    vec![vec![
+                        arg(b"HSET"),
+                        self.key("hash"),
+                        field,
+                        self.value.clone(),
+                    ]],
+                    None,
+                    true,
+                )
+            }
+            WorkloadName::Zadd => {
+                // An order book: the price of order `o` in book `k` moves around 100.00.
+                let price = format!("{:.2}", 99.0 + self.rng.below(200) as f64 / 100.0);
+                let order = Bytes::from(format!("order:{}", self.rng.below(ORDERS_PER_BOOK)));
+                (
+                    vec![vec![
+                        arg(b"ZADD"),
+                        self.key("book"),
+                        Bytes::from(price),
+                        order,
+                    ]],
+                    None,
+                    true,
+                )
+            }
+            WorkloadName::Transfer => {
+                let from = self.keys.next(&mut self.rng);
+                let mut to = self.keys.next(&mut self.rng);
+                if to == from {
+                    to = (from + 1) % self.keys.keys().max(2);
+                }
+                let amount = Bytes::from((1 + self.rng.below(TRANSFER_AMOUNT_MAX)).to_string());
+                let commands = vec![
+                    vec![arg(b"MULTI")],
+                    vec![
+                        arg(b"DECRBY"),
+                        Bytes::from(format!("balance:{from}")),
+                        amount.clone(),
+                    ],
+                    vec![arg(b"INCRBY"), Bytes::from(format!("balance:{to}")), amount],
+                    vec![arg(b"EXEC")],
+                ];
+                (commands, Some(3), true)
+            }
+        }
+    }
+
+    fn key(&mut self, prefix: &str) -> Bytes {
+        Bytes::from(format!("{prefix}:{}", self.keys.next(&mut self.rng)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bench::args::Distribution;
+
+    fn generator(workload: Workload, wait: Option<u64>) -> OpGenerator {
+        OpGenerator::new(
+            workload,
+            KeyChooser::new(Distribution::Uniform, 10, 0.0),
+            3,
+            8,
+            wait,
+        )
+    }
+
+    fn text(op: &Op) -> Vec<String> {
+        op.commands
+            .iter()
+            .map(|c| {
+                c.iter()
+                    .map(|a| String::from_utf8_lossy(a).into_owned())
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .collect()
+    }
+
+    #[test]
+    fn template_substitutes_placeholders() {
+        let mut ops = generator(
+            Workload::template("SET __key__ __value__ EX 10").unwrap(),
+            None,
+        );
+        let op = ops.next_op();
+        let args = &op.commands[0];
+        assert_eq!(args.len(), 5);
+        assert_eq!(&args[0][..], b"SET");
+        assert!(args[1].starts_with(b"key:"));
+        assert_eq!(args[2].len(), 8);
+        assert_eq!(&args[3][..], b"EX");
+        assert!(Workload::template("  ").is_err());
+    }
+
+    #[test]
+    fn transfer_moves_between_two_keys_in_multi() {
+        let mut ops = generator(Workload::Named(WorkloadName::Transfer), None);
+        for _ in 0..100 {
+            let op = ops.next_op();
+            let lines = text(&op);
+            assert_eq!(lines[0], "MULTI");
+            assert_eq!(lines[3], "EXEC");
+            let from: Vec<&str> = lines[1].split(' ').collect();
+            let to: Vec<&str> = lines[2].split(' ').collect();
+            assert_eq!((from[0], to[0]), ("DECRBY", "INCRBY"));
+            assert_ne!(from[1], to[1], "two different balances");
+            assert_eq!(from[2], to[2], "the same amount");
+            assert_eq!(op.exec_at, Some(3));
+        }
+    }
+
+    #[test]
+    fn wait_follows_writes_only() {
+        let mut ops = generator(
+            Workload::Named(WorkloadName::Mixed {
+                reads: 1,
+                writes: 1,
+            }),
+            Some(1),
+        );
+        let (mut reads, mut writes) = (0, 0);
+        for _ in 0..100 {
+            let lines = text(&ops.next_op());
+            if lines[0].starts_with("GET") {
+                assert_eq!(lines.len(), 1);
+                reads += 1;
+            } else {
+                assert_eq!(lines, [lines[0].clone(), "WAIT 1 0".to_string()]);
+                writes += 1;
+            }
+        }
+        assert!(reads > 0 && writes > 0);
+    }
+
+    #[test]
+    fn outcome_counts_every_error_as_an_error() {
+        let set = generator(Workload::Named(WorkloadName::Set), Some(1)).next_op();
+        assert_eq!(
+            set.outcome(&[Value::Simple("OK".into()), Value::Integer(1)]),
+            Ok(())
+        );
+        assert_eq!(
+            set.outcome(&[Value::Error("ERR x".into()), Value::Integer(1)]),
+            Err("ERR".into())
+        );
+        assert_eq!(
+            set.outcome(&[Value::Simple("OK".into()), Value::Integer(0)]),
+            Err("WAIT".into())
+        );
+        let transfer = generator(Workload::Named(WorkloadName::Transfer), None).next_op();
+        let queued = Value::Simple("QUEUED".into());
+        let ok = [
+            queued.clone(),
+            queued.clone(),
+            queued.clone(),
+            Value::Array(vec![Value::Integer(1), Value::Integer(2)]),
+        ];
+        assert_eq!(transfer.outcome(&ok), Ok(()));
+        let inner_error = [
+            queued.clone(),
+            queued.clone(),
+            queued.clone(),
+            Value::Array(vec![Value::Error("WRONGTYPE no".into()), Value::Integer(2)]),
+        ];
+        assert_eq!(transfer.outcome(&inner_error), Err("WRONGTYPE".into()));
+        let aborted = [queued.clone(), queued.clone(), queued, Value::Nil];
+        assert_eq!(transfer.outcome(&aborted), Err("EXECABORT".into()));
+    }
+}

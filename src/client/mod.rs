@@ -1,0 +1,14 @@
+//! A small async RESP client: connect (with a timeout, AUTH, optional `HELLO 3`), send pipelines,
+//! read any RESP2/RESP3 reply. It owns the reply parser ([`Value`]) and reconnection
+//! ([`Reconnecting`], with a pluggable [`TargetPolicy`] for following the leader). It talks to
+//! Tandem and to Redis alike; `tandem bench` is built on it.
+
+mod connection;
+mod error;
+mod reconnect;
+mod value;
+
+pub use connection::{Auth, ConnectOptions, Connection};
+pub use error::ClientError;
+pub use reconnect::{Reconnecting, RoundRobin, TargetPolicy};
+pub use value::{parse_value, Value, ValueError, BULK_BYTES_MAX, LINE_BYTES_MAX, VALUE_DEPTH_MAX};
