@@ -154,6 +154,8 @@ async fn serve(args: Box<tandem::server::ServeArgs>) -> anyhow::Result<()> {
         .snapshot_policy(tandem::SnapshotPolicyOption::LogsSinceLast(
             config.snapshot_logs_since_last,
         ))
+        .batch_limits(config.lanes.batch_limits())
+        .lane_limits(config.lanes.lane_limits())
         .open()
         .await
         .with_context(|| format!("opening {}", config.data.display()))?;
@@ -179,9 +181,13 @@ async fn serve(args: Box<tandem::server::ServeArgs>) -> anyhow::Result<()> {
     tracing::info!(listen = %server.local_addr(), admin = %server.admin_addr(), "serving");
     {
         let mut stdout = std::io::stdout().lock();
+        let critical = server
+            .critical_addr()
+            .map(|addr| format!(" critical={addr}"))
+            .unwrap_or_default();
         writeln!(
             stdout,
-            "ready listen={} admin={}",
+            "ready listen={} admin={}{critical}",
             server.local_addr(),
             server.admin_addr()
         )?;

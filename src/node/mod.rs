@@ -6,6 +6,7 @@
 
 mod batcher;
 mod db;
+mod lanes;
 mod lock;
 
 use std::collections::BTreeMap;
@@ -15,11 +16,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use openraft::{Config, SnapshotPolicy};
-use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 pub use batcher::{wall_clock_ms, BatchLimits, BatchStats};
 pub use db::{Db, PendingReply};
+pub use lanes::{Class, LaneClassStats, LaneLimits, LaneStats, Lanes, Refused, UnknownClass};
 pub use lock::DirLock;
 
 use crate::error::{Error, OpenError};
@@ -60,6 +61,7 @@ pub struct NodeBuilder {
     logs_kept_after_snapshot: u64,
     expiry_sweep_interval: Duration,
     batch_limits: BatchLimits,
+    lane_limits: LaneLimits,
     vfs: Option<Arc<dyn Vfs>>,
 }
 
@@ -75,6 +77,7 @@ impl NodeBuilder {
             logs_kept_after_snapshot: LOGS_KEPT_AFTER_SNAPSHOT,
             expiry_sweep_interval: EXPIRY_SWEEP_INTERVAL_DEFAULT,
             batch_limits: BatchLimits::default(),
+            lane_limits: LaneLimits::default(),
             vfs: None,
         }
     }
@@ -112,6 +115,12 @@ impl NodeBuilder {
         self
     }
 
+    /// Admission thresholds of the priority lanes and the bulk share of a batch.
+    pub fn lane_limits(mut self, limits: LaneLimits) -> Self {
+        self.lane_limits = limits;
+        self
+    }
+
     /// The zone label of this node (a single embedded node has only one zone).
     pub fn zone(mut self, zone: impl Into<String>) -> Self {
         self.zone = zone.into();
@@ -136,6 +145,12 @@ impl NodeBuilder {
             return Err(OpenError::Config {
                 reason: "batch limits must be positive".into(),
             });
+        }
+        if let Some(reason) = self
+            .lane_limits
+            .invalid_reason(self.batch_limits.queue_depth_max)
+        {
+            return Err(OpenError::Config { reason });
         }
         let data_dir = self.data_dir.clone();
         std::fs::create_dir_all(&data_dir).map_err(|source| OpenError::DataDir {
@@ -230,16 +245,20 @@ impl NodeBuilder {
                 .map_err(|e| raft_error(&e))?;
         }
 
-        let (queue_tx, queue_rx) = mpsc::channel(self.batch_limits.queue_depth_max);
+        let lanes = Arc::new(Lanes::new(
+            self.batch_limits.queue_depth_max,
+            self.lane_limits,
+        ));
+        let lane_stats = lanes.stats();
         let batch_stats = Arc::new(BatchStats::default());
         let batcher = tokio::spawn(batcher::run(
             raft.clone(),
-            queue_rx,
+            lanes.clone(),
             self.batch_limits,
             sm.last_time_ms.load(Ordering::Relaxed),
             batch_stats.clone(),
         ));
-        let db = Db::new(queue_tx, sm.clone());
+        let db = Db::new(lanes, sm.clone());
         let sweeper = tokio::spawn(sweep_expired(db.clone(), self.expiry_sweep_interval));
 
         let recovered = RecoveryReport {
@@ -264,6 +283,7 @@ impl NodeBuilder {
             batcher: Some(batcher),
             sweeper,
             batch_stats,
+            lane_stats,
             recovered,
             data_dir,
             _lock: lock,
@@ -310,6 +330,7 @@ pub struct Node {
     batcher: Option<JoinHandle<()>>,
     sweeper: JoinHandle<()>,
     batch_stats: Arc<BatchStats>,
+    lane_stats: Arc<LaneStats>,
     recovered: RecoveryReport,
     data_dir: PathBuf,
     _lock: Arc<DirLock>,
@@ -338,6 +359,11 @@ impl Node {
     /// The openraft handle (metrics, membership; used by the server and tests).
     pub fn raft(&self) -> &Raft {
         &self.raft
+    }
+
+    /// Per-class queue depth, wait times and shed counts of the priority lanes.
+    pub fn lane_stats(&self) -> Arc<LaneStats> {
+        self.lane_stats.clone()
     }
 
     /// Log positions and counters.
@@ -476,6 +502,9 @@ async fn sweep_expired(db: Db, interval: Duration) {
         if let Err(e) = db.purge_expired(keys).await {
             if matches!(e, Error::ShuttingDown) || e.is_fatal() {
                 return;
+            }
+            if matches!(e, Error::Busy { .. }) {
+                continue; // overloaded: the keys stay expired for reads; the next sweep retries
             }
             tracing::warn!(error = %e, "expiry sweep failed");
         }

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Deserializer};
 
+use super::priority::{LaneConfig, CRITICAL_THREADS_DEFAULT};
 use super::resp;
 use crate::wal::Backend;
 
@@ -56,7 +57,14 @@ pub struct ServerConfig {
     /// Threads serving connections and consensus. 1 = a single-threaded runtime, which measured
     /// fastest on 2 cores (the WAL writer and segment preparer have their own threads).
     pub worker_threads: usize,
+    /// Listener whose connections are `critical` and served by their own runtime, `ip:port`;
+    /// `None` = none.
+    pub critical_listen: Option<String>,
+    /// OS threads of the critical runtime (1 = a current-thread runtime on one thread).
+    pub critical_threads: usize,
     pub limits: ServerLimits,
+    /// Priority lanes: admission thresholds and the bulk share of a batch.
+    pub lanes: LaneConfig,
 }
 
 /// Default runtime threads: one. On the 2-core reference machine a single-threaded runtime
@@ -77,7 +85,10 @@ impl Default for ServerConfig {
             segment_bytes: crate::wal::SEGMENT_BYTES_DEFAULT,
             snapshot_logs_since_last: crate::node::SNAPSHOT_LOGS_SINCE_LAST_DEFAULT,
             worker_threads: WORKER_THREADS_DEFAULT,
+            critical_listen: None,
+            critical_threads: CRITICAL_THREADS_DEFAULT,
             limits: ServerLimits::default(),
+            lanes: LaneConfig::default(),
         }
     }
 }
@@ -180,6 +191,14 @@ impl ServerConfig {
                 "worker_threads must be between 1 and {WORKER_THREADS_MAX}"
             ));
         }
+        if self.critical_threads == 0 || self.critical_threads > WORKER_THREADS_MAX {
+            return invalid(format!(
+                "critical_threads must be between 1 and {WORKER_THREADS_MAX}"
+            ));
+        }
+        if let Some(reason) = self.lanes.invalid_reason() {
+            return invalid(reason);
+        }
         if self.snapshot_logs_since_last == 0 {
             return invalid("snapshot_logs_since_last must be at least 1".into());
         }
@@ -235,6 +254,24 @@ pub struct ServeArgs {
     /// Close clients idle this many seconds (0 = never).
     #[arg(long)]
     pub idle_timeout_secs: Option<u64>,
+    /// Listener for critical connections (own runtime threads), ip:port.
+    #[arg(long)]
+    pub critical_listen: Option<String>,
+    /// OS threads serving critical connections.
+    #[arg(long)]
+    pub critical_threads: Option<usize>,
+    /// Queued writes (all lanes) at which critical writes are refused.
+    #[arg(long)]
+    pub queue_depth_max: Option<usize>,
+    /// Queued writes (all lanes) at which normal writes are refused with BUSY.
+    #[arg(long)]
+    pub normal_depth_max: Option<usize>,
+    /// Queued writes (all lanes) at which bulk writes are refused with BUSY.
+    #[arg(long)]
+    pub bulk_depth_max: Option<usize>,
+    /// Most bulk writes in one log entry.
+    #[arg(long)]
+    pub bulk_ops_per_batch_max: Option<usize>,
 }
 
 impl ServeArgs {
@@ -265,6 +302,18 @@ impl ServeArgs {
             &self.snapshot_logs_since_last,
         );
         set(&mut config.worker_threads, &self.worker_threads);
+        if self.critical_listen.is_some() {
+            config.critical_listen = self.critical_listen.clone();
+        }
+        set(&mut config.critical_threads, &self.critical_threads);
+        let lanes = &mut config.lanes;
+        set(&mut lanes.queue_depth_max, &self.queue_depth_max);
+        set(&mut lanes.normal_depth_max, &self.normal_depth_max);
+        set(&mut lanes.bulk_depth_max, &self.bulk_depth_max);
+        set(
+            &mut lanes.bulk_ops_per_batch_max,
+            &self.bulk_ops_per_batch_max,
+        );
         let limits = &mut config.limits;
         set(&mut limits.bulk_bytes_max, &self.bulk_bytes_max);
         set(&mut limits.array_len_max, &self.array_len_max);
