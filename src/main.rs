@@ -148,15 +148,17 @@ async fn serve(args: Box<tandem::server::ServeArgs>) -> anyhow::Result<()> {
     use std::io::Write;
     use tandem::server::{Listeners, Server};
     let config = args.resolve()?;
-    let node = Node::builder(&config.data)
+    let node_runtime = tandem::server::priority::NodeRuntime::for_config(&config)?;
+    let builder = Node::builder(&config.data)
         .backend(config.wal_backend)
         .segment_bytes(config.segment_bytes)
         .snapshot_policy(tandem::SnapshotPolicyOption::LogsSinceLast(
             config.snapshot_logs_since_last,
         ))
         .batch_limits(config.lanes.batch_limits())
-        .lane_limits(config.lanes.lane_limits())
-        .open()
+        .lane_limits(config.lanes.lane_limits());
+    let node = node_runtime
+        .open(builder)
         .await
         .with_context(|| format!("opening {}", config.data.display()))?;
     let report = node.recovery_report().clone();
@@ -199,6 +201,7 @@ async fn serve(args: Box<tandem::server::ServeArgs>) -> anyhow::Result<()> {
             admin.shutdown().await; // drops its hold on the node before `run` shuts it down
         })
         .await?;
+    node_runtime.stop();
     Ok(())
 }
 

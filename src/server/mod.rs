@@ -221,6 +221,9 @@ impl Server {
             ),
             None => None,
         };
+        if critical.is_some() {
+            priority::deprioritize_shared_runtime();
+        }
         let mut connections = JoinSet::new();
         tokio::pin!(shutdown);
         loop {

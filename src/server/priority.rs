@@ -220,6 +220,85 @@ async fn serve_critical(
     }
 }
 
+/// Nice value the shared connection runtime's thread takes while critical threads run beside
+/// it: under CPU saturation the kernel then runs the critical and node threads first. Raising a
+/// thread's nice value needs no privilege; lowering it back would, so it is done only after the
+/// critical and node threads (which would inherit it) exist.
+pub const SHARED_RUNTIME_NICE: i32 = 10;
+
+/// Lowers the CPU priority of the calling thread, if it is the whole shared runtime (a
+/// current-thread runtime). A multi-thread shared runtime keeps its priority.
+pub(crate) fn deprioritize_shared_runtime() {
+    let flavor = tokio::runtime::Handle::current().runtime_flavor();
+    if flavor != tokio::runtime::RuntimeFlavor::CurrentThread {
+        return;
+    }
+    // SAFETY: setpriority on this thread's own id; no memory is passed.
+    let rc = unsafe {
+        libc::setpriority(
+            libc::PRIO_PROCESS,
+            libc::gettid() as libc::id_t,
+            SHARED_RUNTIME_NICE,
+        )
+    };
+    if rc != 0 {
+        tracing::warn!(error = %std::io::Error::last_os_error(), "cannot lower the shared runtime's priority");
+    }
+}
+
+/// The runtime the node (batcher, consensus, apply, expiry) runs on. With `critical_listen` set
+/// it is a runtime of its own on one OS thread (`tandem-node`): a critical write is then never
+/// held up waiting for the shared runtime to get round to the batcher between busy bulk
+/// connections. Without it the node shares the connection runtime (fastest on 2 cores).
+pub struct NodeRuntime {
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl NodeRuntime {
+    pub fn for_config(config: &super::ServerConfig) -> std::io::Result<NodeRuntime> {
+        let runtime = match config.critical_listen {
+            Some(_) => Some(
+                tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(1)
+                    .thread_name("tandem-node")
+                    .enable_all()
+                    .build()?,
+            ),
+            None => None,
+        };
+        Ok(NodeRuntime { runtime })
+    }
+
+    /// Opens the node so that every task it starts runs on this runtime.
+    pub async fn open(
+        &self,
+        builder: crate::node::NodeBuilder,
+    ) -> Result<crate::node::Node, crate::error::OpenError> {
+        match &self.runtime {
+            Some(runtime) => runtime
+                .spawn(builder.open())
+                .await
+                .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic())),
+            None => builder.open().await,
+        }
+    }
+
+    /// Stops the runtime's threads (after the node has shut down).
+    pub fn stop(self) {
+        drop(self);
+    }
+}
+
+impl Drop for NodeRuntime {
+    /// Without waiting: dropping a runtime may happen inside the serving runtime, where blocking
+    /// is not allowed.
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
 /// Binds `critical_listen` (with the client listener's backlog) as a std listener, so that the
 /// critical runtime, not the shared one, registers it.
 pub(crate) async fn bind_critical(addr: &str) -> std::io::Result<std::net::TcpListener> {
