@@ -8,7 +8,8 @@
 //! critical p99 alone; bulk throughput with lanes on within 20% of lanes off.
 //!
 //! Run: `cargo bench --bench lanes` (about two minutes; `LANES_BENCH_RUNS`, `LANES_BENCH_SECS`
-//! and `LANES_BENCH_BULK` override the 3 runs, 5 s phases and 64 bulk connections). With
+//! and `LANES_BENCH_BULK` override the 3 runs, 5 s phases and 64 bulk connections;
+//! `LANES_BENCH_SERVER_FLAGS` adds `tandem serve` flags). With
 //! `-- --test` (as CI does) every size is tiny so it only proves the code runs.
 
 use std::io::{BufRead, BufReader};
@@ -92,6 +93,7 @@ impl Server {
             .arg("serve")
             .args(["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"])
             .args(["--critical-listen", "127.0.0.1:0"])
+            .args(server_flags())
             .arg("--data")
             .arg(dir.path().join("data"))
             .env("RUST_LOG", "tandem=warn,openraft=warn")
@@ -127,6 +129,13 @@ impl Drop for Server {
         unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
         let _ = self.child.wait();
     }
+}
+
+/// Extra `tandem serve` flags from `LANES_BENCH_SERVER_FLAGS` (e.g. a lane limit to compare).
+fn server_flags() -> Vec<String> {
+    std::env::var("LANES_BENCH_SERVER_FLAGS")
+        .map(|flags| flags.split_whitespace().map(String::from).collect())
+        .unwrap_or_default()
 }
 
 fn encode(args: &[&[u8]], out: &mut Vec<u8>) {
