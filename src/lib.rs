@@ -54,5 +54,5 @@ pub mod wal;
 pub use command::{Command, CommandError, Reply, Transaction};
 pub use error::{Error, OpenError};
 pub use keyspace::KeyVersion;
-pub use node::{Db, Node, NodeBuilder, NodeStatus, SnapshotPolicyOption};
+pub use node::{Class, Db, Node, NodeBuilder, NodeStatus, SnapshotPolicyOption};
 pub use wal::Backend;

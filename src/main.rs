@@ -274,6 +274,7 @@ async fn serve(args: Box<tandem::server::ServeArgs>) -> anyhow::Result<()> {
     use std::io::Write;
     use tandem::server::{Listeners, Server};
     let config = args.resolve()?;
+    let node_runtime = tandem::server::priority::NodeRuntime::for_config(&config)?;
     let listeners = Listeners::bind(&config).await?;
     let client_addr = listeners.resp.local_addr()?.to_string();
     let mut builder = Node::builder(&config.data)
@@ -283,12 +284,14 @@ async fn serve(args: Box<tandem::server::ServeArgs>) -> anyhow::Result<()> {
         .segment_bytes(config.segment_bytes)
         .snapshot_policy(tandem::SnapshotPolicyOption::LogsSinceLast(
             config.snapshot_logs_since_last,
-        ));
+        ))
+        .batch_limits(config.lanes.batch_limits())
+        .lane_limits(config.lanes.lane_limits());
     if let Some(options) = config.cluster_options(&client_addr)? {
         builder = builder.cluster(options);
     }
-    let node = builder
-        .open()
+    let node = node_runtime
+        .open(builder)
         .await
         .with_context(|| format!("opening {}", config.data.display()))?;
     let report = node.recovery_report().clone();
@@ -306,9 +309,13 @@ async fn serve(args: Box<tandem::server::ServeArgs>) -> anyhow::Result<()> {
     tracing::info!(listen = %server.local_addr(), admin = %server.admin_addr(), "serving");
     {
         let mut stdout = std::io::stdout().lock();
+        let critical = server
+            .critical_addr()
+            .map(|addr| format!(" critical={addr}"))
+            .unwrap_or_default();
         writeln!(
             stdout,
-            "ready listen={} admin={}",
+            "ready listen={} admin={}{critical}",
             server.local_addr(),
             server.admin_addr()
         )?;
@@ -320,6 +327,7 @@ async fn serve(args: Box<tandem::server::ServeArgs>) -> anyhow::Result<()> {
             admin.shutdown().await; // drops its hold on the node before `run` shuts it down
         })
         .await?;
+    node_runtime.stop();
     Ok(())
 }
 

@@ -1,23 +1,25 @@
 //! The batcher: turns concurrent client writes into few, large log entries.
 //!
-//! Writes wait in one bounded queue. The batcher takes everything queued (up to
-//! `ops_per_batch_max`) as one batch and hands it to the cluster, which proposes it as one log
-//! entry on the leader or forwards it to the leader from a follower; at most
-//! `proposals_in_flight_max` batches are unanswered at once, so while the WAL fsyncs one batch
-//! the next one fills up. Each op gets its own reply, in order.
+//! Writes wait in the priority lanes (`lanes.rs`). Once a proposal slot is free the batcher
+//! takes what is queued (up to `ops_per_batch_max`, critical first, bulk capped) as one
+//! `Proposal`; at most `proposals_in_flight_max` proposals are in openraft at once, so while the
+//! WAL fsyncs one batch the next one fills up. Each op gets its own reply. Time stamps on
+//! proposals never go backwards.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use tokio::sync::{mpsc, oneshot, Semaphore};
+use tokio::sync::{oneshot, Semaphore};
 
+use super::lanes::Lanes;
 use crate::cluster::Cluster;
 use crate::command::Reply;
 use crate::error::Error;
 use crate::raft::Op;
 
-/// Default bound on queued, not yet proposed writes.
+/// Default bound on queued, not yet proposed writes (all lanes together); critical writes are
+/// refused only at this bound.
 pub const QUEUE_DEPTH_MAX: usize = 65_536;
 /// Default cap on operations in one log entry.
 pub const OPS_PER_BATCH_MAX: usize = 1_024;
@@ -67,28 +69,25 @@ pub fn wall_clock_ms() -> u64 {
         .unwrap_or(0)
 }
 
-/// Runs until every sender is dropped, then waits for in-flight proposals to be answered.
+/// Runs until the lanes are closed and empty, then waits for in-flight proposals to be answered.
 pub(crate) async fn run(
     cluster: Arc<Cluster>,
-    mut queue: mpsc::Receiver<Pending>,
+    lanes: Arc<Lanes<Pending>>,
     limits: BatchLimits,
     stats: Arc<BatchStats>,
 ) {
     let in_flight = Arc::new(Semaphore::new(limits.proposals_in_flight_max));
     let mut batch: Vec<Pending> = Vec::with_capacity(limits.ops_per_batch_max);
-    while let Some(first) = queue.recv().await {
-        batch.push(first);
+    while lanes.ready().await {
         let permit = in_flight
             .clone()
             .acquire_owned()
             .await
             .expect("semaphore never closed");
-        // Whatever queued while we waited for a slot rides in this batch.
-        while batch.len() < limits.ops_per_batch_max {
-            match queue.try_recv() {
-                Ok(p) => batch.push(p),
-                Err(_) => break,
-            }
+        // Taken only now that a slot is free: whatever queued meanwhile rides in this batch,
+        // and a critical write that arrived last still goes first.
+        if lanes.take_batch(limits.ops_per_batch_max, &mut batch) == 0 {
+            continue;
         }
         let (ops, replies): (Vec<Op>, Vec<_>) = batch.drain(..).map(|p| (p.op, p.reply)).unzip();
         stats.proposals.fetch_add(1, Ordering::Relaxed);

@@ -3,14 +3,16 @@
 //! Writes go through the batcher and the log and return only after their entry is fsynced and
 //! applied; reads are served from the keyspace without touching the log. The typed calls build
 //! the same `Command` a Redis client would send, so the embedded API and the wire protocol share
-//! one set of semantics and error texts.
+//! one set of semantics and error texts. Each handle has a priority [`Class`]; its writes go to
+//! that lane (`Db::with_class`).
 
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use bytes::Bytes;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
 use super::batcher::{wall_clock_ms, Pending};
+use super::lanes::{Class, Lanes, Refused};
 use crate::cluster::{Cluster, ReadConsistency};
 use crate::command::{Command, Reply, Transaction};
 use crate::error::Error;
@@ -18,7 +20,7 @@ use crate::keyspace::KeyVersion;
 use crate::raft::{Op, SmShared};
 
 struct Inner {
-    queue: RwLock<Option<mpsc::Sender<Pending>>>,
+    lanes: Arc<Lanes<Pending>>,
     sm: Arc<SmShared>,
     cluster: Arc<Cluster>,
 }
@@ -27,11 +29,15 @@ struct Inner {
 #[derive(Clone)]
 pub struct Db {
     inner: Arc<Inner>,
+    /// The lane this handle's writes go to.
+    class: Class,
 }
 
 impl std::fmt::Debug for Db {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Db").finish_non_exhaustive()
+        f.debug_struct("Db")
+            .field("class", &self.class)
+            .finish_non_exhaustive()
     }
 }
 
@@ -41,22 +47,34 @@ fn arg(x: impl AsRef<[u8]>) -> Bytes {
 
 impl Db {
     pub(crate) fn new(
-        queue: mpsc::Sender<Pending>,
+        lanes: Arc<Lanes<Pending>>,
         sm: Arc<SmShared>,
         cluster: Arc<Cluster>,
     ) -> Self {
         Self {
-            inner: Arc::new(Inner {
-                queue: RwLock::new(Some(queue)),
-                sm,
-                cluster,
-            }),
+            inner: Arc::new(Inner { lanes, sm, cluster }),
+            class: Class::default(),
         }
+    }
+
+    /// The same node's data through another lane: writes made through the returned handle are
+    /// queued, drained and shed as `class` (the default handle is `Normal`). Writes through
+    /// handles of different classes may be applied in a different order than they were made.
+    pub fn with_class(&self, class: Class) -> Db {
+        Db {
+            inner: self.inner.clone(),
+            class,
+        }
+    }
+
+    /// The lane this handle's writes go to.
+    pub fn class(&self) -> Class {
+        self.class
     }
 
     /// Refuses new writes from every clone of this handle; queued ones are still answered.
     pub(crate) fn close(&self) {
-        self.inner.queue.write().expect("queue lock").take();
+        self.inner.lanes.close();
     }
 
     /// The time used for reads: never earlier than the last applied entry's time, so a key
@@ -95,20 +113,17 @@ impl Db {
         self.enqueue_op(Op::Transaction(transaction)).await
     }
 
+    /// Admits a write to this handle's lane, or refuses it at once (`Error::Busy` with a retry
+    /// hint when the lane is over its limit).
     pub(crate) async fn enqueue_op(&self, op: Op) -> Result<PendingReply, Error> {
-        let queue = self
-            .inner
-            .queue
-            .read()
-            .expect("queue lock")
-            .clone()
-            .ok_or(Error::ShuttingDown)?;
         let (tx, rx) = oneshot::channel();
-        queue
-            .send(Pending { op, reply: tx })
-            .await
-            .map_err(|_| Error::ShuttingDown)?;
-        Ok(PendingReply { rx })
+        match self.inner.lanes.push(self.class, Pending { op, reply: tx }) {
+            Ok(()) => Ok(PendingReply { rx }),
+            Err(Refused::Closed) => Err(Error::ShuttingDown),
+            Err(busy) => Err(Error::Busy {
+                reason: busy.busy_reason().unwrap_or_default(),
+            }),
+        }
     }
 
     /// Serves a read-only command from the keyspace (no log). A write command here is a bug in

@@ -6,6 +6,7 @@
 
 mod batcher;
 mod db;
+mod lanes;
 mod lock;
 
 use std::collections::BTreeMap;
@@ -15,11 +16,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use openraft::{Config, SnapshotPolicy};
-use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 pub use batcher::{wall_clock_ms, BatchLimits, BatchStats};
 pub use db::{Db, PendingReply};
+pub use lanes::{Class, LaneClassStats, LaneLimits, LaneStats, Lanes, Refused, UnknownClass};
 pub use lock::DirLock;
 
 use crate::cluster::{Cluster, ClusterOptions};
@@ -62,6 +63,7 @@ pub struct NodeBuilder {
     logs_kept_after_snapshot: u64,
     expiry_sweep_interval: Duration,
     batch_limits: BatchLimits,
+    lane_limits: LaneLimits,
     vfs: Option<Arc<dyn Vfs>>,
     cluster: Option<ClusterOptions>,
 }
@@ -78,6 +80,7 @@ impl NodeBuilder {
             logs_kept_after_snapshot: LOGS_KEPT_AFTER_SNAPSHOT,
             expiry_sweep_interval: EXPIRY_SWEEP_INTERVAL_DEFAULT,
             batch_limits: BatchLimits::default(),
+            lane_limits: LaneLimits::default(),
             vfs: None,
             cluster: None,
         }
@@ -129,6 +132,12 @@ impl NodeBuilder {
         self
     }
 
+    /// Admission thresholds of the priority lanes and the bulk share of a batch.
+    pub fn lane_limits(mut self, limits: LaneLimits) -> Self {
+        self.lane_limits = limits;
+        self
+    }
+
     /// The zone label of this node (a single embedded node has only one zone).
     pub fn zone(mut self, zone: impl Into<String>) -> Self {
         self.zone = zone.into();
@@ -153,6 +162,12 @@ impl NodeBuilder {
             return Err(OpenError::Config {
                 reason: "batch limits must be positive".into(),
             });
+        }
+        if let Some(reason) = self
+            .lane_limits
+            .invalid_reason(self.batch_limits.queue_depth_max)
+        {
+            return Err(OpenError::Config { reason });
         }
         let data_dir = self.data_dir.clone();
         std::fs::create_dir_all(&data_dir).map_err(|source| OpenError::DataDir {
@@ -322,15 +337,19 @@ impl NodeBuilder {
                 .map_err(|e| raft_error(&e))?;
         }
 
-        let (queue_tx, queue_rx) = mpsc::channel(self.batch_limits.queue_depth_max);
+        let lanes = Arc::new(Lanes::new(
+            self.batch_limits.queue_depth_max,
+            self.lane_limits,
+        ));
+        let lane_stats = lanes.stats();
         let batch_stats = Arc::new(BatchStats::default());
         let batcher = tokio::spawn(batcher::run(
             cluster.clone(),
-            queue_rx,
+            lanes.clone(),
             self.batch_limits,
             batch_stats.clone(),
         ));
-        let db = Db::new(queue_tx, sm.clone(), cluster.clone());
+        let db = Db::new(lanes, sm.clone(), cluster.clone());
         let cluster_tasks = cluster.start(db.clone());
         let sweeper = tokio::spawn(sweep_expired(
             db.clone(),
@@ -363,6 +382,7 @@ impl NodeBuilder {
             batcher: Some(batcher),
             sweeper,
             batch_stats,
+            lane_stats,
             recovered,
             data_dir,
             _lock: lock,
@@ -412,6 +432,7 @@ pub struct Node {
     batcher: Option<JoinHandle<()>>,
     sweeper: JoinHandle<()>,
     batch_stats: Arc<BatchStats>,
+    lane_stats: Arc<LaneStats>,
     recovered: RecoveryReport,
     data_dir: PathBuf,
     _lock: Arc<DirLock>,
@@ -457,6 +478,11 @@ impl Node {
         self.cluster
             .wait_for_leader(tokio::time::Instant::now() + timeout, None)
             .await
+    }
+
+    /// Per-class queue depth, wait times and shed counts of the priority lanes.
+    pub fn lane_stats(&self) -> Arc<LaneStats> {
+        self.lane_stats.clone()
     }
 
     /// Log positions and counters.
@@ -615,6 +641,9 @@ async fn sweep_expired(db: Db, cluster: Arc<Cluster>, interval: Duration) {
         if let Err(e) = db.purge_expired(keys).await {
             if matches!(e, Error::ShuttingDown) || e.is_fatal() {
                 return;
+            }
+            if matches!(e, Error::Busy { .. }) {
+                continue; // overloaded: the keys stay expired for reads; the next sweep retries
             }
             tracing::warn!(error = %e, "expiry sweep failed");
         }

@@ -10,6 +10,8 @@ use std::time::Instant;
 
 use tokio::sync::Notify;
 
+use crate::node::Class;
+
 /// What CLIENT LIST shows about one connection; updated by its connection task.
 #[derive(Debug)]
 pub struct ClientInfo {
@@ -33,6 +35,8 @@ pub struct ClientInfo {
     pub query_buffer_bytes: AtomicUsize,
     /// Notified once by CLIENT KILL; the connection closes at its next read.
     pub kill: Notify,
+    /// The connection's priority class (`Class::index`): its lane.
+    pub priority: AtomicU8,
 }
 
 impl ClientInfo {
@@ -52,6 +56,7 @@ impl ClientInfo {
             multi: AtomicI64::new(-1),
             query_buffer_bytes: AtomicUsize::new(0),
             kill: Notify::new(),
+            priority: AtomicU8::new(Class::default().index() as u8),
         }
     }
 
@@ -60,6 +65,14 @@ impl ClientInfo {
         self.last_command_ms
             .store(self.created.elapsed().as_millis() as u64, Ordering::Relaxed);
         *lock(&self.last_command) = command;
+    }
+
+    pub fn class(&self) -> Class {
+        Class::from_index(self.priority.load(Ordering::Relaxed).into())
+    }
+
+    pub fn set_class(&self, class: Class) {
+        self.priority.store(class.index() as u8, Ordering::Relaxed);
     }
 
     pub fn name(&self) -> Option<String> {
@@ -76,7 +89,7 @@ impl ClientInfo {
         format!(
             "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db=0 sub=0 psub=0 ssub=0 \
              multi={} qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 \
-             tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
+             tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={} prio={}",
             self.id,
             self.addr,
             self.local_addr,
@@ -91,6 +104,7 @@ impl ClientInfo {
             self.protocol.load(Ordering::Relaxed),
             lock(&self.lib_name).clone().unwrap_or_default(),
             lock(&self.lib_version).clone().unwrap_or_default(),
+            self.class(),
         )
     }
 }

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Deserializer};
 
+use super::priority::{LaneConfig, CRITICAL_THREADS_DEFAULT};
 use super::resp;
 use crate::wal::Backend;
 
@@ -71,7 +72,14 @@ pub struct ServerConfig {
     /// defaults to the bound `listen` address.
     pub advertise: Option<String>,
     pub cluster: ClusterTuning,
+    /// Listener whose connections are `critical` and served by their own runtime, `ip:port`;
+    /// `None` = none.
+    pub critical_listen: Option<String>,
+    /// OS threads of the critical runtime (1 = a current-thread runtime on one thread).
+    pub critical_threads: usize,
     pub limits: ServerLimits,
+    /// Priority lanes: admission thresholds and the bulk share of a batch.
+    pub lanes: LaneConfig,
 }
 
 /// Cluster tuning (the `[cluster]` table).
@@ -134,7 +142,10 @@ impl Default for ServerConfig {
             cluster_secret: None,
             advertise: None,
             cluster: ClusterTuning::default(),
+            critical_listen: None,
+            critical_threads: CRITICAL_THREADS_DEFAULT,
             limits: ServerLimits::default(),
+            lanes: LaneConfig::default(),
         }
     }
 }
@@ -236,6 +247,14 @@ impl ServerConfig {
             return invalid(format!(
                 "worker_threads must be between 1 and {WORKER_THREADS_MAX}"
             ));
+        }
+        if self.critical_threads == 0 || self.critical_threads > WORKER_THREADS_MAX {
+            return invalid(format!(
+                "critical_threads must be between 1 and {WORKER_THREADS_MAX}"
+            ));
+        }
+        if let Some(reason) = self.lanes.invalid_reason() {
+            return invalid(reason);
         }
         if self.snapshot_logs_since_last == 0 {
             return invalid("snapshot_logs_since_last must be at least 1".into());
@@ -402,6 +421,24 @@ pub struct ServeArgs {
     /// Command run (sh -c) on the node that becomes leader.
     #[arg(long)]
     pub on_leader_change: Option<String>,
+    /// Listener for critical connections (own runtime threads), ip:port.
+    #[arg(long)]
+    pub critical_listen: Option<String>,
+    /// OS threads serving critical connections.
+    #[arg(long)]
+    pub critical_threads: Option<usize>,
+    /// Queued writes (all lanes) at which critical writes are refused.
+    #[arg(long)]
+    pub queue_depth_max: Option<usize>,
+    /// Queued writes (all lanes) at which normal writes are refused with BUSY.
+    #[arg(long)]
+    pub normal_depth_max: Option<usize>,
+    /// Queued writes (all lanes) at which bulk writes are refused with BUSY.
+    #[arg(long)]
+    pub bulk_depth_max: Option<usize>,
+    /// Most bulk writes in one log entry.
+    #[arg(long)]
+    pub bulk_ops_per_batch_max: Option<usize>,
 }
 
 impl ServeArgs {
@@ -432,6 +469,18 @@ impl ServeArgs {
             &self.snapshot_logs_since_last,
         );
         set(&mut config.worker_threads, &self.worker_threads);
+        if self.critical_listen.is_some() {
+            config.critical_listen = self.critical_listen.clone();
+        }
+        set(&mut config.critical_threads, &self.critical_threads);
+        let lanes = &mut config.lanes;
+        set(&mut lanes.queue_depth_max, &self.queue_depth_max);
+        set(&mut lanes.normal_depth_max, &self.normal_depth_max);
+        set(&mut lanes.bulk_depth_max, &self.bulk_depth_max);
+        set(
+            &mut lanes.bulk_ops_per_batch_max,
+            &self.bulk_ops_per_batch_max,
+        );
         let limits = &mut config.limits;
         set(&mut limits.bulk_bytes_max, &self.bulk_bytes_max);
         set(&mut limits.array_len_max, &self.array_len_max);

@@ -18,7 +18,7 @@ use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 
 use super::clients::ClientInfo;
-use super::metrics::{CommandClass, Metrics};
+use super::metrics::Metrics;
 use super::resp::{self, Protocol};
 use super::stats::ServerStats;
 use super::Shared;
@@ -47,6 +47,8 @@ pub(crate) enum Outgoing {
         name: &'static str,
         /// When the command was parsed, for its latency.
         started: Instant,
+        /// The connection's class when the command was parsed (its latency series).
+        class: crate::node::Class,
     },
     /// Send everything before this, then close.
     Close,
@@ -244,7 +246,7 @@ impl Connection {
             .record_command(name, matches!(reply, Reply::Error(_)));
         self.shared
             .metrics
-            .observe_command(CommandClass::Normal, self.command_started.elapsed());
+            .observe_command(self.class(), self.command_started.elapsed());
         let sent = self
             .send(Outgoing::Reply {
                 reply,
@@ -271,6 +273,7 @@ impl Connection {
                 protocol: self.protocol,
                 name,
                 started: self.command_started,
+                class: self.class(),
             })
             .await;
         if sent {
@@ -337,13 +340,14 @@ async fn write_loop(
                 protocol,
                 name,
                 started,
+                class,
             } => {
                 let reply = pending
                     .wait()
                     .await
                     .unwrap_or_else(|e| node_error_reply(&e));
                 stats.record_command(Some(name), matches!(reply, Reply::Error(_)));
-                metrics.observe_command(CommandClass::Normal, started.elapsed());
+                metrics.observe_command(class, started.elapsed());
                 writes_answered += 1;
                 answered.send_replace(writes_answered);
                 resp::write_reply(&reply, protocol, &mut out);

@@ -122,7 +122,7 @@ impl Connection {
         };
         let name = command.name();
         if command.is_write() {
-            match self.shared.db.enqueue(command).await {
+            match self.db().enqueue(command).await {
                 Ok(pending) => self.reply_later(name, pending).await,
                 Err(e) => self.reply(Some(name), node_error_reply(&e)).await,
             }

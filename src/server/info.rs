@@ -23,6 +23,7 @@ const DEFAULT_SECTIONS: &[&str] = &[
     "replication",
     "keyspace",
     "tandem",
+    "lanes",
 ];
 /// Sections only in `INFO all` / `INFO everything` / `INFO commandstats`.
 const EXTRA_SECTIONS: &[&str] = &["commandstats"];
@@ -71,6 +72,7 @@ pub(crate) fn render(shared: &Shared, requested: &[String]) -> String {
             "replication" => replication(&mut out, shared, &status),
             "keyspace" => keyspace(&mut out, &status),
             "tandem" => tandem(&mut out, shared, &status),
+            "lanes" => super::priority::info_section(&mut out, shared),
             "commandstats" => commandstats(&mut out, &shared.stats),
             _ => unreachable!("section names come from the lists above"),
         }

@@ -8,11 +8,12 @@
 
 use std::fmt::{self, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::info::rss_bytes;
 use super::stats::ServerStats;
-use crate::node::NodeStatus;
+use crate::node::{LaneStats, NodeStatus};
 
 /// Inclusive upper bounds of the latency buckets in nanoseconds: 1, 2.5 and 5 per decade from
 /// 1 µs to 10 s. Slower observations are counted only in `+Inf` (and in `_sum`).
@@ -93,35 +94,27 @@ impl LatencyHistogram {
     }
 }
 
-/// The priority class of a connection (ARCHITECTURE.md, lanes). Until lanes exist every
-/// command is `Normal`; the other series are exported now so dashboards need no change later.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum CommandClass {
-    Critical,
-    Normal,
-    Bulk,
-}
-
-impl CommandClass {
-    pub const ALL: [CommandClass; 3] = [Self::Critical, Self::Normal, Self::Bulk];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Critical => "critical",
-            Self::Normal => "normal",
-            Self::Bulk => "bulk",
-        }
-    }
-}
+/// The priority class of a connection (ARCHITECTURE.md, lanes): the lanes' [`Class`].
+pub use crate::node::Class as CommandClass;
 
 /// Metrics the server records itself (counters it already keeps live in `ServerStats`).
 #[derive(Debug, Default)]
 pub struct Metrics {
     /// Indexed by `CommandClass as usize`.
     command_latency: [LatencyHistogram; 3],
+    /// The node's priority lanes (depth, wait, shed), when serving one.
+    lanes: Option<Arc<LaneStats>>,
 }
 
 impl Metrics {
+    /// Metrics that also export the per-class counters of `lanes`.
+    pub fn with_lanes(lanes: Arc<LaneStats>) -> Self {
+        Self {
+            lanes: Some(lanes),
+            ..Self::default()
+        }
+    }
+
     /// Records one command, from the moment it was parsed to the moment its reply was ready.
     pub fn observe_command(&self, class: CommandClass, latency: Duration) {
         self.command_latency[class as usize].observe(latency);
@@ -222,6 +215,10 @@ pub fn render(out: &mut String, stats: &ServerStats, metrics: &Metrics, status: 
             ("class", class.as_str()),
             &metrics.command_latency(class).snapshot(),
         );
+    }
+
+    if let Some(lanes) = &metrics.lanes {
+        lane_families(out, lanes);
     }
 
     // Connections and bytes.
@@ -382,6 +379,63 @@ pub fn render(out: &mut String, stats: &ServerStats, metrics: &Metrics, status: 
         "Resident set size of the process (0 where /proc is unavailable).",
         rss_bytes(),
     );
+}
+
+/// Per-class queue depth, admission threshold, admitted and shed writes, and queue wait.
+fn lane_families(out: &mut String, lanes: &LaneStats) {
+    let per_class = |out: &mut String,
+                     name: &str,
+                     kind: Kind,
+                     help: &str,
+                     value: &dyn Fn(CommandClass) -> u64| {
+        family(out, name, kind, help);
+        for class in CommandClass::ALL {
+            sample(out, name, &[("class", class.as_str())], value(class));
+        }
+    };
+    let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
+    per_class(
+        out,
+        "tandem_lane_depth",
+        Kind::Gauge,
+        "Writes queued in each priority lane, not yet in a batch.",
+        &|c| lanes.class(c).depth.load(Ordering::Relaxed) as u64,
+    );
+    per_class(
+        out,
+        "tandem_lane_depth_max",
+        Kind::Gauge,
+        "Writes queued in all lanes at which a class is refused with BUSY.",
+        &|c| lanes.threshold(c) as u64,
+    );
+    per_class(
+        out,
+        "tandem_lane_admitted_total",
+        Kind::Counter,
+        "Writes admitted to each lane.",
+        &|c| load(&lanes.class(c).admitted),
+    );
+    per_class(
+        out,
+        "tandem_lane_shed_total",
+        Kind::Counter,
+        "Writes refused with BUSY because the lanes were over the class's threshold.",
+        &|c| load(&lanes.class(c).shed),
+    );
+    family(
+        out,
+        "tandem_lane_wait_seconds",
+        Kind::Histogram,
+        "Time from a write's admission to its lane until the batcher takes it into a batch.",
+    );
+    for class in CommandClass::ALL {
+        histogram(
+            out,
+            "tandem_lane_wait_seconds",
+            ("class", class.as_str()),
+            &lanes.class(class).wait.snapshot(),
+        );
+    }
 }
 
 /// Nanoseconds shown as exact decimal seconds ("0.0000025", "10"), with no float rounding.

@@ -15,6 +15,7 @@ mod dispatch;
 pub mod info;
 pub mod metrics;
 mod multi;
+pub mod priority;
 pub mod resp;
 mod server_commands;
 mod session;
@@ -37,7 +38,7 @@ pub use config::{ConfigError, ServeArgs, ServerConfig, ServerLimits};
 pub use stats::{CommandCounts, ServerStats};
 
 use crate::error::Error;
-use crate::node::{Db, Node};
+use crate::node::{Class, Db, Node};
 
 /// How long shutdown waits for connections to finish their in-flight commands.
 pub const SHUTDOWN_DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -52,6 +53,8 @@ pub(crate) struct Shared {
     pub(crate) metrics: Arc<metrics::Metrics>,
     pub(crate) clients: Clients,
     pub(crate) listen_addr: SocketAddr,
+    /// Where critical connections are accepted (None: no `critical_listen`).
+    pub(crate) critical_addr: Option<SocketAddr>,
     /// Random per process, as Redis's run_id.
     pub(crate) run_id: String,
 }
@@ -61,6 +64,8 @@ pub struct Listeners {
     pub resp: TcpListener,
     /// Served by the admin HTTP server; held here so its address is known and reserved.
     pub admin: TcpListener,
+    /// `critical_listen`, if configured; served by its own runtime (see `priority`).
+    pub critical: Option<std::net::TcpListener>,
 }
 
 impl Listeners {
@@ -74,7 +79,15 @@ impl Listeners {
                 format!("cannot listen on {} (admin): {e}", config.admin_listen),
             )
         })?;
-        Ok(Self { resp, admin })
+        let critical = match &config.critical_listen {
+            Some(addr) => Some(priority::bind_critical(addr).await?),
+            None => None,
+        };
+        Ok(Self {
+            resp,
+            admin,
+            critical,
+        })
     }
 }
 
@@ -111,6 +124,7 @@ pub struct Server {
     listener: TcpListener,
     admin: Option<TcpListener>,
     admin_addr: SocketAddr,
+    critical: Option<std::net::TcpListener>,
 }
 
 impl Server {
@@ -122,7 +136,13 @@ impl Server {
     ) -> std::io::Result<Self> {
         let listen_addr = listeners.resp.local_addr()?;
         let admin_addr = listeners.admin.local_addr()?;
+        let critical_addr = listeners
+            .critical
+            .as_ref()
+            .map(|l| l.local_addr())
+            .transpose()?;
         let db = node.db();
+        let metrics = metrics::Metrics::with_lanes(node.lane_stats());
         Ok(Self {
             shared: Arc::new(Shared {
                 config,
@@ -130,14 +150,16 @@ impl Server {
                 node,
                 db,
                 stats: Arc::new(ServerStats::default()),
-                metrics: Arc::new(metrics::Metrics::default()),
+                metrics: Arc::new(metrics),
                 clients: Clients::default(),
                 listen_addr,
+                critical_addr,
                 run_id: run_id(),
             }),
             listener: listeners.resp,
             admin: Some(listeners.admin),
             admin_addr,
+            critical: listeners.critical,
         })
     }
 
@@ -147,6 +169,11 @@ impl Server {
 
     pub fn admin_addr(&self) -> SocketAddr {
         self.admin_addr
+    }
+
+    /// The critical listener's address, if `critical_listen` is configured.
+    pub fn critical_addr(&self) -> Option<SocketAddr> {
+        self.shared.critical_addr
     }
 
     pub fn stats(&self) -> Arc<ServerStats> {
@@ -177,16 +204,36 @@ impl Server {
             shared,
             listener,
             admin,
+            critical,
             ..
         } = self;
         let (stop_tx, stop_rx) = watch::channel(false);
+        let critical = match critical {
+            Some(listener) => Some(
+                priority::CriticalRuntime::spawn(
+                    shared.clone(),
+                    listener,
+                    shared.config.critical_threads,
+                    stop_rx.clone(),
+                )
+                .map_err(|e| Error::Fatal {
+                    reason: format!("cannot start the critical runtime: {e}"),
+                })?,
+            ),
+            None => None,
+        };
+        if critical.is_some() {
+            priority::deprioritize_shared_runtime();
+        }
         let mut connections = JoinSet::new();
         tokio::pin!(shutdown);
         loop {
             tokio::select! {
                 _ = &mut shutdown => break,
                 accepted = listener.accept() => match accepted {
-                    Ok((stream, addr)) => accept(&shared, stream, addr, &stop_rx, &mut connections),
+                    Ok((stream, addr)) => {
+                        accept(&shared, stream, addr, &stop_rx, &mut connections, Class::Normal);
+                    }
                     Err(e) => {
                         // Out of file descriptors and the like: back off instead of spinning.
                         tracing::warn!(error = %e, "accept failed");
@@ -214,6 +261,9 @@ impl Server {
             );
             connections.shutdown().await;
         }
+        if let Some(critical) = critical {
+            critical.stopped().await;
+        }
         let shared = Arc::try_unwrap(shared).map_err(|_| Error::Fatal {
             reason: "server state still referenced after every connection ended".into(),
         })?;
@@ -223,12 +273,14 @@ impl Server {
     }
 }
 
+/// Registers and spawns (on the current runtime) one accepted connection of `class`.
 fn accept(
     shared: &Arc<Shared>,
     stream: TcpStream,
     addr: SocketAddr,
     stop: &watch::Receiver<bool>,
     connections: &mut JoinSet<()>,
+    class: Class,
 ) {
     use std::os::fd::AsRawFd;
     shared
@@ -253,6 +305,7 @@ fn accept(
         });
         return;
     };
+    client.set_class(class);
     let _ = stream.set_nodelay(true);
     shared
         .stats

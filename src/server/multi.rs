@@ -44,7 +44,7 @@ impl Connection {
             return self.error(name, EXECABORT).await;
         }
         let transaction = Transaction { watches, commands };
-        match self.shared.db.enqueue_transaction(transaction).await {
+        match self.db().enqueue_transaction(transaction).await {
             Ok(pending) => self.reply_later("exec", pending).await,
             Err(e) => self.reply(name, node_error_reply(&e)).await,
         }

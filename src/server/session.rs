@@ -191,7 +191,8 @@ impl Connection {
             .await
     }
 
-    /// CLIENT ID | GETNAME | SETNAME | LIST | INFO | KILL | SETINFO | NO-EVICT | NO-TOUCH | HELP
+    /// CLIENT ID | GETNAME | SETNAME | LIST | INFO | KILL | SETINFO | NO-EVICT | NO-TOUCH |
+    /// PRIORITY | HELP
     pub(crate) async fn client_command(&mut self, args: &[Bytes]) -> Flow {
         let name = Some("client");
         let sub = args[1].to_ascii_lowercase();
@@ -200,6 +201,7 @@ impl Connection {
             "id" | "getname" | "info" | "help" => args.len() == 2,
             "setname" | "no-evict" | "no-touch" => args.len() == 3,
             "setinfo" => args.len() == 4,
+            "priority" => args.len() <= 3,
             "list" | "kill" => args.len() >= 2 + usize::from(sub == "kill"),
             _ => {
                 let message = format!(
@@ -232,6 +234,7 @@ impl Connection {
             }
             "info" => self.reply(name, bulk(self.client.line() + "\n")).await,
             "list" => self.client_list(&args[2..]).await,
+            "priority" => self.client_priority(&args[2..]).await,
             "kill" => self.client_kill(&args[2..]).await,
             "setinfo" => {
                 let attribute = args[2].to_ascii_lowercase();
@@ -266,7 +269,8 @@ impl Connection {
                     "ID", "GETNAME", "SETNAME <name>", "INFO",
                     "LIST [TYPE normal] [ID <id> [<id> ...]]",
                     "KILL <ip:port> | KILL [ID <id>] [ADDR <ip:port>] [LADDR <ip:port>] [SKIPME yes|no]",
-                    "SETINFO LIB-NAME|LIB-VER <value>", "NO-EVICT on|off", "NO-TOUCH on|off", "HELP",
+                    "SETINFO LIB-NAME|LIB-VER <value>", "NO-EVICT on|off", "NO-TOUCH on|off",
+                    "PRIORITY [critical|normal|bulk]", "HELP",
                 ];
                 let reply =
                     Reply::Array(lines.iter().map(|l| Reply::Simple((*l).into())).collect());

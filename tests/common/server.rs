@@ -20,6 +20,8 @@ pub struct Tandem {
     pub addr: SocketAddr,
     /// The admin HTTP listener (/health, /ready, /metrics).
     pub admin: SocketAddr,
+    /// The critical listener, when started with `--critical-listen`.
+    pub critical: Option<SocketAddr>,
     pub data: PathBuf,
     log: PathBuf,
     _dir: Option<TempDir>,
@@ -62,6 +64,7 @@ impl Tandem {
             child: Some(child),
             addr: "127.0.0.1:0".parse().unwrap(),
             admin: "127.0.0.1:0".parse().unwrap(),
+            critical: None,
             data: data.to_path_buf(),
             log,
             _dir: None,
@@ -83,6 +86,10 @@ impl Tandem {
             .and_then(|w| w.strip_prefix("admin="))
             .expect("admin=");
         server.admin = admin.parse().expect("admin address");
+        server.critical = line
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix("critical="))
+            .map(|a| a.parse().expect("critical address"));
         assert!(server.addr.ip().is_loopback(), "{line}");
         server
     }
