@@ -55,6 +55,12 @@ fn writes_through_any_node_reach_every_node() {
         assert_eq!(counter, 5, "node {i}");
     }
     assert_same_state(&cluster.wait_for_convergence(CONVERGE_TIMEOUT));
+    let replicas: i64 = redis::cmd("WAIT")
+        .arg(2)
+        .arg(0)
+        .query(&mut cluster.client(leader))
+        .unwrap();
+    assert_eq!(replicas, 2, "both followers hold every applied write");
     let follower = (leader + 1) % 3;
     let mut c = cluster.client(follower);
     let _: () = redis::cmd("READONLY").query(&mut c).unwrap();

@@ -169,7 +169,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     spec("info", -1, &["loading", "stale"], NO_KEYS, "server", "1.0.0", "Returns information and statistics about the server.", &["[section...]"]),
     spec("command", -1, &["loading", "stale"], NO_KEYS, "server", "2.8.13", "Returns detailed information about all commands (COUNT, INFO, DOCS, LIST).", &["[COUNT|INFO|DOCS|LIST]", "[command-name...]"]),
     spec("config", -2, ADMIN, NO_KEYS, "server", "2.0.0", "Reads the server configuration (GET, RESETSTAT).", &["GET", "parameter..."]),
-    spec("wait", 3, NONE, NO_KEYS, "generic", "3.0.0", "Answers 0 at once: every acknowledged write is already durable.", &["numreplicas", "timeout"]),
+    spec("wait", 3, NONE, NO_KEYS, "generic", "3.0.0", "Answers at once: every acknowledged write is already on a quorum (the count of followers holding all applied writes; 0 on a single node).", &["numreplicas", "timeout"]),
     // cluster
     spec("readonly", 1, &["loading", "stale", "fast"], NO_KEYS, "cluster", "3.0.0", "Lets this connection read from a follower (stale by at most the configured lag).", &[]),
     spec("readwrite", 1, &["loading", "stale", "fast"], NO_KEYS, "cluster", "3.0.0", "Back to linearizable reads for this connection.", &[]),

@@ -409,10 +409,10 @@ pub struct ServeArgs {
     /// Leader heartbeat interval in ms [default 50].
     #[arg(long)]
     pub heartbeat_ms: Option<u64>,
-    /// Election timeout lower bound in ms [default 300].
+    /// Election timeout lower bound in ms [default 200].
     #[arg(long)]
     pub election_timeout_min_ms: Option<u64>,
-    /// Election timeout upper bound in ms [default 600].
+    /// Election timeout upper bound in ms [default 400].
     #[arg(long)]
     pub election_timeout_max_ms: Option<u64>,
     /// Most a READONLY follower read may lag its leader, in ms [default 1000].

@@ -149,8 +149,10 @@ impl Connection {
         }
     }
 
-    /// WAIT numreplicas timeout: answers 0 at once. Every write this connection got a reply for
-    /// is already fsynced (and, with replicas, on a quorum) before that reply was sent.
+    /// WAIT numreplicas timeout: answers at once, because every write this connection got a
+    /// reply for was already fsynced on a quorum (in `min_ack_zones` zones) before that reply.
+    /// A single node answers 0; a cluster leader answers how many followers hold everything it
+    /// has applied; a follower refuses, as a Redis replica does.
     pub(crate) async fn wait(&mut self, args: &[Bytes]) -> Flow {
         let name = Some("wait");
         let parse = |a: &Bytes| std::str::from_utf8(a).ok()?.parse::<i64>().ok();
@@ -162,6 +164,22 @@ impl Connection {
         if timeout < 0 {
             return self.error(name, "ERR timeout is negative").await;
         }
-        self.reply(name, Reply::Integer(0)).await
+        let cluster = self.shared.node.cluster().clone();
+        if cluster.is_single() {
+            return self.reply(name, Reply::Integer(0)).await;
+        }
+        let report = cluster.report();
+        if report.role != "leader" {
+            return self
+                .error(name, "ERR WAIT is answered by the leader; this node is a follower (writes sent here are forwarded and acknowledged once on a quorum)")
+                .await;
+        }
+        let applied = report.applied.unwrap_or(0);
+        let replicas = report
+            .replication
+            .iter()
+            .filter(|p| p.id != report.node_id && p.matched.is_some_and(|m| m >= applied))
+            .count();
+        self.reply(name, Reply::Integer(replicas as i64)).await
     }
 }
