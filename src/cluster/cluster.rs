@@ -332,8 +332,8 @@ impl Cluster {
         self.raft.metrics().borrow().current_term
     }
 
-    /// A client for the current `leader`, if the membership knows its address.
-    fn client_for(&self, node: NodeId) -> Option<PeerClient> {
+    /// A client for member `node`, if the membership knows its address.
+    pub(crate) fn client_for(&self, node: NodeId) -> Option<PeerClient> {
         let info = self.member(node)?;
         self.network.client(node, &info.peer_addr)
     }

@@ -167,12 +167,8 @@ impl Cluster {
                     .map_or(super::LEADER_WAIT_DEFAULT, |o| o.leader_wait);
             let leader = self.wait_for_leader(deadline, None).await?;
             if leader != self.id {
-                let info = self
-                    .member(leader)
-                    .ok_or(Error::NoLeader { waited_ms: 0 })?;
                 let client = self
-                    .network
-                    .client(leader, &info.peer_addr)
+                    .client_for(leader)
                     .ok_or(Error::NoLeader { waited_ms: 0 })?;
                 return self
                     .network
@@ -327,21 +323,7 @@ impl Cluster {
         self.paused.send_replace(false);
         self.raft.runtime_config().heartbeat(true);
         self.raft.runtime_config().elect(true);
-        for (id, info) in self.members() {
-            if id != self.id {
-                if let Some(client) = self.network.client(id, &info.peer_addr) {
-                    let _: Result<(), _> = self
-                        .network
-                        .call(
-                            &client,
-                            rpc::KIND_ELECTION,
-                            &ElectionControl::Resume,
-                            ADMIN_RPC_TIMEOUT,
-                        )
-                        .await;
-                }
-            }
-        }
+        self.tell_others(&ElectionControl::Resume, None).await;
         outcome?;
         Ok(format!(
             "leadership moved to node {target} in {} ms",
@@ -379,32 +361,14 @@ impl Cluster {
         }
         // 2. Only the target may campaign; the pause ends by itself if this node dies.
         let pause_ms = (TRANSFER_TIMEOUT + options.election_timeout_max).as_millis() as u64;
-        for (id, info) in self.members() {
-            if id == self.id || id == target {
-                continue;
-            }
-            if let Some(client) = self.network.client(id, &info.peer_addr) {
-                let _: Result<(), _> = self
-                    .network
-                    .call(
-                        &client,
-                        rpc::KIND_ELECTION,
-                        &ElectionControl::Pause { for_ms: pause_ms },
-                        ADMIN_RPC_TIMEOUT,
-                    )
-                    .await;
-            }
-        }
+        self.tell_others(&ElectionControl::Pause { for_ms: pause_ms }, Some(target))
+            .await;
         self.raft.runtime_config().elect(false);
         self.raft.runtime_config().heartbeat(false);
         // 3. Followers refuse votes until their leader lease (election_timeout_max) runs out.
         tokio::time::sleep(options.election_timeout_max + options.heartbeat_interval).await;
-        let info = self
-            .member(target)
-            .ok_or(Error::NoLeader { waited_ms: 0 })?;
         let client = self
-            .network
-            .client(target, &info.peer_addr)
+            .client_for(target)
             .ok_or(Error::NoLeader { waited_ms: 0 })?;
         self.network
             .call::<_, ()>(
@@ -431,6 +395,23 @@ impl Cluster {
             _ => Err(Error::Command(format!(
                 "ERR node {target} did not become leader in time; elections resumed"
             ))),
+        }
+    }
+
+    /// Sends an election control to every other member except `skip`, best effort: a member
+    /// that misses a pause may campaign too (the transfer then reports that the target did not
+    /// win), and a missed resume is covered by the pause's own deadline.
+    async fn tell_others(&self, control: &ElectionControl, skip: Option<NodeId>) {
+        for id in self.members().into_keys() {
+            if id == self.id || Some(id) == skip {
+                continue;
+            }
+            if let Some(client) = self.client_for(id) {
+                let _: Result<(), _> = self
+                    .network
+                    .call(&client, rpc::KIND_ELECTION, control, ADMIN_RPC_TIMEOUT)
+                    .await;
+            }
         }
     }
 

@@ -184,18 +184,8 @@ mod tests {
     #[test]
     fn every_server_command_is_in_the_table() {
         for spec in command_table::COMMANDS {
-            if matches!(spec.group, "connection" | "transactions")
-                || [
-                    "time",
-                    "info",
-                    "command",
-                    "config",
-                    "wait",
-                    "readonly",
-                    "readwrite",
-                    "tandem",
-                ]
-                .contains(&spec.name)
+            if matches!(spec.group, "connection" | "transactions" | "cluster")
+                || ["time", "info", "command", "config", "wait"].contains(&spec.name)
             {
                 assert!(is_server_command(spec.name), "{}", spec.name);
             }
