@@ -150,12 +150,21 @@ fn leader_kill_9_under_load_loses_no_acknowledged_write() {
     std::thread::sleep(Duration::from_millis(800));
     let before_kill = acked.lock().unwrap().len();
     cluster.kill(leader);
-    std::thread::sleep(Duration::from_millis(2_500));
+    // Keep the load on until the new leader has acknowledged plenty (bounded, for slow CI).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while acked.lock().unwrap().len() < before_kill + 200 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
     stop.store(true, Ordering::Relaxed);
     let errors: u64 = writers.into_iter().map(|w| w.join().unwrap()).sum();
     let acked = acked.lock().unwrap().clone();
     let new_leader = cluster.wait_for_leader(LEADER_TIMEOUT);
     assert_ne!(new_leader, leader);
+    let _: () = redis::cmd("SET")
+        .arg("after-failover")
+        .arg(1)
+        .query(&mut cluster.client((leader + 1) % 3))
+        .expect("the new leader acknowledges writes");
     assert!(
         acked.len() > before_kill,
         "the new leader acknowledged writes ({before_kill} before the kill, {} after; {errors} errors)",
