@@ -280,6 +280,7 @@ async fn serve(args: Box<tandem::server::ServeArgs>) -> anyhow::Result<()> {
     let mut builder = Node::builder(&config.data)
         .node_id(config.node_id)
         .zone(config.zone.clone())
+        .client_addr(client_addr.clone())
         .backend(config.wal_backend)
         .segment_bytes(config.segment_bytes)
         .snapshot_policy(tandem::SnapshotPolicyOption::LogsSinceLast(

@@ -66,6 +66,7 @@ pub struct NodeBuilder {
     lane_limits: LaneLimits,
     vfs: Option<Arc<dyn Vfs>>,
     cluster: Option<ClusterOptions>,
+    client_addr: String,
 }
 
 impl NodeBuilder {
@@ -83,12 +84,20 @@ impl NodeBuilder {
             lane_limits: LaneLimits::default(),
             vfs: None,
             cluster: None,
+            client_addr: String::new(),
         }
     }
 
     /// This node's id in its group (default 1).
     pub fn node_id(mut self, node_id: NodeId) -> Self {
         self.node_id = node_id;
+        self
+    }
+
+    /// The client (RESP) address this node reports in its membership entry when it has no
+    /// cluster options (a served single node); cluster members use `ClusterOptions::client_addr`.
+    pub fn client_addr(mut self, addr: impl Into<String>) -> Self {
+        self.client_addr = addr.into();
         self
     }
 
@@ -254,7 +263,7 @@ impl NodeBuilder {
             client_addr: self
                 .cluster
                 .as_ref()
-                .map_or(String::new(), |o| o.client_addr.clone()),
+                .map_or(self.client_addr.clone(), |o| o.client_addr.clone()),
         };
         let network = match &self.cluster {
             Some(o) => PeerNetwork::new(Arc::new(PeerConfig::new(
@@ -315,13 +324,7 @@ impl NodeBuilder {
             tokio::spawn(cluster.clone().form());
         } else if !raft.is_initialized().await.map_err(|e| raft_error(&e))? {
             let mut members = BTreeMap::new();
-            members.insert(
-                self.node_id,
-                NodeInfo {
-                    zone: self.zone.clone(),
-                    ..NodeInfo::default()
-                },
-            );
+            members.insert(self.node_id, info.clone());
             raft.initialize(members).await.map_err(|e| raft_error(&e))?;
         }
         if self.cluster.is_none() {
