@@ -40,8 +40,12 @@ pub enum Error {
     Uncertain { reason: String },
     /// A stale read (`READONLY`) was refused because this replica has not heard from its
     /// leader within the configured bound.
-    #[error("STALE this replica last heard from its leader {lag_ms} ms ago (limit {limit_ms} ms); send READWRITE or use another node")]
-    Stale { lag_ms: u64, limit_ms: u64 },
+    #[error("STALE this replica {} (limit {limit_ms} ms); send READWRITE or use another node", stale_lag_text(*lag_ms))]
+    Stale {
+        /// Milliseconds since it last heard from its leader; `u64::MAX` = never.
+        lag_ms: u64,
+        limit_ms: u64,
+    },
     /// The node is shutting down or has shut down; the write was not proposed.
     #[error("ERR the node is shutting down")]
     ShuttingDown,
@@ -49,6 +53,14 @@ pub enum Error {
     /// error). Whether an in-flight write became durable is unknown.
     #[error("ERR node failed and stopped acknowledging writes: {reason}")]
     Fatal { reason: String },
+}
+
+fn stale_lag_text(lag_ms: u64) -> String {
+    if lag_ms == u64::MAX {
+        "has not heard from a leader since it started".into()
+    } else {
+        format!("last heard from its leader {lag_ms} ms ago")
+    }
 }
 
 impl Error {

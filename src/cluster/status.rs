@@ -54,7 +54,7 @@ pub struct NodeReport {
     pub snapshot: Option<u64>,
     pub purged: Option<u64>,
     pub keys: usize,
-    /// xxh3-128 digest of the keyspace at `applied`, in hex.
+    /// xxh3-128 digest of the keyspace at `applied`, in hex (empty in summaries).
     pub digest: String,
     pub min_ack_zones: usize,
     pub members: Vec<Member>,
@@ -129,6 +129,13 @@ impl FileChecks {
     }
 }
 
+/// Whether a report hashes the whole keyspace.
+#[derive(Clone, Copy)]
+enum Digest {
+    Compute,
+    Skip,
+}
+
 /// Every member's report, as gathered by one node.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ClusterStatus {
@@ -164,8 +171,18 @@ impl Cluster {
         report
     }
 
-    /// This node's report on itself.
+    /// This node's report on itself, with the keyspace digest (hashes every key: for status
+    /// and check, not for per-request paths).
     pub fn report(&self) -> NodeReport {
+        self.build_report(Digest::Compute)
+    }
+
+    /// The report without the digest (`digest` is empty): cheap enough for INFO and WAIT.
+    pub fn report_summary(&self) -> NodeReport {
+        self.build_report(Digest::Skip)
+    }
+
+    fn build_report(&self, digest: Digest) -> NodeReport {
         let metrics = self.raft.metrics().borrow().clone();
         let membership = metrics.membership_config.membership();
         let voters: Vec<NodeId> = membership.voter_ids().collect();
@@ -211,7 +228,11 @@ impl Cluster {
         };
         let (keys, digest) = {
             let keyspace = self.sm.keyspace.read().expect("keyspace lock");
-            (keyspace.len(), format!("{:032x}", keyspace.digest()))
+            let text = match digest {
+                Digest::Compute => format!("{:032x}", keyspace.digest()),
+                Digest::Skip => String::new(),
+            };
+            (keyspace.len(), text)
         };
         let leader_contact_ms = self
             .leader_contact

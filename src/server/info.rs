@@ -223,7 +223,7 @@ fn stats(out: &mut String, stats: &ServerStats) {
 /// `role:slave` with the leader's client address on a follower; then Tandem's own fields.
 fn replication(out: &mut String, shared: &Shared, status: &NodeStatus) {
     let cluster = shared.node.cluster();
-    let report = cluster.report();
+    let report = cluster.report_summary();
     out.push_str("# Replication\r\n");
     let leader = report
         .leader

@@ -168,7 +168,7 @@ impl Connection {
         if cluster.is_single() {
             return self.reply(name, Reply::Integer(0)).await;
         }
-        let report = cluster.report();
+        let report = cluster.report_summary();
         if report.role != "leader" {
             return self
                 .error(name, "ERR WAIT is answered by the leader; this node is a follower (writes sent here are forwarded and acknowledged once on a quorum)")
