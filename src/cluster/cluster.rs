@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tokio::sync::{mpsc, watch, OwnedSemaphorePermit};
+use tokio::sync::{mpsc, watch};
 
 use super::gates::{ReadGate, ZoneGate};
 use super::rpc::{self, ForwardResults};
@@ -23,7 +23,7 @@ use crate::error::Error;
 use crate::node::{wall_clock_ms, Db};
 use crate::peer::{PeerClient, PeerError};
 use crate::raft::{
-    NodeId, NodeInfo, Op, PeerNetwork, Proposal, Raft, Replies, ReplySender, SmShared,
+    BatchSlot, NodeId, NodeInfo, Op, PeerNetwork, Proposal, Raft, Replies, ReplySender, SmShared,
 };
 
 /// How long a forwarded batch waits for the leader's answer before its outcome is declared
@@ -244,18 +244,19 @@ impl Cluster {
     }
 
     /// Sends one batch of writes on its way: proposed here if this node leads, otherwise to
-    /// the leader. `permit` (the batcher's in-flight slot) is freed once the batch is answered.
+    /// the leader. `slot` (the batcher's in-flight limits) is freed as the batch is flushed
+    /// locally and answered; a forwarded batch holds all of it until the leader answers.
     pub(crate) async fn route(
         self: &Arc<Self>,
         ops: Vec<Op>,
         senders: Vec<ReplySender>,
-        permit: OwnedSemaphorePermit,
+        slot: BatchSlot,
     ) {
         if self.is_single() || (self.is_leader() && !*self.paused.borrow()) {
-            self.propose(ops, senders, Some(permit)).await;
+            self.propose(ops, senders, Some(slot)).await;
         } else {
             let this = self.clone();
-            tokio::spawn(async move { this.forward(ops, senders, Some(permit)).await });
+            tokio::spawn(async move { this.forward(ops, senders, Some(slot)).await });
         }
     }
 
@@ -263,15 +264,18 @@ impl Cluster {
         self: &Arc<Self>,
         ops: Vec<Op>,
         senders: Vec<ReplySender>,
-        permit: Option<OwnedSemaphorePermit>,
+        slot: Option<BatchSlot>,
     ) {
         let retry = (!self.is_single()).then(|| (self.clone(), ops.clone()));
+        let mut proposal = Proposal::new(self.next_time_ms(), ops);
+        if let Some(slot) = &slot {
+            proposal.flushed = slot.unflushed.clone();
+        }
         let replies = Replies {
             senders,
-            permit,
+            slot,
             cluster: retry,
         };
-        let proposal = Proposal::new(self.next_time_ms(), ops);
         match self.raft.client_write_ff(proposal).await {
             // Answers every caller and frees the in-flight slot once openraft reports.
             Ok(outcome) => {
@@ -352,7 +356,7 @@ impl Cluster {
         self: &Arc<Self>,
         ops: Vec<Op>,
         senders: Vec<ReplySender>,
-        permit: Option<OwnedSemaphorePermit>,
+        slot: Option<BatchSlot>,
     ) {
         let deadline = tokio::time::Instant::now() + self.leader_wait();
         let mut avoid = None;
@@ -364,7 +368,7 @@ impl Cluster {
             let term = self.term();
             if leader == self.id {
                 if self.wait_unpaused(deadline).await {
-                    return self.propose(ops, senders, permit).await;
+                    return self.propose(ops, senders, slot).await;
                 }
                 avoid = Some((leader, term));
                 continue;

@@ -166,10 +166,16 @@ impl NodeBuilder {
         let started = Instant::now();
         if self.batch_limits.ops_per_batch_max == 0
             || self.batch_limits.proposals_in_flight_max == 0
+            || self.batch_limits.proposals_unflushed_max == 0
             || self.batch_limits.queue_depth_max == 0
         {
             return Err(OpenError::Config {
                 reason: "batch limits must be positive".into(),
+            });
+        }
+        if self.batch_limits.proposals_unflushed_max > self.batch_limits.proposals_in_flight_max {
+            return Err(OpenError::Config {
+                reason: "proposals_unflushed_max must not exceed proposals_in_flight_max".into(),
             });
         }
         if let Some(reason) = self
@@ -420,6 +426,8 @@ pub struct NodeStatus {
     pub term: u64,
     pub proposals: u64,
     pub ops: u64,
+    /// Proposals made while an earlier one was still unanswered.
+    pub proposals_overlapped: u64,
     pub wal: crate::wal::WalStats,
 }
 
@@ -505,6 +513,7 @@ impl Node {
             term: metrics.current_term,
             proposals: self.batch_stats.proposals.load(Ordering::Relaxed),
             ops: self.batch_stats.ops.load(Ordering::Relaxed),
+            proposals_overlapped: self.batch_stats.overlapped.load(Ordering::Relaxed),
             wal: self.log_store.wal().stats(),
         };
         debug_assert!(status.purged <= status.snapshot.max(status.purged));

@@ -13,10 +13,12 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use bytes::Bytes;
 use openraft::storage::{LogFlushed, RaftLogStorage};
-use openraft::{ErrorSubject, ErrorVerb, LogState, RaftLogReader};
+use openraft::{EntryPayload, ErrorSubject, ErrorVerb, LogState, RaftLogReader};
 use serde::{Deserialize, Serialize};
 
-use super::{log_io_error, Entry, LogId, StorageError, TypeConfig, Vote, RECORD_KIND_ENTRY};
+use super::{
+    log_io_error, Entry, FlushSlot, LogId, StorageError, TypeConfig, Vote, RECORD_KIND_ENTRY,
+};
 use crate::wal::{Record, Recovery, Wal, WalError};
 
 /// What the WAL's metadata blob holds for raft: the vote and the purge point.
@@ -208,6 +210,8 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         I::IntoIter: Send,
     {
         let mut records = Vec::new();
+        // The batcher slots of this node's own proposals, freed once they are flushed.
+        let mut flushed_slots = Vec::new();
         {
             let mut cache = self.shared.entries.write().expect("log cache lock");
             for entry in entries {
@@ -218,12 +222,20 @@ impl RaftLogStorage<TypeConfig> for LogStore {
                     "log entries must be consecutive"
                 );
                 records.push(encode_entry(&entry));
+                if let EntryPayload::Normal(proposal) = &entry.payload {
+                    if proposal.flushed.is_held() {
+                        flushed_slots.push(proposal.flushed.clone());
+                    }
+                }
                 cache.insert(entry.log_id.index, entry);
             }
         }
         self.shared.wal.append(
             records,
-            Box::new(move |result| callback.log_io_completed(result.map_err(wal_to_io))),
+            Box::new(move |result| {
+                callback.log_io_completed(result.map_err(wal_to_io));
+                flushed_slots.iter().for_each(FlushSlot::release);
+            }),
         );
         Ok(())
     }

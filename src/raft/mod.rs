@@ -15,8 +15,8 @@ use serde::{Deserialize, Serialize};
 
 pub use log_store::{LogRecoveryError, LogStore, LogStoreMeta};
 pub use network::PeerNetwork;
+pub(crate) use proposal::{BatchSlot, FlushSlot, Replies, ReplySender};
 pub use proposal::{Op, Proposal};
-pub(crate) use proposal::{Replies, ReplySender};
 pub use state_machine::{SmShared, StateMachine};
 
 use crate::command::Reply;

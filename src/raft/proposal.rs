@@ -5,7 +5,7 @@
 //! the same expiries. The batcher keeps `time_ms` non-decreasing along the log. Each op gets
 //! exactly one answer: its reply, or an error if the entry could not be committed.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 use tokio::sync::{oneshot, OwnedSemaphorePermit};
@@ -21,11 +21,65 @@ pub struct Proposal {
     /// Wall-clock milliseconds on the proposing leader; the "now" of every op in the batch.
     pub time_ms: u64,
     pub ops: Vec<Op>,
+    /// The batcher's "not yet flushed" slot, freed by the log store once this entry is fsynced
+    /// in the local WAL. Only the proposing node's in-memory copy carries one; it is not part
+    /// of the entry's value and never written to the log.
+    #[serde(skip)]
+    pub(crate) flushed: FlushSlot,
 }
 
 impl Proposal {
     pub fn new(time_ms: u64, ops: Vec<Op>) -> Self {
-        Self { time_ms, ops }
+        Self {
+            time_ms,
+            ops,
+            flushed: FlushSlot::default(),
+        }
+    }
+}
+
+/// A batcher permit shared between a proposal's in-memory log entry and its replies, freed by
+/// whichever comes first: the entry flushed in the local WAL, or the proposal answered.
+#[derive(Clone, Default)]
+pub(crate) struct FlushSlot(Option<Arc<Mutex<Option<OwnedSemaphorePermit>>>>);
+
+impl FlushSlot {
+    pub(crate) fn new(permit: OwnedSemaphorePermit) -> Self {
+        Self(Some(Arc::new(Mutex::new(Some(permit)))))
+    }
+
+    /// Frees the permit (once; later calls do nothing).
+    pub(crate) fn release(&self) {
+        if let Some(slot) = &self.0 {
+            drop(slot.lock().expect("flush slot lock").take());
+        }
+    }
+
+    pub(crate) fn is_held(&self) -> bool {
+        self.0
+            .as_ref()
+            .is_some_and(|slot| slot.lock().expect("flush slot lock").is_some())
+    }
+}
+
+/// Entries compare by value; who waits for their flush is not part of it.
+impl PartialEq for FlushSlot {
+    fn eq(&self, _other: &Self) -> bool {
+        true
+    }
+}
+
+/// A batch's hold on the batcher's in-flight limits: `unflushed` is freed as soon as the entry
+/// is fsynced locally (so the next batch can be proposed while this one commits, applies and
+/// replies), the unanswered permit when the slot is dropped, once every caller has its reply.
+pub(crate) struct BatchSlot {
+    pub unflushed: FlushSlot,
+    pub _unanswered: OwnedSemaphorePermit,
+}
+
+impl Drop for BatchSlot {
+    fn drop(&mut self) {
+        self.unflushed.release();
     }
 }
 
@@ -62,10 +116,10 @@ pub enum Op {
 /// Where one op's reply goes.
 pub(crate) type ReplySender = oneshot::Sender<Result<Reply, Error>>;
 
-/// The callers waiting for one proposal, and the batcher's in-flight slot it occupies.
+/// The callers waiting for one proposal, and the batcher's in-flight slots it occupies.
 pub(crate) struct Replies {
     pub senders: Vec<ReplySender>,
-    pub permit: Option<OwnedSemaphorePermit>,
+    pub slot: Option<BatchSlot>,
     /// On a member of a multi-node cluster: the cluster (which holds replies back until the
     /// zone rule is met) and a copy of the ops, re-routed to the new leader if a leader change
     /// discards this entry before it commits.
@@ -79,11 +133,11 @@ impl Replies {
     pub(crate) fn deliver(self, result: Option<openraft::raft::ClientWriteResult<TypeConfig>>) {
         let Replies {
             senders,
-            permit,
+            slot,
             cluster,
         } = self;
-        // The next batch may go now: while this one was in flight, writes piled up.
-        drop(permit);
+        // Frees both slots (the flush slot already, unless the entry never reached the WAL).
+        drop(slot);
         match (result, cluster) {
             (None, _) => {
                 for tx in senders {
@@ -127,5 +181,56 @@ fn client_write_error(
             leader: f.leader_id,
         },
         ClientWriteError::ChangeMembershipError(c) => Error::Command(format!("ERR {c}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use tokio::sync::Semaphore;
+
+    use super::*;
+
+    #[test]
+    fn flush_slot_frees_its_permit_once_and_is_shared_by_clones() {
+        let semaphore = Arc::new(Semaphore::new(1));
+        let slot = FlushSlot::new(semaphore.clone().try_acquire_owned().expect("permit"));
+        let in_entry = slot.clone();
+        assert!(slot.is_held() && in_entry.is_held());
+        assert_eq!(semaphore.available_permits(), 0);
+        in_entry.release();
+        assert!(!slot.is_held(), "a clone's release frees the one permit");
+        assert_eq!(semaphore.available_permits(), 1);
+        slot.release();
+        assert_eq!(semaphore.available_permits(), 1, "released once only");
+        assert!(!FlushSlot::default().is_held());
+    }
+
+    #[test]
+    fn dropping_a_batch_slot_frees_both_limits() {
+        let unflushed = Arc::new(Semaphore::new(1));
+        let unanswered = Arc::new(Semaphore::new(1));
+        let slot = BatchSlot {
+            unflushed: FlushSlot::new(unflushed.clone().try_acquire_owned().expect("permit")),
+            _unanswered: unanswered.clone().try_acquire_owned().expect("permit"),
+        };
+        let kept_by_entry = slot.unflushed.clone();
+        drop(slot);
+        assert_eq!(unflushed.available_permits(), 1);
+        assert_eq!(unanswered.available_permits(), 1);
+        assert!(!kept_by_entry.is_held());
+    }
+
+    #[test]
+    fn the_flush_slot_is_not_part_of_the_entry() {
+        let semaphore = Arc::new(Semaphore::new(1));
+        let mut proposal = Proposal::new(7, Vec::new());
+        let plain = postcard::to_allocvec(&proposal).expect("encode");
+        proposal.flushed = FlushSlot::new(semaphore.try_acquire_owned().expect("permit"));
+        assert_eq!(postcard::to_allocvec(&proposal).expect("encode"), plain);
+        let decoded: Proposal = postcard::from_bytes(&plain).expect("decode");
+        assert!(!decoded.flushed.is_held());
+        assert_eq!(decoded, proposal);
     }
 }

@@ -362,6 +362,7 @@ fn tandem(out: &mut String, shared: &Shared, status: &NodeStatus) {
     line!(out, "raft_term", status.term);
     line!(out, "proposals", status.proposals);
     line!(out, "ops", status.ops);
+    line!(out, "proposals_overlapped", status.proposals_overlapped);
     line!(out, "wal_batches", wal.batches);
     line!(out, "wal_records", wal.records);
     line!(out, "wal_bytes", wal.bytes);

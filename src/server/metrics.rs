@@ -312,6 +312,13 @@ pub fn render(out: &mut String, stats: &ServerStats, metrics: &Metrics, status: 
         "Operations carried by those batches.",
         status.ops,
     );
+    single(
+        out,
+        "tandem_batch_proposals_overlapped_total",
+        Kind::Counter,
+        "Batches proposed while an earlier batch was flushed but not yet answered.",
+        status.proposals_overlapped,
+    );
     let wal = &status.wal;
     single(
         out,
@@ -562,6 +569,7 @@ pub(crate) mod tests {
             term: 9,
             proposals: 10,
             ops: 11,
+            proposals_overlapped: 99,
             wal: WalStats {
                 batches: 12,
                 records: 13,
@@ -865,6 +873,7 @@ pub(crate) mod tests {
         assert_eq!(value("tandem_raft_term", &[]), 9.0);
         assert_eq!(value("tandem_batch_proposals_total", &[]), 10.0);
         assert_eq!(value("tandem_batch_ops_total", &[]), 11.0);
+        assert_eq!(value("tandem_batch_proposals_overlapped_total", &[]), 99.0);
         assert_eq!(value("tandem_wal_batches_total", &[]), 12.0);
         assert_eq!(value("tandem_wal_records_total", &[]), 13.0);
         assert_eq!(value("tandem_wal_bytes_total", &[]), 14.0);
