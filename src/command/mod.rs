@@ -378,6 +378,18 @@ impl Command {
         )
     }
 
+    /// True for reads whose cost grows with the data (whole hashes, ranges, key scans):
+    /// they run on a snapshot of the keyspace instead of under its lock.
+    pub fn may_read_many(&self) -> bool {
+        use Command::*;
+        match self {
+            Keys { .. } | Scan { .. } | HGetAll { .. } | HKeys { .. } | HVals { .. } => true,
+            ZRange(_) | ZRangeByScore(_) => true,
+            MGet { keys } | Exists { keys } => keys.len() > MANY_KEYS,
+            _ => false,
+        }
+    }
+
     /// Lowercase Redis name, e.g. "zrangebyscore".
     pub fn name(&self) -> &'static str {
         use Command::*;
@@ -595,6 +607,9 @@ struct Spec {
     arity: i32,
     parse: fn(Args<'_>) -> Result<Command, CommandError>,
 }
+
+/// Above this many keys, MGET and EXISTS read from a snapshot (see `may_read_many`).
+const MANY_KEYS: usize = 64;
 
 const SPECS: &[Spec] = &[
     Spec {

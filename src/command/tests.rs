@@ -243,3 +243,31 @@ fn versions_change_on_every_modification_only() {
         "a recreated key never reuses a version"
     );
 }
+
+#[test]
+fn reads_that_grow_with_the_data_run_on_a_snapshot() {
+    let many = |words: &[&str]| parse(words).expect("parse").may_read_many();
+    for words in [
+        &["HGETALL", "h"][..],
+        &["HKEYS", "h"],
+        &["HVALS", "h"],
+        &["SCAN", "0"],
+        &["KEYS", "*"],
+        &["ZRANGE", "z", "0", "-1"],
+        &["ZRANGEBYSCORE", "z", "-inf", "+inf"],
+    ] {
+        assert!(many(words), "{words:?}");
+    }
+    for words in [
+        &["GET", "k"][..],
+        &["HGET", "h", "f"],
+        &["ZSCORE", "z", "m"],
+    ] {
+        assert!(!many(words), "{words:?}");
+    }
+    let keys: Vec<String> = (0..=MANY_KEYS).map(|i| format!("k{i}")).collect();
+    let mut mget = vec!["MGET"];
+    mget.extend(keys.iter().map(String::as_str));
+    assert!(many(&mget));
+    assert!(!many(&mget[..MANY_KEYS]));
+}

@@ -130,6 +130,12 @@ impl Db {
     /// the caller; it gets an error reply rather than being applied.
     pub fn read(&self, command: &Command) -> Reply {
         let now_ms = self.read_time_ms();
+        if command.may_read_many() {
+            // Clone (O(1): persistent maps) and read without the lock: a long scan never keeps
+            // apply waiting, even when the reader's thread is descheduled mid-scan.
+            let snapshot = self.keyspace().clone();
+            return snapshot.read(command, now_ms);
+        }
         self.keyspace().read(command, now_ms)
     }
 
