@@ -9,7 +9,10 @@
 //!
 //! Run: `cargo bench --bench lanes` (about two minutes; `LANES_BENCH_RUNS`, `LANES_BENCH_SECS`
 //! and `LANES_BENCH_BULK` override the 3 runs, 5 s phases and 64 bulk connections;
-//! `LANES_BENCH_SERVER_FLAGS` adds `tandem serve` flags). With
+//! `LANES_BENCH_SERVER_FLAGS` adds `tandem serve` flags; `LANES_BENCH_CRITICAL_RATE=N` paces the
+//! critical clients at N transfers/s in all (open loop, latency counted from each transfer's
+//! scheduled start, so a stall is not hidden by the client waiting), instead of the default
+//! closed loop where each client sends its next transfer as soon as the last is answered). With
 //! `-- --test` (as CI does) every size is tiny so it only proves the code runs.
 
 use std::io::{BufRead, BufReader};
@@ -42,6 +45,8 @@ struct Sizes {
     bulk_connections: usize,
     hash_fields: usize,
     scan_keys: usize,
+    /// Transfers per second over all critical clients; None: closed loop.
+    critical_rate: Option<u64>,
 }
 
 impl Sizes {
@@ -60,6 +65,7 @@ impl Sizes {
                 bulk_connections: 4,
                 hash_fields: 100,
                 scan_keys: 100,
+                critical_rate: None,
             };
         }
         Sizes {
@@ -69,6 +75,7 @@ impl Sizes {
             bulk_connections: env("LANES_BENCH_BULK", 64) as usize,
             hash_fields: 10_000,
             scan_keys: 20_000,
+            critical_rate: Some(env("LANES_BENCH_CRITICAL_RATE", 0)).filter(|rate| *rate > 0),
         }
     }
 }
@@ -234,12 +241,37 @@ struct Phase {
     bulk_busy: u64,
 }
 
-async fn critical_client(addr: SocketAddr, seed: u64, stop: Arc<AtomicBool>) -> Histogram<u64> {
+/// One critical connection. `interval`: open loop, one transfer per interval, latency measured
+/// from its scheduled start; None: closed loop.
+async fn critical_client(
+    addr: SocketAddr,
+    seed: u64,
+    stop: Arc<AtomicBool>,
+    interval: Option<Duration>,
+) -> Histogram<u64> {
     let mut conn = Conn::connect(addr).await;
     let mut histogram = Histogram::<u64>::new(3).expect("histogram");
     let mut state = seed | 1;
     let mut request = Vec::new();
+    let mut next_start = tokio::time::Instant::now();
+    let mut previous_done = Instant::now();
     while !stop.load(Ordering::Relaxed) {
+        let scheduled = match interval {
+            Some(interval) => {
+                tokio::time::sleep_until(next_start).await;
+                let scheduled = next_start.into_std();
+                next_start += interval;
+                // Late because the previous transfer was slow: count from the schedule (the
+                // wait is the server's). Late only because the client's timer fired late
+                // (millisecond granularity): count from now (the wait is the client's).
+                if previous_done > scheduled {
+                    scheduled
+                } else {
+                    Instant::now()
+                }
+            }
+            None => Instant::now(),
+        };
         // xorshift: accounts differ per transfer, no allocation-heavy RNG in the loop.
         state ^= state << 13;
         state ^= state >> 7;
@@ -251,10 +283,10 @@ async fn critical_client(addr: SocketAddr, seed: u64, stop: Arc<AtomicBool>) -> 
         encode(&[b"DECRBY", from.as_bytes(), b"5"], &mut request);
         encode(&[b"INCRBY", to.as_bytes(), b"5"], &mut request);
         encode(&[b"EXEC"], &mut request);
-        let started = Instant::now();
         let (errors, _) = conn.call(&request, 4).await;
+        previous_done = Instant::now();
         histogram
-            .record(started.elapsed().as_micros() as u64)
+            .record((previous_done - scheduled).as_micros() as u64)
             .expect("record");
         assert_eq!(errors, 0, "critical transfers must not fail");
     }
@@ -390,12 +422,16 @@ fn run_phase(server: &Server, lanes: Lanes, with_bulk: bool, sizes: &Sizes) -> P
     let ops_before = ops.load(Ordering::Relaxed);
     let started = Instant::now();
     let histogram = runtime.block_on(async {
+        let interval = sizes
+            .critical_rate
+            .map(|rate| Duration::from_secs_f64(CRITICAL_CONNECTIONS as f64 / rate as f64));
         let clients: Vec<_> = (0..CRITICAL_CONNECTIONS)
             .map(|i| {
                 tokio::spawn(critical_client(
                     critical_addr,
                     0x9E37_79B9 + i as u64,
                     stop.clone(),
+                    interval,
                 ))
             })
             .collect();
@@ -438,8 +474,15 @@ fn main() {
     let test = std::env::args().any(|a| a == "--test");
     let sizes = Sizes::from_env(test);
     println!(
-        "lanes bench: {} run(s), {:?} per phase, {} critical + {} bulk connections",
-        sizes.runs, sizes.phase, CRITICAL_CONNECTIONS, sizes.bulk_connections
+        "lanes bench: {} run(s), {:?} per phase, {} critical + {} bulk connections, critical {}",
+        sizes.runs,
+        sizes.phase,
+        CRITICAL_CONNECTIONS,
+        sizes.bulk_connections,
+        match sizes.critical_rate {
+            Some(rate) => format!("paced at {rate} transfers/s (open loop)"),
+            None => "closed loop".to_string(),
+        }
     );
     let mut results: Vec<Vec<Phase>> = vec![Vec::new(); CASES.len()];
     for run in 0..sizes.runs {

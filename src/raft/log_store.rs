@@ -233,8 +233,10 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         self.shared.wal.append(
             records,
             Box::new(move |result| {
-                callback.log_io_completed(result.map_err(wal_to_io));
+                // Freed before openraft hears of the flush, so the batcher is woken first and
+                // its next proposal never waits for this entry's commit and apply.
                 flushed_slots.iter().for_each(FlushSlot::release);
+                callback.log_io_completed(result.map_err(wal_to_io));
             }),
         );
         Ok(())
