@@ -245,7 +245,9 @@ fn versions_change_on_every_modification_only() {
 }
 
 #[test]
-fn reads_that_grow_with_the_data_run_on_a_snapshot() {
+/// Which reads `Db::read` serves from a snapshot (their effect on critical latency is measured
+/// by `cargo bench --bench lanes`, not here).
+fn reads_whose_cost_grows_with_the_data_are_marked_for_a_snapshot() {
     let many = |words: &[&str]| parse(words).expect("parse").may_read_many();
     for words in [
         &["HGETALL", "h"][..],

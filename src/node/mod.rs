@@ -175,7 +175,12 @@ impl NodeBuilder {
         }
         if self.batch_limits.proposals_unflushed_max > self.batch_limits.proposals_in_flight_max {
             return Err(OpenError::Config {
-                reason: "proposals_unflushed_max must not exceed proposals_in_flight_max".into(),
+                reason: format!(
+                    "batch limit proposals_unflushed_max ({}) must not exceed \
+                     proposals_in_flight_max ({})",
+                    self.batch_limits.proposals_unflushed_max,
+                    self.batch_limits.proposals_in_flight_max
+                ),
             });
         }
         if let Some(reason) = self
