@@ -111,12 +111,25 @@ fn class_comes_from_the_listener_and_from_client_priority() {
     assert_eq!(lane_field(&info, "bulk", "clients"), 1);
     assert!(lane_field(&info, "critical", "admitted") >= 2);
     assert_eq!(lane_field(&info, "bulk", "admitted"), 1);
+    // Where each class's batches spent their time: recorded once per batch that carried the
+    // class (the critical SET and the transaction went separately; the one bulk SET alone).
+    assert!(lane_field(&info, "critical", "flush_count") >= 2, "{info}");
+    assert_eq!(
+        lane_field(&info, "critical", "answer_count"),
+        lane_field(&info, "critical", "flush_count")
+    );
+    assert_eq!(lane_field(&info, "bulk", "flush_count"), 1);
+    assert_eq!(lane_field(&info, "normal", "flush_count"), 0);
     let body = http_get(server.admin, "/metrics");
     assert_eq!(
         metric(&body, "tandem_lane_admitted_total{class=\"bulk\"}"),
         1.0
     );
     assert!(metric(&body, "tandem_lane_wait_seconds_count{class=\"critical\"}") >= 2.0);
+    for stage in ["flush", "answer"] {
+        let series = format!("tandem_lane_{stage}_seconds_count{{class=\"bulk\"}}");
+        assert_eq!(metric(&body, &series), 1.0, "{series}");
+    }
     assert!(
         metric(
             &body,

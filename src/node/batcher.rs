@@ -11,7 +11,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::{oneshot, Semaphore};
 
@@ -19,7 +19,7 @@ use super::lanes::Lanes;
 use crate::cluster::Cluster;
 use crate::command::Reply;
 use crate::error::Error;
-use crate::raft::{BatchSlot, FlushSlot, Op};
+use crate::raft::{BatchSlot, BatchTiming, FlushSlot, Op};
 
 /// Default bound on queued, not yet proposed writes (all lanes together); critical writes are
 /// refused only at this bound.
@@ -91,6 +91,7 @@ pub(crate) async fn run(
     let in_flight = Arc::new(Semaphore::new(limits.proposals_in_flight_max));
     let unflushed = Arc::new(Semaphore::new(limits.proposals_unflushed_max));
     let mut batch: Vec<Pending> = Vec::with_capacity(limits.ops_per_batch_max);
+    let lane_stats = lanes.stats();
     while lanes.ready().await {
         let unanswered = in_flight
             .clone()
@@ -104,7 +105,8 @@ pub(crate) async fn run(
             .expect("semaphore never closed");
         // Taken only now that a slot is free: whatever queued meanwhile rides in this batch,
         // and a critical write that arrived last still goes first.
-        if lanes.take_batch(limits.ops_per_batch_max, &mut batch) == 0 {
+        let taken = lanes.take_batch(limits.ops_per_batch_max, &mut batch);
+        if taken.total() == 0 {
             continue;
         }
         let (ops, replies): (Vec<Op>, Vec<_>) = batch.drain(..).map(|p| (p.op, p.reply)).unzip();
@@ -119,6 +121,11 @@ pub(crate) async fn run(
         let slot = BatchSlot {
             unflushed: FlushSlot::new(flush),
             _unanswered: unanswered,
+            timing: Some(BatchTiming {
+                stats: lane_stats.clone(),
+                taken,
+                proposed: Instant::now(),
+            }),
         };
         cluster.route(ops, replies, slot).await;
     }

@@ -171,6 +171,13 @@ pub struct LaneClassStats {
     pub shed: AtomicU64,
     /// Time from admission to being taken into a batch.
     pub wait: LatencyHistogram,
+    /// Of batches this node proposed carrying writes of this class: time from the proposal
+    /// until the entry was fsynced in the local WAL (waiting for the batch ahead included).
+    pub flush: LatencyHistogram,
+    /// Of the same batches: time from the local fsync until the consensus engine answered
+    /// (replicated to a quorum, committed, applied); a reply the zone rule holds back waits
+    /// longer than this.
+    pub answer: LatencyHistogram,
 }
 
 /// Counters of all lanes, indexed by [`Class::index`].
@@ -190,6 +197,45 @@ impl LaneStats {
     /// Admission threshold of `class` (writes queued in all lanes).
     pub fn threshold(&self, class: Class) -> usize {
         self.thresholds[class.index()].load(Ordering::Relaxed)
+    }
+
+    /// Records where an answered batch spent its time, once for each class it carried.
+    /// `flushed`: when the local WAL fsynced it (None: it never reached this node's WAL).
+    pub fn observe_batch(
+        &self,
+        taken: Taken,
+        proposed: Instant,
+        flushed: Option<Instant>,
+        answered: Instant,
+    ) {
+        for class in taken.classes() {
+            let stats = self.class(class);
+            if let Some(flushed) = flushed {
+                stats
+                    .flush
+                    .observe(flushed.saturating_duration_since(proposed));
+                stats
+                    .answer
+                    .observe(answered.saturating_duration_since(flushed));
+            }
+        }
+    }
+}
+
+/// How many writes of each class one batch took, indexed by [`Class::index`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Taken(pub [usize; 3]);
+
+impl Taken {
+    pub fn total(&self) -> usize {
+        self.0.iter().sum()
+    }
+
+    /// The classes with at least one write in the batch, in drain order.
+    pub fn classes(self) -> impl Iterator<Item = Class> {
+        Class::ALL
+            .into_iter()
+            .filter(move |c| self.0[c.index()] > 0)
     }
 }
 
@@ -299,13 +345,15 @@ impl<T> Lanes<T> {
     }
 
     /// Moves up to `ops_max` items into `batch`: critical first, then normal, then at most
-    /// `bulk_ops_per_batch_max` bulk. Returns how many were taken (0 if the lanes are empty).
-    pub fn take_batch(&self, ops_max: usize, batch: &mut Vec<T>) -> usize {
+    /// `bulk_ops_per_batch_max` bulk. Returns how many of each class were taken (none if the
+    /// lanes are empty).
+    pub fn take_batch(&self, ops_max: usize, batch: &mut Vec<T>) -> Taken {
         self.take_batch_at(ops_max, batch, Instant::now())
     }
 
-    fn take_batch_at(&self, ops_max: usize, batch: &mut Vec<T>, now: Instant) -> usize {
+    fn take_batch_at(&self, ops_max: usize, batch: &mut Vec<T>, now: Instant) -> Taken {
         let mut state = self.lock();
+        let mut per_class = Taken::default();
         let mut taken = 0;
         for class in Class::ALL {
             let room = ops_max - taken;
@@ -323,6 +371,7 @@ impl<T> Lanes<T> {
                 batch.push(queued.item);
             }
             stats.depth.fetch_sub(count, Ordering::Relaxed);
+            per_class.0[class.index()] = count;
             taken += count;
         }
         // While a backlog remains, the time between two takes is what the node needs per
@@ -337,7 +386,7 @@ impl<T> Lanes<T> {
             }
         }
         state.last_take = Some(now);
-        taken
+        per_class
     }
 
     /// Waits until some lane holds an item (true) or the lanes are closed and empty (false).

@@ -20,7 +20,9 @@ use tokio::task::JoinHandle;
 
 pub use batcher::{wall_clock_ms, BatchLimits, BatchStats};
 pub use db::{Db, PendingReply};
-pub use lanes::{Class, LaneClassStats, LaneLimits, LaneStats, Lanes, Refused, UnknownClass};
+pub use lanes::{
+    Class, LaneClassStats, LaneLimits, LaneStats, Lanes, Refused, Taken, UnknownClass,
+};
 pub use lock::DirLock;
 
 use crate::cluster::{Cluster, ClusterOptions};

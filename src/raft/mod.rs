@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 pub use log_store::{LogRecoveryError, LogStore, LogStoreMeta};
 pub use network::PeerNetwork;
-pub(crate) use proposal::{BatchSlot, FlushSlot, Replies, ReplySender};
+pub(crate) use proposal::{BatchSlot, BatchTiming, FlushSlot, Replies, ReplySender};
 pub use proposal::{Op, Proposal};
 pub use state_machine::{SmShared, StateMachine};
 

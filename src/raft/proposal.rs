@@ -6,6 +6,7 @@
 //! exactly one answer: its reply, or an error if the entry could not be committed.
 
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 use tokio::sync::{oneshot, OwnedSemaphorePermit};
@@ -14,6 +15,7 @@ use super::TypeConfig;
 use crate::cluster::Cluster;
 use crate::command::{Command, Reply, Transaction};
 use crate::error::Error;
+use crate::node::{LaneStats, Taken};
 
 /// One log entry's worth of client work.
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
@@ -41,24 +43,45 @@ impl Proposal {
 /// A batcher permit shared between a proposal's in-memory log entry and its replies, freed by
 /// whichever comes first: the entry flushed in the local WAL, or the proposal answered.
 #[derive(Clone, Default)]
-pub(crate) struct FlushSlot(Option<Arc<Mutex<Option<OwnedSemaphorePermit>>>>);
+pub(crate) struct FlushSlot(Option<Arc<Mutex<SlotState>>>);
+
+#[derive(Default)]
+struct SlotState {
+    permit: Option<OwnedSemaphorePermit>,
+    /// When the permit was freed.
+    released_at: Option<Instant>,
+}
 
 impl FlushSlot {
     pub(crate) fn new(permit: OwnedSemaphorePermit) -> Self {
-        Self(Some(Arc::new(Mutex::new(Some(permit)))))
+        Self(Some(Arc::new(Mutex::new(SlotState {
+            permit: Some(permit),
+            released_at: None,
+        }))))
     }
 
     /// Frees the permit (once; later calls do nothing).
     pub(crate) fn release(&self) {
         if let Some(slot) = &self.0 {
-            drop(slot.lock().expect("flush slot lock").take());
+            let mut state = slot.lock().expect("flush slot lock");
+            if let Some(permit) = state.permit.take() {
+                state.released_at = Some(Instant::now());
+                drop(permit);
+            }
         }
     }
 
     pub(crate) fn is_held(&self) -> bool {
         self.0
             .as_ref()
-            .is_some_and(|slot| slot.lock().expect("flush slot lock").is_some())
+            .is_some_and(|slot| slot.lock().expect("flush slot lock").permit.is_some())
+    }
+
+    /// When the permit was freed (None while held).
+    fn released_at(&self) -> Option<Instant> {
+        self.0
+            .as_ref()
+            .and_then(|slot| slot.lock().expect("flush slot lock").released_at)
     }
 }
 
@@ -75,6 +98,15 @@ impl PartialEq for FlushSlot {
 pub(crate) struct BatchSlot {
     pub unflushed: FlushSlot,
     pub _unanswered: OwnedSemaphorePermit,
+    /// Where the batch's time goes, recorded per class once it is answered.
+    pub timing: Option<BatchTiming>,
+}
+
+/// What a batch needs to record its flush and answer times in the lanes' statistics.
+pub(crate) struct BatchTiming {
+    pub stats: Arc<LaneStats>,
+    pub taken: Taken,
+    pub proposed: Instant,
 }
 
 impl Drop for BatchSlot {
@@ -133,11 +165,27 @@ impl Replies {
     pub(crate) fn deliver(self, result: Option<openraft::raft::ClientWriteResult<TypeConfig>>) {
         let Replies {
             senders,
-            slot,
+            mut slot,
             cluster,
         } = self;
+        // Read before the slot is dropped: dropping frees a slot that is still held, and that
+        // moment is not a flush.
+        let timing = slot.as_mut().and_then(|slot| {
+            let flushed = slot.unflushed.released_at();
+            slot.timing.take().map(|timing| (timing, flushed))
+        });
         // Frees both slots (the flush slot already, unless the entry never reached the WAL).
         drop(slot);
+        // Recorded before any caller hears back, so a caller that then reads the statistics
+        // finds its own batch in them.
+        if let Some((timing, flushed)) = timing {
+            let BatchTiming {
+                stats,
+                taken,
+                proposed,
+            } = timing;
+            stats.observe_batch(taken, proposed, flushed, Instant::now());
+        }
         match (result, cluster) {
             (None, _) => {
                 for tx in senders {
@@ -214,6 +262,7 @@ mod tests {
         let slot = BatchSlot {
             unflushed: FlushSlot::new(unflushed.clone().try_acquire_owned().expect("permit")),
             _unanswered: unanswered.clone().try_acquire_owned().expect("permit"),
+            timing: None,
         };
         let kept_by_entry = slot.unflushed.clone();
         drop(slot);

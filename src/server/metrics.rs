@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use super::info::rss_bytes;
 use super::stats::ServerStats;
-use crate::node::{LaneStats, NodeStatus};
+use crate::node::{LaneClassStats, LaneStats, NodeStatus};
 
 /// Inclusive upper bounds of the latency buckets in nanoseconds: 1, 2.5 and 5 per decade from
 /// 1 µs to 10 s. Slower observations are counted only in `+Inf` (and in `_sum`).
@@ -429,20 +429,41 @@ fn lane_families(out: &mut String, lanes: &LaneStats) {
         "Writes refused with BUSY because the lanes were over the class's threshold.",
         &|c| load(&lanes.class(c).shed),
     );
-    family(
+    let per_class_histogram =
+        |out: &mut String,
+         name: &str,
+         help: &str,
+         pick: &dyn Fn(&LaneClassStats) -> &LatencyHistogram| {
+            family(out, name, Kind::Histogram, help);
+            for class in CommandClass::ALL {
+                histogram(
+                    out,
+                    name,
+                    ("class", class.as_str()),
+                    &pick(lanes.class(class)).snapshot(),
+                );
+            }
+        };
+    per_class_histogram(
         out,
         "tandem_lane_wait_seconds",
-        Kind::Histogram,
         "Time from a write's admission to its lane until the batcher takes it into a batch.",
+        &|lane| &lane.wait,
     );
-    for class in CommandClass::ALL {
-        histogram(
-            out,
-            "tandem_lane_wait_seconds",
-            ("class", class.as_str()),
-            &lanes.class(class).wait.snapshot(),
-        );
-    }
+    per_class_histogram(
+        out,
+        "tandem_lane_flush_seconds",
+        "Per batch carrying the class, proposed on this node: time from the proposal until the \
+         entry was fsynced in the local WAL.",
+        &|lane| &lane.flush,
+    );
+    per_class_histogram(
+        out,
+        "tandem_lane_answer_seconds",
+        "Per batch carrying the class, proposed on this node: time from the local fsync until \
+         the entry was replicated to a quorum, committed and applied.",
+        &|lane| &lane.answer,
+    );
 }
 
 /// Nanoseconds shown as exact decimal seconds ("0.0000025", "10"), with no float rounding.

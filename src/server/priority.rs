@@ -357,7 +357,7 @@ pub(crate) fn info_section(out: &mut String, shared: &Shared) {
         let _ = write!(
             out,
             "lane_{class}:clients={},depth={},depth_max={},admitted={},shed={},\
-             wait_count={},wait_us_avg={},wait_us_p50_le={},wait_us_p99_le={}\r\n",
+             wait_count={},wait_us_avg={},wait_us_p50_le={},wait_us_p99_le={}",
             clients.iter().filter(|c| c.class() == class).count(),
             lane.depth.load(Ordering::Relaxed),
             stats.threshold(class),
@@ -368,6 +368,17 @@ pub(crate) fn info_section(out: &mut String, shared: &Shared) {
             us(quantile_bound_ns(&wait, 0.5)),
             us(quantile_bound_ns(&wait, 0.99)),
         );
+        for (stage, histogram) in [("flush", &lane.flush), ("answer", &lane.answer)] {
+            let snapshot = histogram.snapshot();
+            let _ = write!(
+                out,
+                ",{stage}_count={},{stage}_us_p50_le={},{stage}_us_p99_le={}",
+                snapshot.count(),
+                us(quantile_bound_ns(&snapshot, 0.5)),
+                us(quantile_bound_ns(&snapshot, 0.99)),
+            );
+        }
+        out.push_str("\r\n");
     }
 }
 
