@@ -11,6 +11,7 @@
 
 use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, Criterion};
+use tandem::command::Cx;
 use tandem::keyspace::Keyspace;
 use tandem::Command;
 
@@ -25,7 +26,7 @@ fn cmd(args: &[&str]) -> Command {
 fn keyspace_with(keys: usize) -> Keyspace {
     let mut ks = Keyspace::new();
     for i in 0..keys {
-        ks.apply(&cmd(&["SET", &format!("key:{i}"), "some-value-bytes"]), 1);
+        cmd(&["SET", &format!("key:{i}"), "some-value-bytes"]).apply(&mut ks, &mut Cx::new(1, 0));
     }
     ks
 }
@@ -43,17 +44,19 @@ fn benches(c: &mut Criterion) {
     group.bench_function("apply_set", |b| {
         b.iter(|| {
             i = (i + 1) % sets.len();
-            ks.apply(&sets[i], 2)
+            sets[i].apply(&mut ks, &mut Cx::new(2, 0))
         })
     });
     group.bench_function("get", |b| {
         b.iter(|| {
             i = (i + 1) % gets.len();
-            ks.read(&gets[i], 2)
+            gets[i].read(&ks, &mut Cx::new(2, 0))
         })
     });
     let incr = cmd(&["INCRBY", "counter", "3"]);
-    group.bench_function("apply_incrby", |b| b.iter(|| ks.apply(&incr, 2)));
+    group.bench_function("apply_incrby", |b| {
+        b.iter(|| incr.apply(&mut ks, &mut Cx::new(2, 0)))
+    });
     let zadds: Vec<Command> = (0..10_000)
         .map(|i| {
             cmd(&[
@@ -67,7 +70,7 @@ fn benches(c: &mut Criterion) {
     group.bench_function("apply_zadd", |b| {
         b.iter(|| {
             i = (i + 1) % zadds.len();
-            ks.apply(&zadds[i], 2)
+            zadds[i].apply(&mut ks, &mut Cx::new(2, 0))
         })
     });
     group.bench_function("clone", |b| b.iter(|| ks.clone()));

@@ -4,6 +4,7 @@
 
 use bytes::Bytes;
 use libfuzzer_sys::fuzz_target;
+use tandem::command::Cx;
 use tandem::keyspace::Keyspace;
 use tandem::Command;
 
@@ -18,10 +19,11 @@ fuzz_target!(|data: &[u8]| {
         let decoded: Command = postcard::from_bytes(&encoded).expect("commands decode");
         assert_eq!(format!("{decoded:?}"), format!("{command:?}"));
         let mut keyspace = Keyspace::new();
+        let mut cx = Cx::new(1_000, 7);
         if command.is_write() {
-            let _ = keyspace.apply(&command, 1_000);
+            let _ = command.apply(&mut keyspace, &mut cx);
         } else {
-            let _ = keyspace.read(&command, 1_000);
+            let _ = command.read(&keyspace, &mut cx);
         }
     }
     // Arbitrary bytes as an encoded command (a corrupted log entry) never panic either.

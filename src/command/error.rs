@@ -59,9 +59,21 @@ pub enum CommandError {
         "ERR syntax error, LIMIT is only supported in combination with either BYSCORE or BYLEX"
     )]
     LimitWithoutBy,
+    /// A server command (PING, MULTI, ...) given to the data-command parser.
+    #[error("ERR '{command}' is answered by the server, not the command model")]
+    NotData { command: &'static str },
+    /// A bug, reported instead of acting on it.
+    #[error("ERR internal error: {reason}")]
+    Internal { reason: String },
 }
 
 impl CommandError {
+    pub(crate) fn internal(reason: impl Into<String>) -> CommandError {
+        CommandError::Internal {
+            reason: reason.into(),
+        }
+    }
+
     pub fn to_reply(&self) -> Reply {
         Reply::Error(self.to_string())
     }

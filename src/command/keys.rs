@@ -1,39 +1,155 @@
-//! Keyspace commands: DEL EXISTS TYPE EXPIRE PEXPIRE EXPIREAT PEXPIREAT TTL PTTL
-//! PERSIST RENAME KEYS SCAN DBSIZE FLUSHDB FLUSHALL. Invariant: expiry times
-//! are computed from the log time `now_ms`; an expiry at or before it deletes.
+//! Keyspace commands: DEL EXISTS TYPE EXPIRE PEXPIRE EXPIREAT PEXPIREAT TTL PTTL PERSIST RENAME
+//! KEYS SCAN DBSIZE FLUSHDB FLUSHALL. Invariant: expiry times are computed from the log time
+//! `cx.now_ms`; an expiry at or before it deletes.
 //!
-//! Wire forms: `EXPIRE key seconds [NX|XX|GT|LT]`, `RENAME source target`,
+//! Wire forms are in each spec, e.g. `EXPIRE key seconds [NX|XX|GT|LT]`,
 //! `SCAN cursor [MATCH pattern] [COUNT count] [TYPE type]`, `FLUSHDB [ASYNC|SYNC]`.
 
 use bytes::Bytes;
+use serde::{Deserialize, Serialize};
 
 use super::strings::now_as_i64;
-use super::{is_option, parse_i64, Args, Command, CommandError, ExpireCondition, Reply};
+use super::{
+    is_option, parse_i64, Args, Categories, Command, CommandError, CommandSpec, Cx, Flags, Group,
+    KeySpec, Reply,
+};
 use crate::keyspace::{glob_match, Keyspace, Slot};
 
 /// SCAN's default COUNT, as in Redis.
 const SCAN_COUNT_DEFAULT: u64 = 10;
 
-// ---- parse ----
+const READ: Flags = Flags::READONLY;
+const READ_FAST: Flags = Flags::READONLY.union(Flags::FAST);
+const WRITE: Flags = Flags::WRITE;
+const WRITE_FAST: Flags = Flags::WRITE.union(Flags::FAST);
+const EXPIRE_ARGS: &[&str] = &["key", "time", "[NX|XX|GT|LT]"];
 
-pub(super) fn parse_del(args: Args<'_>) -> Result<Command, CommandError> {
-    Ok(Command::Del {
-        keys: args.from(1).to_vec(),
-    })
+/// EXPIRE-family NX / XX / GT / LT.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ExpireCondition {
+    Always,
+    /// NX: only if the key has no expiry.
+    IfNone,
+    /// XX: only if the key has an expiry.
+    IfSome,
+    /// GT: only if the new expiry is greater (no expiry counts as infinite).
+    IfGreater,
+    /// LT: only if the new expiry is less (no expiry counts as infinite).
+    IfLess,
+    /// XX LT: only if the key has an expiry and the new one is less.
+    /// (XX GT needs no variant: GT already fails on a key without expiry.)
+    IfSomeAndLess,
 }
 
-pub(super) fn parse_exists(args: Args<'_>) -> Result<Command, CommandError> {
-    Ok(Command::Exists {
-        keys: args.from(1).to_vec(),
-    })
+// ---- DEL ----
+
+/// `DEL key [key ...]`
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Del {
+    pub keys: Vec<Bytes>,
 }
 
-pub(super) fn parse_type(args: Args<'_>) -> Result<Command, CommandError> {
-    Ok(Command::Type { key: args.key(1) })
+impl Del {
+    pub const SPEC: CommandSpec = CommandSpec::data("del", -2, Group::Generic, Del::parse)
+        .flags(WRITE)
+        .keys(KeySpec::ALL)
+        .docs("1.0.0", "Deletes one or more keys.", &["key..."]);
+
+    fn parse(args: Args<'_>) -> Result<Command, CommandError> {
+        Ok(Del {
+            keys: args.from(1).to_vec(),
+        }
+        .into())
+    }
+
+    pub(super) fn apply(&self, ks: &mut Keyspace, cx: &mut Cx) -> Result<Reply, CommandError> {
+        Ok(Reply::Integer(delete_keys(ks, &self.keys, cx.now_ms)))
+    }
 }
 
-/// Options first, then the amount: Redis reports an option error before a
-/// non-integer amount.
+/// Removes `keys` (an expired key is physically dropped too, but not counted); returns how
+/// many were live.
+pub(super) fn delete_keys(ks: &mut Keyspace, keys: &[Bytes], now_ms: u64) -> i64 {
+    let mut removed = 0;
+    for key in keys {
+        let slot = Slot::new(key.clone());
+        let live = ks.live(&slot, now_ms).is_some();
+        if ks.remove(&slot).is_some() && live {
+            removed += 1;
+        }
+    }
+    removed
+}
+
+// ---- EXISTS ----
+
+/// `EXISTS key [key ...]`
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Exists {
+    pub keys: Vec<Bytes>,
+}
+
+impl Exists {
+    pub const SPEC: CommandSpec = CommandSpec::data("exists", -2, Group::Generic, Exists::parse)
+        .flags(READ_FAST)
+        .keys(KeySpec::ALL)
+        .docs(
+            "1.0.0",
+            "Determines whether one or more keys exist.",
+            &["key..."],
+        );
+
+    fn parse(args: Args<'_>) -> Result<Command, CommandError> {
+        Ok(Exists {
+            keys: args.from(1).to_vec(),
+        }
+        .into())
+    }
+
+    pub(super) fn read(&self, ks: &Keyspace, cx: &mut Cx) -> Result<Reply, CommandError> {
+        Ok(Reply::Integer(
+            self.keys
+                .iter()
+                .filter(|key| ks.live(&Slot::new((*key).clone()), cx.now_ms).is_some())
+                .count() as i64,
+        ))
+    }
+}
+
+// ---- TYPE ----
+
+/// `TYPE key`
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Type {
+    pub key: Bytes,
+}
+
+impl Type {
+    pub const SPEC: CommandSpec = CommandSpec::data("type", 2, Group::Generic, Type::parse)
+        .flags(READ_FAST)
+        .keys(KeySpec::ONE)
+        .docs(
+            "1.0.0",
+            "Determines the type of value stored at a key.",
+            &["key"],
+        );
+
+    fn parse(args: Args<'_>) -> Result<Command, CommandError> {
+        Ok(Type { key: args.key(1) }.into())
+    }
+
+    pub(super) fn read(&self, ks: &Keyspace, cx: &mut Cx) -> Result<Reply, CommandError> {
+        Ok(Reply::Simple(
+            ks.live(&Slot::new(self.key.clone()), cx.now_ms)
+                .map_or("none", |entry| entry.value.type_name())
+                .to_string(),
+        ))
+    }
+}
+
+// ---- EXPIRE / PEXPIRE / EXPIREAT / PEXPIREAT ----
+
+/// Options first, then the amount: Redis reports an option error before a non-integer amount.
 fn parse_expire_parts(args: Args<'_>) -> Result<(Bytes, i64, ExpireCondition), CommandError> {
     let (mut nx, mut xx, mut gt, mut lt) = (false, false, false, false);
     for option in args.from(3) {
@@ -68,354 +184,175 @@ fn parse_expire_parts(args: Args<'_>) -> Result<(Bytes, i64, ExpireCondition), C
     Ok((args.key(1), parse_i64(args.at(2))?, condition))
 }
 
-pub(super) fn parse_expire(args: Args<'_>) -> Result<Command, CommandError> {
-    let (key, seconds, condition) = parse_expire_parts(args)?;
-    Ok(Command::Expire {
-        key,
-        seconds,
-        condition,
-    })
+/// `EXPIRE key seconds [NX|XX|GT|LT]`
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Expire {
+    pub key: Bytes,
+    pub seconds: i64,
+    pub condition: ExpireCondition,
 }
 
-pub(super) fn parse_pexpire(args: Args<'_>) -> Result<Command, CommandError> {
-    let (key, milliseconds, condition) = parse_expire_parts(args)?;
-    Ok(Command::PExpire {
-        key,
-        milliseconds,
-        condition,
-    })
-}
+impl Expire {
+    pub const SPEC: CommandSpec = CommandSpec::data("expire", -3, Group::Generic, Expire::parse)
+        .flags(WRITE_FAST)
+        .keys(KeySpec::ONE)
+        .docs(
+            "1.0.0",
+            "Sets the expiration time of a key in seconds.",
+            EXPIRE_ARGS,
+        );
 
-pub(super) fn parse_expireat(args: Args<'_>) -> Result<Command, CommandError> {
-    let (key, unix_seconds, condition) = parse_expire_parts(args)?;
-    Ok(Command::ExpireAt {
-        key,
-        unix_seconds,
-        condition,
-    })
-}
-
-pub(super) fn parse_pexpireat(args: Args<'_>) -> Result<Command, CommandError> {
-    let (key, unix_ms, condition) = parse_expire_parts(args)?;
-    Ok(Command::PExpireAt {
-        key,
-        unix_ms,
-        condition,
-    })
-}
-
-pub(super) fn parse_ttl(args: Args<'_>) -> Result<Command, CommandError> {
-    Ok(Command::Ttl { key: args.key(1) })
-}
-
-pub(super) fn parse_pttl(args: Args<'_>) -> Result<Command, CommandError> {
-    Ok(Command::PTtl { key: args.key(1) })
-}
-
-pub(super) fn parse_persist(args: Args<'_>) -> Result<Command, CommandError> {
-    Ok(Command::Persist { key: args.key(1) })
-}
-
-pub(super) fn parse_rename(args: Args<'_>) -> Result<Command, CommandError> {
-    Ok(Command::Rename {
-        source: args.key(1),
-        target: args.key(2),
-    })
-}
-
-pub(super) fn parse_keys(args: Args<'_>) -> Result<Command, CommandError> {
-    Ok(Command::Keys {
-        pattern: args.key(1),
-    })
-}
-
-/// Redis parses the cursor with `strtoul`: optional sign (a '-' wraps), empty
-/// means 0, nothing else may follow the digits.
-fn parse_cursor(raw: &[u8]) -> Result<u64, CommandError> {
-    if raw.is_empty() {
-        return Ok(0);
-    }
-    let (negative, digits) = match raw[0] {
-        b'-' => (true, &raw[1..]),
-        b'+' => (false, &raw[1..]),
-        _ => (false, raw),
-    };
-    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
-        return Err(CommandError::InvalidCursor);
-    }
-    let mut value: u64 = 0;
-    for &digit in digits {
-        value = value
-            .checked_mul(10)
-            .and_then(|v| v.checked_add(u64::from(digit - b'0')))
-            .ok_or(CommandError::InvalidCursor)?;
-    }
-    Ok(if negative {
-        value.wrapping_neg()
-    } else {
-        value
-    })
-}
-
-pub(super) fn parse_scan(args: Args<'_>) -> Result<Command, CommandError> {
-    let cursor = parse_cursor(args.at(1))?;
-    let mut pattern = None;
-    let mut count = SCAN_COUNT_DEFAULT;
-    let mut type_name = None;
-    let mut index = 2;
-    while index < args.len() {
-        let option = args.at(index);
-        let has_value = index + 1 < args.len();
-        if is_option(option, "count") && has_value {
-            let value = parse_i64(args.at(index + 1))?;
-            if value < 1 {
-                return Err(CommandError::Syntax);
-            }
-            count = value as u64;
-        } else if is_option(option, "match") && has_value {
-            let raw = args.key(index + 1);
-            // "*" matches everything; skipping it saves the per-key match.
-            pattern = (raw[..] != b"*"[..]).then_some(raw);
-        } else if is_option(option, "type") && has_value {
-            type_name = Some(args.key(index + 1));
-        } else {
-            return Err(CommandError::Syntax);
-        }
-        index += 2;
-    }
-    Ok(Command::Scan {
-        cursor,
-        pattern,
-        count,
-        type_name,
-    })
-}
-
-pub(super) fn parse_dbsize(_args: Args<'_>) -> Result<Command, CommandError> {
-    Ok(Command::DbSize)
-}
-
-/// FLUSHDB/FLUSHALL take an optional ASYNC or SYNC, which Tandem ignores:
-/// a flush is one persistent-map reset either way.
-fn check_flush_mode(args: Args<'_>) -> Result<(), CommandError> {
-    match args.len() {
-        1 => Ok(()),
-        2 if is_option(args.at(1), "async") || is_option(args.at(1), "sync") => Ok(()),
-        _ => Err(CommandError::Syntax),
-    }
-}
-
-pub(super) fn parse_flushdb(args: Args<'_>) -> Result<Command, CommandError> {
-    check_flush_mode(args)?;
-    Ok(Command::FlushDb)
-}
-
-pub(super) fn parse_flushall(args: Args<'_>) -> Result<Command, CommandError> {
-    check_flush_mode(args)?;
-    Ok(Command::FlushAll)
-}
-
-// ---- apply / read ----
-
-pub(super) fn read(ks: &Keyspace, cmd: &Command, now_ms: u64) -> Result<Reply, CommandError> {
-    match cmd {
-        Command::Exists { keys } => Ok(Reply::Integer(
-            keys.iter()
-                .filter(|key| ks.live(&Slot::new((*key).clone()), now_ms).is_some())
-                .count() as i64,
-        )),
-        Command::Type { key } => Ok(Reply::Simple(
-            ks.live(&Slot::new(key.clone()), now_ms)
-                .map_or("none", |entry| entry.value.type_name())
-                .to_string(),
-        )),
-        Command::Ttl { key } => Ok(Reply::Integer(ttl_ms(ks, key, now_ms).map_or_else(
-            |code| code,
-            // Redis rounds to the nearest second.
-            |ms| (ms + 500) / 1000,
-        ))),
-        Command::PTtl { key } => Ok(Reply::Integer(
-            ttl_ms(ks, key, now_ms).unwrap_or_else(|code| code),
-        )),
-        Command::Keys { pattern } => Ok(Reply::Array(
-            ks.entries()
-                .filter(|(slot, entry)| {
-                    // Redis matches a lone "*" without the glob (so "" is included).
-                    !entry.is_expired(now_ms)
-                        && (pattern[..] == b"*"[..] || glob_match(pattern, &slot.key))
-                })
-                .map(|(slot, _)| Reply::bulk(&slot.key))
-                .collect(),
-        )),
-        Command::Scan {
-            cursor,
-            pattern,
-            count,
-            type_name,
-        } => Ok(scan(
-            ks,
-            *cursor,
-            pattern.as_deref(),
-            *count,
-            type_name.as_deref(),
-            now_ms,
-        )),
-        Command::DbSize => Ok(Reply::Integer(ks.live_len(now_ms) as i64)),
-        other => unreachable!("{} is not a keyspace read", other.name()),
-    }
-}
-
-/// Remaining lifetime in ms, or Err(-2) if absent / Err(-1) if persistent.
-fn ttl_ms(ks: &Keyspace, key: &Bytes, now_ms: u64) -> Result<i64, i64> {
-    match ks.live(&Slot::new(key.clone()), now_ms) {
-        None => Err(-2),
-        Some(entry) if entry.expiry_ms == 0 => Err(-1),
-        Some(entry) => Ok(i64::try_from(entry.expiry_ms - now_ms).unwrap_or(i64::MAX)),
-    }
-}
-
-/// SCAN over the slot order. The cursor is the hash to resume from: every
-/// key present for the whole scan is returned at least once, because keys
-/// are visited in (hash, key) order and a batch never ends in the middle of
-/// a group of keys that share one hash. A batch visits `count` entries (then
-/// finishes the hash group), so the work per call is bounded even when the
-/// pattern matches nothing. A mid-scan cursor is never 0: the next hash is
-/// always greater than a hash already visited.
-fn scan(
-    ks: &Keyspace,
-    cursor: u64,
-    pattern: Option<&[u8]>,
-    count: u64,
-    type_name: Option<&[u8]>,
-    now_ms: u64,
-) -> Reply {
-    let mut keys = Vec::new();
-    let mut last_hash = None;
-    let mut next_cursor = 0;
-    let batch = (0u64..).zip(ks.entries_from(&Slot::first_with_hash(cursor)));
-    for (visited, (slot, entry)) in batch {
-        if visited >= count && last_hash != Some(slot.hash) {
-            next_cursor = slot.hash;
-            break;
-        }
-        last_hash = Some(slot.hash);
-        if entry.is_expired(now_ms) {
-            continue;
-        }
-        if pattern.is_some_and(|pattern| !glob_match(pattern, &slot.key)) {
-            continue;
-        }
-        if type_name
-            .is_some_and(|name| !name.eq_ignore_ascii_case(entry.value.type_name().as_bytes()))
-        {
-            continue;
-        }
-        keys.push(Reply::bulk(&slot.key));
-    }
-    Reply::Array(vec![
-        Reply::Bulk(Bytes::from(next_cursor.to_string())),
-        Reply::Array(keys),
-    ])
-}
-
-pub(super) fn apply(ks: &mut Keyspace, cmd: &Command, now_ms: u64) -> Result<Reply, CommandError> {
-    match cmd {
-        Command::Del { keys } => {
-            let mut removed = 0;
-            for key in keys {
-                let slot = Slot::new(key.clone());
-                let live = ks.live(&slot, now_ms).is_some();
-                // An expired key is physically dropped too, but not counted.
-                if ks.remove(&slot).is_some() && live {
-                    removed += 1;
-                }
-            }
-            Ok(Reply::Integer(removed))
-        }
-        Command::Expire {
+    fn parse(args: Args<'_>) -> Result<Command, CommandError> {
+        let (key, seconds, condition) = parse_expire_parts(args)?;
+        Ok(Expire {
             key,
             seconds,
             condition,
-        } => expire(
+        }
+        .into())
+    }
+
+    pub(super) fn apply(&self, ks: &mut Keyspace, cx: &mut Cx) -> Result<Reply, CommandError> {
+        let base = now_as_i64(cx.now_ms);
+        expire(
             ks,
-            key,
-            *seconds,
+            &self.key,
+            self.seconds,
             Unit::Seconds,
-            now_as_i64(now_ms),
-            *condition,
+            base,
+            self.condition,
             "expire",
-            now_ms,
-        ),
-        Command::PExpire {
+            cx.now_ms,
+        )
+    }
+}
+
+/// `PEXPIRE key milliseconds [NX|XX|GT|LT]`
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PExpire {
+    pub key: Bytes,
+    pub milliseconds: i64,
+    pub condition: ExpireCondition,
+}
+
+impl PExpire {
+    pub const SPEC: CommandSpec = CommandSpec::data("pexpire", -3, Group::Generic, PExpire::parse)
+        .flags(WRITE_FAST)
+        .keys(KeySpec::ONE)
+        .docs(
+            "2.6.0",
+            "Sets the expiration time of a key in milliseconds.",
+            EXPIRE_ARGS,
+        );
+
+    fn parse(args: Args<'_>) -> Result<Command, CommandError> {
+        let (key, milliseconds, condition) = parse_expire_parts(args)?;
+        Ok(PExpire {
             key,
             milliseconds,
             condition,
-        } => expire(
+        }
+        .into())
+    }
+
+    pub(super) fn apply(&self, ks: &mut Keyspace, cx: &mut Cx) -> Result<Reply, CommandError> {
+        let base = now_as_i64(cx.now_ms);
+        expire(
             ks,
-            key,
-            *milliseconds,
+            &self.key,
+            self.milliseconds,
             Unit::Milliseconds,
-            now_as_i64(now_ms),
-            *condition,
+            base,
+            self.condition,
             "pexpire",
-            now_ms,
-        ),
-        Command::ExpireAt {
+            cx.now_ms,
+        )
+    }
+}
+
+/// `EXPIREAT key unix-time-seconds [NX|XX|GT|LT]`
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ExpireAt {
+    pub key: Bytes,
+    pub unix_seconds: i64,
+    pub condition: ExpireCondition,
+}
+
+impl ExpireAt {
+    pub const SPEC: CommandSpec =
+        CommandSpec::data("expireat", -3, Group::Generic, ExpireAt::parse)
+            .flags(WRITE_FAST)
+            .keys(KeySpec::ONE)
+            .docs(
+                "1.2.0",
+                "Sets the expiration time of a key to a Unix timestamp.",
+                &["key", "unix-time-seconds", "[NX|XX|GT|LT]"],
+            );
+
+    fn parse(args: Args<'_>) -> Result<Command, CommandError> {
+        let (key, unix_seconds, condition) = parse_expire_parts(args)?;
+        Ok(ExpireAt {
             key,
             unix_seconds,
             condition,
-        } => expire(
+        }
+        .into())
+    }
+
+    pub(super) fn apply(&self, ks: &mut Keyspace, cx: &mut Cx) -> Result<Reply, CommandError> {
+        expire(
             ks,
-            key,
-            *unix_seconds,
+            &self.key,
+            self.unix_seconds,
             Unit::Seconds,
             0,
-            *condition,
+            self.condition,
             "expireat",
-            now_ms,
-        ),
-        Command::PExpireAt {
+            cx.now_ms,
+        )
+    }
+}
+
+/// `PEXPIREAT key unix-time-milliseconds [NX|XX|GT|LT]`
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PExpireAt {
+    pub key: Bytes,
+    pub unix_ms: i64,
+    pub condition: ExpireCondition,
+}
+
+impl PExpireAt {
+    pub const SPEC: CommandSpec =
+        CommandSpec::data("pexpireat", -3, Group::Generic, PExpireAt::parse)
+            .flags(WRITE_FAST)
+            .keys(KeySpec::ONE)
+            .docs(
+                "2.6.0",
+                "Sets the expiration time of a key to a Unix milliseconds timestamp.",
+                &["key", "unix-time-milliseconds", "[NX|XX|GT|LT]"],
+            );
+
+    fn parse(args: Args<'_>) -> Result<Command, CommandError> {
+        let (key, unix_ms, condition) = parse_expire_parts(args)?;
+        Ok(PExpireAt {
             key,
             unix_ms,
             condition,
-        } => expire(
+        }
+        .into())
+    }
+
+    pub(super) fn apply(&self, ks: &mut Keyspace, cx: &mut Cx) -> Result<Reply, CommandError> {
+        expire(
             ks,
-            key,
-            *unix_ms,
+            &self.key,
+            self.unix_ms,
             Unit::Milliseconds,
             0,
-            *condition,
+            self.condition,
             "pexpireat",
-            now_ms,
-        ),
-        Command::Persist { key } => {
-            let slot = Slot::new(key.clone());
-            match ks.live(&slot, now_ms) {
-                Some(entry) if entry.expiry_ms != 0 => {
-                    ks.set_expiry(&slot, 0);
-                    Ok(Reply::Integer(1))
-                }
-                _ => Ok(Reply::Integer(0)),
-            }
-        }
-        Command::Rename { source, target } => {
-            let source_slot = Slot::new(source.clone());
-            let Some(entry) = ks.live(&source_slot, now_ms) else {
-                return Err(CommandError::NoSuchKey);
-            };
-            if source == target {
-                return Ok(Reply::Ok);
-            }
-            let (value, expiry_ms) = (entry.value.clone(), entry.expiry_ms);
-            ks.remove(&source_slot);
-            ks.insert(Slot::new(target.clone()), value, expiry_ms);
-            Ok(Reply::Ok)
-        }
-        Command::FlushDb | Command::FlushAll => {
-            ks.clear();
-            Ok(Reply::Ok)
-        }
-        other => unreachable!("{} is not a keyspace write", other.name()),
+            cx.now_ms,
+        )
     }
 }
 
@@ -425,8 +362,8 @@ enum Unit {
     Milliseconds,
 }
 
-/// EXPIRE/PEXPIRE/EXPIREAT/PEXPIREAT, in Redis's order: overflow checks,
-/// then key lookup, then the NX/XX/GT/LT condition, then set or delete.
+/// EXPIRE/PEXPIRE/EXPIREAT/PEXPIREAT, in Redis's order: overflow checks, then key lookup, then
+/// the NX/XX/GT/LT condition, then set or delete.
 #[allow(clippy::too_many_arguments)]
 fn expire(
     ks: &mut Keyspace,
@@ -467,6 +404,392 @@ fn expire(
         ks.set_expiry(&slot, at_ms as u64);
     }
     Ok(Reply::Integer(1))
+}
+
+// ---- TTL / PTTL ----
+
+/// Remaining lifetime in ms, or Err(-2) if absent / Err(-1) if persistent.
+fn ttl_ms(ks: &Keyspace, key: &Bytes, now_ms: u64) -> Result<i64, i64> {
+    match ks.live(&Slot::new(key.clone()), now_ms) {
+        None => Err(-2),
+        Some(entry) if entry.expiry_ms == 0 => Err(-1),
+        Some(entry) => Ok(i64::try_from(entry.expiry_ms - now_ms).unwrap_or(i64::MAX)),
+    }
+}
+
+/// `TTL key`
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Ttl {
+    pub key: Bytes,
+}
+
+impl Ttl {
+    pub const SPEC: CommandSpec = CommandSpec::data("ttl", 2, Group::Generic, Ttl::parse)
+        .flags(READ_FAST)
+        .keys(KeySpec::ONE)
+        .docs(
+            "1.0.0",
+            "Returns the expiration time in seconds of a key.",
+            &["key"],
+        );
+
+    fn parse(args: Args<'_>) -> Result<Command, CommandError> {
+        Ok(Ttl { key: args.key(1) }.into())
+    }
+
+    pub(super) fn read(&self, ks: &Keyspace, cx: &mut Cx) -> Result<Reply, CommandError> {
+        Ok(Reply::Integer(
+            ttl_ms(ks, &self.key, cx.now_ms).map_or_else(
+                |code| code,
+                // Redis rounds to the nearest second.
+                |ms| (ms + 500) / 1000,
+            ),
+        ))
+    }
+}
+
+/// `PTTL key`
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PTtl {
+    pub key: Bytes,
+}
+
+impl PTtl {
+    pub const SPEC: CommandSpec = CommandSpec::data("pttl", 2, Group::Generic, PTtl::parse)
+        .flags(READ_FAST)
+        .keys(KeySpec::ONE)
+        .docs(
+            "2.6.0",
+            "Returns the expiration time in milliseconds of a key.",
+            &["key"],
+        );
+
+    fn parse(args: Args<'_>) -> Result<Command, CommandError> {
+        Ok(PTtl { key: args.key(1) }.into())
+    }
+
+    pub(super) fn read(&self, ks: &Keyspace, cx: &mut Cx) -> Result<Reply, CommandError> {
+        Ok(Reply::Integer(
+            ttl_ms(ks, &self.key, cx.now_ms).unwrap_or_else(|code| code),
+        ))
+    }
+}
+
+// ---- PERSIST ----
+
+/// `PERSIST key`
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Persist {
+    pub key: Bytes,
+}
+
+impl Persist {
+    pub const SPEC: CommandSpec = CommandSpec::data("persist", 2, Group::Generic, Persist::parse)
+        .flags(WRITE_FAST)
+        .keys(KeySpec::ONE)
+        .docs("2.2.0", "Removes the expiration time of a key.", &["key"]);
+
+    fn parse(args: Args<'_>) -> Result<Command, CommandError> {
+        Ok(Persist { key: args.key(1) }.into())
+    }
+
+    pub(super) fn apply(&self, ks: &mut Keyspace, cx: &mut Cx) -> Result<Reply, CommandError> {
+        let slot = Slot::new(self.key.clone());
+        match ks.live(&slot, cx.now_ms) {
+            Some(entry) if entry.expiry_ms != 0 => {
+                ks.set_expiry(&slot, 0);
+                Ok(Reply::Integer(1))
+            }
+            _ => Ok(Reply::Integer(0)),
+        }
+    }
+}
+
+// ---- RENAME ----
+
+/// `RENAME key newkey`
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Rename {
+    pub source: Bytes,
+    pub target: Bytes,
+}
+
+impl Rename {
+    pub const SPEC: CommandSpec = CommandSpec::data("rename", 3, Group::Generic, Rename::parse)
+        .flags(WRITE)
+        .keys(KeySpec::range(1, 2, 1))
+        .docs(
+            "1.0.0",
+            "Renames a key and overwrites the destination.",
+            &["key", "newkey"],
+        );
+
+    fn parse(args: Args<'_>) -> Result<Command, CommandError> {
+        Ok(Rename {
+            source: args.key(1),
+            target: args.key(2),
+        }
+        .into())
+    }
+
+    pub(super) fn apply(&self, ks: &mut Keyspace, cx: &mut Cx) -> Result<Reply, CommandError> {
+        let source_slot = Slot::new(self.source.clone());
+        let Some(entry) = ks.live(&source_slot, cx.now_ms) else {
+            return Err(CommandError::NoSuchKey);
+        };
+        if self.source == self.target {
+            return Ok(Reply::Ok);
+        }
+        let (value, expiry_ms) = (entry.value.clone(), entry.expiry_ms);
+        ks.remove(&source_slot);
+        ks.insert(Slot::new(self.target.clone()), value, expiry_ms);
+        Ok(Reply::Ok)
+    }
+}
+
+// ---- KEYS ----
+
+/// `KEYS pattern`
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Keys {
+    pub pattern: Bytes,
+}
+
+impl Keys {
+    pub const SPEC: CommandSpec = CommandSpec::data("keys", 2, Group::Generic, Keys::parse)
+        .flags(READ.union(Flags::READS_MANY))
+        .categories(Categories::DANGEROUS)
+        .docs(
+            "1.0.0",
+            "Returns all key names that match a pattern.",
+            &["pattern"],
+        );
+
+    fn parse(args: Args<'_>) -> Result<Command, CommandError> {
+        Ok(Keys {
+            pattern: args.key(1),
+        }
+        .into())
+    }
+
+    pub(super) fn read(&self, ks: &Keyspace, cx: &mut Cx) -> Result<Reply, CommandError> {
+        let pattern = &self.pattern;
+        Ok(Reply::Array(
+            ks.entries()
+                .filter(|(slot, entry)| {
+                    // Redis matches a lone "*" without the glob (so "" is included).
+                    !entry.is_expired(cx.now_ms)
+                        && (pattern[..] == b"*"[..] || glob_match(pattern, &slot.key))
+                })
+                .map(|(slot, _)| Reply::bulk(&slot.key))
+                .collect(),
+        ))
+    }
+}
+
+// ---- SCAN ----
+
+/// Redis parses the cursor with `strtoul`: optional sign (a '-' wraps), empty means 0, nothing
+/// else may follow the digits.
+pub(super) fn parse_cursor(raw: &[u8]) -> Result<u64, CommandError> {
+    if raw.is_empty() {
+        return Ok(0);
+    }
+    let (negative, digits) = match raw[0] {
+        b'-' => (true, &raw[1..]),
+        b'+' => (false, &raw[1..]),
+        _ => (false, raw),
+    };
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return Err(CommandError::InvalidCursor);
+    }
+    let mut value: u64 = 0;
+    for &digit in digits {
+        value = value
+            .checked_mul(10)
+            .and_then(|v| v.checked_add(u64::from(digit - b'0')))
+            .ok_or(CommandError::InvalidCursor)?;
+    }
+    Ok(if negative {
+        value.wrapping_neg()
+    } else {
+        value
+    })
+}
+
+/// `SCAN cursor [MATCH pattern] [COUNT count] [TYPE type]`
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Scan {
+    pub cursor: u64,
+    pub pattern: Option<Bytes>,
+    pub count: u64,
+    pub type_name: Option<Bytes>,
+}
+
+impl Scan {
+    pub const SPEC: CommandSpec = CommandSpec::data("scan", -2, Group::Generic, Scan::parse)
+        .flags(READ.union(Flags::READS_MANY))
+        .docs(
+            "2.8.0",
+            "Iterates over the key names in the database.",
+            &["cursor", "[MATCH pattern]", "[COUNT count]", "[TYPE type]"],
+        );
+
+    fn parse(args: Args<'_>) -> Result<Command, CommandError> {
+        let cursor = parse_cursor(args.at(1))?;
+        let mut pattern = None;
+        let mut count = SCAN_COUNT_DEFAULT;
+        let mut type_name = None;
+        let mut index = 2;
+        while index < args.len() {
+            let option = args.at(index);
+            let has_value = index + 1 < args.len();
+            if is_option(option, "count") && has_value {
+                let value = parse_i64(args.at(index + 1))?;
+                if value < 1 {
+                    return Err(CommandError::Syntax);
+                }
+                count = value as u64;
+            } else if is_option(option, "match") && has_value {
+                let raw = args.key(index + 1);
+                // "*" matches everything; skipping it saves the per-key match.
+                pattern = (raw[..] != b"*"[..]).then_some(raw);
+            } else if is_option(option, "type") && has_value {
+                type_name = Some(args.key(index + 1));
+            } else {
+                return Err(CommandError::Syntax);
+            }
+            index += 2;
+        }
+        Ok(Scan {
+            cursor,
+            pattern,
+            count,
+            type_name,
+        }
+        .into())
+    }
+
+    /// SCAN over the slot order. The cursor is the hash to resume from: every key present for
+    /// the whole scan is returned at least once, because keys are visited in (hash, key) order
+    /// and a batch never ends in the middle of a group of keys that share one hash. A batch
+    /// visits `count` entries (then finishes the hash group), so the work per call is bounded
+    /// even when the pattern matches nothing. A mid-scan cursor is never 0: the next hash is
+    /// always greater than a hash already visited.
+    pub(super) fn read(&self, ks: &Keyspace, cx: &mut Cx) -> Result<Reply, CommandError> {
+        let mut keys = Vec::new();
+        let mut last_hash = None;
+        let mut next_cursor = 0;
+        let batch = (0u64..).zip(ks.entries_from(&Slot::first_with_hash(self.cursor)));
+        for (visited, (slot, entry)) in batch {
+            if visited >= self.count && last_hash != Some(slot.hash) {
+                next_cursor = slot.hash;
+                break;
+            }
+            last_hash = Some(slot.hash);
+            if entry.is_expired(cx.now_ms) {
+                continue;
+            }
+            if let Some(pattern) = &self.pattern {
+                if !glob_match(pattern, &slot.key) {
+                    continue;
+                }
+            }
+            if let Some(name) = &self.type_name {
+                if !name.eq_ignore_ascii_case(entry.value.type_name().as_bytes()) {
+                    continue;
+                }
+            }
+            keys.push(Reply::bulk(&slot.key));
+        }
+        Ok(Reply::Array(vec![
+            Reply::Bulk(Bytes::from(next_cursor.to_string())),
+            Reply::Array(keys),
+        ]))
+    }
+}
+
+// ---- DBSIZE ----
+
+/// `DBSIZE`
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DbSize;
+
+impl DbSize {
+    pub const SPEC: CommandSpec = CommandSpec::data("dbsize", 1, Group::Server, DbSize::parse)
+        .flags(READ_FAST)
+        .categories(Categories::KEYSPACE)
+        .docs("1.0.0", "Returns the number of keys in the database.", &[]);
+
+    fn parse(_args: Args<'_>) -> Result<Command, CommandError> {
+        Ok(DbSize.into())
+    }
+
+    pub(super) fn read(&self, ks: &Keyspace, cx: &mut Cx) -> Result<Reply, CommandError> {
+        Ok(Reply::Integer(ks.live_len(cx.now_ms) as i64))
+    }
+}
+
+// ---- FLUSHDB / FLUSHALL ----
+
+/// FLUSHDB/FLUSHALL take an optional ASYNC or SYNC, which Tandem ignores: a flush is one
+/// persistent-map reset either way.
+fn check_flush_mode(args: Args<'_>) -> Result<(), CommandError> {
+    match args.len() {
+        1 => Ok(()),
+        2 if is_option(args.at(1), "async") || is_option(args.at(1), "sync") => Ok(()),
+        _ => Err(CommandError::Syntax),
+    }
+}
+
+/// `FLUSHDB [ASYNC|SYNC]`
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FlushDb;
+
+impl FlushDb {
+    pub const SPEC: CommandSpec = CommandSpec::data("flushdb", -1, Group::Server, FlushDb::parse)
+        .flags(WRITE)
+        .categories(Categories::KEYSPACE.union(Categories::DANGEROUS))
+        .docs(
+            "1.0.0",
+            "Removes all keys from the current database.",
+            &["[ASYNC|SYNC]"],
+        );
+
+    fn parse(args: Args<'_>) -> Result<Command, CommandError> {
+        check_flush_mode(args)?;
+        Ok(FlushDb.into())
+    }
+
+    pub(super) fn apply(&self, ks: &mut Keyspace, _cx: &mut Cx) -> Result<Reply, CommandError> {
+        ks.clear();
+        Ok(Reply::Ok)
+    }
+}
+
+/// `FLUSHALL [ASYNC|SYNC]`
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FlushAll;
+
+impl FlushAll {
+    pub const SPEC: CommandSpec = CommandSpec::data("flushall", -1, Group::Server, FlushAll::parse)
+        .flags(WRITE)
+        .categories(Categories::KEYSPACE.union(Categories::DANGEROUS))
+        .docs(
+            "1.0.0",
+            "Removes all keys from all databases.",
+            &["[ASYNC|SYNC]"],
+        );
+
+    fn parse(args: Args<'_>) -> Result<Command, CommandError> {
+        check_flush_mode(args)?;
+        Ok(FlushAll.into())
+    }
+
+    pub(super) fn apply(&self, ks: &mut Keyspace, _cx: &mut Cx) -> Result<Reply, CommandError> {
+        ks.clear();
+        Ok(Reply::Ok)
+    }
 }
 
 #[cfg(test)]

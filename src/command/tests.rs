@@ -7,7 +7,7 @@ pub(crate) fn exec(ks: &mut Keyspace, now_ms: u64, words: &[&str]) -> Reply {
         .map(|w| Bytes::copy_from_slice(w.as_bytes()))
         .collect();
     match Command::parse(&args) {
-        Ok(cmd) => ks.apply(&cmd, now_ms),
+        Ok(cmd) => cmd.apply(ks, &mut Cx::new(now_ms, 0)),
         Err(error) => error.to_reply(),
     }
 }
@@ -84,15 +84,77 @@ fn command_metadata() {
     let cmd = parse(&["zRangeByScore", "z", "-inf", "+inf"]).unwrap();
     assert_eq!(cmd.name(), "zrangebyscore");
     assert!(!cmd.is_write());
-    assert_eq!(cmd.keys(), vec![Bytes::from("z")]);
     let cmd = parse(&["RENAME", "a", "b"]).unwrap();
     assert!(cmd.is_write());
-    assert_eq!(cmd.keys(), vec![Bytes::from("a"), Bytes::from("b")]);
-    let cmd = parse(&["MSET", "a", "1", "b", "2"]).unwrap();
-    assert_eq!(cmd.keys(), vec![Bytes::from("a"), Bytes::from("b")]);
-    // Every table entry round-trips through name().
-    for spec in SPECS {
-        assert!(spec.name.chars().all(|c| c.is_ascii_lowercase()));
+    assert_eq!(cmd.name(), "rename");
+}
+
+/// Key extraction reads the spec: the positions COMMAND GETKEYS and ACL checks use.
+#[test]
+fn key_positions_come_from_the_spec() {
+    let keys = |words: &[&str]| {
+        let args: Vec<Bytes> = words.iter().map(|w| Bytes::from(w.to_string())).collect();
+        let spec = DATA_REGISTRY.lookup(&args[0]).expect("known");
+        spec.keys
+            .positions(&args)
+            .into_iter()
+            .map(|i| words[i].to_string())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(keys(&["zrangebyscore", "z", "-inf", "+inf"]), ["z"]);
+    assert_eq!(keys(&["RENAME", "a", "b"]), ["a", "b"]);
+    assert_eq!(keys(&["MSET", "a", "1", "b", "2"]), ["a", "b"]);
+    assert_eq!(keys(&["DEL", "a", "b", "c"]), ["a", "b", "c"]);
+    assert!(keys(&["DBSIZE"]).is_empty());
+}
+
+/// The registry and the enum agree: each spec parses into its own variant, and the kind the
+/// command list declares (read or write) is what the spec's flags say.
+#[test]
+fn every_spec_is_consistent_with_its_variant() {
+    assert_eq!(DATA_SPECS.len(), DECLARED_KINDS.len());
+    for (spec, (name, declared_write)) in DATA_SPECS.iter().zip(DECLARED_KINDS) {
+        assert_eq!(spec.name, *name);
+        assert_eq!(
+            spec.is_write(),
+            *declared_write,
+            "{name}: write flag vs kind"
+        );
+        assert!(
+            spec.flags.contains(Flags::WRITE) != spec.flags.contains(Flags::READONLY),
+            "{name}: exactly one of write/readonly"
+        );
+        assert!(!spec.summary.is_empty(), "{name}: COMMAND DOCS summary");
+        assert_eq!(DATA_REGISTRY.lookup(name.as_bytes()).unwrap().name, *name);
+        assert!(
+            DATA_REGISTRY
+                .lookup(name.to_uppercase().as_bytes())
+                .is_some(),
+            "{name}: any case"
+        );
+    }
+}
+
+/// A variant's position is its tag in the log: these bytes were written by earlier versions
+/// and must keep decoding to the same commands.
+#[test]
+fn log_encoding_of_existing_commands_is_stable() {
+    let cases: &[(&[&str], &[u8])] = &[
+        (&["GET", "k"], &[0, 1, b'k']),
+        (&["SET", "k", "v"], &[1, 1, b'k', 1, b'v', 0, 0, 0]),
+        (&["DEL", "a", "b"], &[14, 2, 1, b'a', 1, b'b']),
+        (&["DBSIZE"], &[27]),
+        (&["FLUSHALL"], &[29]),
+        (
+            &["HSET", "h", "f", "v"],
+            &[30, 1, b'h', 1, 1, b'f', 1, b'v'],
+        ),
+        (&["ZPOPMAX", "z"], &[51, 1, b'z', 0]),
+    ];
+    for (words, bytes) in cases {
+        let cmd = parse(words).unwrap();
+        assert_eq!(postcard::to_allocvec(&cmd).unwrap(), *bytes, "{words:?}");
+        assert_eq!(postcard::from_bytes::<Command>(bytes).unwrap(), cmd);
     }
 }
 
@@ -171,12 +233,12 @@ fn transaction_aborts_when_a_watched_key_changed() {
     // Unchanged: runs.
     let mut copy = ks.clone();
     assert_eq!(
-        copy.apply_transaction(&txn, 0),
+        txn.apply(&mut copy, &mut Cx::new(0, 0)),
         Reply::Array(vec![Reply::Integer(2)])
     );
     // Changed in between (even to the same value): aborted, nothing applied.
     exec(&mut ks, 0, &["SET", "k", "1"]);
-    assert_eq!(ks.apply_transaction(&txn, 0), Reply::NilArray);
+    assert_eq!(txn.apply(&mut ks, &mut Cx::new(0, 0)), Reply::NilArray);
     assert_eq!(exec(&mut ks, 0, &["GET", "k"]), bulk("1"));
     // A watched key that expired also aborts (Redis 7 behaviour).
     let mut ks = Keyspace::new();
@@ -185,7 +247,7 @@ fn transaction_aborts_when_a_watched_key_changed() {
         watches: vec![(Bytes::from("k"), ks.version(b"k", 0))],
         commands: vec![parse(&["GET", "k"]).unwrap()],
     };
-    assert_eq!(ks.apply_transaction(&txn, 20), Reply::NilArray);
+    assert_eq!(txn.apply(&mut ks, &mut Cx::new(20, 0)), Reply::NilArray);
 }
 
 #[test]
@@ -203,7 +265,7 @@ fn transaction_runtime_error_does_not_roll_back() {
     };
     assert!(txn.is_write());
     assert_eq!(
-        ks.apply_transaction(&txn, 0),
+        txn.apply(&mut ks, &mut Cx::new(0, 0)),
         Reply::Array(vec![
             Reply::Ok,
             err(WRONGTYPE),

@@ -5,8 +5,7 @@
 
 use bytes::Bytes;
 
-use super::Reply;
-use crate::command::{Command, CommandError};
+use super::{Command, CommandError, Cx, Reply};
 use crate::keyspace::{KeyVersion, Keyspace};
 
 /// A MULTI/EXEC block: applied as one unit; aborted (`Reply::NilArray`) if
@@ -44,20 +43,18 @@ impl Transaction {
     pub fn is_write(&self) -> bool {
         self.commands.iter().any(Command::is_write)
     }
-}
 
-pub(crate) fn apply(ks: &mut Keyspace, txn: &Transaction, now_ms: u64) -> Reply {
-    let watch_broken = txn
-        .watches
-        .iter()
-        .any(|(key, seen)| ks.version(key, now_ms) != *seen);
-    if watch_broken {
-        return Reply::NilArray;
-    }
-    Reply::Array(
-        txn.commands
+    /// Applies the block at `cx`: `Reply::NilArray` if any watched key's version changed,
+    /// else one reply per command, all in the same context (one log time, one stream of
+    /// random choices).
+    pub fn apply(&self, ks: &mut Keyspace, cx: &mut Cx) -> Reply {
+        let watch_broken = self
+            .watches
             .iter()
-            .map(|cmd| ks.apply(cmd, now_ms))
-            .collect(),
-    )
+            .any(|(key, seen)| ks.version(key, cx.now_ms) != *seen);
+        if watch_broken {
+            return Reply::NilArray;
+        }
+        Reply::Array(self.commands.iter().map(|cmd| cmd.apply(ks, cx)).collect())
+    }
 }

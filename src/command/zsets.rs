@@ -1,118 +1,381 @@
-//! Sorted-set commands: ZADD ZREM ZSCORE ZINCRBY ZCARD ZRANK ZRANGE
-//! ZRANGEBYSCORE ZPOPMIN ZPOPMAX. Invariant: no score is ever NaN (an
-//! increment that would produce one is refused before any change), and a
-//! sorted set left empty by a write is deleted.
+//! Sorted-set commands: ZADD ZREM ZSCORE ZINCRBY ZCARD ZRANK ZRANGE ZRANGEBYSCORE ZPOPMIN
+//! ZPOPMAX. Invariant: no score is ever NaN (an increment that would produce one is refused
+//! before any change), and a sorted set left empty by a write is deleted.
 //!
-//! Wire forms: `ZADD key [NX|XX] [GT|LT] [CH] [INCR] score member [score member ...]`,
-//! `ZRANGE key start stop [BYSCORE] [REV] [LIMIT offset count] [WITHSCORES]`,
-//! `ZRANGEBYSCORE key min max [WITHSCORES] [LIMIT offset count]`, `ZPOPMIN key [count]`.
+//! Wire forms are in each spec, e.g. `ZADD key [NX|XX] [GT|LT] [CH] [INCR] score member ...`,
+//! `ZRANGE key start stop [BYSCORE] [REV] [LIMIT offset count] [WITHSCORES]`.
 
 use bytes::Bytes;
+use serde::{Deserialize, Serialize};
 
 use super::{
-    is_option, parse_f64, parse_i64, zset_at, Args, Command, CommandError, Limit, Order, Reply,
-    ScoreBound, ZAddComparison, ZAddCondition, ZRangeBy, ZRangeSpec,
+    is_option, parse_f64, parse_i64, zset_at, Args, Command, CommandError, CommandSpec, Cx, Flags,
+    Group, KeySpec, Reply, ScoreBound,
 };
 use crate::keyspace::{End, Entry, Keyspace, Slot, Value, ZSet};
 
-// ---- parse ----
+const READ_FAST: Flags = Flags::READONLY.union(Flags::FAST);
+const READ_MANY: Flags = Flags::READONLY.union(Flags::READS_MANY);
+const WRITE_FAST: Flags = Flags::WRITE.union(Flags::FAST);
+const WRITE_DENYOOM_FAST: Flags = Flags::WRITE.union(Flags::DENYOOM).union(Flags::FAST);
 
-pub(super) fn parse_zadd(args: Args<'_>) -> Result<Command, CommandError> {
-    let (mut nx, mut xx, mut gt, mut lt, mut ch, mut incr) =
-        (false, false, false, false, false, false);
-    let mut index = 2;
-    while index < args.len() {
-        let option = args.at(index);
-        if is_option(option, "nx") {
-            nx = true;
-        } else if is_option(option, "xx") {
-            xx = true;
-        } else if is_option(option, "gt") {
-            gt = true;
-        } else if is_option(option, "lt") {
-            lt = true;
-        } else if is_option(option, "ch") {
-            ch = true;
-        } else if is_option(option, "incr") {
-            incr = true;
-        } else {
-            break;
+/// ZADD's NX / XX.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ZAddCondition {
+    Always,
+    /// NX: only add new members.
+    IfAbsent,
+    /// XX: only update existing members.
+    IfPresent,
+}
+
+/// ZADD's GT / LT.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ZAddComparison {
+    Any,
+    /// GT: update only when the new score is greater.
+    Greater,
+    /// LT: update only when the new score is less.
+    Less,
+}
+
+/// Traversal direction of a range (REV).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Order {
+    Forward,
+    Reverse,
+}
+
+/// What a ZRANGE selects: ranks (the default) or scores (BYSCORE).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub enum ZRangeBy {
+    /// Inclusive 0-based ranks; negative counts from the end.
+    Rank { start: i64, stop: i64 },
+    /// Lowest and highest score, whatever order they were written in (REV takes `max min`;
+    /// parsing normalises).
+    Score { min: ScoreBound, max: ScoreBound },
+}
+
+/// LIMIT offset count (count < 0 means "all").
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Limit {
+    pub offset: i64,
+    pub count: i64,
+}
+
+/// A parsed ZRANGE / ZRANGEBYSCORE.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ZRangeSpec {
+    pub key: Bytes,
+    pub by: ZRangeBy,
+    pub order: Order,
+    pub limit: Option<Limit>,
+    pub with_scores: bool,
+}
+
+/// The live sorted set at `key` for a read (None if absent; WRONGTYPE for another type).
+fn zset_for_read<'a>(
+    ks: &'a Keyspace,
+    key: &Bytes,
+    cx: &Cx,
+) -> Result<Option<&'a ZSet>, CommandError> {
+    zset_at(ks, &Slot::new(key.clone()), cx.now_ms)
+}
+
+// ---- ZADD ----
+
+/// `ZADD key [NX|XX] [GT|LT] [CH] [INCR] score member [score member ...]`
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ZAdd {
+    pub key: Bytes,
+    pub condition: ZAddCondition,
+    pub comparison: ZAddComparison,
+    /// CH: count changed members, not only added ones.
+    pub count_changed: bool,
+    /// INCR: behave like ZINCRBY (exactly one pair).
+    pub incr: bool,
+    pub pairs: Vec<(f64, Bytes)>,
+}
+
+impl ZAdd {
+    pub const SPEC: CommandSpec = CommandSpec::data("zadd", -4, Group::SortedSet, ZAdd::parse)
+        .flags(WRITE_DENYOOM_FAST)
+        .keys(KeySpec::ONE)
+        .docs(
+            "1.2.0",
+            "Adds one or more members to a sorted set, or updates their scores. Creates the key if it doesn't exist.",
+            &["key", "[NX|XX]", "[GT|LT]", "[CH]", "[INCR]", "score member..."],
+        );
+
+    fn parse(args: Args<'_>) -> Result<Command, CommandError> {
+        let (mut nx, mut xx, mut gt, mut lt, mut ch, mut incr) =
+            (false, false, false, false, false, false);
+        let mut index = 2;
+        while index < args.len() {
+            let option = args.at(index);
+            if is_option(option, "nx") {
+                nx = true;
+            } else if is_option(option, "xx") {
+                xx = true;
+            } else if is_option(option, "gt") {
+                gt = true;
+            } else if is_option(option, "lt") {
+                lt = true;
+            } else if is_option(option, "ch") {
+                ch = true;
+            } else if is_option(option, "incr") {
+                incr = true;
+            } else {
+                break;
+            }
+            index += 1;
         }
-        index += 1;
+        let elements = args.len() - index;
+        if elements == 0 || elements % 2 == 1 {
+            return Err(CommandError::Syntax);
+        }
+        if nx && xx {
+            return Err(CommandError::ZAddXxNx);
+        }
+        if (nx && (gt || lt)) || (gt && lt) {
+            return Err(CommandError::ZAddGtLtNx);
+        }
+        if incr && elements > 2 {
+            return Err(CommandError::ZAddIncrPairs);
+        }
+        // All scores are checked before anything is applied: ZADD is all or nothing.
+        let pairs = args
+            .from(index)
+            .chunks_exact(2)
+            .map(|pair| Ok((parse_f64(&pair[0])?, pair[1].clone())))
+            .collect::<Result<Vec<_>, CommandError>>()?;
+        Ok(ZAdd {
+            key: args.key(1),
+            condition: if nx {
+                ZAddCondition::IfAbsent
+            } else if xx {
+                ZAddCondition::IfPresent
+            } else {
+                ZAddCondition::Always
+            },
+            comparison: if gt {
+                ZAddComparison::Greater
+            } else if lt {
+                ZAddComparison::Less
+            } else {
+                ZAddComparison::Any
+            },
+            count_changed: ch,
+            incr,
+            pairs,
+        }
+        .into())
     }
-    let elements = args.len() - index;
-    if elements == 0 || elements % 2 == 1 {
-        return Err(CommandError::Syntax);
+
+    pub(super) fn apply(&self, ks: &mut Keyspace, cx: &mut Cx) -> Result<Reply, CommandError> {
+        // XX on a missing key creates nothing.
+        let absent = (self.condition == ZAddCondition::IfPresent).then(|| {
+            if self.incr {
+                Reply::Nil
+            } else {
+                Reply::Integer(0)
+            }
+        });
+        update_zset(ks, &self.key, cx.now_ms, absent, |zset| {
+            zadd(
+                zset,
+                self.condition,
+                self.comparison,
+                self.count_changed,
+                self.incr,
+                &self.pairs,
+            )
+        })
     }
-    if nx && xx {
-        return Err(CommandError::ZAddXxNx);
-    }
-    if (nx && (gt || lt)) || (gt && lt) {
-        return Err(CommandError::ZAddGtLtNx);
-    }
-    if incr && elements > 2 {
-        return Err(CommandError::ZAddIncrPairs);
-    }
-    // All scores are checked before anything is applied: ZADD is all or nothing.
-    let pairs = args
-        .from(index)
-        .chunks_exact(2)
-        .map(|pair| Ok((parse_f64(&pair[0])?, pair[1].clone())))
-        .collect::<Result<Vec<_>, CommandError>>()?;
-    Ok(Command::ZAdd {
-        key: args.key(1),
-        condition: if nx {
-            ZAddCondition::IfAbsent
-        } else if xx {
-            ZAddCondition::IfPresent
-        } else {
-            ZAddCondition::Always
-        },
-        comparison: if gt {
-            ZAddComparison::Greater
-        } else if lt {
-            ZAddComparison::Less
-        } else {
-            ZAddComparison::Any
-        },
-        count_changed: ch,
-        incr,
-        pairs,
-    })
 }
 
-pub(super) fn parse_zrem(args: Args<'_>) -> Result<Command, CommandError> {
-    Ok(Command::ZRem {
-        key: args.key(1),
-        members: args.from(2).to_vec(),
-    })
+// ---- ZREM ----
+
+/// `ZREM key member [member ...]`
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ZRem {
+    pub key: Bytes,
+    pub members: Vec<Bytes>,
 }
 
-pub(super) fn parse_zscore(args: Args<'_>) -> Result<Command, CommandError> {
-    Ok(Command::ZScore {
-        key: args.key(1),
-        member: args.key(2),
-    })
+impl ZRem {
+    pub const SPEC: CommandSpec = CommandSpec::data("zrem", -3, Group::SortedSet, ZRem::parse)
+        .flags(WRITE_FAST)
+        .keys(KeySpec::ONE)
+        .docs(
+            "1.2.0",
+            "Removes one or more members from a sorted set. Deletes the sorted set if all members were removed.",
+            &["key", "member..."],
+        );
+
+    fn parse(args: Args<'_>) -> Result<Command, CommandError> {
+        Ok(ZRem {
+            key: args.key(1),
+            members: args.from(2).to_vec(),
+        }
+        .into())
+    }
+
+    pub(super) fn apply(&self, ks: &mut Keyspace, cx: &mut Cx) -> Result<Reply, CommandError> {
+        update_zset(ks, &self.key, cx.now_ms, Some(Reply::Integer(0)), |zset| {
+            let removed = self
+                .members
+                .iter()
+                .filter(|member| zset.remove(member))
+                .count();
+            let change = if removed > 0 {
+                Change::Modified
+            } else {
+                Change::None
+            };
+            Ok((Reply::Integer(removed as i64), change))
+        })
+    }
 }
 
-pub(super) fn parse_zincrby(args: Args<'_>) -> Result<Command, CommandError> {
-    Ok(Command::ZIncrBy {
-        key: args.key(1),
-        increment: parse_f64(args.at(2))?,
-        member: args.key(3),
-    })
+// ---- ZSCORE / ZCARD / ZRANK ----
+
+/// `ZSCORE key member`
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ZScore {
+    pub key: Bytes,
+    pub member: Bytes,
 }
 
-pub(super) fn parse_zcard(args: Args<'_>) -> Result<Command, CommandError> {
-    Ok(Command::ZCard { key: args.key(1) })
+impl ZScore {
+    pub const SPEC: CommandSpec = CommandSpec::data("zscore", 3, Group::SortedSet, ZScore::parse)
+        .flags(READ_FAST)
+        .keys(KeySpec::ONE)
+        .docs(
+            "1.2.0",
+            "Returns the score of a member in a sorted set.",
+            &["key", "member"],
+        );
+
+    fn parse(args: Args<'_>) -> Result<Command, CommandError> {
+        Ok(ZScore {
+            key: args.key(1),
+            member: args.key(2),
+        }
+        .into())
+    }
+
+    pub(super) fn read(&self, ks: &Keyspace, cx: &mut Cx) -> Result<Reply, CommandError> {
+        let zset = zset_for_read(ks, &self.key, cx)?;
+        Ok(zset
+            .and_then(|z| z.score(&self.member))
+            .map_or(Reply::Nil, Reply::Double))
+    }
 }
 
-pub(super) fn parse_zrank(args: Args<'_>) -> Result<Command, CommandError> {
-    Ok(Command::ZRank {
-        key: args.key(1),
-        member: args.key(2),
-    })
+// ---- ZINCRBY ----
+
+/// `ZINCRBY key increment member`
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ZIncrBy {
+    pub key: Bytes,
+    pub increment: f64,
+    pub member: Bytes,
 }
+
+impl ZIncrBy {
+    pub const SPEC: CommandSpec = CommandSpec::data("zincrby", 4, Group::SortedSet, ZIncrBy::parse)
+        .flags(WRITE_DENYOOM_FAST)
+        .keys(KeySpec::ONE)
+        .docs(
+            "1.2.0",
+            "Increments the score of a member in a sorted set.",
+            &["key", "increment", "member"],
+        );
+
+    fn parse(args: Args<'_>) -> Result<Command, CommandError> {
+        Ok(ZIncrBy {
+            key: args.key(1),
+            increment: parse_f64(args.at(2))?,
+            member: args.key(3),
+        }
+        .into())
+    }
+
+    pub(super) fn apply(&self, ks: &mut Keyspace, cx: &mut Cx) -> Result<Reply, CommandError> {
+        update_zset(ks, &self.key, cx.now_ms, None, |zset| {
+            zadd(
+                zset,
+                ZAddCondition::Always,
+                ZAddComparison::Any,
+                false,
+                true,
+                &[(self.increment, self.member.clone())],
+            )
+        })
+    }
+}
+
+/// `ZCARD key`
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ZCard {
+    pub key: Bytes,
+}
+
+impl ZCard {
+    pub const SPEC: CommandSpec = CommandSpec::data("zcard", 2, Group::SortedSet, ZCard::parse)
+        .flags(READ_FAST)
+        .keys(KeySpec::ONE)
+        .docs(
+            "1.2.0",
+            "Returns the number of members in a sorted set.",
+            &["key"],
+        );
+
+    fn parse(args: Args<'_>) -> Result<Command, CommandError> {
+        Ok(ZCard { key: args.key(1) }.into())
+    }
+
+    pub(super) fn read(&self, ks: &Keyspace, cx: &mut Cx) -> Result<Reply, CommandError> {
+        let zset = zset_for_read(ks, &self.key, cx)?;
+        Ok(Reply::Integer(zset.map_or(0, |z| z.len() as i64)))
+    }
+}
+
+/// `ZRANK key member`
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ZRank {
+    pub key: Bytes,
+    pub member: Bytes,
+}
+
+impl ZRank {
+    pub const SPEC: CommandSpec = CommandSpec::data("zrank", 3, Group::SortedSet, ZRank::parse)
+        .flags(READ_FAST)
+        .keys(KeySpec::ONE)
+        .docs(
+            "2.0.0",
+            "Returns the index of a member in a sorted set ordered by ascending scores.",
+            &["key", "member"],
+        );
+
+    fn parse(args: Args<'_>) -> Result<Command, CommandError> {
+        Ok(ZRank {
+            key: args.key(1),
+            member: args.key(2),
+        }
+        .into())
+    }
+
+    pub(super) fn read(&self, ks: &Keyspace, cx: &mut Cx) -> Result<Reply, CommandError> {
+        let zset = zset_for_read(ks, &self.key, cx)?;
+        Ok(zset
+            .and_then(|z| z.rank(&self.member))
+            .map_or(Reply::Nil, |rank| Reply::Integer(rank as i64)))
+    }
+}
+
+// ---- ZRANGE / ZRANGEBYSCORE ----
 
 /// A score bound as `zslParseRange` reads it: `(` marks exclusive, then
 /// strtod over the rest, which must be consumed entirely and not be NaN.
@@ -216,57 +479,66 @@ fn parse_range(args: Args<'_>, preset: RangeKind) -> Result<ZRangeSpec, CommandE
     })
 }
 
-pub(super) fn parse_zrange(args: Args<'_>) -> Result<Command, CommandError> {
-    Ok(Command::ZRange(parse_range(args, RangeKind::Auto)?))
-}
+/// `ZRANGE key start stop [BYSCORE] [REV] [LIMIT offset count] [WITHSCORES]`
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ZRange(pub ZRangeSpec);
 
-pub(super) fn parse_zrangebyscore(args: Args<'_>) -> Result<Command, CommandError> {
-    Ok(Command::ZRangeByScore(parse_range(args, RangeKind::Score)?))
-}
+impl ZRange {
+    pub const SPEC: CommandSpec = CommandSpec::data("zrange", -4, Group::SortedSet, ZRange::parse)
+        .flags(READ_MANY)
+        .keys(KeySpec::ONE)
+        .docs(
+            "1.2.0",
+            "Returns members in a sorted set within a range of indexes.",
+            &[
+                "key",
+                "start",
+                "stop",
+                "[BYSCORE]",
+                "[REV]",
+                "[LIMIT offset count]",
+                "[WITHSCORES]",
+            ],
+        );
 
-fn parse_pop(args: Args<'_>) -> Result<(Bytes, Option<u64>), CommandError> {
-    if args.len() > 3 {
-        return Err(CommandError::Syntax);
+    fn parse(args: Args<'_>) -> Result<Command, CommandError> {
+        Ok(ZRange(parse_range(args, RangeKind::Auto)?).into())
     }
-    let count = if args.len() == 3 {
-        let count = super::parse_i64_strict(args.at(2)).ok_or(CommandError::NotPositive)?;
-        Some(u64::try_from(count).map_err(|_| CommandError::NotPositive)?)
-    } else {
-        None
-    };
-    Ok((args.key(1), count))
+
+    pub(super) fn read(&self, ks: &Keyspace, cx: &mut Cx) -> Result<Reply, CommandError> {
+        read_range(ks, &self.0, cx)
+    }
 }
 
-pub(super) fn parse_zpopmin(args: Args<'_>) -> Result<Command, CommandError> {
-    let (key, count) = parse_pop(args)?;
-    Ok(Command::ZPopMin { key, count })
+/// `ZRANGEBYSCORE key min max [WITHSCORES] [LIMIT offset count]`
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ZRangeByScore(pub ZRangeSpec);
+
+impl ZRangeByScore {
+    pub const SPEC: CommandSpec =
+        CommandSpec::data("zrangebyscore", -4, Group::SortedSet, ZRangeByScore::parse)
+            .flags(READ_MANY)
+            .keys(KeySpec::ONE)
+            .docs(
+                "1.0.5",
+                "Returns members in a sorted set within a range of scores.",
+                &["key", "min", "max", "[WITHSCORES]", "[LIMIT offset count]"],
+            );
+
+    fn parse(args: Args<'_>) -> Result<Command, CommandError> {
+        Ok(ZRangeByScore(parse_range(args, RangeKind::Score)?).into())
+    }
+
+    pub(super) fn read(&self, ks: &Keyspace, cx: &mut Cx) -> Result<Reply, CommandError> {
+        read_range(ks, &self.0, cx)
+    }
 }
 
-pub(super) fn parse_zpopmax(args: Args<'_>) -> Result<Command, CommandError> {
-    let (key, count) = parse_pop(args)?;
-    Ok(Command::ZPopMax { key, count })
-}
-
-// ---- apply / read ----
-
-pub(super) fn read(ks: &Keyspace, cmd: &Command, now_ms: u64) -> Result<Reply, CommandError> {
-    let slot = Slot::new(cmd.keys().swap_remove(0));
-    let zset = zset_at(ks, &slot, now_ms)?;
-    let reply = match cmd {
-        Command::ZScore { member, .. } => zset
-            .and_then(|z| z.score(member))
-            .map_or(Reply::Nil, Reply::Double),
-        Command::ZCard { .. } => Reply::Integer(zset.map_or(0, |z| z.len() as i64)),
-        Command::ZRank { member, .. } => zset
-            .and_then(|z| z.rank(member))
-            .map_or(Reply::Nil, |rank| Reply::Integer(rank as i64)),
-        Command::ZRange(spec) | Command::ZRangeByScore(spec) => match zset {
-            None => Reply::Array(Vec::new()),
-            Some(zset) => range(zset, spec),
-        },
-        other => unreachable!("{} is not a sorted-set read", other.name()),
-    };
-    Ok(reply)
+fn read_range(ks: &Keyspace, spec: &ZRangeSpec, cx: &Cx) -> Result<Reply, CommandError> {
+    Ok(match zset_for_read(ks, &spec.key, cx)? {
+        None => Reply::Array(Vec::new()),
+        Some(zset) => range(zset, spec),
+    })
 }
 
 fn range(zset: &ZSet, spec: &ZRangeSpec) -> Reply {
@@ -330,8 +602,79 @@ fn range(zset: &ZSet, spec: &ZRangeSpec) -> Reply {
     }
 }
 
+// ---- ZPOPMIN / ZPOPMAX ----
+
+fn parse_pop(args: Args<'_>) -> Result<(Bytes, Option<u64>), CommandError> {
+    if args.len() > 3 {
+        return Err(CommandError::Syntax);
+    }
+    let count = if args.len() == 3 {
+        let count = super::parse_i64_strict(args.at(2)).ok_or(CommandError::NotPositive)?;
+        Some(u64::try_from(count).map_err(|_| CommandError::NotPositive)?)
+    } else {
+        None
+    };
+    Ok((args.key(1), count))
+}
+
+/// `ZPOPMIN key [count]`
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ZPopMin {
+    pub key: Bytes,
+    pub count: Option<u64>,
+}
+
+impl ZPopMin {
+    pub const SPEC: CommandSpec = CommandSpec::data("zpopmin", -2, Group::SortedSet, ZPopMin::parse)
+        .flags(WRITE_FAST)
+        .keys(KeySpec::ONE)
+        .docs(
+            "5.0.0",
+            "Returns the lowest-scoring members from a sorted set after removing them. Deletes the sorted set if the last member was popped.",
+            &["key", "[count]"],
+        );
+
+    fn parse(args: Args<'_>) -> Result<Command, CommandError> {
+        let (key, count) = parse_pop(args)?;
+        Ok(ZPopMin { key, count }.into())
+    }
+
+    pub(super) fn apply(&self, ks: &mut Keyspace, cx: &mut Cx) -> Result<Reply, CommandError> {
+        pop(ks, &self.key, self.count, End::Min, cx.now_ms)
+    }
+}
+
+/// `ZPOPMAX key [count]`
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ZPopMax {
+    pub key: Bytes,
+    pub count: Option<u64>,
+}
+
+impl ZPopMax {
+    pub const SPEC: CommandSpec = CommandSpec::data("zpopmax", -2, Group::SortedSet, ZPopMax::parse)
+        .flags(WRITE_FAST)
+        .keys(KeySpec::ONE)
+        .docs(
+            "5.0.0",
+            "Returns the highest-scoring members from a sorted set after removing them. Deletes the sorted set if the last member was popped.",
+            &["key", "[count]"],
+        );
+
+    fn parse(args: Args<'_>) -> Result<Command, CommandError> {
+        let (key, count) = parse_pop(args)?;
+        Ok(ZPopMax { key, count }.into())
+    }
+
+    pub(super) fn apply(&self, ks: &mut Keyspace, cx: &mut Cx) -> Result<Reply, CommandError> {
+        pop(ks, &self.key, self.count, End::Max, cx.now_ms)
+    }
+}
+
+// ---- shared ----
+
 /// Whether a write changed the sorted set (and so the key's version).
-enum Change {
+pub(super) enum Change {
     None,
     Modified,
 }
@@ -339,7 +682,7 @@ enum Change {
 /// Runs `update` on the live sorted set at `key`; if absent, on a new empty
 /// one when `create` allows it, else answers `absent`. Then stores,
 /// re-versions or deletes the key as needed.
-fn update_zset<R>(
+pub(super) fn update_zset<R>(
     ks: &mut Keyspace,
     key: &Bytes,
     now_ms: u64,
@@ -376,59 +719,6 @@ fn update_zset<R>(
         Change::Modified => ks.touch(&slot),
     }
     Ok(result)
-}
-
-pub(super) fn apply(ks: &mut Keyspace, cmd: &Command, now_ms: u64) -> Result<Reply, CommandError> {
-    match cmd {
-        Command::ZAdd {
-            key,
-            condition,
-            comparison,
-            count_changed,
-            incr,
-            pairs,
-        } => {
-            // XX on a missing key creates nothing.
-            let absent = (*condition == ZAddCondition::IfPresent).then(|| {
-                if *incr {
-                    Reply::Nil
-                } else {
-                    Reply::Integer(0)
-                }
-            });
-            update_zset(ks, key, now_ms, absent, |zset| {
-                zadd(zset, *condition, *comparison, *count_changed, *incr, pairs)
-            })
-        }
-        Command::ZIncrBy {
-            key,
-            increment,
-            member,
-        } => update_zset(ks, key, now_ms, None, |zset| {
-            zadd(
-                zset,
-                ZAddCondition::Always,
-                ZAddComparison::Any,
-                false,
-                true,
-                &[(*increment, member.clone())],
-            )
-        }),
-        Command::ZRem { key, members } => {
-            update_zset(ks, key, now_ms, Some(Reply::Integer(0)), |zset| {
-                let removed = members.iter().filter(|member| zset.remove(member)).count();
-                let change = if removed > 0 {
-                    Change::Modified
-                } else {
-                    Change::None
-                };
-                Ok((Reply::Integer(removed as i64), change))
-            })
-        }
-        Command::ZPopMin { key, count } => pop(ks, key, *count, End::Min, now_ms),
-        Command::ZPopMax { key, count } => pop(ks, key, *count, End::Max, now_ms),
-        other => unreachable!("{} is not a sorted-set write", other.name()),
-    }
 }
 
 /// Redis's `zsetAdd` loop for ZADD and ZINCRBY.

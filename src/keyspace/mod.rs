@@ -14,8 +14,6 @@ mod zset;
 use bytes::Bytes;
 use imbl::{OrdMap, OrdSet};
 
-use crate::command::{self, Command, Reply, Transaction};
-
 pub use codec::KeyspaceError;
 pub(crate) use entry::{Entry, Slot, Value};
 pub use glob::glob_match;
@@ -56,23 +54,6 @@ impl std::fmt::Debug for Keyspace {
 impl Keyspace {
     pub fn new() -> Self {
         Self::default()
-    }
-
-    /// Apply a write (or any) command at log time `now_ms`. Deterministic.
-    pub fn apply(&mut self, cmd: &Command, now_ms: u64) -> Reply {
-        command::apply(self, cmd, now_ms)
-    }
-
-    /// Serve a read-only command without mutating.
-    pub fn read(&self, cmd: &Command, now_ms: u64) -> Reply {
-        debug_assert!(!cmd.is_write(), "{} must go through apply", cmd.name());
-        command::read(self, cmd, now_ms)
-    }
-
-    /// Apply a MULTI/EXEC block as one unit: `Reply::NilArray` if any watched
-    /// key's version changed, else an array with one reply per command.
-    pub fn apply_transaction(&mut self, txn: &Transaction, now_ms: u64) -> Reply {
-        command::txn::apply(self, txn, now_ms)
     }
 
     /// The WATCH token of `key` at `now_ms` (`KeyVersion(0)` if absent).

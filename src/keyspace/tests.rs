@@ -3,7 +3,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use super::*;
-use crate::command::Command;
+use crate::command::{Command, Reply};
 
 fn run(ks: &mut Keyspace, now_ms: u64, words: &[&str]) -> Reply {
     let args: Vec<Bytes> = words
@@ -11,7 +11,7 @@ fn run(ks: &mut Keyspace, now_ms: u64, words: &[&str]) -> Reply {
         .map(|w| Bytes::copy_from_slice(w.as_bytes()))
         .collect();
     let cmd = Command::parse(&args).expect("test commands parse");
-    ks.apply(&cmd, now_ms)
+    cmd.apply(ks, &mut crate::command::Cx::new(now_ms, 0))
 }
 
 fn encoded(ks: &Keyspace) -> Vec<Vec<u8>> {
@@ -305,11 +305,12 @@ fn read_serves_reads_without_mutation() {
     let mut ks = Keyspace::new();
     run(&mut ks, 0, &["SET", "k", "v", "PX", "10"]);
     let before = ks.digest();
-    let get = Command::Get {
+    let get = Command::from(crate::command::Get {
         key: Bytes::from("k"),
-    };
-    assert_eq!(ks.read(&get, 5), Reply::Bulk(Bytes::from("v")));
-    assert_eq!(ks.read(&get, 10), Reply::Nil);
+    });
+    let at = |now_ms| crate::command::Cx::new(now_ms, 0);
+    assert_eq!(get.read(&ks, &mut at(5)), Reply::Bulk(Bytes::from("v")));
+    assert_eq!(get.read(&ks, &mut at(10)), Reply::Nil);
     assert_eq!(ks.digest(), before);
     assert_eq!(ks.len(), 1, "reads never purge");
 }

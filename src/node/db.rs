@@ -14,7 +14,7 @@ use tokio::sync::oneshot;
 use super::batcher::{wall_clock_ms, Pending};
 use super::lanes::{Class, Lanes, Refused};
 use crate::cluster::{Cluster, ReadConsistency};
-use crate::command::{Command, Reply, Transaction};
+use crate::command::{Command, Cx, Reply, Transaction};
 use crate::error::Error;
 use crate::keyspace::KeyVersion;
 use crate::raft::{Op, SmShared};
@@ -129,14 +129,14 @@ impl Db {
     /// Serves a read-only command from the keyspace (no log). A write command here is a bug in
     /// the caller; it gets an error reply rather than being applied.
     pub fn read(&self, command: &Command) -> Reply {
-        let now_ms = self.read_time_ms();
+        let mut cx = Cx::local(self.read_time_ms());
         if command.may_read_many() {
             // Clone (O(1): persistent maps) and read without the lock: a long scan never keeps
             // apply waiting, even when the reader's thread is descheduled mid-scan.
             let snapshot = self.keyspace().clone();
-            return snapshot.read(command, now_ms);
+            return command.read(&snapshot, &mut cx);
         }
-        self.keyspace().read(command, now_ms)
+        command.read(&self.keyspace(), &mut cx)
     }
 
     /// Serves a read at the given consistency: linearizable (on a cluster, confirmed with a

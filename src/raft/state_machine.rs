@@ -18,7 +18,7 @@ use tokio::io::{AsyncSeekExt, AsyncWriteExt};
 use super::{
     log_io_error, Entry, LogId, Op, SnapshotMeta, StorageError, StoredMembership, TypeConfig,
 };
-use crate::command::Reply;
+use crate::command::{Cx, Reply};
 use crate::keyspace::Keyspace;
 use crate::snapshot::{self, SnapshotHeader, SnapshotInfo};
 
@@ -131,12 +131,12 @@ fn snapshot_error(
     log_io_error(subject, verb, e)
 }
 
-/// Applies one operation at log time `now_ms`; one reply per op.
-pub(crate) fn apply_op(keyspace: &mut Keyspace, op: &Op, now_ms: u64) -> Reply {
+/// Applies one operation in its context (log time, random seed); one reply per op.
+pub(crate) fn apply_op(keyspace: &mut Keyspace, op: &Op, cx: &mut Cx) -> Reply {
     match op {
-        Op::Command(cmd) => keyspace.apply(cmd, now_ms),
-        Op::Transaction(txn) => keyspace.apply_transaction(txn, now_ms),
-        Op::PurgeExpired(keys) => Reply::Integer(keyspace.purge_expired(keys, now_ms) as i64),
+        Op::Command(cmd) => cmd.apply(keyspace, cx),
+        Op::Transaction(txn) => txn.apply(keyspace, cx),
+        Op::PurgeExpired(keys) => Reply::Integer(keyspace.purge_expired(keys, cx.now_ms) as i64),
     }
 }
 
@@ -168,10 +168,13 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                     self.shared
                         .last_time_ms
                         .fetch_max(now_ms, Ordering::Relaxed);
-                    proposal
-                        .ops
-                        .iter()
-                        .map(|op| apply_op(&mut keyspace, op, now_ms))
+                    let (term, index) = (entry.log_id.leader_id.term, entry.log_id.index);
+                    (0u64..)
+                        .zip(&proposal.ops)
+                        .map(|(position, op)| {
+                            let seed = Cx::entry_seed(term, index, position);
+                            apply_op(&mut keyspace, op, &mut Cx::new(now_ms, seed))
+                        })
                         .collect()
                 }
                 EntryPayload::Membership(membership) => {

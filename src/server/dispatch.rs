@@ -1,46 +1,30 @@
-//! Routing one parsed command: the AUTH gate, queueing inside MULTI, server and connection
-//! commands by name, and every other name through the command model (writes to the log, reads
-//! from the keyspace after this connection's earlier writes).
+//! Routing one command: a single registry lookup, then the AUTH gate, queueing inside MULTI,
+//! the server's own commands by id, and every data command through the command model (writes to
+//! the log, reads from the keyspace after this connection's earlier writes).
 
 use bytes::Bytes;
 
-use super::command_table::{self, CommandSpec};
+use super::command_table::{self, ServerCommand};
 use super::connection::{node_error_reply, Connection, Flow};
-use crate::command::{Command, Reply};
+use crate::command::{CommandError, CommandSpec, Flags, Group, Reply};
 
-/// Commands a client may send before it authenticates.
-const ALLOWED_BEFORE_AUTH: &[&str] = &["auth", "hello", "quit", "reset"];
-/// Commands that run at once inside MULTI instead of being queued.
-const RUN_INSIDE_MULTI: &[&str] = &["exec", "discard", "multi", "watch", "quit", "reset"];
+pub(super) const ECHO: CommandSpec =
+    CommandSpec::server("echo", 2, Group::Connection, ServerCommand::Echo as u16)
+        .flags(Flags::FAST)
+        .docs("1.0.0", "Returns the given string.", &["message"]);
 
-/// Names answered by the server itself (everything else goes to the command model).
-const SERVER_COMMANDS: &[&str] = &[
-    "ping",
-    "echo",
-    "hello",
-    "auth",
-    "client",
-    "select",
-    "quit",
-    "reset",
-    "multi",
-    "exec",
-    "discard",
-    "watch",
-    "unwatch",
-    "time",
-    "info",
-    "command",
-    "config",
-    "wait",
-    "readonly",
-    "readwrite",
-    "tandem",
-];
-
-fn is_server_command(name: &str) -> bool {
-    SERVER_COMMANDS.contains(&name)
-}
+pub(super) const QUIT: CommandSpec =
+    CommandSpec::server("quit", -1, Group::Connection, ServerCommand::Quit as u16)
+        .flags(
+            Flags::NOSCRIPT
+                .union(Flags::LOADING)
+                .union(Flags::STALE)
+                .union(Flags::FAST)
+                .union(Flags::NO_AUTH)
+                .union(Flags::ALLOW_BUSY)
+                .union(Flags::RUNS_IN_MULTI),
+        )
+        .docs("1.0.0", "Closes the connection.", &[]);
 
 /// Redis's arity error, also for subcommands (`client|setname`).
 pub(crate) fn wrong_arity(name: &str) -> String {
@@ -55,73 +39,71 @@ impl Connection {
         let name = spec.map(|s| s.name);
         self.client.touch(name.unwrap_or("unknown"));
 
-        if !self.authenticated && !name.is_some_and(|n| ALLOWED_BEFORE_AUTH.contains(&n)) {
+        if !self.authenticated && !spec.is_some_and(|s| s.flags.contains(Flags::NO_AUTH)) {
             self.fail_transaction();
             return self.error(name, "NOAUTH Authentication required.").await;
         }
-        if self.multi.is_some() && !name.is_some_and(|n| RUN_INSIDE_MULTI.contains(&n)) {
+        let Some(spec) = spec else {
+            self.fail_transaction();
+            let error = CommandError::unknown_command(&args);
+            return self.error(None, error.to_string()).await;
+        };
+        if self.multi.is_some() && !spec.flags.contains(Flags::RUNS_IN_MULTI) {
             return self.queue(spec, &args).await;
         }
-        match spec {
-            Some(spec) if is_server_command(spec.name) => {
+        match command_table::server_command(spec) {
+            Some(command) => {
                 if !spec.arity_ok(args.len()) {
                     return self.error(Some(spec.name), wrong_arity(spec.name)).await;
                 }
-                self.server_command(spec, &args).await
+                self.server_command(command, &args).await
             }
-            _ => self.data_command(&args).await,
+            None => self.data_command(spec, &args).await,
         }
     }
 
-    async fn server_command(&mut self, spec: &'static CommandSpec, args: &[Bytes]) -> Flow {
-        let name = spec.name;
-        match name {
-            "ping" => self.ping(args).await,
-            "echo" => self.reply(Some(name), Reply::Bulk(args[1].clone())).await,
-            "hello" => self.hello(args).await,
-            "auth" => self.auth(args).await,
-            "client" => self.client_command(args).await,
-            "select" => self.select(args).await,
-            "quit" => {
-                self.reply(Some(name), Reply::Ok).await;
+    async fn server_command(&mut self, command: ServerCommand, args: &[Bytes]) -> Flow {
+        use crate::cluster::ReadConsistency;
+        match command {
+            ServerCommand::Ping => self.ping(args).await,
+            ServerCommand::Echo => self.reply(Some("echo"), Reply::Bulk(args[1].clone())).await,
+            ServerCommand::Hello => self.hello(args).await,
+            ServerCommand::Auth => self.auth(args).await,
+            ServerCommand::Client => self.client_command(args).await,
+            ServerCommand::Select => self.select(args).await,
+            ServerCommand::Quit => {
+                self.reply(Some("quit"), Reply::Ok).await;
                 Flow::Close
             }
-            "reset" => self.reset().await,
-            "multi" => self.multi().await,
-            "exec" => self.exec().await,
-            "discard" => self.discard().await,
-            "watch" => self.watch(args).await,
-            "unwatch" => {
+            ServerCommand::Reset => self.reset().await,
+            ServerCommand::Multi => self.multi().await,
+            ServerCommand::Exec => self.exec().await,
+            ServerCommand::Discard => self.discard().await,
+            ServerCommand::Watch => self.watch(args).await,
+            ServerCommand::Unwatch => {
                 self.watches.clear();
-                self.reply(Some(name), Reply::Ok).await
+                self.reply(Some("unwatch"), Reply::Ok).await
             }
-            "time" => self.time().await,
-            "info" => self.info(args).await,
-            "command" => self.command(args).await,
-            "config" => self.config(args).await,
-            "wait" => self.wait(args).await,
-            "readonly" => self.read_mode(crate::cluster::ReadConsistency::Stale).await,
-            "readwrite" => {
-                self.read_mode(crate::cluster::ReadConsistency::Linearizable)
-                    .await
-            }
-            "tandem" => self.tandem_command(args).await,
-            _ => unreachable!("is_server_command and this match list the same names"),
+            ServerCommand::Time => self.time().await,
+            ServerCommand::Info => self.info(args).await,
+            ServerCommand::Command => self.command(args).await,
+            ServerCommand::Config => self.config(args).await,
+            ServerCommand::Wait => self.wait(args).await,
+            ServerCommand::ReadOnly => self.read_mode(ReadConsistency::Stale).await,
+            ServerCommand::ReadWrite => self.read_mode(ReadConsistency::Linearizable).await,
+            ServerCommand::Tandem => self.tandem_command(args).await,
         }
     }
 
     /// A command of the command model: parsed, then a write goes to the log and a read is
     /// served from the keyspace once this connection's earlier writes are applied.
-    async fn data_command(&mut self, args: &[Bytes]) -> Flow {
-        let command = match Command::parse(args) {
+    async fn data_command(&mut self, spec: &'static CommandSpec, args: &[Bytes]) -> Flow {
+        let command = match spec.parse(args) {
             Ok(command) => command,
-            Err(e) => {
-                let name = command_table::lookup(&args[0]).map(|s| s.name);
-                return self.error(name, e.to_string()).await;
-            }
+            Err(e) => return self.error(Some(spec.name), e.to_string()).await,
         };
-        let name = command.name();
-        if command.is_write() {
+        let name = spec.name;
+        if spec.is_write() {
             match self.db().enqueue(command).await {
                 Ok(pending) => self.reply_later(name, pending).await,
                 Err(e) => self.reply(Some(name), node_error_reply(&e)).await,
@@ -145,15 +127,15 @@ impl Connection {
 
     /// Inside MULTI: a data command that parses is queued (`+QUEUED`); anything else is an
     /// error that makes EXEC answer EXECABORT.
-    async fn queue(&mut self, spec: Option<&'static CommandSpec>, args: &[Bytes]) -> Flow {
-        let name = spec.map(|s| s.name);
-        if spec.is_some_and(|s| is_server_command(s.name)) {
+    async fn queue(&mut self, spec: &'static CommandSpec, args: &[Bytes]) -> Flow {
+        let name = Some(spec.name);
+        if command_table::server_command(spec).is_some() {
             self.fail_transaction();
             return self
                 .error(name, "ERR Command not allowed inside a transaction")
                 .await;
         }
-        match Command::parse(args) {
+        match spec.parse(args) {
             Ok(command) => {
                 let queued = self.multi.get_or_insert_with(Vec::new);
                 queued.push(command);
@@ -182,28 +164,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_server_command_is_in_the_table() {
-        for spec in command_table::COMMANDS {
-            if matches!(spec.group, "connection" | "transactions" | "cluster")
-                || ["time", "info", "command", "config", "wait"].contains(&spec.name)
-            {
-                assert!(is_server_command(spec.name), "{}", spec.name);
-            }
-        }
-        for name in RUN_INSIDE_MULTI
-            .iter()
-            .chain(ALLOWED_BEFORE_AUTH)
-            .chain(SERVER_COMMANDS)
-        {
-            assert!(command_table::lookup(name.as_bytes()).is_some(), "{name}");
-        }
-    }
-
-    #[test]
     fn wrong_arity_text_is_redis() {
         assert_eq!(
             wrong_arity("client|setname"),
             "ERR wrong number of arguments for 'client|setname' command"
         );
+    }
+
+    #[test]
+    fn only_login_commands_run_before_auth() {
+        let before_auth: Vec<_> = command_table::all()
+            .iter()
+            .filter(|s| s.flags.contains(Flags::NO_AUTH))
+            .map(|s| s.name)
+            .collect();
+        assert_eq!(before_auth, ["hello", "auth", "quit", "reset"]);
     }
 }

@@ -5,11 +5,13 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 
-use super::command_table::{self, COMMANDS};
+use super::command_table;
+use super::command_table::ServerCommand;
 use super::connection::{Connection, Flow};
 use super::dispatch::wrong_arity;
 use super::info;
 use crate::command::Reply;
+use crate::command::{Categories, CommandSpec, Flags, Group};
 use crate::keyspace::glob_match;
 
 fn bulk(text: impl Into<String>) -> Reply {
@@ -22,6 +24,53 @@ fn unknown_subcommand(command: &str, sub: &[u8]) -> String {
         String::from_utf8_lossy(sub)
     )
 }
+
+pub(super) const TIME: CommandSpec =
+    CommandSpec::server("time", 1, Group::Server, ServerCommand::Time as u16)
+        .flags(Flags::LOADING.union(Flags::STALE).union(Flags::FAST))
+        .docs("2.6.0", "Returns the server time.", &[]);
+
+pub(super) const INFO: CommandSpec =
+    CommandSpec::server("info", -1, Group::Server, ServerCommand::Info as u16)
+        .flags(Flags::LOADING.union(Flags::STALE))
+        .categories(Categories::DANGEROUS)
+        .docs(
+            "1.0.0",
+            "Returns information and statistics about the server.",
+            &["[section...]"],
+        );
+
+pub(super) const COMMAND: CommandSpec =
+    CommandSpec::server("command", -1, Group::Server, ServerCommand::Command as u16)
+        .flags(Flags::LOADING.union(Flags::STALE))
+        .categories(Categories::CONNECTION)
+        .docs(
+            "2.8.13",
+            "Returns detailed information about all commands (COUNT, INFO, DOCS, LIST, GETKEYS).",
+            &["[COUNT|INFO|DOCS|LIST|GETKEYS]", "[argument...]"],
+        );
+
+pub(super) const CONFIG: CommandSpec =
+    CommandSpec::server("config", -2, Group::Server, ServerCommand::Config as u16)
+        .flags(
+            Flags::ADMIN
+                .union(Flags::NOSCRIPT)
+                .union(Flags::LOADING)
+                .union(Flags::STALE),
+        )
+        .docs(
+            "2.0.0",
+            "Reads the server configuration (GET, RESETSTAT).",
+            &["GET", "parameter..."],
+        );
+
+pub(super) const WAIT: CommandSpec =
+    CommandSpec::server("wait", 3, Group::Generic, ServerCommand::Wait as u16)
+        .docs(
+            "3.0.0",
+            "Answers at once: every acknowledged write is already on a quorum (the count of followers holding all applied writes; 0 on a single node).",
+            &["numreplicas", "timeout"],
+        );
 
 impl Connection {
     pub(crate) async fn time(&mut self) -> Flow {
@@ -51,14 +100,22 @@ impl Connection {
     /// COMMAND | COMMAND COUNT | COMMAND INFO [name ...] | COMMAND DOCS [name ...] | COMMAND LIST
     pub(crate) async fn command(&mut self, args: &[Bytes]) -> Flow {
         let name = Some("command");
-        let all_info = || Reply::Array(COMMANDS.iter().map(command_table::info_reply).collect());
+        let commands = command_table::all();
+        let all_info = || {
+            Reply::Array(
+                commands
+                    .iter()
+                    .map(|c| command_table::info_reply(c))
+                    .collect(),
+            )
+        };
         let Some(sub) = args.get(1) else {
             return self.reply(name, all_info()).await;
         };
         let names = &args[2..];
         let reply = match sub.to_ascii_lowercase().as_slice() {
-            b"count" if names.is_empty() => Reply::Integer(COMMANDS.len() as i64),
-            b"list" => Reply::Array(COMMANDS.iter().map(|c| bulk(c.name)).collect()),
+            b"count" if names.is_empty() => Reply::Integer(commands.len() as i64),
+            b"list" => Reply::Array(commands.iter().map(|c| bulk(c.name)).collect()),
             b"info" if names.is_empty() => all_info(),
             b"info" => Reply::Array(
                 names
@@ -68,7 +125,7 @@ impl Connection {
             ),
             b"docs" => {
                 let specs: Vec<_> = if names.is_empty() {
-                    COMMANDS.iter().collect()
+                    commands.to_vec()
                 } else {
                     names
                         .iter()

@@ -7,11 +7,13 @@ use std::sync::atomic::Ordering;
 use bytes::Bytes;
 
 use super::clients::ClientInfo;
+use super::command_table::ServerCommand;
 use super::connection::{Connection, Flow};
 use super::dispatch::wrong_arity;
 use super::info::REDIS_VERSION;
 use super::resp::Protocol;
 use crate::command::Reply;
+use crate::command::{CommandSpec, Flags, Group};
 
 const NOPASS_AUTH: &str = "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?";
 const WRONGPASS: &str = "WRONGPASS invalid username-password pair or user is disabled.";
@@ -36,6 +38,68 @@ fn parse_i64(arg: &[u8]) -> Option<i64> {
 fn same_secret(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
+
+/// Flags of the commands a client may send before it authenticates.
+const NO_AUTH_FLAGS: Flags = Flags::NOSCRIPT
+    .union(Flags::LOADING)
+    .union(Flags::STALE)
+    .union(Flags::FAST)
+    .union(Flags::NO_AUTH)
+    .union(Flags::ALLOW_BUSY);
+
+pub(super) const PING: CommandSpec =
+    CommandSpec::server("ping", -1, Group::Connection, ServerCommand::Ping as u16)
+        .flags(Flags::FAST)
+        .docs(
+            "1.0.0",
+            "Returns the server's liveliness response.",
+            &["[message]"],
+        );
+
+pub(super) const HELLO: CommandSpec =
+    CommandSpec::server("hello", -1, Group::Connection, ServerCommand::Hello as u16)
+        .flags(NO_AUTH_FLAGS)
+        .docs(
+            "6.0.0",
+            "Handshakes with the Redis server.",
+            &["[protover [AUTH username password] [SETNAME clientname]]"],
+        );
+
+pub(super) const AUTH: CommandSpec =
+    CommandSpec::server("auth", -2, Group::Connection, ServerCommand::Auth as u16)
+        .flags(NO_AUTH_FLAGS)
+        .docs(
+            "1.0.0",
+            "Authenticates the connection.",
+            &["[username]", "password"],
+        );
+
+pub(super) const CLIENT: CommandSpec =
+    CommandSpec::server("client", -2, Group::Connection, ServerCommand::Client as u16)
+        .docs(
+            "2.4.0",
+            "A container for client connection commands (SETNAME, GETNAME, ID, LIST, INFO, KILL, SETINFO, PRIORITY).",
+            &["subcommand", "[argument...]"],
+        );
+
+pub(super) const SELECT: CommandSpec =
+    CommandSpec::server("select", 2, Group::Connection, ServerCommand::Select as u16)
+        .flags(
+            Flags::NOSCRIPT
+                .union(Flags::LOADING)
+                .union(Flags::STALE)
+                .union(Flags::FAST),
+        )
+        .docs(
+            "1.0.0",
+            "Changes the selected database (Tandem has only database 0).",
+            &["index"],
+        );
+
+pub(super) const RESET: CommandSpec =
+    CommandSpec::server("reset", 1, Group::Connection, ServerCommand::Reset as u16)
+        .flags(NO_AUTH_FLAGS.union(Flags::RUNS_IN_MULTI))
+        .docs("6.2.0", "Resets the connection.", &[]);
 
 impl Connection {
     pub(crate) async fn ping(&mut self, args: &[Bytes]) -> Flow {

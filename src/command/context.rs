@@ -1,0 +1,98 @@
+//! What a command may use besides the keyspace: the time it runs at and a source of random
+//! choices. Invariant: for a write, both come from its log entry (the leader's clock, a seed
+//! derived from the entry's position), never from the replica, so every replica that applies
+//! the entry makes the same choices (SPOP, SRANDMEMBER inside MULTI, ...).
+
+/// The context one command (or one transaction) runs in.
+#[derive(Clone, Debug)]
+pub struct Cx {
+    /// Log time in Unix milliseconds: "now" for expiries and TTLs.
+    pub now_ms: u64,
+    random: SplitMix64,
+}
+
+impl Cx {
+    /// A context at `now_ms` whose random choices all follow from `seed`.
+    pub fn new(now_ms: u64, seed: u64) -> Cx {
+        Cx {
+            now_ms,
+            random: SplitMix64(seed),
+        }
+    }
+
+    /// For a read served by one node: its random choices need not match any other node's.
+    pub fn local(now_ms: u64) -> Cx {
+        Cx::new(now_ms, rand::random())
+    }
+
+    /// The seed of the `op`-th operation of the log entry at (`term`, `index`): distinct for
+    /// every operation in the log, the same on every replica.
+    pub fn entry_seed(term: u64, index: u64, op: u64) -> u64 {
+        let mut bytes = [0u8; 24];
+        bytes[..8].copy_from_slice(&term.to_le_bytes());
+        bytes[8..16].copy_from_slice(&index.to_le_bytes());
+        bytes[16..].copy_from_slice(&op.to_le_bytes());
+        xxhash_rust::xxh3::xxh3_64(&bytes)
+    }
+
+    /// The next 64 random bits.
+    pub fn random_u64(&mut self) -> u64 {
+        self.random.next()
+    }
+
+    /// A uniformly random number in `0..bound` (`bound` > 0), without modulo bias.
+    pub fn random_below(&mut self, bound: u64) -> u64 {
+        assert!(bound > 0, "random_below needs a positive bound");
+        // Lemire's multiply-shift with rejection of the biased low zone.
+        let threshold = bound.wrapping_neg() % bound;
+        loop {
+            let product = u128::from(self.random.next()) * u128::from(bound);
+            if (product as u64) >= threshold {
+                return (product >> 64) as u64;
+            }
+        }
+    }
+}
+
+/// SplitMix64: tiny, fast, and fixed here (not a library's choice that could change between
+/// versions), because replicas running different builds must draw the same numbers.
+#[derive(Clone, Debug)]
+struct SplitMix64(u64);
+
+impl SplitMix64 {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn same_seed_same_choices_and_the_sequence_is_pinned() {
+        let mut a = Cx::new(0, 42);
+        let mut b = Cx::new(0, 42);
+        let drawn: Vec<u64> = (0..4).map(|_| a.random_u64()).collect();
+        assert_eq!(drawn, (0..4).map(|_| b.random_u64()).collect::<Vec<_>>());
+        // Pinned: a change here would make replicas of different builds diverge.
+        assert_eq!(Cx::new(0, 0).random_u64(), 0xE220_A839_7B1D_CDAF);
+        assert_ne!(Cx::entry_seed(1, 2, 0), Cx::entry_seed(1, 2, 1));
+        assert_ne!(Cx::entry_seed(1, 2, 0), Cx::entry_seed(2, 1, 0));
+    }
+
+    #[test]
+    fn random_below_stays_in_bounds_and_covers_them() {
+        let mut cx = Cx::new(0, 7);
+        let mut seen = [0u32; 5];
+        for _ in 0..5000 {
+            seen[cx.random_below(5) as usize] += 1;
+        }
+        assert!(seen.iter().all(|&n| n > 800), "{seen:?}");
+        assert_eq!(cx.random_below(1), 0);
+    }
+}
