@@ -144,13 +144,38 @@ fn intersection<'a>(sets: &[Option<&'a SetValue>]) -> Vec<&'a Bytes> {
         .collect()
 }
 
-/// Every member of any set. Starts from a clone of the largest (O(1)) and adds the others.
-fn union(sets: &[Option<&SetValue>]) -> SetValue {
+/// The sets present, and the index among them of the first of the largest (so the choice is
+/// the same on every replica); None if no key is present.
+fn largest_first<'a>(sets: &[Option<&'a SetValue>]) -> Option<(Vec<&'a SetValue>, usize)> {
     let present: Vec<&SetValue> = sets.iter().flatten().copied().collect();
-    // The first of the largest sets, so the choice (and the result's position order) is
-    // the same on every replica.
-    let Some(largest) = (0..present.len()).max_by_key(|&i| (present[i].len(), usize::MAX - i))
-    else {
+    let largest = (0..present.len()).max_by_key(|&i| (present[i].len(), usize::MAX - i))?;
+    Some((present, largest))
+}
+
+/// Every member of any set, for a reply: the largest set's members, then the others' members
+/// that are new, each once.
+fn union_members<'a>(sets: &[Option<&'a SetValue>]) -> Vec<&'a Bytes> {
+    let Some((present, largest)) = largest_first(sets) else {
+        return Vec::new();
+    };
+    let base = present[largest];
+    let mut members: Vec<&Bytes> = base.iter().collect();
+    let mut extra = BTreeSet::new();
+    for (index, set) in present.iter().enumerate() {
+        if index != largest {
+            members.extend(
+                set.iter()
+                    .filter(|member| !base.contains(member) && extra.insert(*member)),
+            );
+        }
+    }
+    members
+}
+
+/// Every member of any set, as a new set: a clone of the largest (O(1)) plus the others'
+/// members.
+fn union_set(sets: &[Option<&SetValue>]) -> SetValue {
+    let Some((present, largest)) = largest_first(sets) else {
         return SetValue::default();
     };
     let mut result = present[largest].clone();
@@ -164,27 +189,33 @@ fn union(sets: &[Option<&SetValue>]) -> SetValue {
     result
 }
 
-/// Members of the first set that are in none of the others. Either filters the first set or
-/// removes the others' members from a clone of it, whichever touches fewer members.
-fn difference(sets: &[Option<&SetValue>]) -> SetValue {
+/// Members of the first set that are in none of the others, in the first set's order.
+fn difference_members<'a>(sets: &[Option<&'a SetValue>]) -> Vec<&'a Bytes> {
+    let Some(Some(first)) = sets.first() else {
+        return Vec::new();
+    };
+    let others: Vec<&SetValue> = sets[1..].iter().flatten().copied().collect();
+    first
+        .iter()
+        .filter(|member| !others.iter().any(|set| set.contains(member)))
+        .collect()
+}
+
+/// The difference as a new set: the first set filtered, or a clone of it (O(1)) with the
+/// others' members removed, whichever touches fewer members.
+fn difference_set(sets: &[Option<&SetValue>]) -> SetValue {
     let Some(Some(first)) = sets.first() else {
         return SetValue::default();
     };
-    let others: Vec<&SetValue> = sets[1..].iter().flatten().copied().collect();
-    let others_len: usize = others.iter().map(|set| set.len()).sum();
-    if others_len < first.len() {
-        let mut result = (*first).clone();
-        for member in others.iter().flat_map(|set| set.iter()) {
-            result.remove(member);
-        }
-        result
-    } else {
-        first
-            .iter()
-            .filter(|member| !others.iter().any(|set| set.contains(member)))
-            .cloned()
-            .collect()
+    let others_len: usize = sets[1..].iter().flatten().map(|set| set.len()).sum();
+    if others_len >= first.len() {
+        return difference_members(sets).into_iter().cloned().collect();
     }
+    let mut result = (*first).clone();
+    for member in sets[1..].iter().flatten().flat_map(|set| set.iter()) {
+        result.remove(member);
+    }
+    result
 }
 
 // ---- SADD / SREM ----
@@ -664,7 +695,7 @@ impl SUnion {
 
     pub(super) fn read(&self, ks: &Keyspace, cx: &mut Cx) -> Result<Reply, CommandError> {
         let sets = sets_at(ks, &self.keys, cx.now_ms)?;
-        Ok(set_reply(union(&sets).iter()))
+        Ok(set_reply(union_members(&sets).into_iter()))
     }
 }
 
@@ -693,7 +724,7 @@ impl SDiff {
 
     pub(super) fn read(&self, ks: &Keyspace, cx: &mut Cx) -> Result<Reply, CommandError> {
         let sets = sets_at(ks, &self.keys, cx.now_ms)?;
-        Ok(set_reply(difference(&sets).iter()))
+        Ok(set_reply(difference_members(&sets).into_iter()))
     }
 }
 
@@ -757,7 +788,7 @@ impl SUnionStore {
     }
 
     pub(super) fn apply(&self, ks: &mut Keyspace, cx: &mut Cx) -> Result<Reply, CommandError> {
-        let result = union(&sets_at(ks, &self.keys, cx.now_ms)?);
+        let result = union_set(&sets_at(ks, &self.keys, cx.now_ms)?);
         Ok(store_set(ks, &self.destination, result))
     }
 }
@@ -789,7 +820,7 @@ impl SDiffStore {
     }
 
     pub(super) fn apply(&self, ks: &mut Keyspace, cx: &mut Cx) -> Result<Reply, CommandError> {
-        let result = difference(&sets_at(ks, &self.keys, cx.now_ms)?);
+        let result = difference_set(&sets_at(ks, &self.keys, cx.now_ms)?);
         Ok(store_set(ks, &self.destination, result))
     }
 }
