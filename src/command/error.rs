@@ -65,6 +65,22 @@ pub enum CommandError {
     /// A bug, reported instead of acting on it.
     #[error("ERR internal error: {reason}")]
     Internal { reason: String },
+    /// A `numkeys` argument that is not an integer >= 1 (SINTERCARD, ...).
+    #[error("ERR numkeys should be greater than 0")]
+    NumkeysNotPositive,
+    /// A `numkeys` larger than the arguments that follow it.
+    #[error("ERR Number of keys can't be greater than number of args")]
+    NumkeysTooMany,
+    /// A LIMIT that is not an integer >= 0 (SINTERCARD, ...).
+    #[error("ERR LIMIT can't be negative")]
+    LimitNegative,
+    /// An integer outside `min..=max` where Redis names the range (SRANDMEMBER's count).
+    #[error("ERR value is out of range, value must between {min} and {max}")]
+    OutOfRangeBetween { min: i64, max: i64 },
+    /// Tandem's own limit on a reply that repeats elements (SRANDMEMBER with a negative
+    /// count): Redis would build the reply whatever its size.
+    #[error("ERR count is out of range, a reply may repeat at most {max} elements")]
+    RepeatsTooMany { max: u64 },
 }
 
 impl CommandError {

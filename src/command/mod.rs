@@ -14,6 +14,7 @@ mod hashes;
 mod keys;
 mod registry;
 mod reply;
+mod sets;
 mod spec;
 mod strings;
 pub(crate) mod txn;
@@ -38,6 +39,10 @@ pub use hashes::{
 pub use keys::{
     DbSize, Del, Exists, Expire, ExpireAt, ExpireCondition, FlushAll, FlushDb, Keys, PExpire,
     PExpireAt, PTtl, Persist, Rename, Scan, Ttl, Type,
+};
+pub use sets::{
+    SAdd, SCard, SDiff, SDiffStore, SInter, SInterCard, SInterStore, SIsMember, SMIsMember,
+    SMembers, SMove, SPop, SRandMember, SRem, SScan, SUnion, SUnionStore, ScanOptionError,
 };
 pub use strings::{
     Append, Decr, DecrBy, Get, GetDel, GetSet, Incr, IncrBy, MGet, MSet, MSetNx, Set, SetCondition,
@@ -173,6 +178,24 @@ commands! {
     ZRangeByScore(zsets) read,
     ZPopMin(zsets) write,
     ZPopMax(zsets) write,
+    // sets
+    SAdd(sets) write,
+    SRem(sets) write,
+    SMembers(sets) read,
+    SIsMember(sets) read,
+    SMIsMember(sets) read,
+    SCard(sets) read,
+    SMove(sets) write,
+    SPop(sets) write,
+    SRandMember(sets) read,
+    SInter(sets) read,
+    SUnion(sets) read,
+    SDiff(sets) read,
+    SInterStore(sets) write,
+    SUnionStore(sets) write,
+    SDiffStore(sets) write,
+    SInterCard(sets) read,
+    SScan(sets) read,
 }
 
 /// The registry of data commands only (what [`Command::parse`] accepts).

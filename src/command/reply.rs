@@ -7,7 +7,7 @@ use bytes::Bytes;
 /// A command's reply. The RESP codec renders it as RESP2 or RESP3.
 ///
 /// Where Redis 7 sends a richer RESP3 type, the richer variant is used here
-/// (`Double`, `Map`, `Pairs`); [`Reply::to_resp2`] lowers those to what Redis
+/// (`Double`, `Map`, `Pairs`, `Set`); [`Reply::to_resp2`] lowers those to what Redis
 /// sends a RESP2 client.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Reply {
@@ -31,6 +31,8 @@ pub enum Reply {
     /// RESP3 array of 2-element arrays (ZRANGE ... WITHSCORES);
     /// RESP2 flat array `m1 s1 m2 s2 ...`.
     Pairs(Vec<(Reply, Reply)>),
+    /// RESP3 `~` set (SMEMBERS, SINTER, SPOP with a count); RESP2 array.
+    Set(Vec<Reply>),
 }
 
 impl Reply {
@@ -39,11 +41,13 @@ impl Reply {
     }
 
     /// The same reply as a RESP2 client sees it: doubles become bulk strings,
-    /// maps and pairs become flat arrays. Idempotent.
+    /// maps and pairs become flat arrays, sets become arrays. Idempotent.
     pub fn to_resp2(&self) -> Reply {
         match self {
             Reply::Double(value) => Reply::Bulk(Bytes::from(format_double(*value))),
-            Reply::Array(items) => Reply::Array(items.iter().map(Reply::to_resp2).collect()),
+            Reply::Array(items) | Reply::Set(items) => {
+                Reply::Array(items.iter().map(Reply::to_resp2).collect())
+            }
             Reply::Map(pairs) | Reply::Pairs(pairs) => Reply::Array(
                 pairs
                     .iter()
@@ -144,6 +148,8 @@ mod tests {
             reply.to_resp2(),
             Reply::Array(vec![Reply::Bulk("a".into()), Reply::Bulk("1.5".into())])
         );
+        let set = Reply::Set(vec![Reply::Bulk("m".into())]);
+        assert_eq!(set.to_resp2(), Reply::Array(vec![Reply::Bulk("m".into())]));
         let map = Reply::Map(vec![(Reply::Bulk("f".into()), Reply::Bulk("v".into()))]);
         assert_eq!(
             map.to_resp2(),

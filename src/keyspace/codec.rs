@@ -9,12 +9,15 @@ use bytes::Bytes;
 
 use super::entry::{Entry, Slot, Value};
 use super::hash::HashValue;
+use super::set::SetValue;
 use super::zset::{cmp_score, ZSet};
 use super::Keyspace;
 
 const TAG_STRING: u8 = 0;
 const TAG_HASH: u8 = 1;
 const TAG_ZSET: u8 = 2;
+/// Tag 3 is reserved for lists.
+const TAG_SET: u8 = 4;
 
 /// Why a snapshot record was rejected (corruption, not a client error).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -49,7 +52,7 @@ pub enum KeyspaceError {
 //   offset      size  field
 //   0           4     key_len: u32
 //   4           K     key bytes (K = key_len)
-//   4+K         1     type tag: 0 = string, 1 = hash, 2 = sorted set
+//   4+K         1     type tag: 0 = string, 1 = hash, 2 = sorted set, 4 = set
 //   5+K         8     expiry_ms: u64 (absolute Unix ms; 0 = no expiry)
 //   13+K        8     version: u64 (WATCH version of the key)
 //   21+K        ...   payload, by type tag:
@@ -64,6 +67,11 @@ pub enum KeyspaceError {
 //   zset (2):    +0  4  member_count: u32 (>= 1)
 //                then member_count times, in (score, member) order:
 //                    8  score: f64 bits (u64, never NaN) | 4 member_len: u32 | M member bytes
+//
+//   set (4):     +0  4  member_count: u32 (>= 1)
+//                then member_count times, in position order (the order random picks index
+//                into; see keyspace/set.rs), each member once:
+//                    4  member_len: u32 | M member bytes
 //
 // A record ends exactly at the end of its payload; trailing bytes are an error.
 // Strings, fields and members are limited to u32::MAX bytes by this layout
@@ -119,6 +127,7 @@ pub(crate) fn encode_record(key: &[u8], entry: &Entry, out: &mut Vec<u8>) {
         Value::String(_) => TAG_STRING,
         Value::Hash(_) => TAG_HASH,
         Value::ZSet(_) => TAG_ZSET,
+        Value::Set(_) => TAG_SET,
     };
     out.push(tag);
     out.extend_from_slice(&entry.expiry_ms.to_le_bytes());
@@ -136,6 +145,12 @@ pub(crate) fn encode_record(key: &[u8], entry: &Entry, out: &mut Vec<u8>) {
             put_len(out, zset.len());
             for (member, score) in zset.iter() {
                 out.extend_from_slice(&score.to_bits().to_le_bytes());
+                put_bytes(out, member);
+            }
+        }
+        Value::Set(set) => {
+            put_len(out, set.len());
+            for member in set.iter_positions() {
                 put_bytes(out, member);
             }
         }
@@ -245,6 +260,22 @@ pub(crate) fn decode_record(record: &[u8]) -> Result<(Bytes, Entry), KeyspaceErr
                 }
             }
             Value::ZSet(zset)
+        }
+        TAG_SET => {
+            let count = reader.u32()?;
+            if count == 0 {
+                return Err(KeyspaceError::EmptyCollection);
+            }
+            // Any order is canonical (the position order is state), so every accepted record
+            // re-encodes to itself; members are added only as their bytes are read.
+            let mut set = SetValue::default();
+            for _ in 0..count {
+                let offset = reader.offset;
+                if !set.insert(reader.bytes()?) {
+                    return Err(KeyspaceError::DuplicateElement { offset });
+                }
+            }
+            Value::Set(set)
         }
         tag => return Err(KeyspaceError::UnknownTypeTag { tag }),
     };

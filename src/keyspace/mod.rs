@@ -9,6 +9,7 @@ mod digest;
 mod entry;
 mod glob;
 mod hash;
+mod set;
 mod zset;
 
 use bytes::Bytes;
@@ -18,6 +19,7 @@ pub use codec::KeyspaceError;
 pub(crate) use entry::{Entry, Slot, Value};
 pub use glob::glob_match;
 pub(crate) use hash::HashValue;
+pub(crate) use set::SetValue;
 pub use zset::ScoreBound;
 pub(crate) use zset::{End, ZSet};
 

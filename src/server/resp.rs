@@ -493,6 +493,7 @@ fn split_inline(line: &[u8]) -> Result<Vec<Bytes>, ProtocolError> {
 //   Double(1.5)      $3\r\n1.5\r\n                 ,1.5\r\n   (,inf / ,-inf / ,nan)
 //   Map([(k, v)])    *2\r\n k v                    %1\r\n k v
 //   Pairs([(m, s)])  *2\r\n m s                    *1\r\n *2\r\n m s
+//   Set([a, b])      *2\r\n a b                    ~2\r\n a b
 // ---------------------------------------------------------------------------------------------
 
 /// Appends `reply` encoded for `protocol`. For RESP2 the result equals encoding
@@ -518,6 +519,15 @@ pub fn write_reply(reply: &Reply, protocol: Protocol, out: &mut BytesMut) {
         }),
         Reply::Array(items) => {
             write_header(b'*', items.len(), out);
+            for item in items {
+                write_reply(item, protocol, out);
+            }
+        }
+        Reply::Set(items) => {
+            match protocol {
+                Protocol::Resp2 => write_header(b'*', items.len(), out),
+                Protocol::Resp3 => write_header(b'~', items.len(), out),
+            }
             for item in items {
                 write_reply(item, protocol, out);
             }
@@ -687,6 +697,11 @@ mod tests {
                 b"*2\r\n$1\r\nm\r\n$3\r\n1.5\r\n",
             ),
             (
+                Reply::Set(vec![bulk("a"), bulk("b")]),
+                b"*2\r\n$1\r\na\r\n$1\r\nb\r\n",
+            ),
+            (Reply::Set(vec![]), b"*0\r\n"),
+            (
                 nested_sample(),
                 b"*6\r\n:-7\r\n*3\r\n$0\r\n\r\n$-1\r\n*0\r\n$3\r\n2.5\r\n\
                   *2\r\n$1\r\nf\r\n$3\r\ninf\r\n*2\r\n$1\r\nm\r\n$2\r\n-1\r\n*-1\r\n",
@@ -731,6 +746,11 @@ mod tests {
                 b"*2\r\n*2\r\n$1\r\na\r\n,1.5\r\n*2\r\n$1\r\nb\r\n,2\r\n",
             ),
             (Reply::Pairs(vec![]), b"*0\r\n"),
+            (
+                Reply::Set(vec![bulk("a"), bulk("b")]),
+                b"~2\r\n$1\r\na\r\n$1\r\nb\r\n",
+            ),
+            (Reply::Set(vec![]), b"~0\r\n"),
             (
                 nested_sample(),
                 b"*6\r\n:-7\r\n*3\r\n$0\r\n\r\n_\r\n*0\r\n,2.5\r\n\
