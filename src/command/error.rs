@@ -65,6 +65,20 @@ pub enum CommandError {
     /// A bug, reported instead of acting on it.
     #[error("ERR internal error: {reason}")]
     Internal { reason: String },
+    #[error("ERR index out of range")]
+    IndexOutOfRange,
+    #[error("ERR numkeys should be greater than 0")]
+    NumkeysNotPositive,
+    #[error("ERR count should be greater than 0")]
+    CountNotPositive,
+    #[error(
+        "ERR RANK can't be zero: use 1 to start from the first match, 2 from the second ... or use negative to start from the end of the list"
+    )]
+    LposRankZero,
+    #[error("ERR COUNT can't be negative")]
+    LposCountNegative,
+    #[error("ERR MAXLEN can't be negative")]
+    LposMaxlenNegative,
 }
 
 impl CommandError {

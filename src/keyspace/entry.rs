@@ -1,11 +1,12 @@
 //! One stored key: its value, its absolute expiry and its WATCH version.
-//! Invariant: a collection value (hash, sorted set) is never empty; the writer
+//! Invariant: a collection value (hash, list, sorted set) is never empty; the writer
 //! that removes the last element removes the key instead.
 
 use bytes::Bytes;
 use xxhash_rust::xxh3::xxh3_64;
 
 use super::hash::HashValue;
+use super::list::ListValue;
 use super::zset::ZSet;
 
 /// Position of a key in the top-level map: `(xxh3 of the key, key)`.
@@ -46,6 +47,7 @@ pub(crate) enum Value {
     String(Bytes),
     Hash(HashValue),
     ZSet(ZSet),
+    List(ListValue),
 }
 
 impl Value {
@@ -55,6 +57,7 @@ impl Value {
             Value::String(_) => "string",
             Value::Hash(_) => "hash",
             Value::ZSet(_) => "zset",
+            Value::List(_) => "list",
         }
     }
 }
