@@ -81,6 +81,18 @@ pub enum CommandError {
     /// count): Redis would build the reply whatever its size.
     #[error("ERR count is out of range, a reply may repeat at most {max} elements")]
     RepeatsTooMany { max: u64 },
+    #[error("ERR index out of range")]
+    IndexOutOfRange,
+    #[error("ERR count should be greater than 0")]
+    CountNotPositive,
+    #[error(
+        "ERR RANK can't be zero: use 1 to start from the first match, 2 from the second ... or use negative to start from the end of the list"
+    )]
+    LposRankZero,
+    #[error("ERR COUNT can't be negative")]
+    LposCountNegative,
+    #[error("ERR MAXLEN can't be negative")]
+    LposMaxlenNegative,
 }
 
 impl CommandError {

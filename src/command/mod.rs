@@ -12,6 +12,7 @@ mod context;
 mod error;
 mod hashes;
 mod keys;
+mod lists;
 mod registry;
 mod reply;
 mod sets;
@@ -24,6 +25,7 @@ use bytes::Bytes;
 
 use crate::keyspace::{Entry, HashValue, Keyspace, Slot, Value, ZSet};
 
+pub use crate::keyspace::ListEnd;
 pub use crate::keyspace::{KeyVersion, ScoreBound};
 pub use context::Cx;
 pub use error::{CommandError, STRING_BYTES_MAX};
@@ -39,6 +41,10 @@ pub use hashes::{
 pub use keys::{
     DbSize, Del, Exists, Expire, ExpireAt, ExpireCondition, FlushAll, FlushDb, Keys, PExpire,
     PExpireAt, PTtl, Persist, Rename, Scan, Ttl, Type,
+};
+pub use lists::{
+    InsertSide, LIndex, LInsert, LLen, LMPop, LMove, LPop, LPos, LPush, LPushX, LRange, LRem, LSet,
+    LTrim, RPop, RPopLPush, RPush, RPushX,
 };
 pub use sets::{
     SAdd, SCard, SDiff, SDiffStore, SInter, SInterCard, SInterStore, SIsMember, SMIsMember,
@@ -196,6 +202,24 @@ commands! {
     SDiffStore(sets) write,
     SInterCard(sets) read,
     SScan(sets) read,
+    // lists
+    LPush(lists) write,
+    RPush(lists) write,
+    LPushX(lists) write,
+    RPushX(lists) write,
+    LPop(lists) write,
+    RPop(lists) write,
+    LLen(lists) read,
+    LRange(lists) read,
+    LIndex(lists) read,
+    LSet(lists) write,
+    LInsert(lists) write,
+    LRem(lists) write,
+    LTrim(lists) write,
+    LPos(lists) read,
+    LMove(lists) write,
+    RPopLPush(lists) write,
+    LMPop(lists) write,
 }
 
 /// The registry of data commands only (what [`Command::parse`] accepts).

@@ -9,6 +9,7 @@ use bytes::Bytes;
 
 use super::entry::{Entry, Slot, Value};
 use super::hash::HashValue;
+use super::list::{ListEnd, ListValue};
 use super::set::SetValue;
 use super::zset::{cmp_score, ZSet};
 use super::Keyspace;
@@ -16,7 +17,7 @@ use super::Keyspace;
 const TAG_STRING: u8 = 0;
 const TAG_HASH: u8 = 1;
 const TAG_ZSET: u8 = 2;
-/// Tag 3 is reserved for lists.
+const TAG_LIST: u8 = 3;
 const TAG_SET: u8 = 4;
 
 /// Why a snapshot record was rejected (corruption, not a client error).
@@ -52,7 +53,7 @@ pub enum KeyspaceError {
 //   offset      size  field
 //   0           4     key_len: u32
 //   4           K     key bytes (K = key_len)
-//   4+K         1     type tag: 0 = string, 1 = hash, 2 = sorted set, 4 = set
+//   4+K         1     type tag: 0 = string, 1 = hash, 2 = sorted set, 3 = list, 4 = set
 //   5+K         8     expiry_ms: u64 (absolute Unix ms; 0 = no expiry)
 //   13+K        8     version: u64 (WATCH version of the key)
 //   21+K        ...   payload, by type tag:
@@ -68,13 +69,17 @@ pub enum KeyspaceError {
 //                then member_count times, in (score, member) order:
 //                    8  score: f64 bits (u64, never NaN) | 4 member_len: u32 | M member bytes
 //
+//   list (3):    +0  4  element_count: u32 (>= 1)
+//                then element_count times, head to tail:
+//                    4  element_len: u32 | E element bytes
+//
 //   set (4):     +0  4  member_count: u32 (>= 1)
 //                then member_count times, in position order (the order random picks index
 //                into; see keyspace/set.rs), each member once:
 //                    4  member_len: u32 | M member bytes
 //
 // A record ends exactly at the end of its payload; trailing bytes are an error.
-// Strings, fields and members are limited to u32::MAX bytes by this layout
+// Strings, fields, members and elements are limited to u32::MAX bytes by this layout
 // (Redis's own limit is 512 MiB).
 
 impl Keyspace {
@@ -127,6 +132,7 @@ pub(crate) fn encode_record(key: &[u8], entry: &Entry, out: &mut Vec<u8>) {
         Value::String(_) => TAG_STRING,
         Value::Hash(_) => TAG_HASH,
         Value::ZSet(_) => TAG_ZSET,
+        Value::List(_) => TAG_LIST,
         Value::Set(_) => TAG_SET,
     };
     out.push(tag);
@@ -146,6 +152,12 @@ pub(crate) fn encode_record(key: &[u8], entry: &Entry, out: &mut Vec<u8>) {
             for (member, score) in zset.iter() {
                 out.extend_from_slice(&score.to_bits().to_le_bytes());
                 put_bytes(out, member);
+            }
+        }
+        Value::List(list) => {
+            put_len(out, list.len());
+            for element in list.iter() {
+                put_bytes(out, element);
             }
         }
         Value::Set(set) => {
@@ -261,6 +273,19 @@ pub(crate) fn decode_record(record: &[u8]) -> Result<(Bytes, Entry), KeyspaceErr
             }
             Value::ZSet(zset)
         }
+        TAG_LIST => {
+            let count = reader.u32()?;
+            if count == 0 {
+                return Err(KeyspaceError::EmptyCollection);
+            }
+            // Pushed one element at a time as its bytes are read, like the hash above;
+            // repeated elements are legal in a list.
+            let mut list = ListValue::default();
+            for _ in 0..count {
+                list.push(ListEnd::Right, reader.bytes()?);
+            }
+            Value::List(list)
+        }
         TAG_SET => {
             let count = reader.u32()?;
             if count == 0 {
@@ -291,4 +316,165 @@ pub(crate) fn decode_record(record: &[u8]) -> Result<(Bytes, Entry), KeyspaceErr
             version,
         },
     ))
+}
+
+#[cfg(test)]
+mod list_record_tests {
+    use super::*;
+
+    fn list_entry(items: &[&[u8]], expiry_ms: u64, version: u64) -> Entry {
+        Entry {
+            value: Value::List(
+                items
+                    .iter()
+                    .map(|item| Bytes::copy_from_slice(item))
+                    .collect(),
+            ),
+            expiry_ms,
+            version,
+        }
+    }
+
+    fn record(key: &[u8], entry: &Entry) -> Vec<u8> {
+        let mut out = Vec::new();
+        encode_record(key, entry, &mut out);
+        out
+    }
+
+    /// The header of a list record for key "k" that claims `count` elements.
+    fn header(count: u32) -> Vec<u8> {
+        let mut out = Vec::new();
+        out.extend_from_slice(&1u32.to_le_bytes());
+        out.push(b'k');
+        out.push(TAG_LIST);
+        out.extend_from_slice(&0u64.to_le_bytes());
+        out.extend_from_slice(&7u64.to_le_bytes());
+        out.extend_from_slice(&count.to_le_bytes());
+        out
+    }
+
+    #[test]
+    fn list_records_round_trip_with_order_duplicates_and_empty_elements() {
+        let entry = list_entry(&[b"b", b"", b"a", b"b", &[0, 255]], 12_345, 9);
+        let bytes = record(b"key", &entry);
+        let (key, decoded) = decode_record(&bytes).unwrap();
+        assert_eq!(&key[..], b"key");
+        assert_eq!(decoded, entry);
+        assert_eq!(
+            record(&key, &decoded),
+            bytes,
+            "re-encodes to the same bytes"
+        );
+        // The layout drawn in the comment above (and in docs/formats.md).
+        let mut expected = header(2);
+        let version_at = 4 + 1 + 1 + 8; // key_len, key "k", tag, expiry_ms
+        expected[version_at..version_at + 8].copy_from_slice(&3u64.to_le_bytes());
+        for item in [&b"x"[..], b"yz"] {
+            expected.extend_from_slice(&(item.len() as u32).to_le_bytes());
+            expected.extend_from_slice(item);
+        }
+        assert_eq!(record(b"k", &list_entry(&[b"x", b"yz"], 0, 3)), expected);
+    }
+
+    #[test]
+    fn list_records_that_are_malformed_are_rejected() {
+        let bytes = record(b"k", &list_entry(&[b"one", b"two"], 0, 1));
+        for len in 0..bytes.len() {
+            assert!(
+                matches!(
+                    decode_record(&bytes[..len]),
+                    Err(KeyspaceError::Truncated { .. })
+                ),
+                "prefix {len}"
+            );
+        }
+        let mut trailing = bytes.clone();
+        trailing.push(0);
+        assert_eq!(
+            decode_record(&trailing),
+            Err(KeyspaceError::TrailingBytes { count: 1 })
+        );
+        assert_eq!(
+            decode_record(&header(0)),
+            Err(KeyspaceError::EmptyCollection)
+        );
+        // A count far beyond the bytes present fails at the first missing element, having
+        // allocated only for what was read.
+        let mut huge = header(u32::MAX);
+        huge.extend_from_slice(&1u32.to_le_bytes());
+        huge.push(b'a');
+        assert!(matches!(
+            decode_record(&huge),
+            Err(KeyspaceError::Truncated { .. })
+        ));
+        // An element length beyond the record.
+        let mut long = header(1);
+        long.extend_from_slice(&u32::MAX.to_le_bytes());
+        assert!(matches!(
+            decode_record(&long),
+            Err(KeyspaceError::Truncated { .. })
+        ));
+    }
+
+    #[test]
+    fn decoding_mutated_list_records_never_panics() {
+        use rand::rngs::StdRng;
+        use rand::{Rng, SeedableRng};
+        let mut rng = StdRng::seed_from_u64(0x1157);
+        let valid = record(b"list", &list_entry(&[b"a", b"bb", b"", b"a"], 77, 5));
+        for _ in 0..5000 {
+            let mut bytes = valid.clone();
+            for _ in 0..rng.gen_range(1..4) {
+                match rng.gen_range(0..3) {
+                    0 => {
+                        let at = rng.gen_range(0..bytes.len());
+                        bytes[at] ^= 1 << rng.gen_range(0..8);
+                    }
+                    1 => bytes.truncate(rng.gen_range(0..bytes.len())),
+                    _ => bytes.push(rng.gen()),
+                }
+                if bytes.is_empty() {
+                    bytes.push(0);
+                }
+            }
+            if let Ok((key, entry)) = decode_record(&bytes) {
+                assert_eq!(record(&key, &entry), bytes, "accepted means canonical");
+            }
+        }
+    }
+
+    #[test]
+    fn a_keyspace_with_lists_restores_to_the_same_digest() {
+        let mut ks = Keyspace::new();
+        ks.insert(
+            Slot::new(Bytes::from("l")),
+            list_entry(&[b"a", b"b"], 0, 0).value,
+            0,
+        );
+        ks.insert(
+            Slot::new(Bytes::from("t")),
+            list_entry(&[b"c"], 0, 0).value,
+            99_000,
+        );
+        let mut records = Vec::new();
+        ks.encode_entries(&mut |record| {
+            records.push(record.to_vec());
+            Ok(())
+        })
+        .unwrap();
+        let mut restored = Keyspace::new();
+        for record in &records {
+            restored.decode_entry_into(record).unwrap();
+        }
+        restored.set_version_counter(ks.version_counter());
+        assert_eq!(restored.digest(), ks.digest());
+        let mut other = ks.clone();
+        other.insert(
+            Slot::new(Bytes::from("l")),
+            list_entry(&[b"b", b"a"], 0, 0).value,
+            0,
+        );
+        other.set_version_counter(ks.version_counter());
+        assert_ne!(other.digest(), ks.digest(), "element order is state");
+    }
 }

@@ -1,11 +1,12 @@
 //! One stored key: its value, its absolute expiry and its WATCH version.
-//! Invariant: a collection value (hash, sorted set, set) is never empty; the writer
+//! Invariant: a collection value (hash, list, set, sorted set) is never empty; the writer
 //! that removes the last element removes the key instead.
 
 use bytes::Bytes;
 use xxhash_rust::xxh3::xxh3_64;
 
 use super::hash::HashValue;
+use super::list::ListValue;
 use super::set::SetValue;
 use super::zset::ZSet;
 
@@ -48,6 +49,7 @@ pub(crate) enum Value {
     Hash(HashValue),
     ZSet(ZSet),
     Set(SetValue),
+    List(ListValue),
 }
 
 impl Value {
@@ -58,6 +60,7 @@ impl Value {
             Value::Hash(_) => "hash",
             Value::ZSet(_) => "zset",
             Value::Set(_) => "set",
+            Value::List(_) => "list",
         }
     }
 }

@@ -9,6 +9,7 @@ mod digest;
 mod entry;
 mod glob;
 mod hash;
+mod list;
 mod set;
 mod zset;
 
@@ -19,6 +20,8 @@ pub use codec::KeyspaceError;
 pub(crate) use entry::{Entry, Slot, Value};
 pub use glob::glob_match;
 pub(crate) use hash::HashValue;
+pub use list::ListEnd;
+pub(crate) use list::ListValue;
 pub(crate) use set::SetValue;
 pub use zset::ScoreBound;
 pub(crate) use zset::{End, ZSet};
