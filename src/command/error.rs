@@ -65,6 +65,12 @@ pub enum CommandError {
     /// A bug, reported instead of acting on it.
     #[error("ERR internal error: {reason}")]
     Internal { reason: String },
+    /// `command` is the upper-case container name (`MEMORY`).
+    #[error("ERR unknown subcommand '{subcommand}'. Try {command} HELP.")]
+    UnknownSubcommand {
+        command: &'static str,
+        subcommand: String,
+    },
 }
 
 impl CommandError {

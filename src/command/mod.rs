@@ -12,6 +12,7 @@ mod context;
 mod error;
 mod hashes;
 mod keys;
+mod memory;
 mod registry;
 mod reply;
 mod spec;
@@ -39,6 +40,7 @@ pub use keys::{
     DbSize, Del, Exists, Expire, ExpireAt, ExpireCondition, FlushAll, FlushDb, Keys, PExpire,
     PExpireAt, PTtl, Persist, Rename, Scan, Ttl, Type,
 };
+pub use memory::{Memory, MemoryQuestion};
 pub use strings::{
     Append, Decr, DecrBy, Get, GetDel, GetSet, Incr, IncrBy, MGet, MSet, MSetNx, Set, SetCondition,
     SetExpiry, SetNx, StrLen,
@@ -173,6 +175,8 @@ commands! {
     ZRangeByScore(zsets) read,
     ZPopMin(zsets) write,
     ZPopMax(zsets) write,
+    // server introspection that reads the keyspace
+    Memory(memory) read,
 }
 
 /// The registry of data commands only (what [`Command::parse`] accepts).
@@ -213,6 +217,7 @@ impl Command {
             Command::MGet(MGet { keys }) | Command::Exists(Exists { keys }) => {
                 keys.len() > MANY_KEYS
             }
+            Command::Memory(memory) => memory.reads_many(),
             _ => self.spec().flags.contains(Flags::READS_MANY),
         }
     }

@@ -9,6 +9,7 @@ mod digest;
 mod entry;
 mod glob;
 mod hash;
+mod memory;
 mod zset;
 
 use bytes::Bytes;
