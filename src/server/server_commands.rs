@@ -48,7 +48,7 @@ pub(super) const COMMAND: CommandSpec =
         .categories(Categories::CONNECTION)
         .docs(
             "2.8.13",
-            "Returns detailed information about all commands (COUNT, INFO, DOCS, LIST, GETKEYS).",
+            "Returns detailed information about all commands (COUNT, INFO, DOCS, LIST [FILTERBY], GETKEYS).",
             &["[COUNT|INFO|DOCS|LIST|GETKEYS]", "[argument...]"],
         );
 
@@ -189,7 +189,8 @@ fn command_reply(args: &[Bytes]) -> Reply {
     let names = &args[2..];
     match sub.to_ascii_lowercase().as_slice() {
         b"count" if names.is_empty() => Reply::Integer(commands.len() as i64),
-        b"list" => Reply::Array(commands.iter().map(|c| bulk(c.name)).collect()),
+        b"list" => command_list(commands, names),
+        b"getkeys" => command_getkeys(args),
         b"info" if names.is_empty() => all_info(),
         b"info" => Reply::Array(
             names
@@ -216,6 +217,74 @@ fn command_reply(args: &[Bytes]) -> Reply {
         b"count" => Reply::Error(wrong_arity("command|count")),
         _ => Reply::Error(unknown_subcommand("COMMAND", sub)),
     }
+}
+
+/// COMMAND LIST [FILTERBY MODULE name | ACLCAT category | PATTERN pattern]
+fn command_list(commands: &[&'static CommandSpec], filter: &[Bytes]) -> Reply {
+    let names = |keep: &dyn Fn(&CommandSpec) -> bool| {
+        Reply::Array(
+            commands
+                .iter()
+                .filter(|c| keep(c))
+                .map(|c| bulk(c.name))
+                .collect(),
+        )
+    };
+    match filter {
+        [] => names(&|_| true),
+        [by, kind, value] if by.eq_ignore_ascii_case(b"filterby") => {
+            match kind.to_ascii_lowercase().as_slice() {
+                // Tandem has no modules.
+                b"module" => Reply::Array(Vec::new()),
+                b"aclcat" => {
+                    let wanted = value.to_ascii_lowercase();
+                    names(&|c| {
+                        c.categories_all()
+                            .names()
+                            .any(|category| category.as_bytes() == wanted.as_slice())
+                    })
+                }
+                b"pattern" => {
+                    let pattern = value.to_ascii_lowercase();
+                    names(&|c| crate::keyspace::glob_match(&pattern, c.name.as_bytes()))
+                }
+                _ => Reply::Error("ERR syntax error".into()),
+            }
+        }
+        _ => Reply::Error("ERR syntax error".into()),
+    }
+}
+
+/// COMMAND GETKEYS command [arg ...]: the keys `command` would touch, with Redis 7.0's errors.
+fn command_getkeys(args: &[Bytes]) -> Reply {
+    if args.len() < 4 {
+        return Reply::Error(wrong_arity("command|getkeys"));
+    }
+    let target = &args[2..];
+    let error = |text: &str| Reply::Error(text.into());
+    let Some(spec) = command_table::lookup(&target[0]) else {
+        return error("ERR Invalid command specified");
+    };
+    if spec.keys.first <= 0 && spec.keys.movable.is_none() {
+        return error("ERR The command has no key arguments");
+    }
+    if !spec.arity_ok(target.len()) {
+        return error("ERR Invalid number of arguments specified for command");
+    }
+    let positions = match spec.keys.movable {
+        Some(find) => match find(target) {
+            Some(positions) => positions,
+            None if spec.flags.contains(Flags::NO_MANDATORY_KEYS) => Vec::new(),
+            None => return error("ERR Invalid arguments specified for command"),
+        },
+        None => spec.keys.positions(target),
+    };
+    Reply::Array(
+        positions
+            .into_iter()
+            .map(|i| Reply::Bulk(target[i].clone()))
+            .collect(),
+    )
 }
 
 /// CONFIG GET parameter [parameter ...] | SET parameter value [parameter value ...] |
@@ -352,6 +421,69 @@ mod tests {
 
     fn args(words: &[&str]) -> Vec<Bytes> {
         words.iter().map(|w| Bytes::from(w.to_string())).collect()
+    }
+
+    fn reply_names(reply: Reply) -> Vec<String> {
+        let Reply::Array(items) = reply else {
+            panic!("array: {reply:?}")
+        };
+        items
+            .into_iter()
+            .map(|item| match item {
+                Reply::Bulk(b) => String::from_utf8(b.to_vec()).unwrap(),
+                other => panic!("bulk: {other:?}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn command_getkeys_follows_key_specs() {
+        let keys = |words: &[&str]| reply_names(command_getkeys(&args(words)));
+        assert_eq!(keys(&["command", "getkeys", "get", "k"]), ["k"]);
+        assert_eq!(
+            keys(&["command", "getkeys", "mset", "a", "1", "b", "2"]),
+            ["a", "b"]
+        );
+        assert_eq!(keys(&["command", "getkeys", "memory", "usage", "k"]), ["k"]);
+        let error = |words: &[&str]| command_getkeys(&args(words));
+        assert_eq!(
+            error(&["command", "getkeys", "get"]),
+            Reply::Error("ERR wrong number of arguments for 'command|getkeys' command".into())
+        );
+        assert_eq!(
+            error(&["command", "getkeys", "nosuch", "a"]),
+            Reply::Error("ERR Invalid command specified".into())
+        );
+        assert_eq!(
+            error(&["command", "getkeys", "ping", "x"]),
+            Reply::Error("ERR The command has no key arguments".into())
+        );
+        assert_eq!(
+            error(&["command", "getkeys", "get", "a", "b"]),
+            Reply::Error("ERR Invalid number of arguments specified for command".into())
+        );
+    }
+
+    #[test]
+    fn command_list_filters() {
+        let all = command_table::all();
+        let list = |words: &[&str]| command_list(all, &args(words));
+        assert_eq!(
+            reply_names(list(&["filterby", "pattern", "HGETAL?"])),
+            ["hgetall"]
+        );
+        let hashes = reply_names(list(&["FILTERBY", "ACLCAT", "hash"]));
+        assert!(hashes.contains(&"hset".to_string()) && !hashes.contains(&"set".to_string()));
+        assert_eq!(
+            list(&["filterby", "aclcat", "nosuch"]),
+            Reply::Array(vec![])
+        );
+        assert_eq!(list(&["filterby", "module", "x"]), Reply::Array(vec![]));
+        assert_eq!(list(&["bad"]), Reply::Error("ERR syntax error".into()));
+        assert_eq!(
+            list(&["filterby", "bad", "x"]),
+            Reply::Error("ERR syntax error".into())
+        );
     }
 
     #[test]
