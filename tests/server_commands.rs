@@ -203,6 +203,30 @@ fn slowlog_records_commands_over_the_threshold() {
     assert!(entries.contains(&bulk(&local)), "{entries}");
     assert!(integer(&raw.cmd(&["SLOWLOG", "LEN"])) >= 4);
 
+    // Inside MULTI, EXEC is not logged; a queued server command is, when EXEC runs it.
+    assert_eq!(
+        raw.cmd(&["CONFIG", "SET", "slowlog-log-slower-than", "40000"]),
+        "+OK\r\n"
+    );
+    assert_eq!(raw.cmd(&["SLOWLOG", "RESET"]), "+OK\r\n");
+    assert_eq!(raw.cmd(&["MULTI"]), "+OK\r\n");
+    assert_eq!(raw.cmd(&["DEBUG", "SLEEP", "0.05"]), "+QUEUED\r\n");
+    assert_eq!(raw.cmd(&["EXEC"]), "*1\r\n+OK\r\n");
+    let entries = raw.cmd(&["SLOWLOG", "GET"]);
+    assert!(entries.starts_with("*1\r\n*6\r\n"), "{entries}");
+    assert!(
+        entries.contains("*3\r\n$5\r\nDEBUG\r\n$5\r\nSLEEP\r\n$4\r\n0.05\r\n"),
+        "{entries}"
+    );
+    assert_eq!(
+        raw.cmd(&["CONFIG", "SET", "slowlog-log-slower-than", "0"]),
+        "+OK\r\n"
+    );
+    raw.cmd(&["CONFIG", "SET", "requirepass", "not-the-password"]);
+    let entries = raw.cmd(&["SLOWLOG", "GET", "1"]);
+    assert!(entries.contains(&bulk("(redacted)")), "{entries}");
+    assert!(!entries.contains("not-the-password"), "{entries}");
+
     assert_eq!(
         raw.cmd(&["CONFIG", "SET", "slowlog-max-len", "2"]),
         "+OK\r\n"

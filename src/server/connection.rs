@@ -249,12 +249,11 @@ impl Connection {
 
     /// Answers the current command now. `name` is None for commands that do not exist.
     pub(crate) async fn reply(&self, name: Option<&'static str>, reply: Reply) -> Flow {
+        let elapsed = self.command_started.elapsed();
         self.shared
             .stats
-            .record_command(name, matches!(reply, Reply::Error(_)));
-        self.shared
-            .metrics
-            .observe_command(self.class(), self.command_started.elapsed());
+            .record_command_timed(name, matches!(reply, Reply::Error(_)), elapsed);
+        self.shared.metrics.observe_command(self.class(), elapsed);
         let sent = self
             .send(Outgoing::Reply {
                 reply,
@@ -382,7 +381,11 @@ async fn write_loop(
                     .await
                     .unwrap_or_else(|e| node_error_reply(&e));
                 let elapsed = started.elapsed();
-                stats.record_command(Some(spec.name), matches!(reply, Reply::Error(_)));
+                stats.record_command_timed(
+                    Some(spec.name),
+                    matches!(reply, Reply::Error(_)),
+                    elapsed,
+                );
                 shared.metrics.observe_command(class, elapsed);
                 shared.observe_command(spec, &args, elapsed, &client);
                 writes_answered += 1;
@@ -403,9 +406,10 @@ async fn write_loop(
                         .unwrap_or_else(|e| node_error_reply(&e)),
                     None => Reply::Array(Vec::new()),
                 };
-                let reply = super::multi::exec_reply(&shared, data, slots);
-                stats.record_command(Some("exec"), matches!(reply, Reply::Error(_)));
-                shared.metrics.observe_command(class, started.elapsed());
+                let reply = super::multi::exec_reply(&shared, &client, data, slots).await;
+                let elapsed = started.elapsed();
+                stats.record_command_timed(Some("exec"), matches!(reply, Reply::Error(_)), elapsed);
+                shared.metrics.observe_command(class, elapsed);
                 writes_answered += 1;
                 answered.send_replace(writes_answered);
                 resp::write_reply(&reply, protocol, &mut out);

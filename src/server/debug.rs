@@ -82,16 +82,22 @@ fn parse(args: &[Bytes]) -> Debug {
     }
 }
 
+/// Runs DEBUG with `args`: sleeps this connection for SLEEP, then answers.
+pub(crate) async fn run(args: &[Bytes]) -> Reply {
+    match parse(args) {
+        Debug::Sleep(duration) => {
+            tokio::time::sleep(duration).await;
+            Reply::Ok
+        }
+        Debug::Reply(reply) => reply,
+    }
+}
+
 impl Connection {
     /// DEBUG SLEEP seconds | SET-ACTIVE-EXPIRE 0|1 | HELP
     pub(crate) async fn debug(&mut self, args: &[Bytes]) -> Flow {
-        match parse(args) {
-            Debug::Sleep(duration) => {
-                tokio::time::sleep(duration).await;
-                self.reply(Some("debug"), Reply::Ok).await
-            }
-            Debug::Reply(reply) => self.reply(Some("debug"), reply).await,
-        }
+        let reply = run(args).await;
+        self.reply(Some("debug"), reply).await
     }
 }
 

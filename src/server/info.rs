@@ -420,8 +420,11 @@ fn commandstats(out: &mut String, stats: &ServerStats) {
     for (name, counts) in stats.commands() {
         let _ = write!(
             out,
-            "cmdstat_{name}:calls={},usec=0,usec_per_call=0.00,rejected_calls=0,failed_calls={}\r\n",
-            counts.calls, counts.errors
+            "cmdstat_{name}:calls={},usec={},usec_per_call={:.2},rejected_calls=0,failed_calls={}\r\n",
+            counts.calls,
+            counts.usec,
+            counts.usec as f64 / counts.calls.max(1) as f64,
+            counts.errors
         );
     }
 }

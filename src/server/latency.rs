@@ -2,7 +2,8 @@
 //! commands that took at least `latency-monitor-threshold` ms (0 = off), one sample per second
 //! (the worst of that second), the last 160 seconds that had one, and the all-time worst.
 //! Events: `command` (commands not flagged fast) and `fast-command` (fast ones), timed as the
-//! slow log times them (parse to reply, so a write includes its quorum fsync).
+//! slow log times them (parse to reply, so a write includes its quorum fsync). LATENCY
+//! HISTOGRAM reads the per-command power-of-two histograms of `ServerStats`.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Mutex;
@@ -14,6 +15,7 @@ use super::command_table::ServerCommand;
 use super::connection::{Connection, Flow};
 use super::dispatch::wrong_arity;
 use super::slowlog::help_reply;
+use super::stats::{CommandCounts, ServerStats};
 use crate::command::{CommandSpec, Flags, Group, Reply};
 
 /// Samples kept per event (Redis's LATENCY_TS_LEN).
@@ -183,12 +185,60 @@ const HELP: &[&str] = &[
     "RESET [<event> ...]",
     "    Reset latency data of one or more <event> classes.",
     "    (default: reset all data for all event classes)",
+    "HISTOGRAM [COMMAND ...]",
+    "    Return a cumulative distribution of latencies in the format of a histogram for the specified command names.",
+    "    If no commands are specified then all histograms are replied.",
     "HELP",
     "    Prints this help.",
 ];
 
+/// LATENCY HISTOGRAM [command ...]: per command, its calls and the cumulative count of answers
+/// per power-of-two µs bucket (only buckets that have answers), as Redis 7.0 shapes it. Unknown
+/// or never-called names are skipped; no names means every command called since RESETSTAT.
+fn histogram(stats: &ServerStats, names: &[Bytes]) -> Reply {
+    let bulk = |text: &str| Reply::Bulk(Bytes::copy_from_slice(text.as_bytes()));
+    let all = stats.commands();
+    let mut selected: Vec<(&'static str, CommandCounts)> = Vec::new();
+    if names.is_empty() {
+        selected = all;
+    } else {
+        for name in names {
+            let name = name.to_ascii_lowercase();
+            let found = all
+                .iter()
+                .find(|(known, _)| known.as_bytes() == name.as_slice());
+            if let Some(entry) = found {
+                if !selected.iter().any(|(known, _)| *known == entry.0) {
+                    selected.push(*entry);
+                }
+            }
+        }
+    }
+    Reply::Map(
+        selected
+            .into_iter()
+            .map(|(name, counts)| {
+                let mut total = 0;
+                let mut buckets = Vec::new();
+                for (i, count) in counts.usec_buckets.iter().enumerate() {
+                    if *count > 0 {
+                        total += count;
+                        buckets.push((Reply::Integer(1i64 << i), Reply::Integer(total as i64)));
+                    }
+                }
+                let fields = vec![
+                    (bulk("calls"), Reply::Integer(counts.calls as i64)),
+                    (bulk("histogram_usec"), Reply::Map(buckets)),
+                ];
+                (bulk(name), Reply::Map(fields))
+            })
+            .collect(),
+    )
+}
+
 pub(crate) fn latency_reply(
     monitor: &LatencyMonitor,
+    stats: &ServerStats,
     args: &[Bytes],
     threshold_ms: Option<u64>,
 ) -> Reply {
@@ -202,14 +252,14 @@ pub(crate) fn latency_reply(
             Reply::Bulk(Bytes::from(monitor.doctor(threshold_ms)))
         }
         b"help" if args.len() == 2 => help_reply(HELP),
+        b"histogram" => histogram(stats, &args[2..]),
         b"latest" => arity("latest"),
         b"history" => arity("history"),
         b"doctor" => arity("doctor"),
         b"help" => arity("help"),
-        b"graph" | b"histogram" => Reply::Error(format!(
-            "ERR LATENCY {} is not supported by Tandem; use LATENCY HISTORY, or the per-command histograms of the admin /metrics endpoint",
-            String::from_utf8_lossy(&args[1]).to_ascii_uppercase()
-        )),
+        b"graph" => Reply::Error(
+            "ERR LATENCY GRAPH is not supported by Tandem; use LATENCY HISTORY or LATENCY HISTOGRAM".into(),
+        ),
         _ => Reply::Error(format!(
             "ERR unknown subcommand '{}'. Try LATENCY HELP.",
             String::from_utf8_lossy(&args[1])
@@ -221,7 +271,7 @@ impl Connection {
     /// LATENCY LATEST | HISTORY event | RESET [event ...] | DOCTOR | HELP
     pub(crate) async fn latency(&mut self, args: &[Bytes]) -> Flow {
         let threshold = self.shared.live.latency_threshold_ms();
-        let reply = latency_reply(&self.shared.latency, args, threshold);
+        let reply = latency_reply(&self.shared.latency, &self.shared.stats, args, threshold);
         self.reply(Some("latency"), reply).await
     }
 }
@@ -270,6 +320,35 @@ mod tests {
     }
 
     #[test]
+    fn histogram_is_cumulative_per_command() {
+        let stats = ServerStats::default();
+        let us = Duration::from_micros;
+        stats.record_command_timed(Some("set"), false, us(12));
+        stats.record_command_timed(Some("set"), false, us(5));
+        stats.record_command_timed(Some("get"), false, us(3));
+        let reply = histogram(&stats, &args(&["SET", "nosuch", "set"]));
+        let expected = Reply::Map(vec![(
+            Reply::Bulk("set".into()),
+            Reply::Map(vec![
+                (Reply::Bulk("calls".into()), Reply::Integer(2)),
+                (
+                    Reply::Bulk("histogram_usec".into()),
+                    Reply::Map(vec![
+                        (Reply::Integer(8), Reply::Integer(1)),
+                        (Reply::Integer(16), Reply::Integer(2)),
+                    ]),
+                ),
+            ]),
+        )]);
+        assert_eq!(reply, expected);
+        let Reply::Map(all) = histogram(&stats, &[]) else {
+            panic!()
+        };
+        assert_eq!(all.len(), 2);
+        assert_eq!(histogram(&stats, &args(&["nosuch"])), Reply::Map(vec![]));
+    }
+
+    #[test]
     fn threshold_and_event_classes() {
         let monitor = LatencyMonitor::default();
         let get = super::super::command_table::lookup(b"get").unwrap();
@@ -297,8 +376,9 @@ mod tests {
                 Reply::Bulk("fast-command".into())
             ]
         );
+        let stats = ServerStats::default();
         assert_eq!(
-            latency_reply(&monitor, &args(&["latency", "history"]), Some(10)),
+            latency_reply(&monitor, &stats, &args(&["latency", "history"]), Some(10)),
             Reply::Error("ERR wrong number of arguments for 'latency|history' command".into())
         );
     }

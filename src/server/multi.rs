@@ -11,9 +11,11 @@
 //! Invariant: EXEC and DISCARD always end the block and forget the watches, whatever they answer.
 
 use std::sync::atomic::Ordering;
+use std::time::Instant;
 
 use bytes::Bytes;
 
+use super::clients::ClientInfo;
 use super::command_table::{self, ServerCommand};
 use super::connection::{node_error_reply, Connection, Flow};
 use super::dispatch::{wrong_arity, NOREPLICAS, OOM};
@@ -33,7 +35,7 @@ pub(crate) enum Queued {
     /// in its slot and the command never reaches the log.
     Failed(String),
     /// A server command answered when EXEC's log entry has applied.
-    Server(ServerCommand, Vec<Bytes>),
+    Server(ServerCommand, &'static CommandSpec, Vec<Bytes>),
 }
 
 /// What fills one slot of EXEC's reply.
@@ -42,13 +44,13 @@ pub(crate) enum ExecSlot {
     /// The next reply of the transaction's log entry.
     Data,
     Failed(String),
-    Server(ServerCommand, Vec<Bytes>),
+    Server(ServerCommand, &'static CommandSpec, Vec<Bytes>),
 }
 
-/// Server commands that may be queued: they only read server state or change settings (CONFIG
-/// SET), so answering them after the data commands changes nothing a client can tell apart from
-/// Redis except what INFO and CONFIG GET report. Connection-state commands (CLIENT, AUTH,
-/// HELLO, READONLY), waits (WAIT, DEBUG SLEEP) and administration (SHUTDOWN) are refused.
+/// Server commands that may be queued: they only read server state, change settings (CONFIG
+/// SET) or pause this connection (DEBUG SLEEP), so answering them after the data commands
+/// changes nothing a client can tell apart from Redis except what INFO and CONFIG GET report.
+/// Connection-state commands (CLIENT, AUTH, HELLO, READONLY), WAIT and SHUTDOWN are refused.
 fn queueable(command: ServerCommand) -> bool {
     matches!(
         command,
@@ -61,29 +63,40 @@ fn queueable(command: ServerCommand) -> bool {
             | ServerCommand::Config
             | ServerCommand::Slowlog
             | ServerCommand::Latency
+            | ServerCommand::Debug
     )
 }
 
 /// EXEC's reply from the log entry's reply `data` (an array with one reply per data command,
 /// `NilArray` if a watched key changed, or an error if the entry was refused) and the slots.
-pub(crate) fn exec_reply(shared: &Shared, data: Reply, slots: Vec<ExecSlot>) -> Reply {
+/// Each queued server command runs here, in order, and is timed for the slow log on its own
+/// (EXEC itself is not logged; the data commands are one log entry, timed with EXEC).
+pub(crate) async fn exec_reply(
+    shared: &Shared,
+    client: &ClientInfo,
+    data: Reply,
+    slots: Vec<ExecSlot>,
+) -> Reply {
     let replies = match data {
         Reply::Array(replies) => replies,
         other => return other,
     };
     let mut replies = replies.into_iter();
-    let out = slots
-        .into_iter()
-        .map(|slot| match slot {
+    let mut out = Vec::with_capacity(slots.len());
+    for slot in slots {
+        out.push(match slot {
             ExecSlot::Data => replies.next().unwrap_or_else(|| {
                 Reply::Error("ERR internal error: missing transaction reply".into())
             }),
             ExecSlot::Failed(text) => Reply::Error(text),
-            ExecSlot::Server(command, args) => {
-                super::server_commands::queued_reply(shared, command, &args)
+            ExecSlot::Server(command, spec, args) => {
+                let started = Instant::now();
+                let reply = super::server_commands::queued_reply(shared, command, &args).await;
+                shared.observe_command(spec, &args, started.elapsed(), client);
+                reply
             }
-        })
-        .collect();
+        });
+    }
     Reply::Array(out)
 }
 
@@ -202,7 +215,7 @@ impl Connection {
                     ExecSlot::Data
                 }
                 Queued::Failed(text) => ExecSlot::Failed(text),
-                Queued::Server(command, args) => ExecSlot::Server(command, args),
+                Queued::Server(command, spec, args) => ExecSlot::Server(command, spec, args),
             })
             .collect();
         if commands.is_empty() && watches.is_empty() {
@@ -233,7 +246,7 @@ impl Connection {
             return self.error(name, NOREPLICAS).await;
         }
         let queued = match command_table::server_command(spec) {
-            Some(command) if queueable(command) => Queued::Server(command, args),
+            Some(command) if queueable(command) => Queued::Server(command, spec, args),
             Some(_) if spec.flags.contains(Flags::NO_MULTI) => {
                 self.fail_transaction();
                 return self.error(name, NOT_IN_MULTI).await;

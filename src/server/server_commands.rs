@@ -135,8 +135,9 @@ fn check_shutdown_options(options: &[Bytes]) -> Result<(), &'static str> {
 }
 
 /// The reply of a server command queued in MULTI, answered at EXEC after the data commands.
-pub(crate) fn queued_reply(shared: &Shared, command: ServerCommand, args: &[Bytes]) -> Reply {
+pub(crate) async fn queued_reply(shared: &Shared, command: ServerCommand, args: &[Bytes]) -> Reply {
     match command {
+        ServerCommand::Debug => super::debug::run(args).await,
         ServerCommand::Ping => super::session::ping_reply(args),
         ServerCommand::Echo => Reply::Bulk(args[1].clone()),
         ServerCommand::Time => time_reply(),
@@ -145,9 +146,12 @@ pub(crate) fn queued_reply(shared: &Shared, command: ServerCommand, args: &[Byte
         ServerCommand::Command => command_reply(args),
         ServerCommand::Config => config_reply(shared, args),
         ServerCommand::Slowlog => super::slowlog::slowlog_reply(&shared.slowlog, args),
-        ServerCommand::Latency => {
-            super::latency::latency_reply(&shared.latency, args, shared.live.latency_threshold_ms())
-        }
+        ServerCommand::Latency => super::latency::latency_reply(
+            &shared.latency,
+            &shared.stats,
+            args,
+            shared.live.latency_threshold_ms(),
+        ),
         other => Reply::Error(format!(
             "ERR internal error: {other:?} cannot be answered inside EXEC"
         )),

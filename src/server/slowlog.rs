@@ -86,6 +86,26 @@ fn truncated(args: &[Bytes]) -> Vec<Bytes> {
     out
 }
 
+/// Settings whose values are secrets: CONFIG SET shows them as `(redacted)` in the slow log.
+const SECRET_SETTINGS: &[&str] = &["requirepass", "masterauth"];
+
+/// `args` with the values of secret settings in a CONFIG SET replaced, as Redis does.
+fn redacted(spec: &CommandSpec, mut args: Vec<Bytes>) -> Vec<Bytes> {
+    let is_config_set =
+        spec.name == "config" && args.get(1).is_some_and(|a| a.eq_ignore_ascii_case(b"set"));
+    if is_config_set {
+        for i in (2..args.len().saturating_sub(1)).step_by(2) {
+            if SECRET_SETTINGS
+                .iter()
+                .any(|s| args[i].eq_ignore_ascii_case(s.as_bytes()))
+            {
+                args[i + 1] = Bytes::from_static(b"(redacted)");
+            }
+        }
+    }
+    args
+}
+
 impl SlowLog {
     /// Logs a command that took `elapsed` if it is over `slower_than_us` (None: the log is
     /// off), keeping at most `len_max` entries.
@@ -114,7 +134,7 @@ impl SlowLog {
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs()),
             duration_us,
-            args: truncated(args),
+            args: redacted(spec, truncated(args)),
             client_addr: client.addr.to_string(),
             client_name: client.name().unwrap_or_default(),
         };
@@ -284,6 +304,24 @@ mod tests {
             log.len(),
             0,
             "skip_slowlog and login commands are not logged"
+        );
+    }
+
+    #[test]
+    fn secret_settings_are_redacted() {
+        let config = super::super::command_table::lookup(b"config").unwrap();
+        let kept = redacted(
+            config,
+            args(&["CONFIG", "SET", "timeout", "1", "requirepass", "s3cret"]),
+        );
+        assert_eq!(
+            kept,
+            args(&["CONFIG", "SET", "timeout", "1", "requirepass", "(redacted)"])
+        );
+        let get = super::super::command_table::lookup(b"get").unwrap();
+        assert_eq!(
+            redacted(get, args(&["GET", "requirepass"])),
+            args(&["GET", "requirepass"])
         );
     }
 
