@@ -269,7 +269,8 @@ fn main() -> anyhow::Result<()> {
     }
 }
 
-/// `tandem serve`: open the node, bind, announce readiness, serve until SIGINT/SIGTERM.
+/// `tandem serve`: open the node, bind, announce readiness, serve until SIGINT/SIGTERM or a
+/// client's SHUTDOWN.
 async fn serve(args: Box<tandem::server::ServeArgs>) -> anyhow::Result<()> {
     use std::io::Write;
     use tandem::server::{Listeners, Server};
@@ -322,9 +323,13 @@ async fn serve(args: Box<tandem::server::ServeArgs>) -> anyhow::Result<()> {
         )?;
         stdout.flush()?;
     }
+    let requested = server.shutdown_requested();
     server
         .run(async {
-            shutdown_signal().await;
+            tokio::select! {
+                () = shutdown_signal() => {}
+                () = requested.wait() => tracing::info!("shutdown requested by SHUTDOWN"),
+            }
             admin.shutdown().await; // drops its hold on the node before `run` shuts it down
         })
         .await?;

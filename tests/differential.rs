@@ -1,12 +1,14 @@
 //! Differential test against the real thing: Debian's `redis-server` (7.0) and `tandem serve`
 //! receive the same seeded random command stream over raw RESP and must answer with the same
 //! bytes. Strings, counters (with overflow), hashes, sorted sets, expiry, key commands, wrong
-//! types, bad arguments, unknown commands and MULTI/EXEC blocks are covered.
+//! types, bad arguments, unknown commands and MULTI/EXEC blocks are covered, including blocks
+//! with argument errors (answered in their EXEC slot), wrong arity or unknown commands
+//! (EXECABORT), and queued PING / ECHO.
 //!
 //! Not generated, because docs/compatibility.md documents them as differences: scores that are
 //! not integers or halves (7.0 prints 17 digits), BYLEX ranges, hex floats, SELECT of another
-//! database, server commands or syntax errors inside MULTI, WATCH, expiries short enough to
-//! lapse during the run. Compared as multisets rather than bytes, because their order is
+//! database, server commands other than PING and ECHO inside MULTI, WATCH, expiries short
+//! enough to lapse during the run. Compared as multisets rather than bytes, because their order is
 //! unspecified: KEYS, HKEYS, HVALS, HGETALL. TTL and PTTL may differ by the time between the two
 //! servers' clocks reading them (1 s and 1000 ms).
 
@@ -153,10 +155,11 @@ impl Generator {
         self.base_secs + self.rng.gen_range(0..9) * 100_000 + 50_000
     }
 
-    /// One command. `in_multi`: it will be queued inside MULTI, so it must be a data command
-    /// whose errors, if any, are runtime errors (wrong type, overflow), not syntax errors.
+    /// One command. `in_multi`: it will be queued inside MULTI, so it must be a data command,
+    /// PING or ECHO. Argument errors are generated inside MULTI too: both servers queue such a
+    /// command and answer its error in its EXEC slot.
     fn command(&mut self, in_multi: bool) -> Vec<String> {
-        let bad = !in_multi;
+        let bad = true;
         let s = |v: &[&str]| v.iter().map(|a| a.to_string()).collect::<Vec<_>>();
         let r = self.rng.gen_range(0..100);
         match r {
@@ -219,12 +222,7 @@ impl Generator {
             19..=21 => vec![self.pick(&["INCR", "DECR"]).into(), self.key(COUNTER_KEYS)],
             22..=25 => {
                 let name = self.pick(&["INCRBY", "DECRBY"]);
-                let mut by = self.integer(bad);
-                // Tandem rejects DECRBY of i64::MIN when it parses (queues) the command; Redis
-                // when it runs it. Only outside MULTI do both answer the same.
-                if in_multi && name == "DECRBY" && by == "-9223372036854775808" {
-                    by = "-1".into();
-                }
+                let by = self.integer(bad);
                 vec![name.into(), self.key(COUNTER_KEYS), by]
             }
             26 => vec!["SET".into(), self.key(COUNTER_KEYS), self.integer(true)],
@@ -399,9 +397,9 @@ impl Generator {
             77 => {
                 let name = self.pick(&["GET", "SET", "HSET", "ZADD", "INCRBY", "EXPIRE", "MSET"]);
                 let mut c = vec![name.to_string()];
-                // An odd MSET passes Redis's arity check and fails when run; Tandem rejects it
-                // when queueing (docs/compatibility.md, "MULTI queues fully parsed commands").
-                if name == "MSET" && !in_multi {
+                // An odd MSET passes the arity check and fails when run: inside MULTI both
+                // servers queue it and answer the error in its EXEC slot.
+                if name == "MSET" && self.rng.gen_bool(0.5) {
                     c.extend(["k".into(), "v".into(), "odd".into()]);
                 }
                 c
@@ -411,8 +409,8 @@ impl Generator {
                 "a".into(),
                 "b c".into(),
             ],
-            79 if !in_multi => vec!["PING".into()],
-            80 if !in_multi => vec!["ECHO".into(), self.value()],
+            79 => vec!["PING".into()],
+            80 => vec!["ECHO".into(), self.value()],
             81 if !in_multi && self.rng.gen_bool(0.1) => s(&["FLUSHALL"]),
             82..=85 if !in_multi => self.transaction(),
             _ => vec!["EXISTS".into(), self.any_key()],
@@ -536,6 +534,8 @@ struct Tally {
     wrong_type: usize,
     exec_ran: usize,
     exec_aborted: usize,
+    /// EXEC replies with an error in a slot (a queued argument error or a run-time error).
+    exec_with_errors: usize,
 }
 
 /// Runs `count` generated commands against both servers, pipelined in small batches, and fails
@@ -603,6 +603,8 @@ fn run_stream(seed: u64, count: usize, redis: &mut Raw, tandem: &mut Raw, protoc
             if exchange.command[0] == "EXEC" {
                 tally.exec_ran += usize::from(reply.starts_with(b"*"));
                 tally.exec_aborted += usize::from(reply.starts_with(b"-EXECABORT"));
+                tally.exec_with_errors +=
+                    usize::from(reply.starts_with(b"*") && reply.windows(3).any(|w| w == b"\r\n-"));
             }
             history.push(exchange);
             tally.commands += 1;
@@ -613,7 +615,10 @@ fn run_stream(seed: u64, count: usize, redis: &mut Raw, tandem: &mut Raw, protoc
 
 fn assert_exercised(tally: &Tally) {
     assert!(
-        tally.errors > 0 && tally.wrong_type > 0 && tally.exec_ran > 0,
+        tally.errors > 0
+            && tally.wrong_type > 0
+            && tally.exec_ran > 0
+            && tally.exec_with_errors > 0,
         "the stream did not exercise errors and transactions: {tally:?}"
     );
 }

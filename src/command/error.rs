@@ -93,6 +93,12 @@ pub enum CommandError {
     LposCountNegative,
     #[error("ERR MAXLEN can't be negative")]
     LposMaxlenNegative,
+    /// `command` is the upper-case container name (`MEMORY`).
+    #[error("ERR unknown subcommand '{subcommand}'. Try {command} HELP.")]
+    UnknownSubcommand {
+        command: &'static str,
+        subcommand: String,
+    },
 }
 
 impl CommandError {

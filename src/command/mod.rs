@@ -13,6 +13,7 @@ mod error;
 mod hashes;
 mod keys;
 mod lists;
+mod memory;
 mod registry;
 mod reply;
 mod sets;
@@ -46,6 +47,7 @@ pub use lists::{
     InsertSide, LIndex, LInsert, LLen, LMPop, LMove, LPop, LPos, LPush, LPushX, LRange, LRem, LSet,
     LTrim, RPop, RPopLPush, RPush, RPushX,
 };
+pub use memory::{Memory, MemoryQuestion};
 pub use sets::{
     SAdd, SCard, SDiff, SDiffStore, SInter, SInterCard, SInterStore, SIsMember, SMIsMember,
     SMembers, SMove, SPop, SRandMember, SRem, SScan, SUnion, SUnionStore, ScanOptionError,
@@ -220,6 +222,8 @@ commands! {
     LMove(lists) write,
     RPopLPush(lists) write,
     LMPop(lists) write,
+    // server introspection that reads the keyspace
+    Memory(memory) read,
 }
 
 /// The registry of data commands only (what [`Command::parse`] accepts).
@@ -260,6 +264,7 @@ impl Command {
             Command::MGet(MGet { keys }) | Command::Exists(Exists { keys }) => {
                 keys.len() > MANY_KEYS
             }
+            Command::Memory(memory) => memory.reads_many(),
             _ => self.spec().flags.contains(Flags::READS_MANY),
         }
     }

@@ -10,6 +10,7 @@ mod entry;
 mod glob;
 mod hash;
 mod list;
+mod memory;
 mod set;
 mod zset;
 

@@ -57,6 +57,11 @@ server_commands! {
     ReadOnly => super::cluster_commands::READONLY,
     ReadWrite => super::cluster_commands::READWRITE,
     Tandem => super::cluster_commands::TANDEM,
+    Shutdown => super::server_commands::SHUTDOWN,
+    Slowlog => super::slowlog::SLOWLOG,
+    Latency => super::latency::LATENCY,
+    Debug => super::debug::DEBUG,
+    Save => super::server_commands::SAVE,
 }
 
 /// Every command: data commands first, then the server's.

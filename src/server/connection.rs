@@ -18,11 +18,10 @@ use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 
 use super::clients::ClientInfo;
-use super::metrics::Metrics;
+use super::multi::{ExecSlot, Queued};
 use super::resp::{self, Protocol};
-use super::stats::ServerStats;
 use super::Shared;
-use crate::command::{Command, Reply};
+use crate::command::{CommandSpec, Reply};
 use crate::error::Error;
 use crate::keyspace::KeyVersion;
 use crate::node::PendingReply;
@@ -44,10 +43,21 @@ pub(crate) enum Outgoing {
     Pending {
         pending: PendingReply,
         protocol: Protocol,
-        name: &'static str,
+        spec: &'static CommandSpec,
+        /// Its arguments, for the slow log.
+        args: Vec<Bytes>,
         /// When the command was parsed, for its latency.
         started: Instant,
         /// The connection's class when the command was parsed (its latency series).
+        class: crate::node::Class,
+    },
+    /// EXEC: the transaction's log entry (None when it has no data command and no WATCH), and
+    /// what goes in each slot of its reply, in queueing order.
+    Exec {
+        pending: Option<PendingReply>,
+        slots: Vec<ExecSlot>,
+        protocol: Protocol,
+        started: Instant,
         class: crate::node::Class,
     },
     /// Send everything before this, then close.
@@ -86,7 +96,7 @@ impl std::fmt::Display for End {
             End::ProtocolError(text) => write!(f, "protocol error: {text}"),
             End::QueryBufferFull(bytes) => write!(
                 f,
-                "query buffer of {bytes} bytes is over limits.query_buffer_bytes_max"
+                "query buffer of {bytes} bytes is over client-query-buffer-limit (limits.query_buffer_bytes_max)"
             ),
             End::Io(e) => write!(f, "read error: {e}"),
         }
@@ -100,7 +110,7 @@ pub(crate) struct Connection {
     pub(crate) protocol: Protocol,
     pub(crate) authenticated: bool,
     /// Commands queued since MULTI (None outside MULTI).
-    pub(crate) multi: Option<Vec<Command>>,
+    pub(crate) multi: Option<Vec<Queued>>,
     /// A command failed to queue: EXEC answers EXECABORT.
     pub(crate) multi_failed: bool,
     /// WATCHed keys and the versions seen at WATCH time.
@@ -137,11 +147,9 @@ pub(crate) async fn run(
         writes_enqueued: 0,
         writes_answered: answered_rx,
     };
-    let stats = shared.stats.clone();
-    let metrics = shared.metrics.clone();
     let ((), ()) = tokio::join!(
         read_half(connection, reader, stop),
-        write_loop(writer, out_rx, answered_tx, stats, metrics),
+        write_loop(writer, out_rx, answered_tx, shared, client),
     );
 }
 
@@ -172,16 +180,15 @@ impl Connection {
         reader: &mut OwnedReadHalf,
         mut stop: watch::Receiver<bool>,
     ) -> End {
-        let limits = self.shared.config.limits;
-        let protocol_limits = limits.protocol();
-        let idle_timeout =
-            (limits.idle_timeout_secs > 0).then(|| Duration::from_secs(limits.idle_timeout_secs));
+        let shared = self.shared.clone();
+        let live = &shared.live;
         let mut buf = BytesMut::with_capacity(READ_CHUNK_BYTES);
         // Resumes a partly received command instead of re-reading it after every read.
         let mut decoder = resp::CommandDecoder::default();
         loop {
             loop {
-                match decoder.decode(&mut buf, &protocol_limits) {
+                // Read per command, so CONFIG SET applies to the next command of every client.
+                match decoder.decode(&mut buf, &live.protocol_limits()) {
                     Ok(Some(args)) => {
                         if args.is_empty() {
                             continue; // an empty inline line: Redis ignores it
@@ -207,11 +214,12 @@ impl Connection {
             self.client
                 .query_buffer_bytes
                 .store(buf.len(), Ordering::Relaxed);
-            if buf.len() > limits.query_buffer_bytes_max {
+            if buf.len() > live.query_buffer_bytes_max() {
                 return End::QueryBufferFull(buf.len());
             }
             buf.reserve(READ_CHUNK_BYTES);
             let read = reader.read_buf(&mut buf);
+            let idle_timeout: Option<Duration> = live.idle_timeout();
             let idle = async {
                 match idle_timeout {
                     Some(timeout) => tokio::time::sleep(timeout).await,
@@ -241,12 +249,11 @@ impl Connection {
 
     /// Answers the current command now. `name` is None for commands that do not exist.
     pub(crate) async fn reply(&self, name: Option<&'static str>, reply: Reply) -> Flow {
+        let elapsed = self.command_started.elapsed();
         self.shared
             .stats
-            .record_command(name, matches!(reply, Reply::Error(_)));
-        self.shared
-            .metrics
-            .observe_command(self.class(), self.command_started.elapsed());
+            .record_command_timed(name, matches!(reply, Reply::Error(_)), elapsed);
+        self.shared.metrics.observe_command(self.class(), elapsed);
         let sent = self
             .send(Outgoing::Reply {
                 reply,
@@ -264,19 +271,44 @@ impl Connection {
         self.reply(name, Reply::Error(text.into())).await
     }
 
-    /// Answers the current command when `pending` completes (a write or EXEC on the log).
-    pub(crate) async fn reply_later(&mut self, name: &'static str, pending: PendingReply) -> Flow {
+    /// Answers the current command when `pending` completes (a write on the log).
+    pub(crate) async fn reply_later(
+        &mut self,
+        spec: &'static CommandSpec,
+        args: Vec<Bytes>,
+        pending: PendingReply,
+    ) -> Flow {
+        let item = Outgoing::Pending {
+            pending,
+            protocol: self.protocol,
+            spec,
+            args,
+            started: self.command_started,
+            class: self.class(),
+        };
+        self.send_awaited(item).await
+    }
+
+    /// Answers EXEC once its log entry (if any) completes, splicing in the other slots.
+    pub(crate) async fn reply_exec(
+        &mut self,
+        pending: Option<PendingReply>,
+        slots: Vec<ExecSlot>,
+    ) -> Flow {
+        let item = Outgoing::Exec {
+            pending,
+            slots,
+            protocol: self.protocol,
+            started: self.command_started,
+            class: self.class(),
+        };
+        self.send_awaited(item).await
+    }
+
+    /// Queues a slot the writer answers later (counted for read-your-writes).
+    async fn send_awaited(&mut self, item: Outgoing) -> Flow {
         self.writes_enqueued += 1;
-        let sent = self
-            .send(Outgoing::Pending {
-                pending,
-                protocol: self.protocol,
-                name,
-                started: self.command_started,
-                class: self.class(),
-            })
-            .await;
-        if sent {
+        if self.send(item).await {
             Flow::Continue
         } else {
             Flow::Close
@@ -310,9 +342,10 @@ async fn write_loop(
     mut socket: OwnedWriteHalf,
     mut slots: mpsc::Receiver<Outgoing>,
     answered: watch::Sender<u64>,
-    stats: Arc<ServerStats>,
-    metrics: Arc<Metrics>,
+    shared: Arc<Shared>,
+    client: Arc<ClientInfo>,
 ) {
+    let stats = &shared.stats;
     let mut out = BytesMut::with_capacity(READ_CHUNK_BYTES);
     let mut writes_answered = 0u64;
     loop {
@@ -320,7 +353,7 @@ async fn write_loop(
             Ok(item) => item,
             Err(mpsc::error::TryRecvError::Empty) => {
                 // Nothing more is ready: this is the end of a pipeline, send what we have.
-                if flush(&mut socket, &mut out, &stats).await.is_err() {
+                if flush(&mut socket, &mut out, stats).await.is_err() {
                     return;
                 }
                 match slots.recv().await {
@@ -329,7 +362,7 @@ async fn write_loop(
                 }
             }
             Err(mpsc::error::TryRecvError::Disconnected) => {
-                let _ = flush(&mut socket, &mut out, &stats).await;
+                let _ = flush(&mut socket, &mut out, stats).await;
                 return;
             }
         };
@@ -338,7 +371,8 @@ async fn write_loop(
             Outgoing::Pending {
                 pending,
                 protocol,
-                name,
+                spec,
+                args,
                 started,
                 class,
             } => {
@@ -346,21 +380,48 @@ async fn write_loop(
                     .wait()
                     .await
                     .unwrap_or_else(|e| node_error_reply(&e));
-                stats.record_command(Some(name), matches!(reply, Reply::Error(_)));
-                metrics.observe_command(class, started.elapsed());
+                let elapsed = started.elapsed();
+                stats.record_command_timed(
+                    Some(spec.name),
+                    matches!(reply, Reply::Error(_)),
+                    elapsed,
+                );
+                shared.metrics.observe_command(class, elapsed);
+                shared.observe_command(spec, &args, elapsed, &client);
+                writes_answered += 1;
+                answered.send_replace(writes_answered);
+                resp::write_reply(&reply, protocol, &mut out);
+            }
+            Outgoing::Exec {
+                pending,
+                slots,
+                protocol,
+                started,
+                class,
+            } => {
+                let data = match pending {
+                    Some(pending) => pending
+                        .wait()
+                        .await
+                        .unwrap_or_else(|e| node_error_reply(&e)),
+                    None => Reply::Array(Vec::new()),
+                };
+                let reply = super::multi::exec_reply(&shared, &client, data, slots).await;
+                let elapsed = started.elapsed();
+                stats.record_command_timed(Some("exec"), matches!(reply, Reply::Error(_)), elapsed);
+                shared.metrics.observe_command(class, elapsed);
                 writes_answered += 1;
                 answered.send_replace(writes_answered);
                 resp::write_reply(&reply, protocol, &mut out);
             }
             Outgoing::Close => {
-                if flush(&mut socket, &mut out, &stats).await.is_ok() {
+                if flush(&mut socket, &mut out, stats).await.is_ok() {
                     let _ = socket.shutdown().await;
                 }
                 return;
             }
         }
-        if out.len() >= WRITE_BUFFER_BYTES_MAX
-            && flush(&mut socket, &mut out, &stats).await.is_err()
+        if out.len() >= WRITE_BUFFER_BYTES_MAX && flush(&mut socket, &mut out, stats).await.is_err()
         {
             return;
         }
@@ -370,7 +431,7 @@ async fn write_loop(
 async fn flush(
     socket: &mut OwnedWriteHalf,
     out: &mut BytesMut,
-    stats: &ServerStats,
+    stats: &super::stats::ServerStats,
 ) -> std::io::Result<()> {
     if out.is_empty() {
         return Ok(());

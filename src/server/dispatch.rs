@@ -31,6 +31,11 @@ pub(crate) fn wrong_arity(name: &str) -> String {
     format!("ERR wrong number of arguments for '{name}' command")
 }
 
+/// Redis's reply to a write that may grow memory while the server is over `maxmemory`.
+pub(crate) const OOM: &str = "OOM command not allowed when used memory > 'maxmemory'.";
+/// Redis's reply to a write while fewer than `min-replicas-to-write` followers are in contact.
+pub(crate) const NOREPLICAS: &str = "NOREPLICAS Not enough good replicas to write.";
+
 impl Connection {
     /// Runs one command (`args[0]` is its name) and queues its reply.
     pub(crate) async fn dispatch(&mut self, args: Vec<Bytes>) -> Flow {
@@ -49,17 +54,57 @@ impl Connection {
             return self.error(None, error.to_string()).await;
         };
         if self.multi.is_some() && !spec.flags.contains(Flags::RUNS_IN_MULTI) {
-            return self.queue(spec, &args).await;
+            return self.queue(spec, args).await;
+        }
+        if spec.flags.contains(Flags::DENYOOM) && self.over_maxmemory() {
+            return self.error(Some(spec.name), OOM).await;
+        }
+        if spec.is_write() && self.too_few_replicas() {
+            return self.error(Some(spec.name), NOREPLICAS).await;
         }
         match command_table::server_command(spec) {
             Some(command) => {
                 if !spec.arity_ok(args.len()) {
                     return self.error(Some(spec.name), wrong_arity(spec.name)).await;
                 }
-                self.server_command(command, &args).await
+                let flow = self.server_command(command, &args).await;
+                let elapsed = self.command_started.elapsed();
+                self.shared
+                    .observe_command(spec, &args, elapsed, &self.client);
+                flow
             }
-            None => self.data_command(spec, &args).await,
+            None => self.data_command(spec, args).await,
         }
+    }
+
+    /// Whether `maxmemory` is set and the process's resident memory is over it.
+    pub(crate) fn over_maxmemory(&self) -> bool {
+        self.shared
+            .live
+            .maxmemory_bytes()
+            .is_some_and(|max| super::info::rss_bytes() > max)
+    }
+
+    /// Whether `min-replicas-to-write` is set and fewer followers than that have been heard
+    /// from within `min-replicas-max-lag` (a single node has none).
+    pub(crate) fn too_few_replicas(&self) -> bool {
+        let live = &self.shared.live;
+        let Some(needed) = live.min_replicas_to_write() else {
+            return false;
+        };
+        let cluster = self.shared.node.cluster();
+        if cluster.is_single() {
+            return true;
+        }
+        let lag_max_ms = live.min_replicas_max_lag().as_millis() as u64;
+        let report = cluster.report_summary();
+        let good = report
+            .replication
+            .iter()
+            .filter(|p| p.id != report.node_id)
+            .filter(|p| p.last_contact_ms.is_some_and(|ms| ms <= lag_max_ms))
+            .count();
+        good < needed
     }
 
     async fn server_command(&mut self, command: ServerCommand, args: &[Bytes]) -> Flow {
@@ -92,20 +137,25 @@ impl Connection {
             ServerCommand::ReadOnly => self.read_mode(ReadConsistency::Stale).await,
             ServerCommand::ReadWrite => self.read_mode(ReadConsistency::Linearizable).await,
             ServerCommand::Tandem => self.tandem_command(args).await,
+            ServerCommand::Shutdown => self.shutdown(args).await,
+            ServerCommand::Slowlog => self.slowlog(args).await,
+            ServerCommand::Latency => self.latency(args).await,
+            ServerCommand::Debug => self.debug(args).await,
+            ServerCommand::Save => self.save().await,
         }
     }
 
     /// A command of the command model: parsed, then a write goes to the log and a read is
     /// served from the keyspace once this connection's earlier writes are applied.
-    async fn data_command(&mut self, spec: &'static CommandSpec, args: &[Bytes]) -> Flow {
-        let command = match spec.parse(args) {
+    async fn data_command(&mut self, spec: &'static CommandSpec, args: Vec<Bytes>) -> Flow {
+        let command = match spec.parse(&args) {
             Ok(command) => command,
             Err(e) => return self.error(Some(spec.name), e.to_string()).await,
         };
         let name = spec.name;
         if spec.is_write() {
             match self.db().enqueue(command).await {
-                Ok(pending) => self.reply_later(name, pending).await,
+                Ok(pending) => self.reply_later(spec, args, pending).await,
                 Err(e) => self.reply(Some(name), node_error_reply(&e)).await,
             }
         } else {
@@ -121,40 +171,11 @@ impl Connection {
                 Ok(reply) => reply,
                 Err(e) => node_error_reply(&e),
             };
-            self.reply(Some(name), reply).await
-        }
-    }
-
-    /// Inside MULTI: a data command that parses is queued (`+QUEUED`); anything else is an
-    /// error that makes EXEC answer EXECABORT.
-    async fn queue(&mut self, spec: &'static CommandSpec, args: &[Bytes]) -> Flow {
-        let name = Some(spec.name);
-        if command_table::server_command(spec).is_some() {
-            self.fail_transaction();
-            return self
-                .error(name, "ERR Command not allowed inside a transaction")
-                .await;
-        }
-        match spec.parse(args) {
-            Ok(command) => {
-                let queued = self.multi.get_or_insert_with(Vec::new);
-                queued.push(command);
-                self.client
-                    .multi
-                    .store(queued.len() as i64, std::sync::atomic::Ordering::Relaxed);
-                self.reply(name, Reply::Simple("QUEUED".into())).await
-            }
-            Err(e) => {
-                self.fail_transaction();
-                self.error(name, e.to_string()).await
-            }
-        }
-    }
-
-    /// Marks an open MULTI block as failed (EXEC will answer EXECABORT).
-    fn fail_transaction(&mut self) {
-        if self.multi.is_some() {
-            self.multi_failed = true;
+            let flow = self.reply(Some(name), reply).await;
+            let elapsed = self.command_started.elapsed();
+            self.shared
+                .observe_command(spec, &args, elapsed, &self.client);
+            flow
         }
     }
 }

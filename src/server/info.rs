@@ -21,6 +21,7 @@ const DEFAULT_SECTIONS: &[&str] = &[
     "persistence",
     "stats",
     "replication",
+    "cpu",
     "keyspace",
     "tandem",
     "lanes",
@@ -66,10 +67,11 @@ pub(crate) fn render(shared: &Shared, requested: &[String]) -> String {
         match section {
             "server" => server(&mut out, shared),
             "clients" => clients(&mut out, shared),
-            "memory" => memory(&mut out),
+            "memory" => memory(&mut out, shared),
             "persistence" => persistence(&mut out, shared, &status),
             "stats" => stats(&mut out, &shared.stats),
             "replication" => replication(&mut out, shared, &status),
+            "cpu" => cpu(&mut out),
             "keyspace" => keyspace(&mut out, &status),
             "tandem" => tandem(&mut out, shared, &status),
             "lanes" => super::priority::info_section(&mut out, shared),
@@ -127,7 +129,7 @@ fn server(out: &mut String, shared: &Shared) {
 fn clients(out: &mut String, shared: &Shared) {
     out.push_str("# Clients\r\n");
     line!(out, "connected_clients", shared.clients.len());
-    line!(out, "maxclients", shared.config.limits.clients_max);
+    line!(out, "maxclients", shared.live.clients_max());
     line!(out, "blocked_clients", 0);
     line!(out, "tracking_clients", 0);
 }
@@ -162,13 +164,37 @@ fn human_bytes(bytes: u64) -> String {
     }
 }
 
-fn memory(out: &mut String) {
+fn memory(out: &mut String, shared: &Shared) {
     let rss = rss_bytes();
     out.push_str("# Memory\r\n");
     line!(out, "used_memory_rss", rss);
     line!(out, "used_memory_rss_human", human_bytes(rss));
-    line!(out, "maxmemory", 0);
+    line!(out, "maxmemory", shared.live.maxmemory_bytes().unwrap_or(0));
     line!(out, "maxmemory_policy", "noeviction");
+}
+
+/// CPU time used, as `seconds.micros` (getrusage).
+fn cpu(out: &mut String) {
+    fn usage(who: libc::c_int) -> (String, String) {
+        // SAFETY: getrusage writes one rusage into the zeroed struct we own.
+        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+        let ok = unsafe { libc::getrusage(who, &mut usage) } == 0;
+        let seconds = |t: libc::timeval| {
+            if ok {
+                format!("{}.{:06}", t.tv_sec, t.tv_usec)
+            } else {
+                "0.000000".into()
+            }
+        };
+        (seconds(usage.ru_stime), seconds(usage.ru_utime))
+    }
+    let (sys, user) = usage(libc::RUSAGE_SELF);
+    let (sys_children, user_children) = usage(libc::RUSAGE_CHILDREN);
+    out.push_str("# CPU\r\n");
+    line!(out, "used_cpu_sys", sys);
+    line!(out, "used_cpu_user", user);
+    line!(out, "used_cpu_sys_children", sys_children);
+    line!(out, "used_cpu_user_children", user_children);
 }
 
 fn persistence(out: &mut String, shared: &Shared, status: &NodeStatus) {
@@ -394,8 +420,11 @@ fn commandstats(out: &mut String, stats: &ServerStats) {
     for (name, counts) in stats.commands() {
         let _ = write!(
             out,
-            "cmdstat_{name}:calls={},usec=0,usec_per_call=0.00,rejected_calls=0,failed_calls={}\r\n",
-            counts.calls, counts.errors
+            "cmdstat_{name}:calls={},usec={},usec_per_call={:.2},rejected_calls=0,failed_calls={}\r\n",
+            counts.calls,
+            counts.usec,
+            counts.usec as f64 / counts.calls.max(1) as f64,
+            counts.errors
         );
     }
 }
@@ -407,6 +436,14 @@ fn status_zones(cluster: &crate::cluster::Cluster) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cpu_section_has_redis_fields() {
+        let mut out = String::new();
+        cpu(&mut out);
+        assert!(out.starts_with("# CPU\r\nused_cpu_sys:"), "{out}");
+        assert!(out.contains("\r\nused_cpu_user_children:"), "{out}");
+    }
 
     #[test]
     fn rss_is_read_from_proc() {

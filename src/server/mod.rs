@@ -11,14 +11,18 @@ mod cluster_commands;
 pub mod command_table;
 pub mod config;
 mod connection;
+mod debug;
 mod dispatch;
 pub mod info;
+mod latency;
+mod live_config;
 pub mod metrics;
 mod multi;
 pub mod priority;
 pub mod resp;
 mod server_commands;
 mod session;
+mod slowlog;
 pub mod stats;
 
 use std::future::Future;
@@ -57,6 +61,44 @@ pub(crate) struct Shared {
     pub(crate) critical_addr: Option<SocketAddr>,
     /// Random per process, as Redis's run_id.
     pub(crate) run_id: String,
+    /// What CONFIG SET can change while the server runs.
+    pub(crate) live: live_config::LiveConfig,
+    pub(crate) slowlog: slowlog::SlowLog,
+    pub(crate) latency: latency::LatencyMonitor,
+    /// Set by SHUTDOWN; the server then shuts down as on SIGTERM.
+    pub(crate) shutdown_requested: watch::Sender<bool>,
+}
+
+impl Shared {
+    /// Records how long a command took, for the slow log and the latency monitor.
+    pub(crate) fn observe_command(
+        &self,
+        spec: &crate::command::CommandSpec,
+        args: &[bytes::Bytes],
+        elapsed: Duration,
+        client: &ClientInfo,
+    ) {
+        self.slowlog.observe(
+            spec,
+            args,
+            elapsed,
+            client,
+            self.live.slowlog_slower_than_us(),
+            self.live.slowlog_len_max(),
+        );
+        self.latency
+            .observe(spec, elapsed, self.live.latency_threshold_ms());
+    }
+}
+
+/// Completes once a client has sent SHUTDOWN (see [`Server::shutdown_requested`]).
+pub struct ShutdownRequest(watch::Receiver<bool>);
+
+impl ShutdownRequest {
+    pub async fn wait(mut self) {
+        // An error means the server is gone, which is a shutdown too.
+        let _ = self.0.wait_for(|requested| *requested).await;
+    }
 }
 
 /// The bound sockets of a server (bound before serving so port 0 can be reported).
@@ -143,8 +185,13 @@ impl Server {
             .transpose()?;
         let db = node.db();
         let metrics = metrics::Metrics::with_lanes(node.lane_stats());
+        let live = live_config::LiveConfig::new(&config, listen_addr);
         Ok(Self {
             shared: Arc::new(Shared {
+                live,
+                slowlog: slowlog::SlowLog::default(),
+                latency: latency::LatencyMonitor::default(),
+                shutdown_requested: watch::channel(false).0,
                 config,
                 config_file,
                 node,
@@ -191,6 +238,13 @@ impl Server {
             status: Box::new(move || shared.node.status()),
             ready: Box::new(move || admin::raft_ready(&raft_metrics.borrow())),
         }
+    }
+
+    /// Completes when a client sends SHUTDOWN. Whoever runs the server makes it part of the
+    /// future given to [`Server::run`] (after stopping anything else that holds the server's
+    /// state, such as the admin HTTP server), so SHUTDOWN ends the server exactly as SIGTERM.
+    pub fn shutdown_requested(&self) -> ShutdownRequest {
+        ShutdownRequest(self.shared.shutdown_requested.subscribe())
     }
 
     /// The admin listener, for the admin HTTP server to serve.
@@ -289,7 +343,7 @@ fn accept(
         .fetch_add(1, Ordering::Relaxed);
     let local_addr = stream.local_addr().unwrap_or(shared.listen_addr);
     let fd = stream.as_raw_fd();
-    let clients_max = shared.config.limits.clients_max;
+    let clients_max = shared.live.clients_max();
     let Some(client) = shared.clients.register(addr, local_addr, fd, clients_max) else {
         shared
             .stats

@@ -101,13 +101,27 @@ pub(super) const RESET: CommandSpec =
         .flags(NO_AUTH_FLAGS.union(Flags::RUNS_IN_MULTI))
         .docs("6.2.0", "Resets the connection.", &[]);
 
+/// PING [message]
+pub(crate) fn ping_reply(args: &[Bytes]) -> Reply {
+    match args.len() {
+        1 => Reply::Simple("PONG".into()),
+        2 => Reply::Bulk(args[1].clone()),
+        _ => Reply::Error(wrong_arity("ping")),
+    }
+}
+
+/// SELECT index: Tandem has one database, 0.
+pub(crate) fn select_reply(args: &[Bytes]) -> Reply {
+    match parse_i64(&args[1]) {
+        None => Reply::Error("ERR value is not an integer or out of range".into()),
+        Some(0) => Reply::Ok,
+        Some(_) => Reply::Error("ERR DB index is out of range".into()),
+    }
+}
+
 impl Connection {
     pub(crate) async fn ping(&mut self, args: &[Bytes]) -> Flow {
-        match args.len() {
-            1 => self.reply(Some("ping"), Reply::Simple("PONG".into())).await,
-            2 => self.reply(Some("ping"), Reply::Bulk(args[1].clone())).await,
-            _ => self.error(Some("ping"), wrong_arity("ping")).await,
-        }
+        self.reply(Some("ping"), ping_reply(args)).await
     }
 
     /// Whether `user`/`password` is the default user's login.
@@ -229,15 +243,7 @@ impl Connection {
 
     /// SELECT index: Tandem has one database, 0.
     pub(crate) async fn select(&mut self, args: &[Bytes]) -> Flow {
-        let name = Some("select");
-        match parse_i64(&args[1]) {
-            None => {
-                self.error(name, "ERR value is not an integer or out of range")
-                    .await
-            }
-            Some(0) => self.reply(name, Reply::Ok).await,
-            Some(_) => self.error(name, "ERR DB index is out of range").await,
-        }
+        self.reply(Some("select"), select_reply(args)).await
     }
 
     /// RESET: leave MULTI, forget WATCHes, back to RESP2 without a name, and log out when a

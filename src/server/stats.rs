@@ -5,13 +5,27 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-/// Calls and error replies of one command name.
+/// Power-of-two latency buckets per command: bucket `i` counts answers that took at most `2^i`
+/// µs (the last one also everything slower, ≈ 36 minutes and up).
+pub const LATENCY_BUCKETS: usize = 32;
+
+/// Calls, error replies and time of one command name.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct CommandCounts {
     pub calls: u64,
     pub errors: u64,
+    /// Total µs from parse to reply (INFO commandstats `usec`).
+    pub usec: u64,
+    /// Answers per power-of-two µs bucket (LATENCY HISTOGRAM).
+    pub usec_buckets: [u64; LATENCY_BUCKETS],
+}
+
+/// The bucket of an answer that took `usec` µs: the smallest `i` with `usec <= 2^i`.
+pub fn latency_bucket(usec: u64) -> usize {
+    let bucket = usec.max(1).next_power_of_two().trailing_zeros() as usize;
+    bucket.min(LATENCY_BUCKETS - 1)
 }
 
 /// Counters of one server (one listener, all its connections).
@@ -56,15 +70,28 @@ impl ServerStats {
     /// Counts one answered command. `name` is the lowercase command name, or `None` for a
     /// command that does not exist (counted as processed and as an error, not by name).
     pub fn record_command(&self, name: Option<&'static str>, failed: bool) {
+        self.record_command_timed(name, failed, Duration::ZERO);
+    }
+
+    /// [`Self::record_command`] for a command answered `elapsed` after it was parsed.
+    pub fn record_command_timed(
+        &self,
+        name: Option<&'static str>,
+        failed: bool,
+        elapsed: Duration,
+    ) {
         self.commands_processed.fetch_add(1, Ordering::Relaxed);
         if failed {
             self.error_replies.fetch_add(1, Ordering::Relaxed);
         }
         if let Some(name) = name {
+            let usec = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
             let mut commands = self.commands.lock().unwrap_or_else(|e| e.into_inner());
             let counts = commands.entry(name).or_default();
             counts.calls += 1;
             counts.errors += u64::from(failed);
+            counts.usec = counts.usec.saturating_add(usec);
+            counts.usec_buckets[latency_bucket(usec)] += 1;
         }
     }
 
@@ -104,6 +131,30 @@ impl ServerStats {
 mod tests {
     use super::*;
 
+    fn zero_usec_buckets(calls: u64) -> [u64; LATENCY_BUCKETS] {
+        let mut buckets = [0; LATENCY_BUCKETS];
+        buckets[0] = calls;
+        buckets
+    }
+
+    #[test]
+    fn latency_buckets_are_powers_of_two() {
+        assert_eq!(latency_bucket(0), 0);
+        assert_eq!(latency_bucket(1), 0);
+        assert_eq!(latency_bucket(2), 1);
+        assert_eq!(latency_bucket(5), 3);
+        assert_eq!(latency_bucket(8), 3);
+        assert_eq!(latency_bucket(12), 4);
+        assert_eq!(latency_bucket(u64::MAX), LATENCY_BUCKETS - 1);
+        let stats = ServerStats::default();
+        stats.record_command_timed(Some("set"), false, Duration::from_micros(12));
+        stats.record_command_timed(Some("set"), false, Duration::from_micros(5));
+        let counts = stats.commands()[0].1;
+        assert_eq!(counts.usec, 17);
+        assert_eq!(counts.usec_buckets[3], 1);
+        assert_eq!(counts.usec_buckets[4], 1);
+    }
+
     #[test]
     fn per_command_counts_and_totals() {
         let stats = ServerStats::default();
@@ -120,14 +171,18 @@ mod tests {
                     "get",
                     CommandCounts {
                         calls: 2,
-                        errors: 1
+                        errors: 1,
+                        usec_buckets: zero_usec_buckets(2),
+                        ..CommandCounts::default()
                     }
                 ),
                 (
                     "set",
                     CommandCounts {
                         calls: 1,
-                        errors: 0
+                        errors: 0,
+                        usec_buckets: zero_usec_buckets(1),
+                        ..CommandCounts::default()
                     }
                 ),
             ]

@@ -150,6 +150,25 @@ impl Tandem {
         }
     }
 
+    /// Waits for the process to exit on its own (e.g. after SHUTDOWN); fails after
+    /// [`TERMINATE_SECS_MAX`].
+    pub fn wait_for_exit(&mut self) -> i32 {
+        let child = self.child.as_mut().expect("running");
+        let deadline = Instant::now() + Duration::from_secs(TERMINATE_SECS_MAX);
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                self.child = None;
+                return status.code().unwrap_or(-1);
+            }
+            assert!(
+                Instant::now() < deadline,
+                "server did not exit within {TERMINATE_SECS_MAX} s; log:\n{}",
+                self.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// SIGTERM (must exit 0), then a new server on the same data directory.
     pub fn restart(mut self, flags: &[&str]) -> Tandem {
         let code = self.terminate();
