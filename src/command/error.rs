@@ -65,6 +65,34 @@ pub enum CommandError {
     /// A bug, reported instead of acting on it.
     #[error("ERR internal error: {reason}")]
     Internal { reason: String },
+    #[error("ERR min or max not valid string range item")]
+    LexRangeInvalid,
+    #[error("ERR syntax error, WITHSCORES not supported in combination with BYLEX")]
+    WithScoresByLex,
+    /// ZUNION, ZINTERSTORE, ... with `numkeys` below 1.
+    #[error("ERR at least 1 input key is needed for '{command}' command")]
+    NoInputKeys { command: &'static str },
+    #[error("ERR weight value is not a float")]
+    WeightNotFloat,
+    /// A LIMIT that is not an integer >= 0 (ZINTERCARD, SINTERCARD).
+    #[error("ERR LIMIT can't be negative")]
+    LimitNegative,
+    /// A `numkeys` argument that is not an integer >= 1 (ZMPOP, LMPOP, ...).
+    #[error("ERR numkeys should be greater than 0")]
+    NumkeysNotPositive,
+    /// A COUNT that is not an integer >= 1 (ZMPOP, LMPOP, ...).
+    #[error("ERR count should be greater than 0")]
+    CountNotPositive,
+    /// ZRANDMEMBER's count with WITHSCORES beyond what doubling can hold.
+    #[error("ERR value is out of range")]
+    ValueOutOfRange,
+    /// An integer outside `min..=max` where Redis names the range (ZRANDMEMBER's count).
+    #[error("ERR value is out of range, value must between {min} and {max}")]
+    OutOfRangeBetween { min: i64, max: i64 },
+    /// Tandem's own limit on a reply that repeats elements (ZRANDMEMBER with a negative
+    /// count): Redis would build the reply whatever its size.
+    #[error("ERR count is out of range, a reply may repeat at most {max} elements")]
+    RepeatsTooMany { max: u64 },
 }
 
 impl CommandError {
