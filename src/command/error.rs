@@ -99,6 +99,18 @@ pub enum CommandError {
         command: &'static str,
         subcommand: String,
     },
+    #[error("ERR min or max not valid string range item")]
+    LexRangeInvalid,
+    #[error("ERR syntax error, WITHSCORES not supported in combination with BYLEX")]
+    WithScoresByLex,
+    /// ZUNION, ZINTERSTORE, ... with `numkeys` below 1.
+    #[error("ERR at least 1 input key is needed for '{command}' command")]
+    NoInputKeys { command: &'static str },
+    #[error("ERR weight value is not a float")]
+    WeightNotFloat,
+    /// ZRANDMEMBER's count with WITHSCORES beyond what doubling can hold.
+    #[error("ERR value is out of range")]
+    ValueOutOfRange,
 }
 
 impl CommandError {

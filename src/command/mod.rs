@@ -57,8 +57,12 @@ pub use strings::{
     SetExpiry, SetNx, StrLen,
 };
 pub use zsets::{
-    Limit, Order, ZAdd, ZAddComparison, ZAddCondition, ZCard, ZIncrBy, ZPopMax, ZPopMin, ZRange,
-    ZRangeBy, ZRangeByScore, ZRangeSpec, ZRank, ZRem, ZScore,
+    Aggregate, LexBound, Limit, OptionError, Order, PopFrom, ZAdd, ZAddComparison, ZAddCondition,
+    ZCard, ZCount, ZDiff, ZDiffStore, ZIncrBy, ZInter, ZInterCard, ZInterStore, ZLexCount, ZMPop,
+    ZMScore, ZPopMax, ZPopMin, ZRandMember, ZRange, ZRangeBy, ZRangeByLex, ZRangeByScore,
+    ZRangeSpec, ZRangeStore, ZRank, ZRem, ZRemRangeByLex, ZRemRangeByRank, ZRemRangeByScore,
+    ZRevRange, ZRevRangeByLex, ZRevRangeByScore, ZRevRank, ZScan, ZScore, ZSetOpArgs, ZUnion,
+    ZUnionStore, ZRANDMEMBER_REPEATS_MAX,
 };
 
 /// Declares [`Command`] from the list of command types: each `Variant(family) kind` names the
@@ -224,6 +228,29 @@ commands! {
     LMPop(lists) write,
     // server introspection that reads the keyspace
     Memory(memory) read,
+    // sorted sets (more)
+    ZRangeByLex(zsets) read,
+    ZRevRangeByLex(zsets) read,
+    ZLexCount(zsets) read,
+    ZRevRange(zsets) read,
+    ZRevRangeByScore(zsets) read,
+    ZRevRank(zsets) read,
+    ZCount(zsets) read,
+    ZMScore(zsets) read,
+    ZRemRangeByScore(zsets) write,
+    ZRemRangeByRank(zsets) write,
+    ZRemRangeByLex(zsets) write,
+    ZUnionStore(zsets) write,
+    ZInterStore(zsets) write,
+    ZDiffStore(zsets) write,
+    ZUnion(zsets) read,
+    ZInter(zsets) read,
+    ZDiff(zsets) read,
+    ZInterCard(zsets) read,
+    ZRangeStore(zsets) write,
+    ZRandMember(zsets) read,
+    ZScan(zsets) read,
+    ZMPop(zsets) write,
 }
 
 /// The registry of data commands only (what [`Command::parse`] accepts).

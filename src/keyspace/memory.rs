@@ -92,8 +92,8 @@ impl SetValue {
     fn memory_estimate(&self, samples: usize) -> usize {
         // The position vector (a hash and a handle per member) and the (hash, member) →
         // position index, both sharing the member's buffer.
-        let per_member = size_of::<(u64, Bytes)>() * 9 / 8
-            + ord_entry_bytes(size_of::<((u64, Bytes), usize)>());
+        let per_member =
+            size_of::<(u64, Bytes)>() * 9 / 8 + ord_entry_bytes(size_of::<((u64, Bytes), usize)>());
         sampled(
             self.len(),
             samples,

@@ -5,6 +5,7 @@
 //! byte-identical. A key whose expiry is `<= now_ms` is absent to every command.
 
 mod codec;
+mod counted;
 mod digest;
 mod entry;
 mod glob;
