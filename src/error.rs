@@ -53,6 +53,9 @@ pub enum Error {
     /// error). Whether an in-flight write became durable is unknown.
     #[error("ERR node failed and stopped acknowledging writes: {reason}")]
     Fatal { reason: String },
+    /// The write does not fit in one log entry; it was not proposed.
+    #[error("ERR the write is too large for one log entry: {bytes} bytes encoded, at most {max} (batch limit entry_bytes_max)")]
+    TooLarge { bytes: usize, max: usize },
 }
 
 fn stale_lag_text(lag_ms: u64) -> String {

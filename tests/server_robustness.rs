@@ -642,3 +642,33 @@ impl Drop for KillOnDrop {
         let _ = self.0.wait();
     }
 }
+
+/// Regression: one write larger than a WAL segment (a 70 MiB SET) made the WAL refuse the log
+/// entry, which stopped the consensus engine: the node never acknowledged another write. Now a
+/// write that cannot fit in one entry is refused with a clear error and the node keeps serving.
+#[test]
+fn writes_too_large_for_a_log_entry_are_refused_and_the_node_keeps_serving() {
+    let mut server = Tandem::start("too-large", &[]);
+    let mut raw = server.raw();
+    let huge = vec![b'x'; 70 * MIB as usize];
+    raw.send(&common::server::encode_bytes(&[b"SET", b"huge", &huge]));
+    let reply = raw.reply();
+    assert!(
+        reply.starts_with("-ERR the write is too large for one log entry"),
+        "{reply}"
+    );
+    drop(huge);
+    // Large writes that fit are still accepted (batches of them are kept within one entry;
+    // `a_batch_keeps_within_its_byte_budget` in src/node/lanes.rs checks that part).
+    let value = vec![b'a'; 8 * MIB as usize];
+    raw.send(&common::server::encode_bytes(&[b"SET", b"big", &value]));
+    assert_eq!(raw.reply(), "+OK\r\n");
+    server.assert_alive();
+    assert_eq!(raw.cmd(&["SET", "after", "ok"]), "+OK\r\n");
+    assert_eq!(raw.cmd(&["STRLEN", "big"]), format!(":{}\r\n", 8 * MIB));
+    assert_all_present(
+        &server,
+        &[("after".into(), "ok".into())],
+        "after the large writes",
+    );
+}

@@ -554,6 +554,16 @@ impl Cluster {
             Some(LeaderContact { at: Instant::now() });
     }
 
+    /// True when commit alone implies the zone rule: one node, or voters placed so that every
+    /// majority spans `min_ack_zones` zones.
+    pub fn commit_implies_zone_rule(&self) -> bool {
+        self.is_single()
+            || super::gates::commit_implies_zone_rule(
+                &self.raft.metrics().borrow(),
+                self.min_ack_zones,
+            )
+    }
+
     /// Replies applied but waiting for the zone rule.
     pub fn replies_waiting_for_zones(&self) -> usize {
         self.zone_gate.held()

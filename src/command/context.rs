@@ -1,14 +1,39 @@
-//! What a command may use besides the keyspace: the time it runs at and a source of random
-//! choices. Invariant: for a write, both come from its log entry (the leader's clock, a seed
-//! derived from the entry's position), never from the replica, so every replica that applies
-//! the entry makes the same choices (SPOP, SRANDMEMBER inside MULTI, ...).
+//! What a command may use besides the keyspace: the time it runs at, a source of random
+//! choices, the leader term of its entry, and where it reports blocked clients it ended.
+//! Invariant: for a write, all of it comes from its log entry (the leader's clock, a seed
+//! derived from the entry's position, the entry's term), never from the replica, so every
+//! replica that applies the entry makes the same choices (SPOP, which waiter is served, ...).
+
+use super::Reply;
+use crate::keyspace::WaiterId;
 
 /// The context one command (or one transaction) runs in.
 #[derive(Clone, Debug)]
 pub struct Cx {
     /// Log time in Unix milliseconds: "now" for expiries and TTLs.
     pub now_ms: u64,
+    /// Leader term of the log entry being applied (0 outside the log: reads, tests).
+    pub term: u64,
     random: SplitMix64,
+    /// Blocked clients whose wait ended during this apply, in order.
+    unblocked: Vec<Unblocked>,
+}
+
+/// A blocked client whose wait ended in an apply; the node it is connected to tells it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Unblocked {
+    pub id: WaiterId,
+    pub outcome: UnblockOutcome,
+}
+
+/// How a blocked client's wait ended.
+#[derive(Clone, Debug, PartialEq)]
+pub enum UnblockOutcome {
+    /// Something was popped for it: the reply its command gets.
+    Served(Reply),
+    /// Leadership changed since it registered, so it no longer waits; its node may register it
+    /// again (the client is never told about this).
+    Dropped,
 }
 
 impl Cx {
@@ -16,8 +41,26 @@ impl Cx {
     pub fn new(now_ms: u64, seed: u64) -> Cx {
         Cx {
             now_ms,
+            term: 0,
             random: SplitMix64(seed),
+            unblocked: Vec::new(),
         }
+    }
+
+    /// The same context for an entry of leader term `term`.
+    pub fn in_term(mut self, term: u64) -> Cx {
+        self.term = term;
+        self
+    }
+
+    /// Records that a blocked client's wait ended.
+    pub(crate) fn unblock(&mut self, id: WaiterId, outcome: UnblockOutcome) {
+        self.unblocked.push(Unblocked { id, outcome });
+    }
+
+    /// The blocked clients whose wait ended so far (emptied).
+    pub fn take_unblocked(&mut self) -> Vec<Unblocked> {
+        std::mem::take(&mut self.unblocked)
     }
 
     /// For a read served by one node: its random choices need not match any other node's.

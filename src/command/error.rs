@@ -111,6 +111,13 @@ pub enum CommandError {
     /// ZRANDMEMBER's count with WITHSCORES beyond what doubling can hold.
     #[error("ERR value is out of range")]
     ValueOutOfRange,
+    #[error("ERR timeout is not a float or out of range")]
+    TimeoutNotFloat,
+    #[error("ERR timeout is negative")]
+    TimeoutNegative,
+    /// Tandem's bound on blocked clients in one group.
+    #[error("ERR too many blocked clients (at most {max}); try again later")]
+    TooManyBlocked { max: usize },
 }
 
 impl CommandError {

@@ -8,6 +8,7 @@
 //! (keyspace, command, [`Cx`]), so every replica computes the same state and reply; and the
 //! variants of [`Command`] are append-only, because a variant's position is its tag in the log.
 
+mod blocking;
 mod context;
 mod error;
 mod hashes;
@@ -27,8 +28,12 @@ use bytes::Bytes;
 use crate::keyspace::{Entry, HashValue, Keyspace, Slot, Value, ZSet};
 
 pub use crate::keyspace::ListEnd;
-pub use crate::keyspace::{KeyVersion, ScoreBound};
-pub use context::Cx;
+pub use crate::keyspace::{KeyVersion, ScoreBound, ScoreEnd, WaiterId};
+pub(crate) use blocking::{cancel_wait, end_stale_waits, serve_blocked};
+pub use blocking::{
+    BLMPop, BLMove, BLPop, BRPop, BRPopLPush, BZMPop, BZPopMax, BZPopMin, ListWait,
+};
+pub use context::{Cx, UnblockOutcome, Unblocked};
 pub use error::{CommandError, STRING_BYTES_MAX};
 pub use registry::Registry;
 pub use reply::{format_double, Reply};
@@ -57,12 +62,12 @@ pub use strings::{
     SetExpiry, SetNx, StrLen,
 };
 pub use zsets::{
-    Aggregate, LexBound, Limit, OptionError, Order, PopFrom, ZAdd, ZAddComparison, ZAddCondition,
-    ZCard, ZCount, ZDiff, ZDiffStore, ZIncrBy, ZInter, ZInterCard, ZInterStore, ZLexCount, ZMPop,
-    ZMScore, ZPopMax, ZPopMin, ZRandMember, ZRange, ZRangeBy, ZRangeByLex, ZRangeByScore,
-    ZRangeSpec, ZRangeStore, ZRank, ZRem, ZRemRangeByLex, ZRemRangeByRank, ZRemRangeByScore,
-    ZRevRange, ZRevRangeByLex, ZRevRangeByScore, ZRevRank, ZScan, ZScore, ZSetOpArgs, ZUnion,
-    ZUnionStore, ZRANDMEMBER_REPEATS_MAX,
+    Aggregate, LexBound, Limit, OptionError, Order, ZAdd, ZAddComparison, ZAddCondition, ZCard,
+    ZCount, ZDiff, ZDiffStore, ZIncrBy, ZInter, ZInterCard, ZInterStore, ZLexCount, ZMPop, ZMScore,
+    ZPopMax, ZPopMin, ZRandMember, ZRange, ZRangeBy, ZRangeByLex, ZRangeByScore, ZRangeSpec,
+    ZRangeStore, ZRank, ZRem, ZRemRangeByLex, ZRemRangeByRank, ZRemRangeByScore, ZRevRange,
+    ZRevRangeByLex, ZRevRangeByScore, ZRevRank, ZScan, ZScore, ZSetOpArgs, ZUnion, ZUnionStore,
+    ZRANDMEMBER_REPEATS_MAX,
 };
 
 /// Declares [`Command`] from the list of command types: each `Variant(family) kind` names the
@@ -251,6 +256,15 @@ commands! {
     ZRandMember(zsets) read,
     ZScan(zsets) read,
     ZMPop(zsets) write,
+    // blocking pops
+    BLPop(blocking) write,
+    BRPop(blocking) write,
+    BLMove(blocking) write,
+    BRPopLPush(blocking) write,
+    BLMPop(blocking) write,
+    BZPopMin(blocking) write,
+    BZPopMax(blocking) write,
+    BZMPop(blocking) write,
 }
 
 /// The registry of data commands only (what [`Command::parse`] accepts).

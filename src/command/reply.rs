@@ -31,6 +31,9 @@ pub enum Reply {
     /// RESP3 array of 2-element arrays (ZRANGE ... WITHSCORES);
     /// RESP2 flat array `m1 s1 m2 s2 ...`.
     Pairs(Vec<(Reply, Reply)>),
+    /// Internal, never sent to a client: a blocking command found nothing and registered its
+    /// waiter; the client's connection waits for the waiter's outcome instead.
+    Blocked,
     /// RESP3 `~` set (SMEMBERS, SINTER, SPOP with a count); RESP2 array.
     Set(Vec<Reply>),
 }

@@ -24,7 +24,7 @@ use super::{
     parse_i64_strict, zset_at, Args, Command, CommandError, CommandSpec, Cx, Flags, Group, KeySpec,
     Reply, ScoreBound,
 };
-use crate::keyspace::{glob_match, End, Entry, Keyspace, Slot, Value, ZSet};
+use crate::keyspace::{glob_match, End, Entry, Keyspace, ScoreEnd, Slot, Value, ZSet};
 
 const READ_FAST: Flags = Flags::READONLY.union(Flags::FAST);
 const READ_MANY: Flags = Flags::READONLY.union(Flags::READS_MANY);
@@ -107,18 +107,12 @@ pub struct ZRangeSpec {
     pub with_scores: bool,
 }
 
-/// Which end of the score order a ZMPOP pops from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum PopFrom {
-    Min,
-    Max,
-}
-
-impl PopFrom {
-    fn end(self) -> End {
+impl ScoreEnd {
+    /// The sorted set's end this names.
+    pub(super) fn end(self) -> End {
         match self {
-            PopFrom::Min => End::Min,
-            PopFrom::Max => End::Max,
+            ScoreEnd::Min => End::Min,
+            ScoreEnd::Max => End::Max,
         }
     }
 }
@@ -1266,7 +1260,7 @@ pub(super) fn mpop_reply(popped: Option<Popped>) -> Reply {
 pub(super) fn parse_mpop(
     args: Args<'_>,
     numkeys_at: usize,
-) -> Result<(Vec<Bytes>, PopFrom, u64), CommandError> {
+) -> Result<(Vec<Bytes>, ScoreEnd, u64), CommandError> {
     let numkeys = parse_i64_strict(args.at(numkeys_at))
         .and_then(|n| usize::try_from(n).ok())
         .filter(|n| *n >= 1)
@@ -1276,9 +1270,9 @@ pub(super) fn parse_mpop(
         .filter(|at| *at < args.len())
         .ok_or(CommandError::Syntax)?;
     let from = if is_option(args.at(from_at), "min") {
-        PopFrom::Min
+        ScoreEnd::Min
     } else if is_option(args.at(from_at), "max") {
-        PopFrom::Max
+        ScoreEnd::Max
     } else {
         return Err(CommandError::Syntax);
     };
@@ -1309,7 +1303,7 @@ fn zmpop_keys(args: &[Bytes]) -> Option<Vec<usize>> {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ZMPop {
     pub keys: Vec<Bytes>,
-    pub from: PopFrom,
+    pub from: ScoreEnd,
     pub count: u64,
 }
 

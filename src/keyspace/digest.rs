@@ -1,6 +1,6 @@
 //! The state digest replicas compare to prove they hold the same data.
 //! Invariant: it depends only on the logical state (keys, values, expiries,
-//! versions, version counter), never on tree shape or history.
+//! versions, version counter, blocked clients), never on tree shape or history.
 
 use xxhash_rust::xxh3::Xxh3Default;
 
@@ -22,6 +22,13 @@ impl Keyspace {
             hasher.update(&record);
         }
         hasher.update(&self.version_counter().to_le_bytes());
+        // Blocked clients are replicated state too; nothing is added when there are none, so
+        // digests of keyspaces without them are unchanged.
+        for waiter in self.blocked().iter() {
+            let encoded = postcard::to_allocvec(waiter).expect("waiters always encode");
+            hasher.update(&(encoded.len() as u64).to_le_bytes());
+            hasher.update(&encoded);
+        }
         hasher.digest128()
     }
 }

@@ -4,6 +4,7 @@
 //! randomly seeded hashing — so every replica that applies the same log ends
 //! byte-identical. A key whose expiry is `<= now_ms` is absent to every command.
 
+mod blocked;
 mod codec;
 mod counted;
 mod digest;
@@ -18,6 +19,8 @@ mod zset;
 use bytes::Bytes;
 use imbl::{OrdMap, OrdSet};
 
+pub(crate) use blocked::Blocked;
+pub use blocked::{BlockedPop, RegisterError, ScoreEnd, Waiter, WaiterId, BLOCKED_CLIENTS_MAX};
 pub use codec::KeyspaceError;
 pub(crate) use entry::{Entry, Slot, Value};
 pub use glob::glob_match;
@@ -47,6 +50,8 @@ pub struct Keyspace {
     /// counting expired keys does not scan the whole keyspace.
     expiries: OrdSet<(u64, Slot)>,
     version_counter: u64,
+    /// Clients blocked on keys (replicated: served in apply, kept in snapshots).
+    blocked: Blocked,
 }
 
 impl std::fmt::Debug for Keyspace {
@@ -136,6 +141,7 @@ impl Keyspace {
 
     /// Advance the version counter and stamp `slot` with the new value.
     pub(crate) fn touch(&mut self, slot: &Slot) {
+        self.signal_blocked(slot);
         self.version_counter += 1;
         let version = self.version_counter;
         if let Some(entry) = self.entries.get_mut(slot) {
@@ -146,6 +152,7 @@ impl Keyspace {
     /// Store `value` under `slot`, replacing whatever was there (live or
     /// expired), with the given expiry (0 = none) and a fresh version.
     pub(crate) fn insert(&mut self, slot: Slot, value: Value, expiry_ms: u64) {
+        self.signal_blocked(&slot);
         self.version_counter += 1;
         let entry = Entry {
             value,
@@ -160,6 +167,33 @@ impl Keyspace {
                 self.expiries.remove(&(old.expiry_ms, slot));
             }
         }
+    }
+
+    /// A changed key may let a blocked client pop: note it for the end of this apply.
+    fn signal_blocked(&mut self, slot: &Slot) {
+        if !self.blocked.is_empty() {
+            self.blocked.signal(&slot.key);
+        }
+    }
+
+    /// The clients blocked on keys.
+    pub(crate) fn blocked(&self) -> &Blocked {
+        &self.blocked
+    }
+
+    pub(crate) fn blocked_mut(&mut self) -> &mut Blocked {
+        &mut self.blocked
+    }
+
+    /// The blocked clients, oldest first, for a snapshot.
+    pub fn waiters(&self) -> Vec<Waiter> {
+        self.blocked.iter().cloned().collect()
+    }
+
+    /// Restores the blocked clients from a snapshot.
+    pub fn set_waiters(&mut self, waiters: Vec<Waiter>) -> Result<(), RegisterError> {
+        self.blocked = Blocked::from_waiters(waiters)?;
+        Ok(())
     }
 
     /// Remove `slot` (live or expired) and its expiry; returns the entry.
@@ -187,7 +221,8 @@ impl Keyspace {
     }
 
     /// Drop every key (FLUSHDB/FLUSHALL). The version counter keeps counting
-    /// so a key recreated later never reuses a version a WATCH saw.
+    /// so a key recreated later never reuses a version a WATCH saw. Blocked clients stay
+    /// blocked, as in Redis.
     pub(crate) fn clear(&mut self) {
         self.entries = OrdMap::new();
         self.expiries = OrdSet::new();

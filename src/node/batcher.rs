@@ -28,6 +28,13 @@ pub const QUEUE_DEPTH_MAX: usize = 65_536;
 pub const OPS_PER_BATCH_MAX: usize = 1_024;
 /// Default cap on proposals handed to openraft and not yet answered.
 pub const PROPOSALS_IN_FLIGHT_MAX: usize = 4;
+/// Default cap on the encoded bytes of one log entry: every write must fit in one, so this is
+/// also the largest write (a 32 MiB value, less a little framing). It must fit in a WAL segment
+/// and in one peer frame (both 64 MiB by default), with room for the entry's own framing.
+pub const ENTRY_BYTES_MAX: usize = 32 << 20;
+/// Bytes of an entry beyond its ops: log id, payload tag, time stamp and the ops' count.
+pub(crate) const ENTRY_OVERHEAD_BYTES: usize = 64;
+
 /// Default cap on proposals not yet fsynced in the local WAL.
 ///
 /// One: a second entry waiting for the WAL only splits the waiting writes into smaller batches
@@ -39,6 +46,14 @@ pub const PROPOSALS_UNFLUSHED_MAX: usize = 1;
 pub(crate) struct Pending {
     pub op: Op,
     pub reply: oneshot::Sender<Result<Reply, Error>>,
+    /// The op's encoded size, for the entry's byte budget.
+    pub bytes: usize,
+}
+
+impl super::lanes::Weight for Pending {
+    fn weight_bytes(&self) -> usize {
+        self.bytes
+    }
 }
 
 /// Limits of the batcher.
@@ -50,6 +65,8 @@ pub struct BatchLimits {
     pub proposals_in_flight_max: usize,
     /// Proposals not yet fsynced in the local WAL (at most `proposals_in_flight_max`).
     pub proposals_unflushed_max: usize,
+    /// Encoded bytes of one log entry; a larger single write is refused at once.
+    pub entry_bytes_max: usize,
 }
 
 impl Default for BatchLimits {
@@ -59,6 +76,7 @@ impl Default for BatchLimits {
             ops_per_batch_max: OPS_PER_BATCH_MAX,
             proposals_in_flight_max: PROPOSALS_IN_FLIGHT_MAX,
             proposals_unflushed_max: PROPOSALS_UNFLUSHED_MAX,
+            entry_bytes_max: ENTRY_BYTES_MAX,
         }
     }
 }
@@ -105,7 +123,8 @@ pub(crate) async fn run(
             .expect("semaphore never closed");
         // Taken only now that a slot is free: whatever queued meanwhile rides in this batch,
         // and a critical write that arrived last still goes first.
-        let taken = lanes.take_batch(limits.ops_per_batch_max, &mut batch);
+        let bytes_max = limits.entry_bytes_max - ENTRY_OVERHEAD_BYTES;
+        let taken = lanes.take_batch(limits.ops_per_batch_max, bytes_max, &mut batch);
         if taken.total() == 0 {
             continue;
         }

@@ -23,6 +23,8 @@ struct Inner {
     lanes: Arc<Lanes<Pending>>,
     sm: Arc<SmShared>,
     cluster: Arc<Cluster>,
+    /// The batcher's `entry_bytes_max`: no single write may be larger.
+    entry_bytes_max: usize,
 }
 
 /// A cloneable handle on a node's data. Every write returns after its fsync.
@@ -50,9 +52,15 @@ impl Db {
         lanes: Arc<Lanes<Pending>>,
         sm: Arc<SmShared>,
         cluster: Arc<Cluster>,
+        entry_bytes_max: usize,
     ) -> Self {
         Self {
-            inner: Arc::new(Inner { lanes, sm, cluster }),
+            inner: Arc::new(Inner {
+                lanes,
+                sm,
+                cluster,
+                entry_bytes_max,
+            }),
             class: Class::default(),
         }
     }
@@ -116,8 +124,19 @@ impl Db {
     /// Admits a write to this handle's lane, or refuses it at once (`Error::Busy` with a retry
     /// hint when the lane is over its limit).
     pub(crate) async fn enqueue_op(&self, op: Op) -> Result<PendingReply, Error> {
+        let bytes = postcard::serialize_with_flavor(&op, postcard::ser_flavors::Size::default())
+            .unwrap_or(usize::MAX);
+        let max = self.inner.entry_bytes_max - super::batcher::ENTRY_OVERHEAD_BYTES;
+        if bytes > max {
+            return Err(Error::TooLarge { bytes, max });
+        }
         let (tx, rx) = oneshot::channel();
-        match self.inner.lanes.push(self.class, Pending { op, reply: tx }) {
+        let pending = Pending {
+            op,
+            reply: tx,
+            bytes,
+        };
+        match self.inner.lanes.push(self.class, pending) {
             Ok(()) => Ok(PendingReply { rx }),
             Err(Refused::Closed) => Err(Error::ShuttingDown),
             Err(busy) => Err(Error::Busy {
@@ -342,6 +361,35 @@ impl Db {
     /// Digest of the whole keyspace; equal on replicas that applied the same log.
     pub fn digest(&self) -> u128 {
         self.keyspace().digest()
+    }
+
+    /// Prepares to hear the outcome of blocked waiter `id` of this node; call before proposing
+    /// its blocking command, so that an entry serving it right after is not missed.
+    pub(crate) fn expect_unblock(
+        &self,
+        id: crate::keyspace::WaiterId,
+    ) -> oneshot::Receiver<crate::command::UnblockOutcome> {
+        self.inner.sm.expect_unblock(id)
+    }
+
+    /// Stops listening for waiter `id` (its command was answered without blocking).
+    pub(crate) fn forget_unblock(&self, id: &crate::keyspace::WaiterId) {
+        self.inner.sm.forget_unblock(id);
+    }
+
+    /// Ends waiter `id`'s wait through the log: `Ok(Reply::Integer(1))` if it was still
+    /// waiting, `0` if an entry before this one served or dropped it (its outcome was then
+    /// delivered to [`Db::expect_unblock`]'s receiver).
+    pub(crate) async fn cancel_wait(&self, id: crate::keyspace::WaiterId) -> Result<Reply, Error> {
+        self.submit(Op::CancelWait(id)).await
+    }
+
+    /// Whether this node may hand blocked clients the pops that later entries make for them:
+    /// true when a committed entry is already fsynced in `min_ack_zones` zones (a single node,
+    /// or voters spread so that every majority spans enough zones), since such a pop reaches its
+    /// client at apply, without the zone gate that holds ordinary replies.
+    pub(crate) fn may_block(&self) -> bool {
+        self.inner.cluster.commit_implies_zone_rule()
     }
 
     pub(crate) fn expired_keys(&self, count_max: usize) -> Vec<Bytes> {

@@ -239,6 +239,12 @@ impl Taken {
     }
 }
 
+/// What a queued item costs in a batch's byte budget.
+pub trait Weight {
+    /// The item's size in bytes, as it counts against a batch's `bytes_max`.
+    fn weight_bytes(&self) -> usize;
+}
+
 struct Queued<T> {
     item: T,
     admitted_at: Instant,
@@ -343,18 +349,28 @@ impl<T> Lanes<T> {
         self.ready.notify_one();
         Ok(())
     }
+}
 
-    /// Moves up to `ops_max` items into `batch`: critical first, then normal, then at most
+impl<T: Weight> Lanes<T> {
+    /// Moves up to `ops_max` items of at most `bytes_max` bytes in all into `batch` (always at
+    /// least one, if any is queued): critical first, then normal, then at most
     /// `bulk_ops_per_batch_max` bulk. Returns how many of each class were taken (none if the
     /// lanes are empty).
-    pub fn take_batch(&self, ops_max: usize, batch: &mut Vec<T>) -> Taken {
-        self.take_batch_at(ops_max, batch, Instant::now())
+    pub fn take_batch(&self, ops_max: usize, bytes_max: usize, batch: &mut Vec<T>) -> Taken {
+        self.take_batch_at(ops_max, bytes_max, batch, Instant::now())
     }
 
-    fn take_batch_at(&self, ops_max: usize, batch: &mut Vec<T>, now: Instant) -> Taken {
+    fn take_batch_at(
+        &self,
+        ops_max: usize,
+        bytes_max: usize,
+        batch: &mut Vec<T>,
+        now: Instant,
+    ) -> Taken {
         let mut state = self.lock();
         let mut per_class = Taken::default();
         let mut taken = 0;
+        let mut bytes = 0;
         for class in Class::ALL {
             let room = ops_max - taken;
             let share = match class {
@@ -363,12 +379,22 @@ impl<T> Lanes<T> {
             };
             let stats = self.stats.class(class);
             let queue = &mut state.queues[class.index()];
-            let count = share.min(queue.len());
-            for queued in queue.drain(..count) {
+            let mut count = 0;
+            while count < share {
+                let Some(next) = queue.front() else {
+                    break;
+                };
+                let weight = next.item.weight_bytes();
+                if taken + count > 0 && bytes + weight > bytes_max {
+                    break;
+                }
+                bytes += weight;
+                let queued = queue.pop_front().expect("front exists");
                 stats
                     .wait
                     .observe(now.saturating_duration_since(queued.admitted_at));
                 batch.push(queued.item);
+                count += 1;
             }
             stats.depth.fetch_sub(count, Ordering::Relaxed);
             per_class.0[class.index()] = count;
@@ -444,10 +470,40 @@ mod tests {
         }
     }
 
+    /// Test items weigh their number, in bytes.
+    impl Weight for (Class, u32) {
+        fn weight_bytes(&self) -> usize {
+            self.1 as usize
+        }
+    }
+
     fn take(lanes: &Lanes<(Class, u32)>, ops_max: usize) -> Vec<(Class, u32)> {
         let mut batch = Vec::new();
-        lanes.take_batch(ops_max, &mut batch);
+        lanes.take_batch(ops_max, usize::MAX, &mut batch);
         batch
+    }
+
+    /// A batch stops before the item that would take it over its byte budget (so a log entry
+    /// always fits a WAL segment and a peer frame), but always takes one item.
+    #[test]
+    fn a_batch_keeps_within_its_byte_budget() {
+        let lanes = Lanes::new(100, limits(10, 50, 10));
+        for weight in [40, 30, 50, 10] {
+            lanes.push(Class::Normal, (Class::Normal, weight)).unwrap();
+        }
+        let mut batch = Vec::new();
+        lanes.take_batch(10, 80, &mut batch);
+        assert_eq!(batch, [(Class::Normal, 40), (Class::Normal, 30)]);
+        batch.clear();
+        lanes.take_batch(10, 20, &mut batch);
+        assert_eq!(
+            batch,
+            [(Class::Normal, 50)],
+            "one item even over the budget"
+        );
+        batch.clear();
+        lanes.take_batch(10, 20, &mut batch);
+        assert_eq!(batch, [(Class::Normal, 10)]);
     }
 
     #[test]
@@ -608,9 +664,9 @@ mod tests {
                 .unwrap();
         }
         let mut batch = Vec::new();
-        lanes.take_batch_at(10, &mut batch, t0);
+        lanes.take_batch_at(10, usize::MAX, &mut batch, t0);
         // 10 ops in 20 ms with a backlog left: 2 ms per op.
-        lanes.take_batch_at(10, &mut batch, t0 + Duration::from_millis(20));
+        lanes.take_batch_at(10, usize::MAX, &mut batch, t0 + Duration::from_millis(20));
         let Err(Refused::Busy {
             queued,
             retry_after_ms,

@@ -191,6 +191,22 @@ impl NodeBuilder {
         {
             return Err(OpenError::Config { reason });
         }
+        // One entry must fit in a WAL segment and, replicated, in half a peer frame (an
+        // AppendEntries request carries at least one whole entry): smaller segments lower it.
+        let entry_room = (self.segment_bytes as usize)
+            .saturating_sub(crate::wal::SEGMENT_OVERHEAD_BYTES)
+            .min(crate::peer::PeerConfig::FRAME_BYTES_MAX_DEFAULT / 2);
+        let entry_bytes_max = self.batch_limits.entry_bytes_max.min(entry_room);
+        if entry_bytes_max <= batcher::ENTRY_OVERHEAD_BYTES {
+            return Err(OpenError::Config {
+                reason: format!(
+                    "a log entry may be at most {entry_bytes_max} bytes (batch limit entry_bytes_max {}, WAL segment_bytes {}); it must be above {}",
+                    self.batch_limits.entry_bytes_max,
+                    self.segment_bytes,
+                    batcher::ENTRY_OVERHEAD_BYTES
+                ),
+            });
+        }
         let data_dir = self.data_dir.clone();
         std::fs::create_dir_all(&data_dir).map_err(|source| OpenError::DataDir {
             path: data_dir.clone(),
@@ -357,15 +373,19 @@ impl NodeBuilder {
             self.batch_limits.queue_depth_max,
             self.lane_limits,
         ));
+        let batch_limits = BatchLimits {
+            entry_bytes_max,
+            ..self.batch_limits
+        };
         let lane_stats = lanes.stats();
         let batch_stats = Arc::new(BatchStats::default());
         let batcher = tokio::spawn(batcher::run(
             cluster.clone(),
             lanes.clone(),
-            self.batch_limits,
+            batch_limits,
             batch_stats.clone(),
         ));
-        let db = Db::new(lanes, sm.clone(), cluster.clone());
+        let db = Db::new(lanes, sm.clone(), cluster.clone(), entry_bytes_max);
         let cluster_tasks = cluster.start(db.clone());
         let sweeper = tokio::spawn(sweep_expired(
             db.clone(),

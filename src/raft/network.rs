@@ -172,13 +172,51 @@ impl PeerConnection {
     }
 }
 
+/// Room in a peer frame for an AppendEntries request's own fields (vote, log ids, counts).
+const APPEND_ENTRIES_OVERHEAD_BYTES: usize = 4096;
+
+/// How many of `entries` (a prefix, at least one) fit in `budget` encoded bytes.
+fn entries_that_fit(entries: &[super::Entry], budget: usize) -> usize {
+    let mut total = 0usize;
+    for (count, entry) in entries.iter().enumerate() {
+        let size = postcard::serialize_with_flavor(entry, postcard::ser_flavors::Size::default())
+            .unwrap_or(usize::MAX);
+        total = total.saturating_add(size);
+        if total > budget && count > 0 {
+            return count;
+        }
+    }
+    entries.len()
+}
+
 impl RaftNetwork<TypeConfig> for PeerConnection {
+    /// Sends as many of the entries as fit in one peer frame; when that is not all of them,
+    /// a success is reported as a partial one up to the last entry sent, and openraft sends
+    /// the rest next (each entry alone fits: the batcher bounds entries to half a frame).
     async fn append_entries(
         &mut self,
-        rpc: AppendEntriesRequest<TypeConfig>,
+        mut rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<NodeId>, RPCError<NodeId, NodeInfo, RaftError<NodeId>>> {
-        self.rpc(rpc::KIND_APPEND_ENTRIES, &rpc, &option).await
+        let frame_bytes_max = self
+            .network
+            .inner
+            .config
+            .as_ref()
+            .map_or(usize::MAX, |c| c.frame_bytes_max);
+        let budget = frame_bytes_max.saturating_sub(APPEND_ENTRIES_OVERHEAD_BYTES);
+        let fit = entries_that_fit(&rpc.entries, budget);
+        if fit == rpc.entries.len() {
+            return self.rpc(rpc::KIND_APPEND_ENTRIES, &rpc, &option).await;
+        }
+        rpc.entries.truncate(fit);
+        let last_sent = rpc.entries.last().map(|entry| entry.log_id);
+        let response: AppendEntriesResponse<NodeId> =
+            self.rpc(rpc::KIND_APPEND_ENTRIES, &rpc, &option).await?;
+        Ok(match response {
+            AppendEntriesResponse::Success => AppendEntriesResponse::PartialSuccess(last_sent),
+            other => other,
+        })
     }
 
     async fn install_snapshot(

@@ -143,6 +143,9 @@ pub enum Op {
     /// Removes those keys that are still expired at the entry's time (proposed by the leader's
     /// expiry sweeper; replies with the number removed).
     PurgeExpired(Vec<bytes::Bytes>),
+    /// Ends a blocked client's wait (it timed out, disconnected or was unblocked): replies 1 if
+    /// it was still waiting, 0 if an earlier entry already served or dropped it.
+    CancelWait(crate::keyspace::WaiterId),
 }
 
 /// Where one op's reply goes.

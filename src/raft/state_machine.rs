@@ -6,6 +6,7 @@
 //! Invariant: `snapshot <= applied`, and `applied` only moves forward (or jumps to an installed
 //! snapshot).
 
+use std::collections::HashMap;
 use std::io::SeekFrom;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -14,12 +15,14 @@ use std::sync::{Arc, Mutex, RwLock};
 use openraft::storage::{RaftSnapshotBuilder, RaftStateMachine, Snapshot};
 use openraft::{EntryPayload, ErrorSubject, ErrorVerb};
 use tokio::io::{AsyncSeekExt, AsyncWriteExt};
+use tokio::sync::oneshot;
 
 use super::{
     log_io_error, Entry, LogId, Op, SnapshotMeta, StorageError, StoredMembership, TypeConfig,
 };
-use crate::command::{Cx, Reply};
+use crate::command::{self, Cx, Reply, UnblockOutcome, Unblocked};
 use crate::keyspace::Keyspace;
+use crate::keyspace::WaiterId;
 use crate::snapshot::{self, SnapshotHeader, SnapshotInfo};
 
 /// The name a snapshot being received from a leader is written under before it is verified.
@@ -44,11 +47,40 @@ pub struct SmShared {
     pub snapshot_index: AtomicU64,
     /// Snapshots built so far by this process (for ids and statistics).
     pub snapshots_built: AtomicU64,
+    /// This node's blocked clients: where each waiter's outcome goes when an apply ends its
+    /// wait. Waiters of other nodes are not here (their node delivers).
+    waiting: Mutex<HashMap<WaiterId, oneshot::Sender<UnblockOutcome>>>,
 }
 
 impl SmShared {
     pub fn applied(&self) -> Applied {
         self.applied.lock().expect("applied lock").clone()
+    }
+
+    /// Registers a blocked client of this node before its blocking command is proposed, so an
+    /// outcome decided by any later entry finds it.
+    pub(crate) fn expect_unblock(&self, id: WaiterId) -> oneshot::Receiver<UnblockOutcome> {
+        let (tx, rx) = oneshot::channel();
+        self.waiting.lock().expect("waiting lock").insert(id, tx);
+        rx
+    }
+
+    /// Forgets a blocked client that no longer waits (answered at once, or gone).
+    pub(crate) fn forget_unblock(&self, id: &WaiterId) {
+        self.waiting.lock().expect("waiting lock").remove(id);
+    }
+
+    /// Hands each ended wait to its client on this node, if that client still waits.
+    fn deliver_unblocked(&self, unblocked: Vec<Unblocked>) {
+        if unblocked.is_empty() {
+            return;
+        }
+        let mut waiting = self.waiting.lock().expect("waiting lock");
+        for Unblocked { id, outcome } in unblocked {
+            if let Some(tx) = waiting.remove(&id) {
+                let _ = tx.send(outcome);
+            }
+        }
     }
 }
 
@@ -96,6 +128,7 @@ impl StateMachine {
             last_time_ms: AtomicU64::new(last_time_ms),
             snapshot_index: AtomicU64::new(snapshot_index),
             snapshots_built: AtomicU64::new(0),
+            waiting: Mutex::new(HashMap::new()),
         });
         let sm = Self {
             shared: shared.clone(),
@@ -137,6 +170,7 @@ pub(crate) fn apply_op(keyspace: &mut Keyspace, op: &Op, cx: &mut Cx) -> Reply {
         Op::Command(cmd) => cmd.apply(keyspace, cx),
         Op::Transaction(txn) => txn.apply(keyspace, cx),
         Op::PurgeExpired(keys) => Reply::Integer(keyspace.purge_expired(keys, cx.now_ms) as i64),
+        Op::CancelWait(id) => command::cancel_wait(keyspace, id),
     }
 }
 
@@ -154,6 +188,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         I::IntoIter: Send,
     {
         let mut responses = Vec::new();
+        let mut unblocked = Vec::new();
         let mut keyspace = self.shared.keyspace.write().expect("keyspace lock");
         let mut applied = self.shared.applied.lock().expect("applied lock");
         for entry in entries {
@@ -161,6 +196,11 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                 applied.log_id.is_none_or(|a| a.index < entry.log_id.index),
                 "applied only moves forward"
             );
+            let (term, index) = (entry.log_id.leader_id.term, entry.log_id.index);
+            // Every entry (a new leader's first is blank) ends the waits of older terms.
+            let mut cx = Cx::new(0, 0).in_term(term);
+            command::end_stale_waits(&mut keyspace, &mut cx);
+            unblocked.extend(cx.take_unblocked());
             let replies = match &entry.payload {
                 EntryPayload::Blank => Vec::new(),
                 EntryPayload::Normal(proposal) => {
@@ -168,12 +208,16 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                     self.shared
                         .last_time_ms
                         .fetch_max(now_ms, Ordering::Relaxed);
-                    let (term, index) = (entry.log_id.leader_id.term, entry.log_id.index);
                     (0u64..)
                         .zip(&proposal.ops)
                         .map(|(position, op)| {
                             let seed = Cx::entry_seed(term, index, position);
-                            apply_op(&mut keyspace, op, &mut Cx::new(now_ms, seed))
+                            let mut cx = Cx::new(now_ms, seed).in_term(term);
+                            let reply = apply_op(&mut keyspace, op, &mut cx);
+                            // Pops this op made possible happen now, before the next op.
+                            command::serve_blocked(&mut keyspace, &mut cx);
+                            unblocked.extend(cx.take_unblocked());
+                            reply
                         })
                         .collect()
                 }
@@ -186,6 +230,9 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             applied.log_id = Some(entry.log_id);
             responses.push(replies);
         }
+        drop(applied);
+        drop(keyspace);
+        self.shared.deliver_unblocked(unblocked);
         Ok(responses)
     }
 

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicI64, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -37,6 +37,11 @@ pub struct ClientInfo {
     pub kill: Notify,
     /// The connection's priority class (`Class::index`): its lane.
     pub priority: AtomicU8,
+    /// Waiting in a blocking command (BLPOP, ...): INFO's blocked_clients, CLIENT LIST's `b`.
+    pub blocked: AtomicBool,
+    /// Notified by CLIENT UNBLOCK; `unblock_with_error` says which kind it asked for.
+    pub unblock: Notify,
+    pub unblock_with_error: AtomicBool,
 }
 
 impl ClientInfo {
@@ -57,6 +62,9 @@ impl ClientInfo {
             query_buffer_bytes: AtomicUsize::new(0),
             kill: Notify::new(),
             priority: AtomicU8::new(Class::default().index() as u8),
+            blocked: AtomicBool::new(false),
+            unblock: Notify::new(),
+            unblock_with_error: AtomicBool::new(false),
         }
     }
 
@@ -97,7 +105,13 @@ impl ClientInfo {
             self.name().unwrap_or_default(),
             age.as_secs(),
             idle_ms / 1000,
-            if multi >= 0 { "x" } else { "N" },
+            if multi >= 0 {
+                "x"
+            } else if self.blocked.load(Ordering::Relaxed) {
+                "b"
+            } else {
+                "N"
+            },
             multi,
             qbuf,
             *lock(&self.last_command),
@@ -149,6 +163,30 @@ impl Clients {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Connections waiting in a blocking command (INFO's blocked_clients).
+    pub fn blocked(&self) -> usize {
+        lock(&self.clients)
+            .values()
+            .filter(|c| c.blocked.load(Ordering::Relaxed))
+            .count()
+    }
+
+    /// CLIENT UNBLOCK: asks client `id` to stop waiting (with an error when `with_error`);
+    /// false if it is not blocked.
+    pub fn unblock(&self, id: u64, with_error: bool) -> bool {
+        let Some(client) = lock(&self.clients).get(&id).cloned() else {
+            return false;
+        };
+        if !client.blocked.load(Ordering::Relaxed) {
+            return false;
+        }
+        client
+            .unblock_with_error
+            .store(with_error, Ordering::Relaxed);
+        client.unblock.notify_one();
+        true
     }
 
     /// All clients, by id.

@@ -70,11 +70,14 @@ pub(crate) enum Flow {
     Continue,
     /// Stop reading; close once the replies so far are written.
     Close,
+    /// A blocking command is waiting (`Connection::blocked`): read nothing more until it is
+    /// answered.
+    Block,
 }
 
 /// Why a connection ended (logged at debug, or warn for limits).
 #[derive(Debug)]
-enum End {
+pub(crate) enum End {
     Eof,
     Quit,
     Killed,
@@ -122,6 +125,10 @@ pub(crate) struct Connection {
     out: mpsc::Sender<Outgoing>,
     writes_enqueued: u64,
     writes_answered: watch::Receiver<u64>,
+    /// The blocking command being waited for, between its dispatch and its reply.
+    pub(crate) blocked: Option<super::blocking::BlockedWait>,
+    /// Blocking commands sent so far: the request number of the next waiter id.
+    pub(crate) blocking_requests: u64,
 }
 
 pub(crate) async fn run(
@@ -146,6 +153,8 @@ pub(crate) async fn run(
         out: out_tx,
         writes_enqueued: 0,
         writes_answered: answered_rx,
+        blocked: None,
+        blocking_requests: 0,
     };
     let ((), ()) = tokio::join!(
         read_half(connection, reader, stop),
@@ -193,8 +202,16 @@ impl Connection {
                         if args.is_empty() {
                             continue; // an empty inline line: Redis ignores it
                         }
-                        if self.dispatch(args).await == Flow::Close {
-                            return End::Quit;
+                        match self.dispatch(args).await {
+                            Flow::Continue => {}
+                            Flow::Close => return End::Quit,
+                            Flow::Block => {
+                                if let Err(end) =
+                                    self.wait_blocked(reader, &mut buf, &mut stop).await
+                                {
+                                    return end;
+                                }
+                            }
                         }
                     }
                     Ok(None) => break,

@@ -153,6 +153,9 @@ impl Connection {
             Err(e) => return self.error(Some(spec.name), e.to_string()).await,
         };
         let name = spec.name;
+        if command.block_timeout_ms().is_some() {
+            return self.start_blocking(spec, args, command).await;
+        }
         if spec.is_write() {
             match self.db().enqueue(command).await {
                 Ok(pending) => self.reply_later(spec, args, pending).await,

@@ -130,7 +130,7 @@ fn clients(out: &mut String, shared: &Shared) {
     out.push_str("# Clients\r\n");
     line!(out, "connected_clients", shared.clients.len());
     line!(out, "maxclients", shared.live.clients_max());
-    line!(out, "blocked_clients", 0);
+    line!(out, "blocked_clients", shared.clients.blocked());
     line!(out, "tracking_clients", 0);
 }
 

@@ -135,11 +135,13 @@ const PARAMS: &[Param] = &[
     // live
     live("maxclients", int(1, i64::MAX), Live::ClientsMax),
     live("timeout", int(0, INT_MAX), Live::IdleTimeoutSecs),
+    // At most 512 MiB, the largest string Tandem (like Redis) stores; a larger request could
+    // never be applied (and the largest write is an entry's size anyway, `entry_bytes_max`).
     live(
         "proto-max-bulk-len",
         Check::Memory {
             min: PROTOCOL_BYTES_MIN,
-            max: i64::MAX,
+            max: crate::command::STRING_BYTES_MAX as i64,
         },
         Live::BulkBytesMax,
     ),

@@ -6,6 +6,7 @@
 //! already read, then shuts the node down (drain, final fsync).
 
 pub mod admin;
+mod blocking;
 mod clients;
 mod cluster_commands;
 pub mod command_table;

@@ -503,6 +503,13 @@ pub fn write_reply(reply: &Reply, protocol: Protocol, out: &mut BytesMut) {
         Reply::Ok => out.put_slice(b"+OK\r\n"),
         Reply::Simple(text) => write_line(b'+', text.as_bytes(), out),
         Reply::Error(text) => write_line(b'-', text.as_bytes(), out),
+        // The connection waits for the waiter's outcome instead of sending this; if it ever
+        // reaches the wire, the client gets a clear error rather than a wrong value.
+        Reply::Blocked => write_line(
+            b'-',
+            b"ERR internal error: a blocked command's marker reached the client",
+            out,
+        ),
         Reply::Integer(value) => {
             out.put_u8(b':');
             put_decimal(value.is_negative(), value.unsigned_abs(), out);

@@ -273,6 +273,7 @@ impl Connection {
             "setinfo" => args.len() == 4,
             "priority" => args.len() <= 3,
             "list" | "kill" => args.len() >= 2 + usize::from(sub == "kill"),
+            "unblock" => args.len() == 3 || args.len() == 4,
             _ => {
                 let message = format!(
                     "ERR unknown subcommand '{}'. Try CLIENT HELP.",
@@ -306,6 +307,26 @@ impl Connection {
             "list" => self.client_list(&args[2..]).await,
             "priority" => self.client_priority(&args[2..]).await,
             "kill" => self.client_kill(&args[2..]).await,
+            "unblock" => {
+                let Some(id) = parse_i64(&args[2]) else {
+                    return self
+                        .error(name, "ERR value is not an integer or out of range")
+                        .await;
+                };
+                let with_error = match args.get(3) {
+                    None => false,
+                    Some(reason) if reason.eq_ignore_ascii_case(b"timeout") => false,
+                    Some(reason) if reason.eq_ignore_ascii_case(b"error") => true,
+                    Some(_) => {
+                        return self
+                            .error(name, "ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR")
+                            .await
+                    }
+                };
+                let unblocked =
+                    u64::try_from(id).is_ok_and(|id| self.shared.clients.unblock(id, with_error));
+                self.reply(name, Reply::Integer(i64::from(unblocked))).await
+            }
             "setinfo" => {
                 let attribute = args[2].to_ascii_lowercase();
                 let slot = match attribute.as_slice() {
@@ -340,7 +361,7 @@ impl Connection {
                     "LIST [TYPE normal] [ID <id> [<id> ...]]",
                     "KILL <ip:port> | KILL [ID <id>] [ADDR <ip:port>] [LADDR <ip:port>] [SKIPME yes|no]",
                     "SETINFO LIB-NAME|LIB-VER <value>", "NO-EVICT on|off", "NO-TOUCH on|off",
-                    "PRIORITY [critical|normal|bulk]", "HELP",
+                    "PRIORITY [critical|normal|bulk]", "UNBLOCK <clientid> [TIMEOUT|ERROR]", "HELP",
                 ];
                 let reply =
                     Reply::Array(lines.iter().map(|l| Reply::Simple((*l).into())).collect());

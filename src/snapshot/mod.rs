@@ -9,10 +9,12 @@
 //! ```text
 //! offset  size  field
 //! 0       8     magic "TNDMSNP1"
-//! 8       4     format version (1)
+//! 8       4     format version (2; version 1 files are read too)
 //! 12      4     header length H
 //! 16      H     header: postcard(SnapshotHeader)
-//! 16+H    ...   records: [u32 length L][L bytes: one keyspace entry record] * count
+//! 16+H    ...   records: [u32 length L][u8 kind][L-1 bytes: payload] * count
+//!               kind 1: a keyspace entry record; kind 2: a blocked client, postcard(Waiter)
+//!               (version 1: [u32 length L][L bytes: keyspace entry record], no kind)
 //! end-24  8     footer magic "TNDMEND1"
 //! end-16  8     record count
 //! end-8   4     CRC32C of every byte before this field
@@ -25,12 +27,15 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::keyspace::Keyspace;
+use crate::keyspace::{Keyspace, Waiter};
 use crate::raft::SnapshotMeta;
 
 const MAGIC: &[u8; 8] = b"TNDMSNP1";
 const FOOTER_MAGIC: &[u8; 8] = b"TNDMEND1";
-const FORMAT_VERSION: u32 = 1;
+/// The version this build writes.
+const FORMAT_VERSION: u32 = 2;
+/// The oldest version this build reads.
+const FORMAT_VERSION_MIN: u32 = 1;
 const FOOTER_BYTES: usize = 24;
 /// Largest header we accept; a bigger length field means corruption, not a real header.
 const HEADER_BYTES_MAX: u32 = 16 << 20;
@@ -50,6 +55,10 @@ pub struct SnapshotHeader {
     pub last_time_ms: u64,
 }
 
+/// Record kinds (format version 2; version 1 has keyspace entries only, without a kind byte).
+const KIND_ENTRY: u8 = 1;
+const KIND_WAITER: u8 = 2;
+
 /// Why a snapshot file cannot be used.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -59,7 +68,7 @@ pub enum SnapshotError {
     #[error("{path} is not a Tandem snapshot (bad magic)")]
     BadMagic { path: PathBuf },
     #[error(
-        "{path} has snapshot format version {version}; this build reads version {FORMAT_VERSION}"
+        "{path} has snapshot format version {version}; this build reads versions {FORMAT_VERSION_MIN} to {FORMAT_VERSION}"
     )]
     UnsupportedVersion { path: PathBuf, version: u32 },
     #[error("{path}: checksum mismatch (expected {expected:#010x}, computed {actual:#010x}); the snapshot is corrupt")]
@@ -116,12 +125,19 @@ pub fn write(
     out.write_all(&(header_bytes.len() as u32).to_le_bytes())
         .map_err(io_err(&temp_path))?;
     out.write_all(&header_bytes).map_err(io_err(&temp_path))?;
-    let record_count = keyspace
-        .encode_entries(&mut |record: &[u8]| {
-            out.write_all(&(record.len() as u32).to_le_bytes())?;
-            out.write_all(record)
-        })
+    let mut write_record = |kind: u8, record: &[u8]| {
+        out.write_all(&(record.len() as u32 + 1).to_le_bytes())?;
+        out.write_all(&[kind])?;
+        out.write_all(record)
+    };
+    let mut record_count = keyspace
+        .encode_entries(&mut |record: &[u8]| write_record(KIND_ENTRY, record))
         .map_err(io_err(&temp_path))?;
+    for waiter in keyspace.waiters() {
+        let record = postcard::to_allocvec(&waiter).expect("waiters always encode");
+        write_record(KIND_WAITER, &record).map_err(io_err(&temp_path))?;
+        record_count += 1;
+    }
     out.write_all(FOOTER_MAGIC).map_err(io_err(&temp_path))?;
     out.write_all(&record_count.to_le_bytes())
         .map_err(io_err(&temp_path))?;
@@ -151,28 +167,44 @@ pub fn write(
 /// Reads and verifies a snapshot file, rebuilding its keyspace.
 pub fn load(path: &Path) -> Result<(SnapshotInfo, Keyspace), SnapshotError> {
     let mut keyspace = Keyspace::new();
-    let info = scan(path, |record, offset| {
-        keyspace
+    let mut waiters = Vec::new();
+    let malformed = |offset: u64, reason: String| SnapshotError::Malformed {
+        path: path.to_path_buf(),
+        offset,
+        reason,
+    };
+    let info = scan(path, |kind, record, offset| match kind {
+        KIND_ENTRY => keyspace
             .decode_entry_into(record)
-            .map_err(|e| SnapshotError::Malformed {
-                path: path.to_path_buf(),
-                offset,
-                reason: e.to_string(),
-            })
+            .map_err(|e| malformed(offset, e.to_string())),
+        KIND_WAITER => {
+            let waiter: Waiter = postcard::from_bytes(record)
+                .map_err(|e| malformed(offset, format!("blocked client does not decode: {e}")))?;
+            waiters.push(waiter);
+            Ok(())
+        }
+        other => Err(malformed(
+            offset,
+            format!("unknown record kind {other} (written by a newer Tandem?)"),
+        )),
     })?;
     keyspace.set_version_counter(info.header.version_counter);
+    keyspace
+        .set_waiters(waiters)
+        .map_err(|e| malformed(16, format!("blocked clients do not load: {e:?}")))?;
     Ok((info, keyspace))
 }
 
 /// Verifies a snapshot file's checksum and structure without building a keyspace.
 pub fn verify(path: &Path) -> Result<SnapshotInfo, SnapshotError> {
-    scan(path, |_, _| Ok(()))
+    scan(path, |_, _, _| Ok(()))
 }
 
-/// Walks a snapshot file: checks the whole-file checksum first, then hands each record to `each`.
+/// Walks a snapshot file: checks the whole-file checksum first, then hands each record to `each`
+/// with its kind (always `KIND_ENTRY` in a version 1 file) and offset.
 fn scan(
     path: &Path,
-    mut each: impl FnMut(&[u8], u64) -> Result<(), SnapshotError>,
+    mut each: impl FnMut(u8, &[u8], u64) -> Result<(), SnapshotError>,
 ) -> Result<SnapshotInfo, SnapshotError> {
     let malformed = |offset: u64, reason: &str| SnapshotError::Malformed {
         path: path.to_path_buf(),
@@ -211,7 +243,7 @@ fn scan(
     }
     let record_count = u64::from_le_bytes(footer[8..16].try_into().expect("8 bytes"));
     let version = u32::from_le_bytes(bytes[8..12].try_into().expect("4 bytes"));
-    if version != FORMAT_VERSION {
+    if !(FORMAT_VERSION_MIN..=FORMAT_VERSION).contains(&version) {
         return Err(SnapshotError::UnsupportedVersion {
             path: path.to_path_buf(),
             version,
@@ -235,7 +267,15 @@ fn scan(
             return Err(malformed(offset as u64, "record length out of range"));
         }
         let start = offset + 4;
-        each(&bytes[start..start + len as usize], start as u64)?;
+        let record = &bytes[start..start + len as usize];
+        if version == 1 {
+            each(KIND_ENTRY, record, start as u64)?;
+        } else {
+            let Some((&kind, payload)) = record.split_first() else {
+                return Err(malformed(offset as u64, "record without a kind"));
+            };
+            each(kind, payload, start as u64 + 1)?;
+        }
         offset = start + len as usize;
         seen += 1;
     }
@@ -318,5 +358,110 @@ impl<W: Write> Write for CrcWriter<W> {
     }
     fn flush(&mut self) -> io::Result<()> {
         self.inner.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+
+    use super::*;
+    use crate::keyspace::{BlockedPop, ListEnd, WaiterId};
+
+    fn header(id: &str) -> SnapshotHeader {
+        SnapshotHeader {
+            meta: SnapshotMeta {
+                snapshot_id: id.into(),
+                ..Default::default()
+            },
+            version_counter: 7,
+            last_time_ms: 1_000,
+        }
+    }
+
+    fn waiter() -> Waiter {
+        Waiter {
+            id: WaiterId {
+                node: 1,
+                client: 2,
+                request: 3,
+            },
+            keys: vec![Bytes::from("queue")],
+            pop: BlockedPop::List {
+                side: ListEnd::Left,
+                count: None,
+            },
+            term: 4,
+        }
+    }
+
+    #[test]
+    fn blocked_clients_survive_a_snapshot() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut keyspace = Keyspace::new();
+        keyspace.set_version_counter(7);
+        keyspace.set_waiters(vec![waiter()]).unwrap();
+        let info = write(dir.path(), &header("a"), &keyspace).unwrap();
+        assert_eq!(info.record_count, 1);
+        let (_, restored) = load(&info.path).unwrap();
+        assert_eq!(restored.waiters(), vec![waiter()]);
+        assert_eq!(restored.digest(), keyspace.digest());
+    }
+
+    /// Format version 1 (keyspace records without a kind byte) is still read; a version from
+    /// the future is refused with both versions named.
+    #[test]
+    fn version_1_is_read_and_a_newer_version_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut source = Keyspace::new();
+        let mut entries = Vec::new();
+        let set = crate::command::Command::parse(&[
+            Bytes::from("SET"),
+            Bytes::from("k"),
+            Bytes::from("v"),
+        ])
+        .unwrap();
+        set.apply(&mut source, &mut crate::command::Cx::new(0, 0));
+        source
+            .encode_entries(&mut |record: &[u8]| {
+                entries.push(record.to_vec());
+                Ok(())
+            })
+            .unwrap();
+        let write_version = |version: u32, header_bytes: &[u8], name: &str| {
+            let mut bytes = Vec::new();
+            bytes.extend_from_slice(MAGIC);
+            bytes.extend_from_slice(&version.to_le_bytes());
+            bytes.extend_from_slice(&(header_bytes.len() as u32).to_le_bytes());
+            bytes.extend_from_slice(header_bytes);
+            for record in &entries {
+                bytes.extend_from_slice(&(record.len() as u32).to_le_bytes());
+                bytes.extend_from_slice(record);
+            }
+            bytes.extend_from_slice(FOOTER_MAGIC);
+            bytes.extend_from_slice(&(entries.len() as u64).to_le_bytes());
+            let crc = crc32c::crc32c(&bytes);
+            bytes.extend_from_slice(&crc.to_le_bytes());
+            bytes.extend_from_slice(&0u32.to_le_bytes());
+            let path = dir.path().join(name);
+            fs::write(&path, bytes).unwrap();
+            path
+        };
+        let v1 = postcard::to_allocvec(&header("v1")).unwrap();
+        let (info, keyspace) = load(&write_version(1, &v1, "v1.snap")).unwrap();
+        assert_eq!(info.header.version_counter, 7);
+        assert_eq!(keyspace.len(), 1);
+        assert_eq!(keyspace.version_counter(), 7);
+
+        let v3 = postcard::to_allocvec(&header("c")).unwrap();
+        let error = load(&write_version(3, &v3, "v3.snap")).unwrap_err();
+        assert!(matches!(
+            error,
+            SnapshotError::UnsupportedVersion { version: 3, .. }
+        ));
+        assert!(
+            error.to_string().contains("reads versions 1 to 2"),
+            "{error}"
+        );
     }
 }

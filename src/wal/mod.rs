@@ -49,6 +49,10 @@ use writer::{Op, Shared, Writer, WriterConfig};
 
 /// Default segment size: large enough that rollover (which drains the pipeline) is rare.
 pub const SEGMENT_BYTES_DEFAULT: u64 = 64 << 20;
+/// Bytes of a segment that no record payload can use: the segment header and one record's
+/// header, and alignment padding. A payload larger than the segment size minus this is refused.
+pub const SEGMENT_OVERHEAD_BYTES: usize =
+    SEGMENT_HEADER_BYTES + RECORD_HEADER_BYTES + SEGMENT_ALIGN_BYTES as usize;
 /// Default cap on the bytes one group commit writes.
 pub const BATCH_BYTES_MAX_DEFAULT: usize = 1 << 20;
 /// Segment sizes must be a multiple of this (O_DIRECT block size).
