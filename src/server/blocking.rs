@@ -118,7 +118,6 @@ impl Connection {
         let Some(mut wait) = self.blocked.take() else {
             return Ok(());
         };
-        self.client.blocked.store(true, Ordering::Relaxed);
         let result = self.run_wait(&mut wait, reader, buf, stop).await;
         self.client.blocked.store(false, Ordering::Relaxed);
         let db = self.db();
@@ -167,7 +166,9 @@ impl Connection {
                 }
             };
             match registered {
-                Ok(Reply::Blocked) => {}
+                // Counted as blocked (INFO, CLIENT LIST, CLIENT UNBLOCK) from the moment the
+                // log holds its waiter.
+                Ok(Reply::Blocked) => self.client.blocked.store(true, Ordering::Relaxed),
                 Ok(reply) => return Ok(reply),
                 Err(e) => return Ok(node_error_reply(&e)),
             }
