@@ -62,9 +62,9 @@ impl Reply {
     }
 }
 
-/// Redis 7's text for a double: the shortest digits that round-trip, laid out
-/// like C's `%.17g` (plain notation for decimal exponents -4..=16, otherwise
-/// `d.ddde+XX`), and `inf` / `-inf`.
+/// Redis 7.0's text for a double, C's `%.17g`: 17 significant digits with trailing zeros
+/// dropped (so 1.1 is `1.1000000000000001`, 2.5 is `2.5`), plain notation for decimal
+/// exponents -4..=16, otherwise `d.ddde+XX`; and `inf` / `-inf`.
 pub fn format_double(value: f64) -> String {
     if value.is_infinite() {
         return if value > 0.0 { "inf" } else { "-inf" }.to_string();
@@ -72,8 +72,8 @@ pub fn format_double(value: f64) -> String {
     if value.is_nan() {
         return "nan".to_string();
     }
-    // `{:e}` gives the shortest round-trip digits as "d.ddde<exp>".
-    let scientific = format!("{value:e}");
+    // `{:.16e}` gives 17 significant digits, correctly rounded, as "d.dddddddddddddddde<exp>".
+    let scientific = format!("{value:.16e}");
     let (mantissa, exponent) = scientific
         .split_once('e')
         .expect("`{:e}` always contains an exponent");
@@ -83,6 +83,11 @@ pub fn format_double(value: f64) -> String {
         None => ("", mantissa),
     };
     let digits: String = mantissa.chars().filter(|c| *c != '.').collect();
+    // %g drops trailing zeros (keeping one digit).
+    let digits = match digits.trim_end_matches('0') {
+        "" => "0",
+        trimmed => trimmed,
+    };
     let mut out = String::from(sign);
     if !(-4..17).contains(&exponent) {
         out.push_str(&digits[..1]);
@@ -126,7 +131,8 @@ mod tests {
             (-0.0, "-0"),
             (1.0, "1"),
             (-3.0, "-3"),
-            (1.1, "1.1"),
+            (1.1, "1.1000000000000001"),
+            (2.5, "2.5"),
             (0.1 + 0.2, "0.30000000000000004"),
             (1.5e-5, "1.5e-05"),
             (0.0001, "0.0001"),
