@@ -8,6 +8,7 @@
 //! (keyspace, command, [`Cx`]), so every replica computes the same state and reply; and the
 //! variants of [`Command`] are append-only, because a variant's position is its tag in the log.
 
+mod bitmaps;
 mod context;
 mod error;
 mod hashes;
@@ -32,8 +33,16 @@ pub(crate) use spec::Handler;
 pub use spec::{numkeys_positions, Categories, CommandSpec, FindKeys, Flags, Group, KeySpec};
 pub use txn::Transaction;
 
+pub use bitmaps::{
+    BitCount, BitField, BitFieldRo, BitOp, BitOperation, BitPos, BitPosRange, BitRange, BitUnit,
+    FieldOp, FieldType, GetBit, Overflow, SetBit,
+};
 pub use hashes::{
     HDel, HExists, HGet, HGetAll, HIncrBy, HKeys, HLen, HMGet, HMSet, HSet, HSetNx, HVals,
+};
+pub use hashes::{
+    HIncrByFloat, HRandField, HScan, HScanOptions, HStrLen, RandomCount, HRANDFIELD_REPEATS_MAX,
+    HSCAN_WHOLE_FIELDS_MAX,
 };
 pub use keys::{
     DbSize, Del, Exists, Expire, ExpireAt, ExpireCondition, FlushAll, FlushDb, Keys, PExpire,
@@ -42,6 +51,10 @@ pub use keys::{
 pub use strings::{
     Append, Decr, DecrBy, Get, GetDel, GetSet, Incr, IncrBy, MGet, MSet, MSetNx, Set, SetCondition,
     SetExpiry, SetNx, StrLen,
+};
+pub use strings::{
+    ArgError, GetEx, GetExExpiry, GetRange, IncrByFloat, Lcs, LcsOptions, LcsOutput, LongDouble,
+    PSetEx, SetEx, SetRange, SubStr, LCS_CELLS_MAX,
 };
 pub use zsets::{
     Limit, Order, ZAdd, ZAddComparison, ZAddCondition, ZCard, ZIncrBy, ZPopMax, ZPopMin, ZRange,
@@ -173,6 +186,28 @@ commands! {
     ZRangeByScore(zsets) read,
     ZPopMin(zsets) write,
     ZPopMax(zsets) write,
+    // strings (more)
+    SetEx(strings) write,
+    PSetEx(strings) write,
+    GetEx(strings) write,
+    GetRange(strings) read,
+    SubStr(strings) read,
+    SetRange(strings) write,
+    IncrByFloat(strings) write,
+    Lcs(strings) read,
+    // bitmaps
+    SetBit(bitmaps) write,
+    GetBit(bitmaps) read,
+    BitCount(bitmaps) read,
+    BitPos(bitmaps) read,
+    BitOp(bitmaps) write,
+    BitField(bitmaps) write,
+    BitFieldRo(bitmaps) read,
+    // hashes (more)
+    HIncrByFloat(hashes) write,
+    HStrLen(hashes) read,
+    HRandField(hashes) read,
+    HScan(hashes) read,
 }
 
 /// The registry of data commands only (what [`Command::parse`] accepts).
