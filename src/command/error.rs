@@ -118,6 +118,43 @@ pub enum CommandError {
     /// Tandem's bound on blocked clients in one group.
     #[error("ERR too many blocked clients (at most {max}); try again later")]
     TooManyBlocked { max: usize },
+    #[error("ERR offset is out of range")]
+    OffsetOutOfRange,
+    #[error("ERR bit offset is not an integer or out of range")]
+    BitOffsetOutOfRange,
+    #[error("ERR bit is not an integer or out of range")]
+    BitValueOutOfRange,
+    #[error("ERR The bit argument must be 1 or 0.")]
+    BitArgument,
+    #[error("ERR BITOP NOT must be called with a single source key.")]
+    BitOpNotArity,
+    #[error(
+        "ERR Invalid bitfield type. Use something like i16 u8. Note that u64 is not supported but i64 is."
+    )]
+    BitfieldType,
+    #[error("ERR Invalid OVERFLOW type specified")]
+    BitfieldOverflowType,
+    #[error("ERR BITFIELD_RO only supports the GET subcommand")]
+    BitfieldReadOnly,
+    #[error("ERR The specified keys must contain string values")]
+    LcsNotStrings,
+    #[error("ERR If you want both the length and indexes, please just use IDX.")]
+    LcsIdxWithLen,
+    /// LCS over more cells than Tandem computes (see `LCS_CELLS_MAX`); Redis gives this text
+    /// when its table would exceed proto-max-bulk-len.
+    #[error("ERR Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len")]
+    LcsTooLarge,
+    #[error("ERR increment would produce NaN or Infinity")]
+    IncrementNanOrInfinity,
+    #[error("ERR value is NaN or Infinity")]
+    ValueNanOrInfinity,
+    #[error("ERR hash value is not a float")]
+    HashValueNotFloat,
+    /// A count must be in -i64::MAX ..= i64::MAX (HRANDFIELD).
+    #[error(
+        "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807"
+    )]
+    CountOutOfRange,
 }
 
 impl CommandError {

@@ -1,16 +1,21 @@
-//! Hash commands: HSET HMSET HSETNX HGET HMGET HDEL HGETALL HINCRBY HLEN HEXISTS HKEYS HVALS.
+//! Hash commands: HSET HMSET HSETNX HGET HMGET HDEL HGETALL HINCRBY HLEN HEXISTS HKEYS HVALS
+//! HINCRBYFLOAT HSTRLEN HRANDFIELD HSCAN.
 //! Invariant: a hash left empty by a write is deleted, and a write to a live hash keeps its TTL.
 //!
 //! Wire forms are in each spec, e.g. `HSET key field value [field value ...]`.
 
+use std::collections::BTreeSet;
+
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
+use super::keys::parse_cursor;
+use super::strings::{ArgError, LongDouble};
 use super::{
-    bulk_or_nil, hash_at, pairs, parse_i64, parse_i64_strict, Args, Command, CommandError,
-    CommandSpec, Cx, Flags, Group, KeySpec, Reply,
+    bulk_or_nil, hash_at, is_option, pairs, parse_i64, parse_i64_strict, Args, Command,
+    CommandError, CommandSpec, Cx, Flags, Group, KeySpec, Reply,
 };
-use crate::keyspace::{Entry, HashValue, Keyspace, Slot, Value};
+use crate::keyspace::{glob_match, Entry, HashValue, Keyspace, Slot, Value};
 
 const READ_FAST: Flags = Flags::READONLY.union(Flags::FAST);
 const READ_MANY: Flags = Flags::READONLY.union(Flags::READS_MANY);
@@ -491,6 +496,362 @@ impl HExists {
             hash.is_some_and(|h| h.contains(&self.field)),
         )))
     }
+}
+
+// ---- HINCRBYFLOAT ----
+
+/// `HINCRBYFLOAT key field increment`
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct HIncrByFloat {
+    pub key: Bytes,
+    pub field: Bytes,
+    /// Finite.
+    pub increment: LongDouble,
+}
+
+impl HIncrByFloat {
+    pub const SPEC: CommandSpec =
+        CommandSpec::data("hincrbyfloat", 4, Group::Hash, HIncrByFloat::parse)
+            .flags(WRITE_DENYOOM_FAST)
+            .keys(KeySpec::ONE)
+            .docs(
+                "2.6.0",
+                "Increment the float value of a hash field by the given amount",
+                &["key", "field", "increment"],
+            );
+
+    fn parse(args: Args<'_>) -> Result<Command, CommandError> {
+        let increment = LongDouble::parse(args.at(3)).ok_or(CommandError::NotFloat)?;
+        if !increment.is_finite() {
+            return Err(CommandError::ValueNanOrInfinity);
+        }
+        Ok(HIncrByFloat {
+            key: args.key(1),
+            field: args.key(2),
+            increment,
+        }
+        .into())
+    }
+
+    /// Adds in x87 extended precision, as INCRBYFLOAT does, and stores Redis's text.
+    pub(super) fn apply(&self, ks: &mut Keyspace, cx: &mut Cx) -> Result<Reply, CommandError> {
+        update_hash(ks, &self.key, cx.now_ms, |hash| {
+            let current = match hash.get(&self.field) {
+                Some(raw) => LongDouble::parse(raw).ok_or(CommandError::HashValueNotFloat)?,
+                None => LongDouble::ZERO,
+            };
+            let sum = current
+                .checked_add(self.increment)
+                .ok_or(CommandError::IncrementNanOrInfinity)?;
+            let text = Bytes::from(sum.to_redis_string());
+            hash.insert(self.field.clone(), text.clone());
+            Ok((Reply::Bulk(text), Change::Modified))
+        })
+    }
+}
+
+// ---- HSTRLEN ----
+
+/// `HSTRLEN key field`
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct HStrLen {
+    pub key: Bytes,
+    pub field: Bytes,
+}
+
+impl HStrLen {
+    pub const SPEC: CommandSpec = CommandSpec::data("hstrlen", 3, Group::Hash, HStrLen::parse)
+        .flags(READ_FAST)
+        .keys(KeySpec::ONE)
+        .docs(
+            "3.2.0",
+            "Get the length of the value of a hash field",
+            &["key", "field"],
+        );
+
+    fn parse(args: Args<'_>) -> Result<Command, CommandError> {
+        Ok(HStrLen {
+            key: args.key(1),
+            field: args.key(2),
+        }
+        .into())
+    }
+
+    pub(super) fn read(&self, ks: &Keyspace, cx: &mut Cx) -> Result<Reply, CommandError> {
+        let hash = hash_for_read(ks, &self.key, cx)?;
+        let len = hash.and_then(|h| h.get(&self.field)).map_or(0, Bytes::len);
+        Ok(Reply::Integer(len as i64))
+    }
+}
+
+// ---- HRANDFIELD ----
+
+/// The most fields one HRANDFIELD with a negative count (repeats allowed) returns. Redis has
+/// no bound and builds whatever reply is asked for; Tandem refuses larger counts with
+/// `ERR value is out of range` rather than build a reply that could exhaust memory.
+pub const HRANDFIELD_REPEATS_MAX: u64 = 1 << 20;
+
+/// HRANDFIELD's `count [WITHVALUES]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RandomCount {
+    /// > 0: that many distinct fields (at most all); < 0: that many draws, repeats allowed.
+    pub count: i64,
+    pub with_values: bool,
+}
+
+/// `HRANDFIELD key [count [WITHVALUES]]`
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct HRandField {
+    pub key: Bytes,
+    /// None: one field, or nil for a missing key.
+    pub count: Option<RandomCount>,
+}
+
+impl HRandField {
+    pub const SPEC: CommandSpec =
+        CommandSpec::data("hrandfield", -2, Group::Hash, HRandField::parse)
+            .flags(READ_MANY)
+            .keys(KeySpec::ONE)
+            .docs(
+                "6.2.0",
+                "Get one or multiple random fields from a hash",
+                &["key", "[count [WITHVALUES]]"],
+            );
+
+    fn parse(args: Args<'_>) -> Result<Command, CommandError> {
+        if args.len() == 2 {
+            return Ok(HRandField {
+                key: args.key(1),
+                count: None,
+            }
+            .into());
+        }
+        let count = parse_i64(args.at(2))?;
+        if count == i64::MIN {
+            return Err(CommandError::CountOutOfRange);
+        }
+        let with_values = match args.len() {
+            3 => false,
+            4 if is_option(args.at(3), "withvalues") => true,
+            _ => return Err(CommandError::Syntax),
+        };
+        // The reply has two entries per field, so the count must stay doubled in range.
+        if with_values && !(-(i64::MAX / 2)..=i64::MAX / 2).contains(&count) {
+            return Err(CommandError::ValueOutOfRange);
+        }
+        Ok(HRandField {
+            key: args.key(1),
+            count: Some(RandomCount { count, with_values }),
+        }
+        .into())
+    }
+
+    /// Draws with the read's random source. A field is picked by its position in scan order,
+    /// which costs O(fields) per reply (no positional index is kept).
+    pub(super) fn read(&self, ks: &Keyspace, cx: &mut Cx) -> Result<Reply, CommandError> {
+        let hash = hash_for_read(ks, &self.key, cx)?;
+        let Some(RandomCount { count, with_values }) = self.count else {
+            return Ok(match hash {
+                None => Reply::Nil,
+                Some(hash) => {
+                    let position = cx.random_below(hash.len() as u64);
+                    let picked = fields_at(hash, &[position]);
+                    Reply::bulk(picked[0].0)
+                }
+            });
+        };
+        let Some(hash) = hash else {
+            return Ok(Reply::Array(Vec::new()));
+        };
+        let size = hash.len() as u64;
+        let picked: Vec<(&Bytes, &Bytes)> = if count < 0 {
+            let draws = count.unsigned_abs();
+            if draws > HRANDFIELD_REPEATS_MAX {
+                return Err(CommandError::ValueOutOfRange);
+            }
+            let positions: Vec<u64> = (0..draws).map(|_| cx.random_below(size)).collect();
+            fields_at(hash, &positions)
+        } else if count as u64 >= size {
+            hash.iter().collect()
+        } else {
+            // Floyd's sampling: `count` distinct positions, each subset equally likely.
+            let mut chosen = BTreeSet::new();
+            for upper in size - count as u64..size {
+                let drawn = cx.random_below(upper + 1);
+                if !chosen.insert(drawn) {
+                    chosen.insert(upper);
+                }
+            }
+            let positions: Vec<u64> = chosen.into_iter().collect();
+            fields_at(hash, &positions)
+        };
+        Ok(if with_values {
+            Reply::Pairs(
+                picked
+                    .into_iter()
+                    .map(|(field, value)| (Reply::bulk(field), Reply::bulk(value)))
+                    .collect(),
+            )
+        } else {
+            Reply::Array(
+                picked
+                    .into_iter()
+                    .map(|(field, _)| Reply::bulk(field))
+                    .collect(),
+            )
+        })
+    }
+}
+
+/// The fields at `positions` (in scan order, each `< hash.len()`, repeats allowed), in the
+/// order of `positions`; one pass over the hash.
+fn fields_at<'a>(hash: &'a HashValue, positions: &[u64]) -> Vec<(&'a Bytes, &'a Bytes)> {
+    let mut wanted: Vec<(u64, usize)> = positions
+        .iter()
+        .enumerate()
+        .map(|(slot, &position)| (position, slot))
+        .collect();
+    wanted.sort_unstable();
+    let mut picked = vec![None; positions.len()];
+    let mut fields = (0u64..).zip(hash.scan_from(0));
+    let mut current = fields.next();
+    for (position, slot) in wanted {
+        while let Some((at, _)) = current {
+            if at == position {
+                break;
+            }
+            current = fields.next();
+        }
+        let (_, (_, field, value)) = current.expect("positions are below the hash's length");
+        picked[slot] = Some((field, value));
+    }
+    picked
+        .into_iter()
+        .map(|entry| entry.expect("every slot is filled"))
+        .collect()
+}
+
+// ---- HSCAN ----
+
+/// Up to this many fields, HSCAN returns the whole hash at once, in insertion order, with
+/// cursor 0, whatever the cursor and COUNT: what Redis does for its small (listpack) hashes,
+/// which hold at most 128 fields by default.
+pub const HSCAN_WHOLE_FIELDS_MAX: usize = 128;
+
+/// HSCAN's MATCH and COUNT.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct HScanOptions {
+    /// None matches every field.
+    pub pattern: Option<Bytes>,
+    pub count: u64,
+}
+
+/// `HSCAN key cursor [MATCH pattern] [COUNT count]`
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct HScan {
+    pub key: Bytes,
+    pub cursor: u64,
+    /// Option errors are reported only for an existing hash, as in Redis.
+    pub options: Result<HScanOptions, ArgError>,
+}
+
+impl HScan {
+    pub const SPEC: CommandSpec = CommandSpec::data("hscan", -3, Group::Hash, HScan::parse)
+        .flags(READ_MANY)
+        .keys(KeySpec::ONE)
+        .docs(
+            "2.8.0",
+            "Incrementally iterate hash fields and associated values",
+            &["key", "cursor", "[MATCH pattern]", "[COUNT count]"],
+        );
+
+    fn parse(args: Args<'_>) -> Result<Command, CommandError> {
+        Ok(HScan {
+            key: args.key(1),
+            cursor: parse_cursor(args.at(2))?,
+            options: HScan::parse_options(args),
+        }
+        .into())
+    }
+
+    fn parse_options(args: Args<'_>) -> Result<HScanOptions, ArgError> {
+        let mut options = HScanOptions {
+            pattern: None,
+            count: HSCAN_COUNT_DEFAULT,
+        };
+        let mut index = 3;
+        while index < args.len() {
+            let option = args.at(index);
+            let has_value = index + 1 < args.len();
+            if is_option(option, "count") && has_value {
+                let count = parse_i64_strict(args.at(index + 1)).ok_or(ArgError::NotInteger)?;
+                if count < 1 {
+                    return Err(ArgError::Syntax);
+                }
+                options.count = count as u64;
+            } else if is_option(option, "match") && has_value {
+                let pattern = args.key(index + 1);
+                options.pattern = (pattern[..] != b"*"[..]).then_some(pattern);
+            } else {
+                return Err(ArgError::Syntax);
+            }
+            index += 2;
+        }
+        Ok(options)
+    }
+
+    /// A hash of up to [`HSCAN_WHOLE_FIELDS_MAX`] fields comes back whole with cursor 0.
+    /// Past that, fields are visited in scan order (by the xxh3 hash of the field, see
+    /// `HashValue::scan_from`) and the cursor is the hash of the next field to visit. A call
+    /// visits COUNT fields, then finishes the group of fields sharing the last hash, so every
+    /// field present for the whole scan is returned at least once however the hash changes
+    /// between calls (and fields are never returned twice unless the hash shrinks to the
+    /// whole-hash size). The order depends only on the field set, so a scan may continue on
+    /// another node. A mid-scan cursor is never 0: it is greater than a visited hash.
+    pub(super) fn read(&self, ks: &Keyspace, cx: &mut Cx) -> Result<Reply, CommandError> {
+        let Some(hash) = hash_for_read(ks, &self.key, cx)? else {
+            return Ok(scan_reply(0, Vec::new()));
+        };
+        let options = self.options.clone().map_err(|e| e.into_error("hscan"))?;
+        let matches = |field: &Bytes| {
+            options
+                .pattern
+                .as_ref()
+                .is_none_or(|pattern| glob_match(pattern, field))
+        };
+        let mut items = Vec::new();
+        let mut push = |field: &Bytes, value: &Bytes| {
+            if matches(field) {
+                items.push(Reply::bulk(field));
+                items.push(Reply::bulk(value));
+            }
+        };
+        if hash.len() <= HSCAN_WHOLE_FIELDS_MAX {
+            hash.iter().for_each(|(field, value)| push(field, value));
+            return Ok(scan_reply(0, items));
+        }
+        let mut next_cursor = 0;
+        let mut last_hash = None;
+        for (visited, (field_hash, field, value)) in (0u64..).zip(hash.scan_from(self.cursor)) {
+            if visited >= options.count && last_hash != Some(field_hash) {
+                next_cursor = field_hash;
+                break;
+            }
+            last_hash = Some(field_hash);
+            push(field, value);
+        }
+        Ok(scan_reply(next_cursor, items))
+    }
+}
+
+/// HSCAN's COUNT when none is given, as in Redis.
+const HSCAN_COUNT_DEFAULT: u64 = 10;
+
+fn scan_reply(cursor: u64, items: Vec<Reply>) -> Reply {
+    Reply::Array(vec![
+        Reply::Bulk(Bytes::from(cursor.to_string())),
+        Reply::Array(items),
+    ])
 }
 
 #[cfg(test)]

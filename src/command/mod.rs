@@ -8,6 +8,7 @@
 //! (keyspace, command, [`Cx`]), so every replica computes the same state and reply; and the
 //! variants of [`Command`] are append-only, because a variant's position is its tag in the log.
 
+mod bitmaps;
 mod blocking;
 mod context;
 mod error;
@@ -41,8 +42,16 @@ pub(crate) use spec::Handler;
 pub use spec::{numkeys_positions, Categories, CommandSpec, FindKeys, Flags, Group, KeySpec};
 pub use txn::Transaction;
 
+pub use bitmaps::{
+    BitCount, BitField, BitFieldRo, BitOp, BitOperation, BitPos, BitPosRange, BitRange, BitUnit,
+    FieldOp, FieldType, GetBit, Overflow, SetBit,
+};
 pub use hashes::{
     HDel, HExists, HGet, HGetAll, HIncrBy, HKeys, HLen, HMGet, HMSet, HSet, HSetNx, HVals,
+};
+pub use hashes::{
+    HIncrByFloat, HRandField, HScan, HScanOptions, HStrLen, RandomCount, HRANDFIELD_REPEATS_MAX,
+    HSCAN_WHOLE_FIELDS_MAX,
 };
 pub use keys::{
     DbSize, Del, Exists, Expire, ExpireAt, ExpireCondition, FlushAll, FlushDb, Keys, PExpire,
@@ -60,6 +69,10 @@ pub use sets::{
 pub use strings::{
     Append, Decr, DecrBy, Get, GetDel, GetSet, Incr, IncrBy, MGet, MSet, MSetNx, Set, SetCondition,
     SetExpiry, SetNx, StrLen,
+};
+pub use strings::{
+    ArgError, GetEx, GetExExpiry, GetRange, IncrByFloat, Lcs, LcsOptions, LcsOutput, LongDouble,
+    PSetEx, SetEx, SetRange, SubStr, LCS_CELLS_MAX,
 };
 pub use zsets::{
     Aggregate, LexBound, Limit, OptionError, Order, ZAdd, ZAddComparison, ZAddCondition, ZCard,
@@ -265,6 +278,28 @@ commands! {
     BZPopMin(blocking) write,
     BZPopMax(blocking) write,
     BZMPop(blocking) write,
+    // strings (more)
+    SetEx(strings) write,
+    PSetEx(strings) write,
+    GetEx(strings) write,
+    GetRange(strings) read,
+    SubStr(strings) read,
+    SetRange(strings) write,
+    IncrByFloat(strings) write,
+    Lcs(strings) read,
+    // bitmaps
+    SetBit(bitmaps) write,
+    GetBit(bitmaps) read,
+    BitCount(bitmaps) read,
+    BitPos(bitmaps) read,
+    BitOp(bitmaps) write,
+    BitField(bitmaps) write,
+    BitFieldRo(bitmaps) read,
+    // hashes (more)
+    HIncrByFloat(hashes) write,
+    HStrLen(hashes) read,
+    HRandField(hashes) read,
+    HScan(hashes) read,
 }
 
 /// The registry of data commands only (what [`Command::parse`] accepts).

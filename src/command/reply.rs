@@ -103,11 +103,11 @@ pub fn format_double(value: f64) -> String {
         for _ in 0..(-exponent - 1) {
             out.push('0');
         }
-        out.push_str(&digits);
+        out.push_str(digits);
     } else {
         let integer_len = exponent as usize + 1;
         if digits.len() <= integer_len {
-            out.push_str(&digits);
+            out.push_str(digits);
             for _ in digits.len()..integer_len {
                 out.push('0');
             }

@@ -301,3 +301,437 @@ fn model_based_strings_and_hashes() {
         assert_eq!(ks.len(), model.len(), "seed {seed}: key count");
     }
 }
+
+#[test]
+fn hincrbyfloat_formats_like_redis_and_keeps_ttl() {
+    let mut ks = Keyspace::new();
+    assert_eq!(
+        exec(&mut ks, 0, &["HINCRBYFLOAT", "h", "f", "1.23"]),
+        bulk("1.23")
+    );
+    assert_eq!(
+        exec(&mut ks, 0, &["HINCRBYFLOAT", "h", "f", "0.77"]),
+        bulk("2")
+    );
+    assert_eq!(
+        exec(&mut ks, 0, &["HINCRBYFLOAT", "h", "f", "-0.1"]),
+        bulk("1.9")
+    );
+    assert_eq!(exec(&mut ks, 0, &["HGET", "h", "f"]), bulk("1.9"));
+    exec(&mut ks, 0, &["HSET", "h", "big", "17179869184"]);
+    assert_eq!(
+        exec(&mut ks, 0, &["HINCRBYFLOAT", "h", "big", "17179869184"]),
+        bulk("34359738368")
+    );
+    exec(&mut ks, 0, &["PEXPIRE", "h", "700"]);
+    assert_eq!(
+        exec(&mut ks, 0, &["HINCRBYFLOAT", "h", "new", "2.5"]),
+        bulk("2.5")
+    );
+    assert_eq!(exec(&mut ks, 0, &["PTTL", "h"]), Reply::Integer(700));
+}
+
+#[test]
+fn hincrbyfloat_errors() {
+    let mut ks = Keyspace::new();
+    for value in [" 11", "11 ", "1\x002", "abc"] {
+        exec(&mut ks, 0, &["HSET", "h", "f", value]);
+        assert_eq!(
+            exec(&mut ks, 0, &["HINCRBYFLOAT", "h", "f", "1"]),
+            err("ERR hash value is not a float"),
+            "{value:?}"
+        );
+    }
+    assert_eq!(
+        exec(&mut ks, 0, &["HINCRBYFLOAT", "h", "f", "x"]),
+        err("ERR value is not a valid float")
+    );
+    // Infinity is refused before the key is looked at: nothing is created.
+    for increment in ["+inf", "-inf", "infinity"] {
+        assert_eq!(
+            exec(&mut ks, 0, &["HINCRBYFLOAT", "fresh", "f", increment]),
+            err("ERR value is NaN or Infinity")
+        );
+    }
+    assert_eq!(exec(&mut ks, 0, &["EXISTS", "fresh"]), Reply::Integer(0));
+    exec(&mut ks, 0, &["HSET", "h", "f", "1.1e4932"]);
+    assert_eq!(
+        exec(&mut ks, 0, &["HINCRBYFLOAT", "h", "f", "1.1e4932"]),
+        err("ERR increment would produce NaN or Infinity")
+    );
+    exec(&mut ks, 0, &["SET", "s", "1"]);
+    assert_eq!(
+        exec(&mut ks, 0, &["HINCRBYFLOAT", "s", "f", "1"]),
+        err(WRONGTYPE)
+    );
+}
+
+#[test]
+fn hstrlen_counts_value_bytes() {
+    let mut ks = Keyspace::new();
+    exec(
+        &mut ks,
+        0,
+        &[
+            "HSET",
+            "h",
+            "a",
+            "hello",
+            "e",
+            "",
+            "n",
+            "-9223372036854775808",
+        ],
+    );
+    assert_eq!(exec(&mut ks, 0, &["HSTRLEN", "h", "a"]), Reply::Integer(5));
+    assert_eq!(exec(&mut ks, 0, &["HSTRLEN", "h", "e"]), Reply::Integer(0));
+    assert_eq!(exec(&mut ks, 0, &["HSTRLEN", "h", "n"]), Reply::Integer(20));
+    assert_eq!(exec(&mut ks, 0, &["HSTRLEN", "h", "zz"]), Reply::Integer(0));
+    assert_eq!(
+        exec(&mut ks, 0, &["HSTRLEN", "nope", "a"]),
+        Reply::Integer(0)
+    );
+    exec(&mut ks, 0, &["SET", "s", "1"]);
+    assert_eq!(exec(&mut ks, 0, &["HSTRLEN", "s", "a"]), err(WRONGTYPE));
+}
+
+/// Runs a read with the random source seeded by `seed`.
+fn read_seeded(ks: &Keyspace, seed: u64, words: &[&str]) -> Reply {
+    let args: Vec<Bytes> = words.iter().map(|w| Bytes::from(w.to_string())).collect();
+    let command = crate::command::Command::parse(&args).expect("parses");
+    command.read(ks, &mut crate::command::Cx::new(0, seed))
+}
+
+fn array_len(reply: &Reply) -> usize {
+    match reply {
+        Reply::Array(items) => items.len(),
+        Reply::Pairs(pairs) => pairs.len(),
+        other => panic!("not an array: {other:?}"),
+    }
+}
+
+#[test]
+fn hrandfield_counts() {
+    let mut ks = Keyspace::new();
+    let fields = ["a", "b", "c", "d", "e"];
+    for (i, field) in fields.iter().enumerate() {
+        exec(&mut ks, 0, &["HSET", "h", field, &i.to_string()]);
+    }
+    // No count: one field; every field is eventually drawn.
+    let mut seen = std::collections::BTreeSet::new();
+    for seed in 0..200 {
+        match read_seeded(&ks, seed, &["HRANDFIELD", "h"]) {
+            Reply::Bulk(field) => seen.insert(field),
+            other => panic!("{other:?}"),
+        };
+    }
+    assert_eq!(seen.len(), fields.len());
+    assert_eq!(read_seeded(&ks, 0, &["HRANDFIELD", "nope"]), Reply::Nil);
+    assert_eq!(
+        read_seeded(&ks, 0, &["HRANDFIELD", "nope", "3"]),
+        Reply::Array(vec![])
+    );
+    assert_eq!(
+        read_seeded(&ks, 0, &["HRANDFIELD", "h", "0"]),
+        Reply::Array(vec![])
+    );
+    // A count of at least the size: the whole hash, in insertion order.
+    assert_eq!(
+        read_seeded(&ks, 0, &["HRANDFIELD", "h", "9"]),
+        bulks(&["a", "b", "c", "d", "e"])
+    );
+    // Fewer: distinct fields.
+    for seed in 0..50 {
+        let Reply::Array(items) = read_seeded(&ks, seed, &["HRANDFIELD", "h", "3"]) else {
+            panic!("array");
+        };
+        let distinct: std::collections::BTreeSet<_> =
+            items.iter().map(|r| format!("{r:?}")).collect();
+        assert_eq!((items.len(), distinct.len()), (3, 3));
+    }
+    // Negative: that many draws, repeats allowed.
+    assert_eq!(
+        array_len(&read_seeded(&ks, 1, &["HRANDFIELD", "h", "-20"])),
+        20
+    );
+    let with_values = read_seeded(&ks, 1, &["HRANDFIELD", "h", "-20", "WITHVALUES"]);
+    let Reply::Pairs(pairs) = &with_values else {
+        panic!("pairs: {with_values:?}");
+    };
+    assert_eq!(pairs.len(), 20);
+    for (field, value) in pairs {
+        let (Reply::Bulk(field), Reply::Bulk(value)) = (field, value) else {
+            panic!("bulks");
+        };
+        let index = fields
+            .iter()
+            .position(|f| f.as_bytes() == &field[..])
+            .expect("a field");
+        assert_eq!(
+            &value[..],
+            index.to_string().as_bytes(),
+            "value matches field"
+        );
+    }
+    assert_eq!(
+        array_len(&with_values.to_resp2()),
+        40,
+        "RESP2 flattens the pairs"
+    );
+    // The same seed draws the same fields.
+    assert_eq!(
+        read_seeded(&ks, 9, &["HRANDFIELD", "h", "-7"]),
+        read_seeded(&ks, 9, &["HRANDFIELD", "h", "-7"])
+    );
+}
+
+/// Every field is drawn about as often: a chi-square bound loose enough never to fail by
+/// chance with a fixed seed, tight enough to catch a bias towards some positions.
+#[test]
+fn hrandfield_draws_uniformly() {
+    let mut ks = Keyspace::new();
+    for i in 0..10 {
+        exec(&mut ks, 0, &["HSET", "h", &format!("f{i}"), "v"]);
+    }
+    let mut counts = BTreeMap::new();
+    for seed in 0..20 {
+        let Reply::Array(items) = read_seeded(&ks, seed, &["HRANDFIELD", "h", "-500"]) else {
+            panic!("array");
+        };
+        for item in items {
+            *counts.entry(format!("{item:?}")).or_insert(0.0) += 1.0;
+        }
+        let Reply::Array(items) = read_seeded(&ks, seed + 100, &["HRANDFIELD", "h", "4"]) else {
+            panic!("array");
+        };
+        for item in items {
+            *counts.entry(format!("{item:?}")).or_insert(0.0) += 1.0;
+        }
+    }
+    let total: f64 = counts.values().sum();
+    let expected = total / 10.0;
+    let chi_square: f64 = counts
+        .values()
+        .map(|c| (c - expected).powi(2) / expected)
+        .sum();
+    assert_eq!(counts.len(), 10);
+    assert!(chi_square < 40.0, "chi-square {chi_square}");
+}
+
+#[test]
+fn hrandfield_errors() {
+    let mut ks = Keyspace::new();
+    exec(&mut ks, 0, &["HSET", "h", "a", "1"]);
+    let range = err("ERR value is out of range");
+    assert_eq!(
+        exec(
+            &mut ks,
+            0,
+            &["HRANDFIELD", "h", "-9223372036854770000", "WITHVALUES"]
+        ),
+        range
+    );
+    assert_eq!(
+        exec(
+            &mut ks,
+            0,
+            &["HRANDFIELD", "h", "4611686018427387904", "WITHVALUES"]
+        ),
+        range
+    );
+    assert_eq!(
+        exec(&mut ks, 0, &["HRANDFIELD", "h", "-9223372036854775808"]),
+        err("ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807")
+    );
+    assert_eq!(
+        exec(&mut ks, 0, &["HRANDFIELD", "h", "1", "WITHSCORES"]),
+        err("ERR syntax error")
+    );
+    assert_eq!(
+        exec(&mut ks, 0, &["HRANDFIELD", "h", "1", "WITHVALUES", "x"]),
+        err("ERR syntax error")
+    );
+    assert_eq!(
+        exec(&mut ks, 0, &["HRANDFIELD", "h", "x"]),
+        err("ERR value is not an integer or out of range")
+    );
+    // Tandem's bound on repeated draws.
+    let over = format!("-{}", crate::command::HRANDFIELD_REPEATS_MAX + 1);
+    assert_eq!(exec(&mut ks, 0, &["HRANDFIELD", "h", &over]), range);
+    let at = format!("-{}", crate::command::HRANDFIELD_REPEATS_MAX);
+    assert_eq!(
+        array_len(&exec(&mut ks, 0, &["HRANDFIELD", "h", &at])),
+        1 << 20
+    );
+    // A huge positive count is fine: it returns the whole hash.
+    assert_eq!(
+        exec(&mut ks, 0, &["HRANDFIELD", "h", "9223372036854775807"]),
+        bulks(&["a"])
+    );
+    exec(&mut ks, 0, &["SET", "s", "1"]);
+    assert_eq!(exec(&mut ks, 0, &["HRANDFIELD", "s"]), err(WRONGTYPE));
+    assert_eq!(exec(&mut ks, 0, &["HRANDFIELD", "s", "2"]), err(WRONGTYPE));
+}
+
+/// Splits an HSCAN reply into (cursor, [(field, value)]).
+fn scan_parts(reply: Reply) -> (u64, Vec<(String, String)>) {
+    let Reply::Array(parts) = reply else {
+        panic!("array: {reply:?}");
+    };
+    let [Reply::Bulk(cursor), Reply::Array(items)] = &parts[..] else {
+        panic!("cursor and items: {parts:?}");
+    };
+    let text = |r: &Reply| match r {
+        Reply::Bulk(b) => String::from_utf8(b.to_vec()).expect("utf-8"),
+        other => panic!("bulk: {other:?}"),
+    };
+    let cursor = std::str::from_utf8(cursor).unwrap().parse().unwrap();
+    let pairs = items
+        .chunks(2)
+        .map(|pair| (text(&pair[0]), text(&pair[1])))
+        .collect();
+    (cursor, pairs)
+}
+
+#[test]
+fn hscan_returns_a_small_hash_whole() {
+    let mut ks = Keyspace::new();
+    exec(
+        &mut ks,
+        0,
+        &["HSET", "h", "foo1", "1", "bar", "2", "foo2", "3"],
+    );
+    let (cursor, pairs) = scan_parts(exec(&mut ks, 0, &["HSCAN", "h", "0", "COUNT", "1"]));
+    assert_eq!(cursor, 0);
+    let fields: Vec<_> = pairs.iter().map(|(f, _)| f.as_str()).collect();
+    assert_eq!(fields, ["foo1", "bar", "foo2"], "insertion order");
+    let (_, pairs) = scan_parts(exec(&mut ks, 0, &["HSCAN", "h", "12345", "MATCH", "foo*"]));
+    assert_eq!(
+        pairs,
+        [("foo1".into(), "1".into()), ("foo2".into(), "3".into())]
+    );
+    assert_eq!(
+        scan_parts(exec(&mut ks, 0, &["HSCAN", "nope", "0"])),
+        (0, vec![])
+    );
+}
+
+#[test]
+fn hscan_errors_come_after_the_lookup() {
+    let mut ks = Keyspace::new();
+    exec(&mut ks, 0, &["HSET", "h", "f", "v"]);
+    let syntax = err("ERR syntax error");
+    assert_eq!(
+        exec(&mut ks, 0, &["HSCAN", "h", "x"]),
+        err("ERR invalid cursor")
+    );
+    assert_eq!(
+        exec(&mut ks, 0, &["HSCAN", "nope", "x"]),
+        err("ERR invalid cursor")
+    );
+    // A missing key answers an empty scan whatever the options.
+    assert_eq!(
+        scan_parts(exec(&mut ks, 0, &["HSCAN", "nope", "0", "bogus"])),
+        (0, vec![])
+    );
+    assert_eq!(exec(&mut ks, 0, &["HSCAN", "h", "0", "bogus"]), syntax);
+    assert_eq!(
+        exec(&mut ks, 0, &["HSCAN", "h", "0", "TYPE", "hash"]),
+        syntax
+    );
+    assert_eq!(exec(&mut ks, 0, &["HSCAN", "h", "0", "COUNT", "0"]), syntax);
+    assert_eq!(exec(&mut ks, 0, &["HSCAN", "h", "0", "MATCH"]), syntax);
+    assert_eq!(
+        exec(&mut ks, 0, &["HSCAN", "h", "0", "COUNT", "x"]),
+        err("ERR value is not an integer or out of range")
+    );
+    exec(&mut ks, 0, &["SET", "s", "1"]);
+    assert_eq!(
+        exec(&mut ks, 0, &["HSCAN", "s", "0", "bogus"]),
+        err(WRONGTYPE)
+    );
+}
+
+/// The scan guarantee on a hash too big to return whole: every field present from the first
+/// call to the last is returned at least once, while other fields come and go in between.
+#[test]
+fn hscan_of_a_big_hash_sees_every_field_that_stays() {
+    let mut ks = Keyspace::new();
+    let mut rng = StdRng::seed_from_u64(5);
+    for i in 0..600 {
+        exec(&mut ks, 0, &["HSET", "h", &format!("f{i}"), "v"]);
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    let mut removed = std::collections::BTreeSet::new();
+    let mut cursor = 0u64;
+    let mut calls = 0;
+    loop {
+        let count = rng.gen_range(1..30).to_string();
+        let (next, pairs) = scan_parts(exec(
+            &mut ks,
+            0,
+            &["HSCAN", "h", &cursor.to_string(), "COUNT", &count],
+        ));
+        calls += 1;
+        seen.extend(pairs.into_iter().map(|(field, _)| field));
+        // Churn between calls: remove some original fields, add new ones.
+        for _ in 0..3 {
+            let victim = format!("f{}", rng.gen_range(0..600));
+            exec(&mut ks, 0, &["HDEL", "h", &victim]);
+            removed.insert(victim);
+            exec(
+                &mut ks,
+                0,
+                &["HSET", "h", &format!("new{}", rng.gen::<u32>()), "v"],
+            );
+        }
+        if next == 0 {
+            break;
+        }
+        cursor = next;
+    }
+    assert!(calls > 10, "the scan is split into batches ({calls} calls)");
+    for i in 0..600 {
+        let field = format!("f{i}");
+        assert!(
+            removed.contains(&field) || seen.contains(&field),
+            "{field} missed"
+        );
+    }
+}
+
+#[test]
+fn hscan_batches_follow_count_and_match() {
+    let mut ks = Keyspace::new();
+    for i in 0..300 {
+        exec(&mut ks, 0, &["HSET", "h", &format!("k{i}"), &i.to_string()]);
+    }
+    let (cursor, pairs) = scan_parts(exec(&mut ks, 0, &["HSCAN", "h", "0"]));
+    assert_ne!(cursor, 0);
+    assert_eq!(pairs.len(), 10, "COUNT 10 by default");
+    let (cursor, pairs) = scan_parts(exec(&mut ks, 0, &["HSCAN", "h", "0", "COUNT", "1000"]));
+    assert_eq!((cursor, pairs.len()), (0, 300));
+    let (_, pairs) = scan_parts(exec(
+        &mut ks,
+        0,
+        &["HSCAN", "h", "0", "COUNT", "1000", "MATCH", "k1?"],
+    ));
+    let mut fields = pairs;
+    fields.sort();
+    let expected: Vec<_> = (10..20).map(|i| (format!("k{i}"), i.to_string())).collect();
+    assert_eq!(fields, expected);
+}
+
+/// HRANDFIELD walks the hash and HSCAN may return all of it: both run on a snapshot.
+#[test]
+fn hash_walks_are_marked_for_a_snapshot() {
+    let many = |words: &[&str]| {
+        let args: Vec<Bytes> = words.iter().map(|w| Bytes::from(w.to_string())).collect();
+        crate::command::Command::parse(&args)
+            .expect("parses")
+            .may_read_many()
+    };
+    assert!(many(&["HRANDFIELD", "h"]));
+    assert!(many(&["HSCAN", "h", "0"]));
+    assert!(!many(&["HSTRLEN", "h", "f"]));
+}
