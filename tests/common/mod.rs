@@ -44,3 +44,4 @@ pub fn seed(test: &str) -> u64 {
 
 pub mod cluster;
 pub mod server;
+pub mod workload;
