@@ -18,6 +18,7 @@ mod memory;
 mod registry;
 mod reply;
 mod sets;
+mod sort;
 mod spec;
 mod strings;
 pub(crate) mod txn;
@@ -45,8 +46,9 @@ pub use hashes::{
     HDel, HExists, HGet, HGetAll, HIncrBy, HKeys, HLen, HMGet, HMSet, HSet, HSetNx, HVals,
 };
 pub use keys::{
-    DbSize, Del, Exists, Expire, ExpireAt, ExpireCondition, FlushAll, FlushDb, Keys, PExpire,
-    PExpireAt, PTtl, Persist, Rename, Scan, Ttl, Type,
+    CopyKey, DbSize, Del, Exists, Expire, ExpireAt, ExpireCondition, ExpireTime, FlushAll, FlushDb,
+    Keys, Object, ObjectQuestion, PExpire, PExpireAt, PExpireTime, PTtl, Persist, RandomKey,
+    Rename, RenameNx, Scan, Touch, Ttl, Type, Unlink,
 };
 pub use lists::{
     InsertSide, LIndex, LInsert, LLen, LMPop, LMove, LPop, LPos, LPush, LPushX, LRange, LRem, LSet,
@@ -57,6 +59,7 @@ pub use sets::{
     SAdd, SCard, SDiff, SDiffStore, SInter, SInterCard, SInterStore, SIsMember, SMIsMember,
     SMembers, SMove, SPop, SRandMember, SRem, SScan, SUnion, SUnionStore, ScanOptionError,
 };
+pub use sort::{SortBy, SortCompare, SortLimit, SortOptions, SortOrder, SortRead, SortStore};
 pub use strings::{
     Append, Decr, DecrBy, Get, GetDel, GetSet, Incr, IncrBy, MGet, MSet, MSetNx, Set, SetCondition,
     SetExpiry, SetNx, StrLen,
@@ -265,6 +268,18 @@ commands! {
     BZPopMin(blocking) write,
     BZPopMax(blocking) write,
     BZMPop(blocking) write,
+    // keys (more)
+    Unlink(keys) write,
+    Touch(keys) read,
+    CopyKey(keys) write,
+    RenameNx(keys) write,
+    RandomKey(keys) read,
+    ExpireTime(keys) read,
+    PExpireTime(keys) read,
+    Object(keys) read,
+    // sort
+    SortStore(sort) write,
+    SortRead(sort) read,
 }
 
 /// The registry of data commands only (what [`Command::parse`] accepts).
