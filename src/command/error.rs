@@ -155,6 +155,24 @@ pub enum CommandError {
         "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807"
     )]
     CountOutOfRange,
+    /// A database other than 0 (Tandem has one), as SELECT answers it.
+    #[error("ERR DB index is out of range")]
+    DbIndexOutOfRange,
+    /// COPY onto itself.
+    #[error("ERR source and destination objects are the same")]
+    SameObject,
+    /// OBJECT FREQ: Redis's answer without an LFU policy; Tandem never tracks access frequency.
+    #[error(
+        "ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust."
+    )]
+    AccessFrequencyNotTracked,
+    /// OBJECT IDLETIME: Tandem keeps no access time per key (Redis answers this only under an
+    /// LFU policy; the wording follows its FREQ error).
+    #[error("ERR access time not tracked: Tandem keeps no per-key access time (it never evicts)")]
+    AccessTimeNotTracked,
+    /// SORT's numeric mode met an element or BY value that is not a double.
+    #[error("ERR One or more scores can't be converted into double")]
+    SortScoreNotDouble,
 }
 
 impl CommandError {

@@ -1,9 +1,14 @@
 //! Keyspace commands: DEL EXISTS TYPE EXPIRE PEXPIRE EXPIREAT PEXPIREAT TTL PTTL PERSIST RENAME
-//! KEYS SCAN DBSIZE FLUSHDB FLUSHALL. Invariant: expiry times are computed from the log time
-//! `cx.now_ms`; an expiry at or before it deletes.
+//! KEYS SCAN DBSIZE FLUSHDB FLUSHALL UNLINK TOUCH COPY RENAMENX RANDOMKEY EXPIRETIME PEXPIRETIME
+//! OBJECT. Invariant: expiry times are computed from the log time `cx.now_ms`; an expiry at or
+//! before it deletes.
 //!
 //! Wire forms are in each spec, e.g. `EXPIRE key seconds [NX|XX|GT|LT]`,
-//! `SCAN cursor [MATCH pattern] [COUNT count] [TYPE type]`, `FLUSHDB [ASYNC|SYNC]`.
+//! `SCAN cursor [MATCH pattern] [COUNT count] [TYPE type]`, `FLUSHDB [ASYNC|SYNC]`,
+//! `COPY source destination [DB destination-db] [REPLACE]`.
+//!
+//! Tandem keeps no access time and no access frequency per key (it never evicts, so it needs
+//! neither): TOUCH only counts, OBJECT IDLETIME and OBJECT FREQ answer with an error.
 
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
@@ -13,7 +18,7 @@ use super::{
     is_option, parse_i64, Args, Categories, Command, CommandError, CommandSpec, Cx, Flags, Group,
     KeySpec, Reply,
 };
-use crate::keyspace::{glob_match, Keyspace, Slot};
+use crate::keyspace::{glob_match, Keyspace, Slot, Value};
 
 /// SCAN's default COUNT, as in Redis.
 const SCAN_COUNT_DEFAULT: u64 = 10;
@@ -789,6 +794,476 @@ impl FlushAll {
     pub(super) fn apply(&self, ks: &mut Keyspace, _cx: &mut Cx) -> Result<Reply, CommandError> {
         ks.clear();
         Ok(Reply::Ok)
+    }
+}
+
+// ---- UNLINK ----
+
+/// `UNLINK key [key ...]`
+///
+/// The same as DEL. Redis's UNLINK removes the key at once and frees a large value on a
+/// background thread. In Tandem removing a key from the keyspace is O(log n) either way, and a
+/// value is a persistent structure that is freed when its last reference goes: right after the
+/// apply, or later when a snapshot that still shares it is dropped. There is no background
+/// free thread to hand the value to, so UNLINK and DEL do the same work.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Unlink {
+    pub keys: Vec<Bytes>,
+}
+
+impl Unlink {
+    pub const SPEC: CommandSpec = CommandSpec::data("unlink", -2, Group::Generic, Unlink::parse)
+        .flags(WRITE_FAST)
+        .keys(KeySpec::ALL)
+        .docs(
+            "4.0.0",
+            "Deletes one or more keys (the same as DEL in Tandem: values are never freed on another thread).",
+            &["key..."],
+        );
+
+    fn parse(args: Args<'_>) -> Result<Command, CommandError> {
+        Ok(Unlink {
+            keys: args.from(1).to_vec(),
+        }
+        .into())
+    }
+
+    pub(super) fn apply(&self, ks: &mut Keyspace, cx: &mut Cx) -> Result<Reply, CommandError> {
+        Ok(Reply::Integer(delete_keys(ks, &self.keys, cx.now_ms)))
+    }
+}
+
+// ---- TOUCH ----
+
+/// `TOUCH key [key ...]`
+///
+/// Counts the keys that exist, like EXISTS counts them (a repeated key counts each time).
+/// Redis's TOUCH also refreshes each key's access time for its LRU/LFU eviction; Tandem never
+/// evicts and keeps no access time, so there is nothing to refresh and TOUCH changes nothing.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Touch {
+    pub keys: Vec<Bytes>,
+}
+
+impl Touch {
+    pub const SPEC: CommandSpec = CommandSpec::data("touch", -2, Group::Generic, Touch::parse)
+        .flags(READ_FAST)
+        .keys(KeySpec::ALL)
+        .docs(
+            "3.2.1",
+            "Returns the number of existing keys out of those specified (Tandem keeps no access time to refresh).",
+            &["key..."],
+        );
+
+    fn parse(args: Args<'_>) -> Result<Command, CommandError> {
+        Ok(Touch {
+            keys: args.from(1).to_vec(),
+        }
+        .into())
+    }
+
+    pub(super) fn read(&self, ks: &Keyspace, cx: &mut Cx) -> Result<Reply, CommandError> {
+        let live = self
+            .keys
+            .iter()
+            .filter(|key| ks.live(&Slot::new((*key).clone()), cx.now_ms).is_some())
+            .count();
+        Ok(Reply::Integer(live as i64))
+    }
+}
+
+// ---- COPY ----
+
+/// `COPY source destination [DB destination-db] [REPLACE]`
+///
+/// Tandem has one database: `DB 0` is accepted, any other index is Redis's "DB index is out of
+/// range". The copy keeps the source's TTL. Values are persistent structures, so the copy
+/// shares the source's nodes and costs O(1); a later write to either copies only what it
+/// changes. (Named `CopyKey` so the type does not shadow the `Copy` trait.)
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CopyKey {
+    pub source: Bytes,
+    pub destination: Bytes,
+    /// REPLACE: overwrite a destination that exists.
+    pub replace: bool,
+}
+
+impl CopyKey {
+    pub const SPEC: CommandSpec = CommandSpec::data("copy", -3, Group::Generic, CopyKey::parse)
+        .flags(Flags::WRITE.union(Flags::DENYOOM))
+        .keys(KeySpec::range(1, 2, 1))
+        .docs(
+            "6.2.0",
+            "Copies the value of a key to a new key.",
+            &["source", "destination", "[DB destination-db]", "[REPLACE]"],
+        );
+
+    /// Redis's order: every option first (a non-integer DB at once, an unknown option as a
+    /// syntax error), then the database, then source == destination.
+    fn parse(args: Args<'_>) -> Result<Command, CommandError> {
+        let mut replace = false;
+        let mut db = 0;
+        let mut index = 3;
+        while index < args.len() {
+            let option = args.at(index);
+            if is_option(option, "replace") {
+                replace = true;
+            } else if is_option(option, "db") && index + 1 < args.len() {
+                db = parse_i64(args.at(index + 1))?;
+                // Redis reads the index as a C int.
+                if i32::try_from(db).is_err() {
+                    return Err(CommandError::OutOfRangeBetween {
+                        min: i32::MIN.into(),
+                        max: i32::MAX.into(),
+                    });
+                }
+                index += 1;
+            } else {
+                return Err(CommandError::Syntax);
+            }
+            index += 1;
+        }
+        if db != 0 {
+            return Err(CommandError::DbIndexOutOfRange);
+        }
+        if args.at(1) == args.at(2) {
+            return Err(CommandError::SameObject);
+        }
+        Ok(CopyKey {
+            source: args.key(1),
+            destination: args.key(2),
+            replace,
+        }
+        .into())
+    }
+
+    pub(super) fn apply(&self, ks: &mut Keyspace, cx: &mut Cx) -> Result<Reply, CommandError> {
+        let Some(entry) = ks.live(&Slot::new(self.source.clone()), cx.now_ms) else {
+            return Ok(Reply::Integer(0));
+        };
+        let (value, expiry_ms) = (entry.value.clone(), entry.expiry_ms);
+        let target = Slot::new(self.destination.clone());
+        if !self.replace && ks.live(&target, cx.now_ms).is_some() {
+            return Ok(Reply::Integer(0));
+        }
+        ks.insert(target, value, expiry_ms);
+        Ok(Reply::Integer(1))
+    }
+}
+
+// ---- RENAMENX ----
+
+/// `RENAMENX key newkey`
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RenameNx {
+    pub source: Bytes,
+    pub target: Bytes,
+}
+
+impl RenameNx {
+    pub const SPEC: CommandSpec = CommandSpec::data("renamenx", 3, Group::Generic, RenameNx::parse)
+        .flags(WRITE_FAST)
+        .keys(KeySpec::range(1, 2, 1))
+        .docs(
+            "1.0.0",
+            "Renames a key only when the target key name doesn't exist.",
+            &["key", "newkey"],
+        );
+
+    fn parse(args: Args<'_>) -> Result<Command, CommandError> {
+        Ok(RenameNx {
+            source: args.key(1),
+            target: args.key(2),
+        }
+        .into())
+    }
+
+    /// A missing source is an error even when the names are equal; equal names then answer 0
+    /// (the target "exists"), as in Redis. The TTL moves with the value.
+    pub(super) fn apply(&self, ks: &mut Keyspace, cx: &mut Cx) -> Result<Reply, CommandError> {
+        let source_slot = Slot::new(self.source.clone());
+        let Some(entry) = ks.live(&source_slot, cx.now_ms) else {
+            return Err(CommandError::NoSuchKey);
+        };
+        let target_slot = Slot::new(self.target.clone());
+        if self.source == self.target || ks.live(&target_slot, cx.now_ms).is_some() {
+            return Ok(Reply::Integer(0));
+        }
+        let (value, expiry_ms) = (entry.value.clone(), entry.expiry_ms);
+        ks.remove(&source_slot);
+        ks.insert(target_slot, value, expiry_ms);
+        Ok(Reply::Integer(1))
+    }
+}
+
+// ---- RANDOMKEY ----
+
+/// Up to this many stored keys, RANDOMKEY counts the live ones and takes the i-th: exact and
+/// cheap enough.
+const RANDOM_SCAN_KEYS_MAX: usize = 64;
+/// Keys per bucket on average, at least (see [`RandomKey::read`]); below twice this.
+const RANDOM_BUCKET_KEYS_MIN: usize = 4;
+/// A bucket with `c` live keys is accepted with probability `min(c, M) / M`, M this.
+const RANDOM_ACCEPT_KEYS: u64 = 32;
+/// Bucket draws before falling back to counting (when most stored keys are expired and not
+/// purged yet, few draws find a live key).
+const RANDOM_DRAWS_MAX: usize = 128;
+
+/// `RANDOMKEY`
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RandomKey;
+
+impl RandomKey {
+    pub const SPEC: CommandSpec =
+        CommandSpec::data("randomkey", 1, Group::Generic, RandomKey::parse)
+            .flags(READ)
+            .docs("1.0.0", "Returns a random key name from the database.", &[]);
+
+    fn parse(_args: Args<'_>) -> Result<Command, CommandError> {
+        Ok(RandomKey.into())
+    }
+
+    /// A uniformly random live key, in O(log n) expected time.
+    ///
+    /// The keyspace is ordered by `(xxh3(key), key)` and keeps no subtree counts, so "the i-th
+    /// key" would cost O(i). Instead the hash space is cut into B = 2^k equal buckets with 4 to
+    /// 8 stored keys each on average. A draw picks a bucket uniformly, walks it (one O(log n)
+    /// descent, then its few keys), and accepts it with probability `min(c, 32) / 32`, where
+    /// `c` counts its live keys; an accepted bucket gives one of its `c` keys uniformly. A key
+    /// is then returned by a draw with probability `1 / (B * 32)`, the same for every key,
+    /// whatever the other keys' hashes: exactly uniform, with 4 to 8 draws expected. The only
+    /// departure is a bucket holding more than 32 live keys, whose keys are each picked less
+    /// often than the others; with xxh3's spread that is about a 10^-10 chance per bucket
+    /// (keys crafted to collide in their hash prefix could cause it). If 128 draws all miss,
+    /// which happens when most stored keys are expired but not yet purged, the live keys are
+    /// counted and one is taken by index: O(n), and also uniform.
+    pub(super) fn read(&self, ks: &Keyspace, cx: &mut Cx) -> Result<Reply, CommandError> {
+        let now_ms = cx.now_ms;
+        let stored = ks.len();
+        if stored > RANDOM_SCAN_KEYS_MAX {
+            let bits = (stored / RANDOM_BUCKET_KEYS_MIN).ilog2();
+            let shift = 64 - bits;
+            for _ in 0..RANDOM_DRAWS_MAX {
+                let bucket = cx.random_below(1u64 << bits);
+                let live: Vec<&Bytes> = ks
+                    .entries_from(&Slot::first_with_hash(bucket << shift))
+                    .take_while(|(slot, _)| slot.hash >> shift == bucket)
+                    .filter(|(_, entry)| !entry.is_expired(now_ms))
+                    .map(|(slot, _)| &slot.key)
+                    .collect();
+                let count = live.len() as u64;
+                if cx.random_below(RANDOM_ACCEPT_KEYS) < count.min(RANDOM_ACCEPT_KEYS) {
+                    return Ok(Reply::bulk(live[cx.random_below(count) as usize]));
+                }
+            }
+        }
+        let live = || ks.entries().filter(|(_, entry)| !entry.is_expired(now_ms));
+        let count = live().count() as u64;
+        if count == 0 {
+            return Ok(Reply::Nil);
+        }
+        let index = cx.random_below(count) as usize;
+        Ok(live()
+            .nth(index)
+            .map_or(Reply::Nil, |(slot, _)| Reply::bulk(&slot.key)))
+    }
+}
+
+// ---- EXPIRETIME / PEXPIRETIME ----
+
+/// Absolute expiry in ms, or Err(-2) if absent / Err(-1) if persistent.
+fn expiry_at_ms(ks: &Keyspace, key: &Bytes, now_ms: u64) -> Result<i64, i64> {
+    match ks.live(&Slot::new(key.clone()), now_ms) {
+        None => Err(-2),
+        Some(entry) if entry.expiry_ms == 0 => Err(-1),
+        Some(entry) => Ok(i64::try_from(entry.expiry_ms).unwrap_or(i64::MAX)),
+    }
+}
+
+/// `EXPIRETIME key`
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ExpireTime {
+    pub key: Bytes,
+}
+
+impl ExpireTime {
+    pub const SPEC: CommandSpec =
+        CommandSpec::data("expiretime", 2, Group::Generic, ExpireTime::parse)
+            .flags(READ_FAST)
+            .keys(KeySpec::ONE)
+            .docs(
+                "7.0.0",
+                "Returns the expiration time of a key as a Unix timestamp.",
+                &["key"],
+            );
+
+    fn parse(args: Args<'_>) -> Result<Command, CommandError> {
+        Ok(ExpireTime { key: args.key(1) }.into())
+    }
+
+    pub(super) fn read(&self, ks: &Keyspace, cx: &mut Cx) -> Result<Reply, CommandError> {
+        Ok(Reply::Integer(
+            expiry_at_ms(ks, &self.key, cx.now_ms).map_or_else(
+                |code| code,
+                // Redis rounds to the nearest second, as TTL does.
+                |ms| ms.saturating_add(500) / 1000,
+            ),
+        ))
+    }
+}
+
+/// `PEXPIRETIME key`
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PExpireTime {
+    pub key: Bytes,
+}
+
+impl PExpireTime {
+    pub const SPEC: CommandSpec =
+        CommandSpec::data("pexpiretime", 2, Group::Generic, PExpireTime::parse)
+            .flags(READ_FAST)
+            .keys(KeySpec::ONE)
+            .docs(
+                "7.0.0",
+                "Returns the expiration time of a key as a Unix milliseconds timestamp.",
+                &["key"],
+            );
+
+    fn parse(args: Args<'_>) -> Result<Command, CommandError> {
+        Ok(PExpireTime { key: args.key(1) }.into())
+    }
+
+    pub(super) fn read(&self, ks: &Keyspace, cx: &mut Cx) -> Result<Reply, CommandError> {
+        Ok(Reply::Integer(
+            expiry_at_ms(ks, &self.key, cx.now_ms).unwrap_or_else(|code| code),
+        ))
+    }
+}
+
+// ---- OBJECT ----
+
+/// What OBJECT asks about.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum ObjectQuestion {
+    Encoding { key: Bytes },
+    Freq { key: Bytes },
+    IdleTime { key: Bytes },
+    RefCount { key: Bytes },
+    Help,
+}
+
+/// `OBJECT ENCODING|FREQ|IDLETIME|REFCOUNT key`, `OBJECT HELP`
+///
+/// ENCODING names the structure Tandem really stores the value in. Tandem does not switch
+/// representation with size or content the way Redis does (listpack to hashtable, int or embstr
+/// to raw), so each type has one answer at every size:
+///
+/// | type   | encoding        | structure                                                      |
+/// |--------|-----------------|----------------------------------------------------------------|
+/// | string | `raw`           | one byte buffer, also for integers (no `int`, no `embstr`)     |
+/// | list   | `rrbtree`       | persistent RRB tree of element chunks                          |
+/// | hash   | `btree`         | persistent B-trees: field to value, and insertion order        |
+/// | set    | `indexedvector` | persistent vector of members plus a B-tree index into it       |
+/// | zset   | `countedbtree`  | persistent order-statistic B+ trees by member and by score     |
+///
+/// REFCOUNT is always 1: a value is never shared between keys the way Redis shares small
+/// integers (a COPY or a snapshot shares tree nodes, invisibly). FREQ and IDLETIME need an
+/// access counter or clock per key, which Tandem does not keep (it never evicts); FREQ answers
+/// Redis's own error for a server without an LFU policy, IDLETIME a similar one. A key that
+/// does not exist is a nil reply to every question, as in Redis.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Object {
+    pub question: ObjectQuestion,
+}
+
+const OBJECT_HELP: &[&str] = &[
+    "OBJECT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "ENCODING <key>",
+    "    Return the structure Tandem stores the value of <key> in: raw (string),",
+    "    rrbtree (list), btree (hash), indexedvector (set), countedbtree (sorted set).",
+    "FREQ <key>",
+    "    Not available: Tandem does not track access frequency.",
+    "IDLETIME <key>",
+    "    Not available: Tandem does not track access time.",
+    "REFCOUNT <key>",
+    "    Return the number of references of the value of <key> (always 1).",
+    "HELP",
+    "    Prints this help.",
+];
+
+impl Object {
+    pub const SPEC: CommandSpec = CommandSpec::data("object", -2, Group::Generic, Object::parse)
+        .flags(READ)
+        .keys(KeySpec::range(2, 2, 1))
+        .docs(
+            "2.2.3",
+            "Object introspection: ENCODING key, REFCOUNT key, FREQ key and IDLETIME key (not tracked by Tandem), HELP.",
+            &["ENCODING|FREQ|IDLETIME|REFCOUNT|HELP", "[key]"],
+        );
+
+    fn parse(args: Args<'_>) -> Result<Command, CommandError> {
+        let sub = args.at(1).to_ascii_lowercase();
+        let (arity, subcommand) = match sub.as_slice() {
+            b"encoding" => (3, "object|encoding"),
+            b"freq" => (3, "object|freq"),
+            b"idletime" => (3, "object|idletime"),
+            b"refcount" => (3, "object|refcount"),
+            b"help" => (2, "object|help"),
+            _ => {
+                return Err(CommandError::UnknownSubcommand {
+                    command: "OBJECT",
+                    subcommand: String::from_utf8_lossy(args.at(1)).into_owned(),
+                })
+            }
+        };
+        if args.len() != arity {
+            return Err(CommandError::WrongArity {
+                command: subcommand,
+            });
+        }
+        let question = match sub.as_slice() {
+            b"encoding" => ObjectQuestion::Encoding { key: args.key(2) },
+            b"freq" => ObjectQuestion::Freq { key: args.key(2) },
+            b"idletime" => ObjectQuestion::IdleTime { key: args.key(2) },
+            b"refcount" => ObjectQuestion::RefCount { key: args.key(2) },
+            _ => ObjectQuestion::Help,
+        };
+        Ok(Object { question }.into())
+    }
+
+    pub(super) fn read(&self, ks: &Keyspace, cx: &mut Cx) -> Result<Reply, CommandError> {
+        let live = |key: &Bytes| ks.live(&Slot::new(key.clone()), cx.now_ms);
+        Ok(match &self.question {
+            ObjectQuestion::Help => Reply::Array(
+                OBJECT_HELP
+                    .iter()
+                    .map(|line| Reply::Simple((*line).into()))
+                    .collect(),
+            ),
+            ObjectQuestion::Encoding { key } => live(key).map_or(Reply::Nil, |entry| {
+                Reply::Bulk(Bytes::from_static(encoding(&entry.value)))
+            }),
+            ObjectQuestion::RefCount { key } => live(key).map_or(Reply::Nil, |_| Reply::Integer(1)),
+            ObjectQuestion::Freq { key } => match live(key) {
+                None => Reply::Nil,
+                Some(_) => return Err(CommandError::AccessFrequencyNotTracked),
+            },
+            ObjectQuestion::IdleTime { key } => match live(key) {
+                None => Reply::Nil,
+                Some(_) => return Err(CommandError::AccessTimeNotTracked),
+            },
+        })
+    }
+}
+
+/// OBJECT ENCODING's name for the structure `value` is stored in (see [`Object`]).
+fn encoding(value: &Value) -> &'static [u8] {
+    match value {
+        Value::String(_) => b"raw",
+        Value::List(_) => b"rrbtree",
+        Value::Hash(_) => b"btree",
+        Value::Set(_) => b"indexedvector",
+        Value::ZSet(_) => b"countedbtree",
     }
 }
 

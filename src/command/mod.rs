@@ -19,6 +19,7 @@ mod memory;
 mod registry;
 mod reply;
 mod sets;
+mod sort;
 mod spec;
 mod strings;
 pub(crate) mod txn;
@@ -54,8 +55,9 @@ pub use hashes::{
     HSCAN_WHOLE_FIELDS_MAX,
 };
 pub use keys::{
-    DbSize, Del, Exists, Expire, ExpireAt, ExpireCondition, FlushAll, FlushDb, Keys, PExpire,
-    PExpireAt, PTtl, Persist, Rename, Scan, Ttl, Type,
+    CopyKey, DbSize, Del, Exists, Expire, ExpireAt, ExpireCondition, ExpireTime, FlushAll, FlushDb,
+    Keys, Object, ObjectQuestion, PExpire, PExpireAt, PExpireTime, PTtl, Persist, RandomKey,
+    Rename, RenameNx, Scan, Touch, Ttl, Type, Unlink,
 };
 pub use lists::{
     InsertSide, LIndex, LInsert, LLen, LMPop, LMove, LPop, LPos, LPush, LPushX, LRange, LRem, LSet,
@@ -66,6 +68,7 @@ pub use sets::{
     SAdd, SCard, SDiff, SDiffStore, SInter, SInterCard, SInterStore, SIsMember, SMIsMember,
     SMembers, SMove, SPop, SRandMember, SRem, SScan, SUnion, SUnionStore, ScanOptionError,
 };
+pub use sort::{SortBy, SortCompare, SortLimit, SortOptions, SortOrder, SortRead, SortStore};
 pub use strings::{
     Append, Decr, DecrBy, Get, GetDel, GetSet, Incr, IncrBy, MGet, MSet, MSetNx, Set, SetCondition,
     SetExpiry, SetNx, StrLen,
@@ -300,6 +303,18 @@ commands! {
     HStrLen(hashes) read,
     HRandField(hashes) read,
     HScan(hashes) read,
+    // keys (more)
+    Unlink(keys) write,
+    Touch(keys) read,
+    CopyKey(keys) write,
+    RenameNx(keys) write,
+    RandomKey(keys) read,
+    ExpireTime(keys) read,
+    PExpireTime(keys) read,
+    Object(keys) read,
+    // sort
+    SortStore(sort) write,
+    SortRead(sort) read,
 }
 
 /// The registry of data commands only (what [`Command::parse`] accepts).

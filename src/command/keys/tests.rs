@@ -2,8 +2,8 @@ use std::collections::BTreeSet;
 
 use bytes::Bytes;
 
-use crate::command::tests::{bulk, bulks, err, exec};
-use crate::command::Reply;
+use crate::command::tests::{bulk, bulks, err, exec, WRONGTYPE};
+use crate::command::{Command, Cx, Flags, Reply};
 use crate::keyspace::Keyspace;
 
 #[test]
@@ -314,5 +314,484 @@ fn scan_options_and_errors() {
     assert_eq!(
         exec(&mut ks, 0, &["SCAN", "18446744073709551615", "COUNT", "1"]).clone(),
         exec(&mut ks, 0, &["SCAN", "-1", "COUNT", "1"])
+    );
+}
+
+/// Runs a read with its random choices drawn from `seed`.
+fn read_seeded(ks: &Keyspace, now_ms: u64, seed: u64, words: &[&str]) -> Reply {
+    let args: Vec<Bytes> = words.iter().map(|w| Bytes::from(w.to_string())).collect();
+    let command = Command::parse(&args).expect("parses");
+    assert!(!command.is_write(), "{words:?} is a read");
+    command.read(ks, &mut Cx::new(now_ms, seed))
+}
+
+fn flag_names(words: &[&str]) -> Vec<&'static str> {
+    let args: Vec<Bytes> = words.iter().map(|w| Bytes::from(w.to_string())).collect();
+    Command::parse(&args)
+        .unwrap()
+        .spec()
+        .flags
+        .names()
+        .collect()
+}
+
+/// Flags, arity and "since" as Redis 7.0's COMMAND INFO gives them.
+#[test]
+fn new_key_commands_have_redis_flags() {
+    assert_eq!(flag_names(&["unlink", "k"]), ["write", "fast"]);
+    assert_eq!(flag_names(&["touch", "k"]), ["readonly", "fast"]);
+    assert_eq!(flag_names(&["copy", "a", "b"]), ["write", "denyoom"]);
+    assert_eq!(flag_names(&["renamenx", "a", "b"]), ["write", "fast"]);
+    assert_eq!(flag_names(&["randomkey"]), ["readonly"]);
+    assert_eq!(flag_names(&["expiretime", "k"]), ["readonly", "fast"]);
+    assert_eq!(flag_names(&["pexpiretime", "k"]), ["readonly", "fast"]);
+    assert_eq!(flag_names(&["object", "encoding", "k"]), ["readonly"]);
+    let args = |words: &[&str]| -> Vec<Bytes> {
+        words.iter().map(|w| Bytes::from(w.to_string())).collect()
+    };
+    let spec = Command::parse(&args(&["copy", "a", "b"])).unwrap().spec();
+    assert_eq!((spec.arity, spec.since), (-3, "6.2.0"));
+    assert_eq!(
+        spec.keys.positions(&args(&["copy", "a", "b", "REPLACE"])),
+        [1, 2]
+    );
+    let spec = Command::parse(&args(&["touch", "a"])).unwrap().spec();
+    assert!(!spec.flags.contains(Flags::READS_MANY));
+    let spec = Command::parse(&args(&["object", "help"])).unwrap().spec();
+    assert_eq!(
+        spec.keys.positions(&args(&["object", "encoding", "k"])),
+        [2]
+    );
+}
+
+#[test]
+fn unlink_deletes_like_del() {
+    let mut ks = Keyspace::new();
+    exec(&mut ks, 0, &["MSET", "a", "1", "b", "2"]);
+    exec(&mut ks, 0, &["RPUSH", "l", "x", "y"]);
+    exec(&mut ks, 0, &["SET", "gone", "x", "PX", "5"]);
+    assert_eq!(
+        exec(&mut ks, 10, &["UNLINK", "a", "l", "gone", "zz", "a"]),
+        Reply::Integer(2)
+    );
+    assert_eq!(
+        exec(&mut ks, 10, &["EXISTS", "a", "l", "b"]),
+        Reply::Integer(1)
+    );
+    assert_eq!(ks.len(), 1, "the expired key is dropped too");
+    assert_eq!(
+        exec(&mut ks, 10, &["UNLINK"]),
+        err("ERR wrong number of arguments for 'unlink' command")
+    );
+}
+
+#[test]
+fn touch_counts_live_keys_and_changes_nothing() {
+    let mut ks = Keyspace::new();
+    exec(&mut ks, 0, &["SET", "a", "1"]);
+    exec(&mut ks, 0, &["HSET", "h", "f", "v"]);
+    exec(&mut ks, 0, &["SET", "gone", "x", "PX", "5"]);
+    let version = ks.version(b"a", 10);
+    assert_eq!(
+        exec(&mut ks, 10, &["TOUCH", "a", "h", "gone", "none", "a"]),
+        Reply::Integer(3),
+        "a repeated key counts each time"
+    );
+    assert_eq!(ks.version(b"a", 10), version, "TOUCH is not a modification");
+    assert_eq!(exec(&mut ks, 10, &["TOUCH", "none"]), Reply::Integer(0));
+}
+
+#[test]
+fn copy_copies_value_and_ttl() {
+    let mut ks = Keyspace::new();
+    exec(&mut ks, 0, &["SET", "s", "v", "PX", "5000"]);
+    assert_eq!(exec(&mut ks, 0, &["COPY", "s", "t"]), Reply::Integer(1));
+    assert_eq!(exec(&mut ks, 0, &["GET", "t"]), bulk("v"));
+    assert_eq!(
+        exec(&mut ks, 0, &["PTTL", "t"]),
+        Reply::Integer(5000),
+        "TTL kept"
+    );
+    // No TTL on the source: none on the copy, even over a destination that had one.
+    exec(&mut ks, 0, &["SET", "p", "w"]);
+    assert_eq!(
+        exec(&mut ks, 0, &["COPY", "p", "t", "REPLACE"]),
+        Reply::Integer(1)
+    );
+    assert_eq!(exec(&mut ks, 0, &["TTL", "t"]), Reply::Integer(-1));
+    assert_eq!(exec(&mut ks, 0, &["GET", "t"]), bulk("w"));
+    // An existing destination is kept without REPLACE, whatever its type.
+    exec(&mut ks, 0, &["HSET", "h", "f", "v"]);
+    assert_eq!(exec(&mut ks, 0, &["COPY", "s", "h"]), Reply::Integer(0));
+    assert_eq!(exec(&mut ks, 0, &["HGET", "h", "f"]), bulk("v"));
+    assert_eq!(
+        exec(&mut ks, 0, &["COPY", "s", "h", "replace", "DB", "0"]),
+        Reply::Integer(1)
+    );
+    assert_eq!(exec(&mut ks, 0, &["GET", "h"]), bulk("v"));
+    // A missing or expired source copies nothing.
+    assert_eq!(exec(&mut ks, 0, &["COPY", "none", "x"]), Reply::Integer(0));
+    assert_eq!(exec(&mut ks, 6000, &["COPY", "s", "x"]), Reply::Integer(0));
+    assert_eq!(exec(&mut ks, 6000, &["EXISTS", "x"]), Reply::Integer(0));
+    // An expired destination counts as absent.
+    exec(&mut ks, 0, &["SET", "old", "o", "PX", "10"]);
+    assert_eq!(exec(&mut ks, 20, &["COPY", "p", "old"]), Reply::Integer(1));
+    assert_eq!(exec(&mut ks, 20, &["GET", "old"]), bulk("w"));
+}
+
+#[test]
+fn copy_of_each_type_is_equal_and_independent() {
+    let mut ks = Keyspace::new();
+    exec(&mut ks, 0, &["RPUSH", "l", "a", "b", "c"]);
+    exec(&mut ks, 0, &["SADD", "s", "1", "2", "x"]);
+    exec(&mut ks, 0, &["ZADD", "z", "1", "a", "2", "b"]);
+    exec(&mut ks, 0, &["HSET", "h", "f", "1", "g", "2"]);
+    for (key, read) in [
+        ("l", &["LRANGE", "", "0", "-1"][..]),
+        ("s", &["SMEMBERS", ""][..]),
+        ("z", &["ZRANGE", "", "0", "-1", "WITHSCORES"][..]),
+        ("h", &["HGETALL", ""][..]),
+    ] {
+        let copy = format!("{key}-copy");
+        assert_eq!(exec(&mut ks, 0, &["COPY", key, &copy]), Reply::Integer(1));
+        let read_of = |name: &str| {
+            let mut words: Vec<&str> = read.to_vec();
+            words[1] = name;
+            words.iter().map(|w| w.to_string()).collect::<Vec<_>>()
+        };
+        let words = read_of(key);
+        let original = exec(
+            &mut ks,
+            0,
+            &words.iter().map(String::as_str).collect::<Vec<_>>(),
+        );
+        let words = read_of(&copy);
+        let copied = exec(
+            &mut ks,
+            0,
+            &words.iter().map(String::as_str).collect::<Vec<_>>(),
+        );
+        assert_eq!(original, copied, "{key}");
+        exec(&mut ks, 0, &["DEL", key]);
+        let again = exec(
+            &mut ks,
+            0,
+            &words.iter().map(String::as_str).collect::<Vec<_>>(),
+        );
+        assert_eq!(again, copied, "{key}: the copy outlives its source");
+    }
+    exec(&mut ks, 0, &["RPUSH", "l2", "a"]);
+    exec(&mut ks, 0, &["COPY", "l2", "l3"]);
+    exec(&mut ks, 0, &["RPUSH", "l3", "b"]);
+    assert_eq!(
+        exec(&mut ks, 0, &["LLEN", "l2"]),
+        Reply::Integer(1),
+        "writes to the copy stay there"
+    );
+}
+
+#[test]
+fn copy_errors_match_redis() {
+    let mut ks = Keyspace::new();
+    exec(&mut ks, 0, &["SET", "a", "1"]);
+    for (words, error) in [
+        (
+            &["COPY", "a", "a"][..],
+            "ERR source and destination objects are the same",
+        ),
+        (
+            &["COPY", "none", "none"],
+            "ERR source and destination objects are the same",
+        ),
+        (
+            &["COPY", "a", "b", "DB", "1"],
+            "ERR DB index is out of range",
+        ),
+        (
+            &["COPY", "a", "b", "DB", "-1"],
+            "ERR DB index is out of range",
+        ),
+        (
+            &["COPY", "a", "a", "DB", "1"],
+            "ERR DB index is out of range",
+        ),
+        (
+            &["COPY", "a", "b", "DB", "notanumber"],
+            "ERR value is not an integer or out of range",
+        ),
+        (
+            &["COPY", "a", "b", "DB", "4294967296"],
+            "ERR value is out of range, value must between -2147483648 and 2147483647",
+        ),
+        (
+            &["COPY", "a", "b", "DB", "99999999999999999999"],
+            "ERR value is not an integer or out of range",
+        ),
+        (&["COPY", "a", "b", "DB"], "ERR syntax error"),
+        (&["COPY", "a", "b", "BOGUS"], "ERR syntax error"),
+        (&["COPY", "a", "b", "DB", "5", "BOGUS"], "ERR syntax error"),
+        (
+            &["COPY", "a"],
+            "ERR wrong number of arguments for 'copy' command",
+        ),
+    ] {
+        assert_eq!(exec(&mut ks, 0, words), err(error), "{words:?}");
+    }
+    assert_eq!(exec(&mut ks, 0, &["EXISTS", "b"]), Reply::Integer(0));
+}
+
+#[test]
+fn renamenx_semantics() {
+    let mut ks = Keyspace::new();
+    assert_eq!(
+        exec(&mut ks, 0, &["RENAMENX", "a", "b"]),
+        err("ERR no such key")
+    );
+    assert_eq!(
+        exec(&mut ks, 0, &["RENAMENX", "a", "a"]),
+        err("ERR no such key"),
+        "a missing source is an error even onto itself"
+    );
+    exec(&mut ks, 0, &["SET", "a", "1", "PX", "100"]);
+    assert_eq!(exec(&mut ks, 0, &["RENAMENX", "a", "a"]), Reply::Integer(0));
+    exec(&mut ks, 0, &["HSET", "h", "f", "v"]);
+    assert_eq!(exec(&mut ks, 0, &["RENAMENX", "a", "h"]), Reply::Integer(0));
+    assert_eq!(exec(&mut ks, 0, &["GET", "a"]), bulk("1"), "nothing moved");
+    assert_eq!(exec(&mut ks, 0, &["HGET", "h", "f"]), bulk("v"));
+    assert_eq!(exec(&mut ks, 0, &["RENAMENX", "a", "b"]), Reply::Integer(1));
+    assert_eq!(exec(&mut ks, 0, &["GET", "b"]), bulk("1"));
+    assert_eq!(
+        exec(&mut ks, 0, &["PTTL", "b"]),
+        Reply::Integer(100),
+        "TTL kept"
+    );
+    assert_eq!(exec(&mut ks, 0, &["EXISTS", "a"]), Reply::Integer(0));
+    // An expired target is absent; an expired source is missing.
+    exec(&mut ks, 0, &["SET", "c", "2"]);
+    assert_eq!(
+        exec(&mut ks, 150, &["RENAMENX", "c", "b"]),
+        Reply::Integer(1)
+    );
+    assert_eq!(exec(&mut ks, 150, &["TTL", "b"]), Reply::Integer(-1));
+    exec(&mut ks, 150, &["SET", "d", "3", "PX", "10"]);
+    assert_eq!(
+        exec(&mut ks, 200, &["RENAMENX", "d", "e"]),
+        err("ERR no such key")
+    );
+}
+
+#[test]
+fn randomkey_empty_expired_and_single() {
+    let mut ks = Keyspace::new();
+    assert_eq!(read_seeded(&ks, 0, 1, &["RANDOMKEY"]), Reply::Nil);
+    exec(&mut ks, 0, &["SET", "x", "10"]);
+    exec(&mut ks, 0, &["DEL", "x"]);
+    assert_eq!(read_seeded(&ks, 0, 1, &["RANDOMKEY"]), Reply::Nil);
+    exec(&mut ks, 0, &["SET", "gone", "v", "PX", "5"]);
+    assert_eq!(read_seeded(&ks, 10, 1, &["RANDOMKEY"]), Reply::Nil);
+    exec(&mut ks, 0, &["SET", "k", "v"]);
+    for seed in 0..20 {
+        assert_eq!(read_seeded(&ks, 10, seed, &["RANDOMKEY"]), bulk("k"));
+    }
+}
+
+/// The bucket walk of a large keyspace gives every live key the same chance: 300 keys (past the
+/// exhaustive-count threshold), 60 000 draws, every key drawn within 6 standard deviations of
+/// 200 times, and no expired key ever.
+#[test]
+fn randomkey_is_uniform_over_live_keys() {
+    let mut ks = Keyspace::new();
+    for i in 0..300 {
+        exec(&mut ks, 0, &["SET", &format!("key:{i}"), "v"]);
+    }
+    for i in 0..100 {
+        exec(
+            &mut ks,
+            0,
+            &["SET", &format!("expired:{i}"), "v", "PX", "5"],
+        );
+    }
+    let mut counts = std::collections::BTreeMap::new();
+    let draws = 60_000;
+    for seed in 0..draws {
+        let Reply::Bulk(key) = read_seeded(&ks, 10, seed, &["RANDOMKEY"]) else {
+            panic!("a key")
+        };
+        assert!(key.starts_with(b"key:"), "{key:?}");
+        *counts.entry(key).or_insert(0u32) += 1;
+    }
+    assert_eq!(counts.len(), 300, "every key is drawn");
+    let (min, max) = (
+        counts.values().min().copied().unwrap(),
+        counts.values().max().copied().unwrap(),
+    );
+    assert!(min > 115 && max < 285, "min {min}, max {max}");
+}
+
+/// When most stored keys are expired and not purged, the draws miss and the exhaustive count
+/// still finds the live one.
+#[test]
+fn randomkey_finds_the_one_live_key_among_many_expired() {
+    let mut ks = Keyspace::new();
+    for i in 0..2000 {
+        exec(
+            &mut ks,
+            0,
+            &["SET", &format!("expired:{i}"), "v", "PX", "5"],
+        );
+    }
+    exec(&mut ks, 0, &["SET", "alive", "v"]);
+    for seed in 0..5 {
+        assert_eq!(read_seeded(&ks, 10, seed, &["RANDOMKEY"]), bulk("alive"));
+    }
+    assert_eq!(
+        exec(&mut ks, 0, &["RANDOMKEY", "x"]),
+        err("ERR wrong number of arguments for 'randomkey' command")
+    );
+}
+
+#[test]
+fn expiretime_and_pexpiretime() {
+    let mut ks = Keyspace::new();
+    assert_eq!(exec(&mut ks, 0, &["EXPIRETIME", "k"]), Reply::Integer(-2));
+    assert_eq!(exec(&mut ks, 0, &["PEXPIRETIME", "k"]), Reply::Integer(-2));
+    exec(&mut ks, 0, &["SET", "k", "v"]);
+    assert_eq!(exec(&mut ks, 0, &["EXPIRETIME", "k"]), Reply::Integer(-1));
+    assert_eq!(exec(&mut ks, 0, &["PEXPIRETIME", "k"]), Reply::Integer(-1));
+    exec(&mut ks, 1_000, &["PEXPIREAT", "k", "1795936599826"]);
+    assert_eq!(
+        exec(&mut ks, 1_000, &["PEXPIRETIME", "k"]),
+        Reply::Integer(1_795_936_599_826)
+    );
+    assert_eq!(
+        exec(&mut ks, 1_000, &["EXPIRETIME", "k"]),
+        Reply::Integer(1_795_936_600),
+        "rounded to the nearest second, as Redis does"
+    );
+    exec(&mut ks, 1_000, &["PEXPIREAT", "k", "1795936599499"]);
+    assert_eq!(
+        exec(&mut ks, 1_000, &["EXPIRETIME", "k"]),
+        Reply::Integer(1_795_936_599)
+    );
+    // The answer does not depend on the time it is asked at, until the key expires.
+    assert_eq!(
+        exec(&mut ks, 1_795_936_599_000, &["PEXPIRETIME", "k"]),
+        Reply::Integer(1_795_936_599_499)
+    );
+    assert_eq!(
+        exec(&mut ks, 1_795_936_599_499, &["PEXPIRETIME", "k"]),
+        Reply::Integer(-2)
+    );
+}
+
+#[test]
+fn object_answers_for_each_type() {
+    let mut ks = Keyspace::new();
+    exec(&mut ks, 0, &["SET", "s", "12345"]);
+    exec(&mut ks, 0, &["RPUSH", "l", "a"]);
+    exec(&mut ks, 0, &["HSET", "h", "f", "v"]);
+    exec(&mut ks, 0, &["SADD", "set", "1"]);
+    exec(&mut ks, 0, &["ZADD", "z", "1", "m"]);
+    for (key, encoding) in [
+        ("s", "raw"),
+        ("l", "rrbtree"),
+        ("h", "btree"),
+        ("set", "indexedvector"),
+        ("z", "countedbtree"),
+    ] {
+        assert_eq!(
+            exec(&mut ks, 0, &["OBJECT", "ENCODING", key]),
+            bulk(encoding)
+        );
+        assert_eq!(
+            exec(&mut ks, 0, &["object", "refcount", key]),
+            Reply::Integer(1)
+        );
+        assert_eq!(
+            exec(&mut ks, 0, &["OBJECT", "FREQ", key]),
+            err("ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.")
+        );
+        assert_eq!(
+            exec(&mut ks, 0, &["OBJECT", "IDLETIME", key]),
+            err("ERR access time not tracked: Tandem keeps no per-key access time (it never evicts)")
+        );
+    }
+    for question in ["ENCODING", "REFCOUNT", "FREQ", "IDLETIME"] {
+        assert_eq!(
+            exec(&mut ks, 0, &["OBJECT", question, "none"]),
+            Reply::Nil,
+            "{question}"
+        );
+    }
+    let Reply::Array(help) = exec(&mut ks, 0, &["OBJECT", "HELP"]) else {
+        panic!("HELP is an array")
+    };
+    assert!(help.len() > 5);
+}
+
+#[test]
+fn object_errors_match_redis() {
+    let mut ks = Keyspace::new();
+    for (words, error) in [
+        (
+            &["OBJECT", "foo", "bar"][..],
+            "ERR unknown subcommand 'foo'. Try OBJECT HELP.",
+        ),
+        (
+            &["OBJECT", "encoding"],
+            "ERR wrong number of arguments for 'object|encoding' command",
+        ),
+        (
+            &["OBJECT", "ENCODING", "a", "b"],
+            "ERR wrong number of arguments for 'object|encoding' command",
+        ),
+        (
+            &["OBJECT", "freq"],
+            "ERR wrong number of arguments for 'object|freq' command",
+        ),
+        (
+            &["OBJECT", "idletime"],
+            "ERR wrong number of arguments for 'object|idletime' command",
+        ),
+        (
+            &["OBJECT", "refcount"],
+            "ERR wrong number of arguments for 'object|refcount' command",
+        ),
+        (
+            &["OBJECT", "help", "x"],
+            "ERR wrong number of arguments for 'object|help' command",
+        ),
+        (
+            &["OBJECT"],
+            "ERR wrong number of arguments for 'object' command",
+        ),
+    ] {
+        assert_eq!(exec(&mut ks, 0, words), err(error), "{words:?}");
+    }
+}
+
+#[test]
+fn expired_keys_are_absent_to_the_new_commands() {
+    let mut ks = Keyspace::new();
+    exec(&mut ks, 0, &["SET", "k", "v", "PX", "10"]);
+    for words in [
+        &["OBJECT", "ENCODING", "k"][..],
+        &["OBJECT", "REFCOUNT", "k"],
+    ] {
+        assert_eq!(exec(&mut ks, 10, words), Reply::Nil, "{words:?}");
+    }
+    assert_eq!(exec(&mut ks, 10, &["EXPIRETIME", "k"]), Reply::Integer(-2));
+    assert_eq!(exec(&mut ks, 10, &["TOUCH", "k"]), Reply::Integer(0));
+    assert_eq!(exec(&mut ks, 10, &["UNLINK", "k"]), Reply::Integer(0));
+    exec(&mut ks, 10, &["SET", "k", "v"]);
+    assert_eq!(
+        exec(&mut ks, 10, &["RENAMENX", "k", "wrongtype-free"]),
+        Reply::Integer(1)
+    );
+    // None of them checks the type of what they find.
+    exec(&mut ks, 10, &["HSET", "h", "f", "v"]);
+    assert_ne!(
+        exec(&mut ks, 10, &["OBJECT", "ENCODING", "h"]),
+        err(WRONGTYPE)
     );
 }
