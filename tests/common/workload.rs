@@ -170,8 +170,10 @@ impl Generator {
     pub fn command(&mut self, in_multi: bool) -> Vec<String> {
         let bad = true;
         let s = |v: &[&str]| v.iter().map(|a| a.to_string()).collect::<Vec<_>>();
-        let r = self.rng.gen_range(0..145);
+        let r = self.rng.gen_range(0..155);
         match r {
+            // COPY, RENAMENX, UNLINK, TOUCH, EXPIRETIME and SORT
+            145..=154 => self.keys_more_command(),
             // string ranges, bitmaps, float increments and the newer hash commands
             130..=144 => self.string_more_command(bad),
             // lists, sets and the other sorted-set commands
@@ -839,6 +841,69 @@ impl Generator {
             c.push(self.pick(MEMBERS).into());
         }
         c
+    }
+
+    /// The newer key commands and SORT. SORT sorts lists, sets and sorted sets of mixed
+    /// numbers and words (numeric mode fails on words), with ALPHA, DESC, LIMIT, `BY nosort`
+    /// (lists and sorted sets only: a set's own order is unspecified), `GET #`, `GET s*` (the
+    /// elements 1 and 2 name string keys) and STORE.
+    fn keys_more_command(&mut self) -> Vec<String> {
+        match self.rng.gen_range(0..8) {
+            0 => {
+                let mut c = vec!["COPY".into(), self.any_key(), self.any_key()];
+                if self.rng.gen_bool(0.5) {
+                    c.push("REPLACE".into());
+                }
+                c
+            }
+            1 => vec!["RENAMENX".into(), self.any_key(), self.any_key()],
+            2 => {
+                let mut c = vec!["UNLINK".into()];
+                c.extend(self.several(1..3, Self::any_key));
+                c
+            }
+            3 => {
+                let mut c = vec!["TOUCH".into()];
+                c.extend(self.several(1..4, Self::any_key));
+                c
+            }
+            4 => vec![
+                self.pick(&["EXPIRETIME", "PEXPIRETIME"]).into(),
+                self.any_key(),
+            ],
+            _ => {
+                let (name, key) = match self.rng.gen_range(0..4) {
+                    0 => ("SORT", self.key(SET_KEYS)),
+                    1 => ("SORT", self.key(ZSET_KEYS)),
+                    2 => ("SORT_RO", self.key(LIST_KEYS)),
+                    _ => ("SORT", self.key(LIST_KEYS)),
+                };
+                let mut c = vec![name.to_string(), key.clone()];
+                if !SET_KEYS.contains(&key.as_str()) && self.rng.gen_bool(0.15) {
+                    c.extend(["BY".into(), "nosort".into()]);
+                }
+                if self.rng.gen_bool(0.3) {
+                    c.extend([
+                        "LIMIT".into(),
+                        self.rng.gen_range(-1..4).to_string(),
+                        self.rng.gen_range(-1..5).to_string(),
+                    ]);
+                }
+                for _ in 0..self.rng.gen_range(0..3) {
+                    c.extend(["GET".into(), self.pick(&["#", "s*", "nokey*"]).into()]);
+                }
+                if self.rng.gen_bool(0.6) {
+                    c.push("ALPHA".into());
+                }
+                if self.rng.gen_bool(0.4) {
+                    c.push("DESC".into());
+                }
+                if name == "SORT" && self.rng.gen_bool(0.3) {
+                    c.extend(["STORE".into(), self.key(LIST_KEYS)]);
+                }
+                c
+            }
+        }
     }
 
     /// MULTI, a few data commands, then EXEC (or DISCARD); sent as one command list.
