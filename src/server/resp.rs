@@ -116,8 +116,8 @@ impl fmt::Display for ByteText {
 //
 //   count:  `*` then a decimal integer as Redis's string2ll reads it (optional `-`, no `+`,
 //           no leading zeros, no spaces), then `\r` and one more byte (skipped unchecked,
-//           as Redis does). 0 and -1 are empty commands and are skipped; below -1 or above
-//           `array_len_max` is "invalid multibulk length".
+//           as Redis does). 0 and below are empty commands and are skipped (Redis 7's
+//           `ll <= 0`); above `array_len_max` is "invalid multibulk length".
 //   length: the same shape with `$`; 0..=bulk_bytes_max, else "invalid bulk length". The data
 //           is binary: it may hold `\r\n`, because only the length says where it ends.
 //
@@ -138,7 +138,6 @@ impl fmt::Display for ByteText {
 //
 // Divergences from Redis 7 (`processMultibulkBuffer` / `processInlineBuffer`), all on input
 // no client library sends:
-// - `*<count>` below -1 is rejected ("invalid multibulk length"); Redis skips any count <= 0.
 // - Length lines are bounded by LENGTH_LINE_BYTES_MAX, not 64 KiB, so garbage there fails sooner
 //   with "too big (m)bulk count string" where Redis might say "invalid (multi)bulk length".
 // - A NUL byte does not hide the rest of the buffer: Redis searches for `\r`/`\n` with strchr,
@@ -228,7 +227,7 @@ impl CommandDecoder {
                         } => (digits, line_len),
                     };
                     let count = parse_i64(digits).ok_or(ProtocolError::InvalidMultibulkLength)?;
-                    if count == 0 || count == -1 {
+                    if count <= 0 {
                         buf.advance(line_len);
                         continue;
                     }
@@ -926,7 +925,8 @@ mod tests {
 
     #[test]
     fn empty_lines_and_empty_arrays_are_skipped_and_consumed() {
-        let (commands, error, rest) = parse_all(b"\r\n\n   \r\n\t\n*0\r\n*-1\r\nPING\r\n*0\r\n\n");
+        let (commands, error, rest) =
+            parse_all(b"\r\n\n   \r\n\t\n*0\r\n*-1\r\n*-10\r\nPING\r\n*0\r\n\n");
         assert_eq!(error, None);
         assert_eq!(commands, vec![args(&[b"PING"])]);
         assert!(rest.is_empty(), "skipped lines are consumed: {rest:?}");
@@ -948,11 +948,6 @@ mod tests {
         let cases: &[(&[u8], ProtocolError, &str)] = &[
             (
                 b"*x\r\n",
-                ProtocolError::InvalidMultibulkLength,
-                "Protocol error: invalid multibulk length",
-            ),
-            (
-                b"*-2\r\n",
                 ProtocolError::InvalidMultibulkLength,
                 "Protocol error: invalid multibulk length",
             ),
