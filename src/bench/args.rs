@@ -60,7 +60,8 @@ pub struct BenchArgs {
     /// Exponent of the zipfian distribution (higher = hotter hot keys).
     #[arg(long, default_value_t = 0.99)]
     pub zipf_s: f64,
-    /// set, get, incr, mixed:R/W (R reads to W writes), hset, zadd, transfer.
+    /// set, get, incr, mixed:R/W (R reads to W writes), hset, zadd, transfer, lpush and rpop
+    /// (the two ends of a queue), sadd.
     #[arg(long, short = 'w', default_value = "set")]
     pub workload: WorkloadName,
     /// A custom command instead of --workload: `__key__` and `__value__` are substituted, e.g.
@@ -127,6 +128,12 @@ pub enum WorkloadName {
     Hset,
     Zadd,
     Transfer,
+    /// LPUSH onto queues: the producer half of a queue.
+    Lpush,
+    /// RPOP from the same queues: the consumer half (run after `lpush`, it pops what it pushed).
+    Rpop,
+    /// SADD of members drawn from a fixed pool per set.
+    Sadd,
 }
 
 impl std::str::FromStr for WorkloadName {
@@ -140,10 +147,13 @@ impl std::str::FromStr for WorkloadName {
             "hset" => WorkloadName::Hset,
             "zadd" => WorkloadName::Zadd,
             "transfer" => WorkloadName::Transfer,
+            "lpush" => WorkloadName::Lpush,
+            "rpop" => WorkloadName::Rpop,
+            "sadd" => WorkloadName::Sadd,
             _ => {
                 let ratio = text
                     .strip_prefix("mixed:")
-                    .ok_or_else(|| format!("unknown workload {text:?}: expected set, get, incr, mixed:R/W, hset, zadd or transfer"))?;
+                    .ok_or_else(|| format!("unknown workload {text:?}: expected set, get, incr, mixed:R/W, hset, zadd, transfer, lpush, rpop or sadd"))?;
                 let (reads, writes) = ratio
                     .split_once('/')
                     .and_then(|(r, w)| Some((r.parse().ok()?, w.parse().ok()?)))
@@ -167,6 +177,9 @@ impl std::fmt::Display for WorkloadName {
             WorkloadName::Hset => f.write_str("hset"),
             WorkloadName::Zadd => f.write_str("zadd"),
             WorkloadName::Transfer => f.write_str("transfer"),
+            WorkloadName::Lpush => f.write_str("lpush"),
+            WorkloadName::Rpop => f.write_str("rpop"),
+            WorkloadName::Sadd => f.write_str("sadd"),
         }
     }
 }
@@ -185,6 +198,9 @@ mod tests {
             "hset",
             "zadd",
             "transfer",
+            "lpush",
+            "rpop",
+            "sadd",
         ] {
             let parsed: WorkloadName = name.parse().expect(name);
             assert_eq!(parsed.to_string(), name);

@@ -13,6 +13,8 @@ use crate::client::Value;
 pub const ORDERS_PER_BOOK: u64 = 1_000;
 /// Fields per hash in the `hset` workload.
 pub const FIELDS_PER_HASH: u64 = 16;
+/// Members per set in the `sadd` workload: adds mostly find the member already there once warm.
+pub const MEMBERS_PER_SET: u64 = 1_000;
 /// Largest amount one transfer moves.
 pub const TRANSFER_AMOUNT_MAX: u64 = 100;
 
@@ -185,6 +187,22 @@ impl OpGenerator {
                         Bytes::from(price),
                         order,
                     ]],
+                    None,
+                    true,
+                )
+            }
+            WorkloadName::Lpush => (
+                vec![vec![arg(b"LPUSH"), self.key("queue"), self.value.clone()]],
+                None,
+                true,
+            ),
+            // Run `lpush` first so the queues hold elements: Redis writes nothing to its AOF for
+            // a pop that finds an empty queue, so such pops would compare nothing durable.
+            WorkloadName::Rpop => (vec![vec![arg(b"RPOP"), self.key("queue")]], None, true),
+            WorkloadName::Sadd => {
+                let member = Bytes::from(format!("member:{}", self.rng.below(MEMBERS_PER_SET)));
+                (
+                    vec![vec![arg(b"SADD"), self.key("set"), member]],
                     None,
                     true,
                 )
