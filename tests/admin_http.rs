@@ -1,5 +1,6 @@
 //! The admin HTTP listener of a real `tandem serve`: /health, /ready and /metrics reflect the
-//! traffic and log positions of the running node.
+//! traffic and log positions of the running node; /ready, /leader and /role follow a
+//! cluster's roles.
 
 mod common;
 
@@ -74,4 +75,82 @@ fn health_ready_and_metrics_follow_the_node() {
 
     assert_eq!(get(server.admin, "/nope").0, 404);
     assert_eq!(server.terminate(), 0, "clean exit on SIGTERM");
+}
+
+/// Polls `path` on `admin` until `accept(status, body)` holds; panics with the last answer.
+fn wait_for(
+    admin: std::net::SocketAddr,
+    path: &str,
+    what: &str,
+    accept: impl Fn(u16, &str) -> bool,
+) -> (u16, String) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let (status, body) = get(admin, path);
+        if accept(status, &body) {
+            return (status, body);
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what}: {path} answered {status} {body:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// In a three-node cluster every node in touch with its leader is ready (followers too, so an
+/// orchestrator keeps them in the client Service); only the leader answers 200 on /leader, the
+/// others name it. A follower cut off from its leader (the other two nodes killed) stops being
+/// ready once `stale_read_lag_max_ms` has passed.
+#[test]
+fn followers_are_ready_and_only_the_leader_answers_leader() {
+    let mut cluster = common::cluster::Cluster::start(
+        "admin-probes",
+        &["a", "b", "c"],
+        &["--stale-read-lag-max-ms=500"],
+    );
+    let leader = cluster.wait_for_leader(Duration::from_secs(20));
+    let leader_addr = cluster.server(leader).addr.to_string();
+    for node in 0..3 {
+        let admin = cluster.server(node).admin;
+        wait_for(admin, "/ready", "every node becomes ready", |status, _| {
+            status == 200
+        });
+        let (status, body) = get(admin, "/leader");
+        let (_, role) = get(admin, "/role");
+        let role: serde_json::Value = serde_json::from_str(&role).expect("role is JSON");
+        assert_eq!(role["ready"], true, "{role}");
+        assert_eq!(role["leader_client_addr"], leader_addr.as_str(), "{role}");
+        if node == leader {
+            assert_eq!((status, body.as_str()), (200, "leader\n"));
+            assert_eq!(role["role"], "leader");
+        } else {
+            assert_eq!(status, 503, "{body}");
+            assert!(
+                body.contains(&leader_addr),
+                "a follower names the leader: {body}"
+            );
+            assert_eq!(role["role"], "follower");
+            assert!(role["leader_contact_ms"].as_u64().is_some(), "{role}");
+        }
+    }
+
+    let survivor = (leader + 1) % 3;
+    for node in 0..3 {
+        if node != survivor {
+            cluster.kill(node);
+        }
+    }
+    let (_, reason) = wait_for(
+        cluster.server(survivor).admin,
+        "/ready",
+        "a node without a quorum stops being ready",
+        |status, _| status == 503,
+    );
+    assert!(
+        reason.starts_with(&format!("node {}", survivor + 1)),
+        "the reason names the node: {reason}"
+    );
+    let (status, _) = get(cluster.server(survivor).admin, "/leader");
+    assert_eq!(status, 503);
 }

@@ -67,10 +67,34 @@ pub enum RejoinPhase {
 /// A batch whose entry was discarded, with its callers, on its way to the new leader.
 type Resubmission = (Vec<Op>, Vec<ReplySender>);
 
-/// When this follower last accepted an AppendEntries from its leader.
+/// When this follower last accepted an AppendEntries from its leader, and the leader's commit
+/// index it carried (what the follower has been told is committed).
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct LeaderContact {
     pub at: Instant,
+    pub leader_commit: u64,
+}
+
+/// Entries a follower may still have to apply, of those its leader said were committed, and
+/// still be ready: apply trails the AppendEntries that carried the commit index by a moment,
+/// so under steady writes a strict "all applied" would flap at every probe.
+pub const READY_APPLY_BACKLOG_MAX: u64 = 1_024;
+
+/// What `/ready` and `/role` report about this node.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Readiness {
+    /// leader, follower, candidate, learner or stopped.
+    pub role: &'static str,
+    pub node: NodeId,
+    pub term: u64,
+    pub leader: Option<NodeId>,
+    /// The leader's client address, from the membership (None when no leader is known).
+    pub leader_client_addr: Option<String>,
+    pub applied: u64,
+    /// Follower only: milliseconds since its leader last reached it.
+    pub leader_contact_ms: Option<u64>,
+    /// `Ok` when the node can serve clients; otherwise why not.
+    pub ready: Result<(), String>,
 }
 
 /// One node's membership in its group (also present, trivially, on a single voter).
@@ -549,9 +573,96 @@ impl Cluster {
     }
 
     /// Records that the current leader's AppendEntries was accepted (stale-read bound).
-    pub(crate) fn note_leader_contact(&self) {
-        *self.leader_contact.lock().expect("contact lock") =
-            Some(LeaderContact { at: Instant::now() });
+    pub(crate) fn note_leader_contact(&self, leader_commit: u64) {
+        *self.leader_contact.lock().expect("contact lock") = Some(LeaderContact {
+            at: Instant::now(),
+            leader_commit,
+        });
+    }
+
+    /// Whether this node can serve clients, for orchestrators' readiness probes. A leader is
+    /// ready while its engine runs (a single node always leads). A follower is ready when its
+    /// leader reached it within `stale_read_lag_max` (the bound READONLY reads are served
+    /// under) and it has applied what that leader said was committed, give or take
+    /// [`READY_APPLY_BACKLOG_MAX`] entries. Candidates, learners and stopped engines are not.
+    pub fn readiness(&self) -> Readiness {
+        let metrics = self.raft.metrics().borrow().clone();
+        let applied = self.sm.applied().log_id.map_or(0, |id| id.index);
+        let leader = metrics.current_leader;
+        let role = match (&metrics.running_state, metrics.state) {
+            (Err(_), _) => "stopped",
+            (Ok(()), openraft::ServerState::Leader) => "leader",
+            (Ok(()), openraft::ServerState::Follower) => "follower",
+            (Ok(()), openraft::ServerState::Candidate) => "candidate",
+            (Ok(()), openraft::ServerState::Learner) => "learner",
+            (Ok(()), openraft::ServerState::Shutdown) => "stopped",
+        };
+        let contact = *self.leader_contact.lock().expect("contact lock");
+        let leader_contact_ms = contact
+            .filter(|_| role == "follower")
+            .map(|c| c.at.elapsed().as_millis() as u64);
+        let ready = match (role, &metrics.running_state) {
+            (_, Err(fatal)) => Err(format!("consensus engine stopped: {fatal}")),
+            ("leader", _) if leader == Some(self.id) => Ok(()),
+            ("follower", _) => self.follower_ready(leader, contact, applied),
+            _ => Err(match leader {
+                Some(leader) => {
+                    format!("node {} is a {role}; the leader is node {leader}", self.id)
+                }
+                None => format!("node {} is a {role}; no leader known", self.id),
+            }),
+        };
+        Readiness {
+            role,
+            node: self.id,
+            term: metrics.current_term,
+            leader,
+            leader_client_addr: leader.and_then(|l| self.member(l)).map(|m| m.client_addr),
+            applied,
+            leader_contact_ms,
+            ready,
+        }
+    }
+
+    fn follower_ready(
+        &self,
+        leader: Option<NodeId>,
+        contact: Option<LeaderContact>,
+        applied: u64,
+    ) -> Result<(), String> {
+        let Some(leader) = leader else {
+            return Err(format!(
+                "node {} is a follower with no known leader",
+                self.id
+            ));
+        };
+        let limit = self
+            .options
+            .as_ref()
+            .map_or(super::STALE_READ_LAG_MAX_DEFAULT, |o| o.stale_read_lag_max);
+        let Some(contact) = contact else {
+            return Err(format!(
+                "node {} has not heard from its leader (node {leader}) since it started",
+                self.id
+            ));
+        };
+        let since = contact.at.elapsed();
+        if since > limit {
+            return Err(format!(
+                "node {} last heard from its leader (node {leader}) {} ms ago (stale_read_lag_max_ms is {})",
+                self.id,
+                since.as_millis(),
+                limit.as_millis()
+            ));
+        }
+        let backlog = contact.leader_commit.saturating_sub(applied);
+        if backlog > READY_APPLY_BACKLOG_MAX {
+            return Err(format!(
+                "node {} is catching up: applied {applied}, its leader has committed {} ({backlog} entries behind)",
+                self.id, contact.leader_commit
+            ));
+        }
+        Ok(())
     }
 
     /// True when commit alone implies the zone rule: one node, or voters placed so that every

@@ -52,9 +52,10 @@ async fn serve(
     match kind {
         rpc::KIND_APPEND_ENTRIES => {
             let request: AppendEntriesRequest<TypeConfig> = decode(&payload, "append-entries")?;
+            let leader_commit = request.leader_commit.map_or(0, |id| id.index);
             let result = cluster.raft.append_entries(request).await;
             if let Ok(AppendEntriesResponse::Success) = &result {
-                cluster.note_leader_contact();
+                cluster.note_leader_contact(leader_commit);
             }
             Ok(encode(&result))
         }

@@ -20,7 +20,7 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
-pub use cluster::{Cluster, ClusterStats, ReadConsistency};
+pub use cluster::{Cluster, ClusterStats, ReadConsistency, Readiness, READY_APPLY_BACKLOG_MAX};
 pub(crate) use handler::PeerService;
 pub use status::{ClusterStatus, NodeReport};
 

@@ -1,4 +1,7 @@
-//! The admin HTTP listener: `GET /health`, `GET /ready` and `GET /metrics` (Prometheus 0.0.4).
+//! The admin HTTP listener: `GET /health` (liveness), `GET /ready` (can serve clients: a
+//! leader, or a follower in touch with its leader and caught up), `GET /leader` (200 only on
+//! the leader), `GET /role` (JSON: role, leader, its client address) and `GET /metrics`
+//! (Prometheus 0.0.4).
 //!
 //! A deliberately small HTTP/1.1 server, since its clients are probes and scrapers sending tiny
 //! GETs: it reads at most `REQUEST_HEAD_BYTES_MAX` of request head, never reads a body, and
@@ -19,8 +22,8 @@ use tokio::time::Instant;
 
 use super::metrics::{self, Metrics};
 use super::stats::ServerStats;
+use crate::cluster::Readiness;
 use crate::node::NodeStatus;
-use crate::raft::{NodeId, NodeInfo};
 
 /// Longest request line plus headers accepted; a longer head gets 431.
 pub const REQUEST_HEAD_BYTES_MAX: usize = 8 * 1024;
@@ -48,31 +51,9 @@ pub struct AdminSources {
     pub metrics: Arc<Metrics>,
     /// The node's log positions and counters, for `/metrics`.
     pub status: Box<dyn Fn() -> NodeStatus + Send + Sync>,
-    /// `Ok` when the node can accept writes; otherwise the reason, for `/ready`'s 503 body.
-    pub ready: Box<dyn Fn() -> Result<(), String> + Send + Sync>,
-}
-
-/// Readiness from openraft's metrics: this node runs, is the leader and knows it is. A WAL
-/// I/O error (a poisoned log) is reported to openraft by the failed flush and stops it, so it
-/// shows up here as a stopped engine.
-pub fn raft_ready(metrics: &openraft::RaftMetrics<NodeId, NodeInfo>) -> Result<(), String> {
-    if let Err(fatal) = &metrics.running_state {
-        return Err(format!("consensus engine stopped: {fatal}"));
-    }
-    if metrics.state != openraft::ServerState::Leader || metrics.current_leader != Some(metrics.id)
-    {
-        return Err(match metrics.current_leader {
-            Some(leader) => format!(
-                "node {} is {:?}; the leader is node {leader}",
-                metrics.id, metrics.state
-            ),
-            None => format!(
-                "node {} is {:?}; no leader known",
-                metrics.id, metrics.state
-            ),
-        });
-    }
-    Ok(())
+    /// The node's role and whether it can serve clients (`Cluster::readiness`), for `/ready`,
+    /// `/leader` and `/role`.
+    pub readiness: Box<dyn Fn() -> Readiness + Send + Sync>,
 }
 
 /// A running admin server (see `AdminServer::spawn`).
@@ -293,10 +274,48 @@ fn route(request: &Request, sources: &AdminSources) -> Response {
     }
     match request.path.as_str() {
         "/health" => Response::text(200, "OK", "ok\n"),
-        "/ready" => match (sources.ready)() {
+        "/ready" => match (sources.readiness)().ready {
             Ok(()) => Response::text(200, "OK", "ready\n"),
             Err(reason) => Response::text(503, "Service Unavailable", format!("{reason}\n")),
         },
+        "/leader" => {
+            let readiness = (sources.readiness)();
+            match (readiness.role, &readiness.ready) {
+                ("leader", Ok(())) => Response::text(200, "OK", "leader\n"),
+                _ => Response::text(
+                    503,
+                    "Service Unavailable",
+                    match (readiness.leader, readiness.leader_client_addr) {
+                        (Some(leader), Some(addr)) => format!(
+                            "node {} is a {}; the leader is node {leader} at {addr}\n",
+                            readiness.node, readiness.role
+                        ),
+                        _ => format!(
+                            "node {} is a {}; no leader known\n",
+                            readiness.node, readiness.role
+                        ),
+                    },
+                ),
+            }
+        }
+        "/role" => {
+            let readiness = (sources.readiness)();
+            let body = serde_json::json!({
+                "role": readiness.role,
+                "node": readiness.node,
+                "term": readiness.term,
+                "leader": readiness.leader,
+                "leader_client_addr": readiness.leader_client_addr,
+                "applied": readiness.applied,
+                "leader_contact_ms": readiness.leader_contact_ms,
+                "ready": readiness.ready.is_ok(),
+                "not_ready_because": readiness.ready.err(),
+            });
+            Response {
+                content_type: "application/json",
+                ..Response::text(200, "OK", format!("{body}\n"))
+            }
+        }
         "/metrics" => {
             let status = (sources.status)();
             let mut body = String::with_capacity(16 * 1024);
@@ -309,7 +328,7 @@ fn route(request: &Request, sources: &AdminSources) -> Response {
         _ => Response::text(
             404,
             "Not Found",
-            "not found; try /health, /ready or /metrics\n",
+            "not found; try /health, /ready, /leader, /role or /metrics\n",
         ),
     }
 }
@@ -498,18 +517,19 @@ mod tests {
         let metrics = Arc::new(Metrics::default());
         metrics.observe_command(CommandClass::Normal, Duration::from_micros(120));
         let ready_override = Arc::new(AtomicBool::new(true));
-        let raft_metrics = node.raft().metrics();
+        let cluster = node.cluster().clone();
         let status_node = node.clone();
         let ready_flag = ready_override.clone();
         let sources = AdminSources {
             stats: stats.clone(),
             metrics,
             status: Box::new(move || status_node.status()),
-            ready: Box::new(move || {
+            readiness: Box::new(move || {
+                let mut readiness = cluster.readiness();
                 if !ready_flag.load(Ordering::Relaxed) {
-                    return Err("forced not ready by the test".into());
+                    readiness.ready = Err("forced not ready by the test".into());
                 }
-                raft_ready(&raft_metrics.borrow())
+                readiness
             }),
         };
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
@@ -611,14 +631,36 @@ mod tests {
 
     /// A stopped engine must read as not ready, whatever role it last had.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn raft_ready_follows_the_engine() {
+    async fn readiness_follows_the_engine() {
         let dir = test_dir();
         let node = Node::builder(dir.path()).open().await.expect("open node");
-        let metrics = node.raft().metrics();
-        assert_eq!(raft_ready(&metrics.borrow()), Ok(()));
+        let cluster = node.cluster().clone();
+        let readiness = cluster.readiness();
+        assert_eq!((readiness.role, readiness.ready), ("leader", Ok(())));
         node.shutdown().await.expect("shutdown");
-        let reason = raft_ready(&metrics.borrow()).expect_err("stopped node is not ready");
+        let readiness = cluster.readiness();
+        let reason = readiness.ready.expect_err("stopped node is not ready");
         assert!(reason.starts_with("consensus engine stopped"), "{reason}");
+        assert_eq!(readiness.role, "stopped");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn leader_and_role_answer_for_a_single_node() {
+        let h = start().await;
+        let leader = get(h.addr, "/leader").await;
+        assert_eq!(status_line(&leader), "HTTP/1.1 200 OK", "{leader}");
+        assert_eq!(body(&leader), "leader\n");
+        let role = get(h.addr, "/role").await;
+        assert_eq!(status_line(&role), "HTTP/1.1 200 OK", "{role}");
+        assert!(role.contains("Content-Type: application/json"), "{role}");
+        let json: serde_json::Value = serde_json::from_str(body(&role)).expect("json");
+        assert_eq!(json["role"], "leader");
+        assert_eq!(json["ready"], true);
+        assert_eq!(json["leader"], json["node"]);
+        h.ready_override.store(false, Ordering::Relaxed);
+        let leader = get(h.addr, "/leader").await;
+        assert_eq!(status_line(&leader), "HTTP/1.1 503 Service Unavailable");
+        h.stop().await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -232,12 +232,12 @@ impl Server {
     /// server down before `run` ends: `run` needs sole ownership of the node to shut it down.
     pub fn admin_sources(&self) -> admin::AdminSources {
         let shared = self.shared.clone();
-        let raft_metrics = self.shared.node.raft().metrics();
+        let cluster = self.shared.node.cluster().clone();
         admin::AdminSources {
             stats: self.shared.stats.clone(),
             metrics: self.shared.metrics.clone(),
             status: Box::new(move || shared.node.status()),
-            ready: Box::new(move || admin::raft_ready(&raft_metrics.borrow())),
+            readiness: Box::new(move || cluster.readiness()),
         }
     }
 
