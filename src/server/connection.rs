@@ -129,6 +129,8 @@ pub(crate) struct Connection {
     pub(crate) blocked: Option<super::blocking::BlockedWait>,
     /// Blocking commands sent so far: the request number of the next waiter id.
     pub(crate) blocking_requests: u64,
+    /// Set while a tagged EXEC (`TANDEM REQ s n a EXEC`) runs: its transaction's tag.
+    pub(crate) session_tag: Option<super::exactly_once::SessionTag>,
 }
 
 pub(crate) async fn run(
@@ -140,6 +142,10 @@ pub(crate) async fn run(
     let (reader, writer) = stream.into_split();
     let (out_tx, out_rx) = mpsc::channel(OUTGOING_DEPTH_MAX);
     let (answered_tx, answered_rx) = watch::channel(0u64);
+    // Set when the client is gone (its side closed or reset): the writer then stops waiting for
+    // replies nobody will read, and dropping them tells a write that a leader change re-routes
+    // that its client left (it is dropped rather than applied late; see Cluster::resubmit).
+    let (gone_tx, gone_rx) = watch::channel(false);
     let connection = Connection {
         authenticated: shared.config.requirepass.is_none(),
         shared: shared.clone(),
@@ -155,10 +161,11 @@ pub(crate) async fn run(
         writes_answered: answered_rx,
         blocked: None,
         blocking_requests: 0,
+        session_tag: None,
     };
     let ((), ()) = tokio::join!(
-        read_half(connection, reader, stop),
-        write_loop(writer, out_rx, answered_tx, shared, client),
+        read_half(connection, reader, stop, gone_tx),
+        write_loop(writer, out_rx, answered_tx, gone_rx, shared, client),
     );
 }
 
@@ -166,8 +173,14 @@ async fn read_half(
     mut connection: Connection,
     mut reader: OwnedReadHalf,
     stop: watch::Receiver<bool>,
+    gone: watch::Sender<bool>,
 ) {
     let end = connection.read_loop(&mut reader, stop).await;
+    // As Redis frees a client at once when its socket closes or is killed, replies still owed
+    // to it are not waited for.
+    if matches!(end, End::Eof | End::Io(_) | End::Killed) {
+        gone.send_replace(true);
+    }
     let client = &connection.client;
     match &end {
         End::ProtocolError(_) | End::QueryBufferFull(_) | End::IdleTimeout => {
@@ -359,6 +372,7 @@ async fn write_loop(
     mut socket: OwnedWriteHalf,
     mut slots: mpsc::Receiver<Outgoing>,
     answered: watch::Sender<u64>,
+    mut gone: watch::Receiver<bool>,
     shared: Arc<Shared>,
     client: Arc<ClientInfo>,
 ) {
@@ -393,10 +407,10 @@ async fn write_loop(
                 started,
                 class,
             } => {
-                let reply = pending
-                    .wait()
-                    .await
-                    .unwrap_or_else(|e| node_error_reply(&e));
+                let reply = tokio::select! {
+                    result = pending.wait() => result.unwrap_or_else(|e| node_error_reply(&e)),
+                    _ = gone.wait_for(|gone| *gone) => return,
+                };
                 let elapsed = started.elapsed();
                 stats.record_command_timed(
                     Some(spec.name),
@@ -417,10 +431,10 @@ async fn write_loop(
                 class,
             } => {
                 let data = match pending {
-                    Some(pending) => pending
-                        .wait()
-                        .await
-                        .unwrap_or_else(|e| node_error_reply(&e)),
+                    Some(pending) => tokio::select! {
+                        result = pending.wait() => result.unwrap_or_else(|e| node_error_reply(&e)),
+                        _ = gone.wait_for(|gone| *gone) => return,
+                    },
                     None => Reply::Array(Vec::new()),
                 };
                 let reply = super::multi::exec_reply(&shared, &client, data, slots).await;
