@@ -409,7 +409,9 @@ async fn write_loop(
             } => {
                 let reply = tokio::select! {
                     result = pending.wait() => result.unwrap_or_else(|e| node_error_reply(&e)),
-                    _ = gone.wait_for(|gone| *gone) => return,
+                    // Err: the reader ended without the client going (QUIT, a protocol error,
+                    // shutdown) and dropped its sender; replies are still owed then.
+                    Ok(_) = gone.wait_for(|gone| *gone) => return,
                 };
                 let elapsed = started.elapsed();
                 stats.record_command_timed(
@@ -433,7 +435,9 @@ async fn write_loop(
                 let data = match pending {
                     Some(pending) => tokio::select! {
                         result = pending.wait() => result.unwrap_or_else(|e| node_error_reply(&e)),
-                        _ = gone.wait_for(|gone| *gone) => return,
+                        // Err: the reader ended without the client going (QUIT, a protocol error,
+                    // shutdown) and dropped its sender; replies are still owed then.
+                    Ok(_) = gone.wait_for(|gone| *gone) => return,
                     },
                     None => Reply::Array(Vec::new()),
                 };
