@@ -14,6 +14,7 @@ mod hash;
 mod list;
 mod memory;
 mod set;
+mod stream;
 mod zset;
 
 use bytes::Bytes;
@@ -28,6 +29,7 @@ pub(crate) use hash::HashValue;
 pub use list::ListEnd;
 pub(crate) use list::ListValue;
 pub(crate) use set::SetValue;
+pub use stream::{Consumer, ConsumerGroup, Pending, StreamFields, StreamId, StreamValue};
 pub use zset::ScoreBound;
 pub(crate) use zset::{End, ZSet};
 
