@@ -1153,7 +1153,7 @@ fn group_id(arg: &[u8]) -> Result<Option<StreamId>, CommandError> {
     if arg == b"$" {
         Ok(None)
     } else {
-        strict_id(arg).map(Some)
+        parse_id(arg, 0, false).map(Some)
     }
 }
 
@@ -1805,7 +1805,8 @@ impl XAutoClaim {
                     .map(|(id, p)| (*id, p.delivery_ms, p.delivery_count))
                     .collect();
                 let mut iter = candidates.into_iter().peekable();
-                while attempts > 0 && (claimed.len() as u64) < self.count {
+                let mut budget = self.count;
+                while attempts > 0 && budget > 0 {
                     let Some((id, delivered, count)) = iter.next() else {
                         break;
                     };
@@ -1813,6 +1814,7 @@ impl XAutoClaim {
                     if self.min_idle_ms > 0 && now.saturating_sub(delivered) < self.min_idle_ms {
                         continue;
                     }
+                    budget -= 1;
                     let Some(fields) = entries.get(&id) else {
                         group.ack(id);
                         deleted.push(id_reply(id));
@@ -2127,3 +2129,6 @@ fn full_group(stream: &StreamValue, name: &Bytes, group: &ConsumerGroup, limit: 
         (bulk_str("consumers"), Reply::Array(consumers)),
     ])
 }
+
+#[cfg(test)]
+mod tests;
