@@ -516,6 +516,10 @@ impl XRange {
         let Some(stream) = stream_at(ks, &self.key, cx.now_ms)? else {
             return Ok(Reply::Array(Vec::new()));
         };
+        // Redis answers a COUNT of 0 (or less) on an existing stream with a null array.
+        if self.count == Some(0) {
+            return Ok(Reply::NilArray);
+        }
         let (Some(start), Some(end)) = (self.start, self.end) else {
             return Ok(Reply::Array(Vec::new()));
         };
