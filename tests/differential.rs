@@ -22,7 +22,7 @@ mod common;
 
 use common::server::{encode, frames, Raw, RedisServer, Tandem};
 use common::workload::{
-    Generator, COUNTER_KEYS, HASH_KEYS, LIST_KEYS, SET_KEYS, STRING_KEYS, ZSET_KEYS,
+    Generator, COUNTER_KEYS, HASH_KEYS, LIST_KEYS, SET_KEYS, STREAM_KEYS, STRING_KEYS, ZSET_KEYS,
 };
 use rand::Rng;
 
@@ -181,6 +181,7 @@ fn assert_same_keyspace(seed: u64, redis: &mut Raw, tandem: &mut Raw) -> Vec<Str
         ZSET_KEYS,
         LIST_KEYS,
         SET_KEYS,
+        STREAM_KEYS,
     ]
     .concat()
     {
@@ -192,6 +193,7 @@ fn assert_same_keyspace(seed: u64, redis: &mut Raw, tandem: &mut Raw) -> Vec<Str
             "+zset\r\n" => &["ZRANGE", key, "0", "-1", "WITHSCORES"],
             "+list\r\n" => &["LRANGE", key, "0", "-1"],
             "+set\r\n" => &["SMEMBERS", key],
+            "+stream\r\n" => &["XRANGE", key, "-", "+"],
             _ => &["EXISTS", key],
         };
         let command: Vec<String> = read.iter().map(|a| a.to_string()).collect();

@@ -173,6 +173,9 @@ pub enum CommandError {
     /// SORT's numeric mode met an element or BY value that is not a double.
     #[error("ERR One or more scores can't be converted into double")]
     SortScoreNotDouble,
+    /// A stream command's rejection; the text is Redis 7's exact line (see command/streams.rs).
+    #[error("{0}")]
+    Stream(String),
 }
 
 impl CommandError {

@@ -1264,6 +1264,7 @@ fn encoding(value: &Value) -> &'static [u8] {
         Value::Hash(_) => b"btree",
         Value::Set(_) => b"indexedvector",
         Value::ZSet(_) => b"countedbtree",
+        Value::Stream(_) => b"stream",
     }
 }
 

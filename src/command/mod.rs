@@ -21,6 +21,7 @@ mod reply;
 mod sets;
 mod sort;
 mod spec;
+mod streams;
 mod strings;
 pub(crate) mod txn;
 mod zsets;
@@ -69,6 +70,11 @@ pub use sets::{
     SMembers, SMove, SPop, SRandMember, SRem, SScan, SUnion, SUnionStore, ScanOptionError,
 };
 pub use sort::{SortBy, SortCompare, SortLimit, SortOptions, SortOrder, SortRead, SortStore};
+pub use streams::{
+    AddId, ClaimTime, PendingRange, ReadFrom, Trim, TrimBy, XAck, XAdd, XAutoClaim, XClaim, XDel,
+    XGroup, XGroupOp, XInfo, XInfoQuestion, XLen, XPending, XRange, XRead, XReadGroup, XRevRange,
+    XSetId, XTrim,
+};
 pub use strings::{
     Append, Decr, DecrBy, Get, GetDel, GetSet, Incr, IncrBy, MGet, MSet, MSetNx, Set, SetCondition,
     SetExpiry, SetNx, StrLen,
@@ -315,6 +321,22 @@ commands! {
     // sort
     SortStore(sort) write,
     SortRead(sort) read,
+    // streams
+    XAdd(streams) write,
+    XLen(streams) read,
+    XRange(streams) read,
+    XRevRange(streams) read,
+    XDel(streams) write,
+    XTrim(streams) write,
+    XSetId(streams) write,
+    XRead(streams) read,
+    XGroup(streams) write,
+    XReadGroup(streams) write,
+    XAck(streams) write,
+    XPending(streams) read,
+    XClaim(streams) write,
+    XAutoClaim(streams) write,
+    XInfo(streams) read,
 }
 
 /// The registry of data commands only (what [`Command::parse`] accepts).

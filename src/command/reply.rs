@@ -36,6 +36,8 @@ pub enum Reply {
     Blocked,
     /// RESP3 `~` set (SMEMBERS, SINTER, SPOP with a count); RESP2 array.
     Set(Vec<Reply>),
+    /// RESP3 `%` map; RESP2 array of 2-element arrays (XREAD, XREADGROUP).
+    KeyedArrays(Vec<(Reply, Reply)>),
 }
 
 impl Reply {
@@ -51,6 +53,12 @@ impl Reply {
             Reply::Array(items) | Reply::Set(items) => {
                 Reply::Array(items.iter().map(Reply::to_resp2).collect())
             }
+            Reply::KeyedArrays(pairs) => Reply::Array(
+                pairs
+                    .iter()
+                    .map(|(a, b)| Reply::Array(vec![a.to_resp2(), b.to_resp2()]))
+                    .collect(),
+            ),
             Reply::Map(pairs) | Reply::Pairs(pairs) => Reply::Array(
                 pairs
                     .iter()

@@ -416,7 +416,9 @@ fn sorted(
             Value::List(list) => Source::List(list),
             Value::Set(set) => Source::Set(set),
             Value::ZSet(zset) => Source::ZSet(zset),
-            Value::String(_) | Value::Hash(_) => return Err(CommandError::WrongType),
+            Value::String(_) | Value::Hash(_) | Value::Stream(_) => {
+                return Err(CommandError::WrongType)
+            }
         },
     };
     let window = limit_window(options.limit, source.len());

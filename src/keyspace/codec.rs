@@ -11,6 +11,7 @@ use super::entry::{Entry, Slot, Value};
 use super::hash::HashValue;
 use super::list::{ListEnd, ListValue};
 use super::set::SetValue;
+use super::stream::{ConsumerGroup, StreamId, StreamValue};
 use super::zset::{cmp_score, ZSet};
 use super::Keyspace;
 
@@ -19,6 +20,7 @@ const TAG_HASH: u8 = 1;
 const TAG_ZSET: u8 = 2;
 const TAG_LIST: u8 = 3;
 const TAG_SET: u8 = 4;
+const TAG_STREAM: u8 = 5;
 
 /// Why a snapshot record was rejected (corruption, not a client error).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -46,6 +48,8 @@ pub enum KeyspaceError {
     EmptyCollection,
     #[error("record repeats a key that is already loaded")]
     DuplicateKey,
+    #[error("stream record is inconsistent at offset {offset}")]
+    BadStream { offset: usize },
 }
 
 // Record layout (all integers little-endian; one record per key):
@@ -77,6 +81,23 @@ pub enum KeyspaceError {
 //                then member_count times, in position order (the order random picks index
 //                into; see keyspace/set.rs), each member once:
 //                    4  member_len: u32 | M member bytes
+//
+//   stream (5):  +0  16 last_id (ms: u64, seq: u64)
+//                +16 8  entries_added: u64
+//                +24 16 max_deleted_id (ms: u64, seq: u64)
+//                +40 4  entry_count: u32 (may be 0: a stream may be empty)
+//                then entry_count times, in ascending id order (each id <= last_id):
+//                    16 id | 4 pair_count: u32 (>= 1) | pair_count times field, value
+//                    (each 4 len: u32 | bytes)
+//                4  group_count: u32, then per group in ascending name order:
+//                    4 name_len | name | 16 last_id | 8 entries_read: u64 (u64::MAX = unknown)
+//                    4 consumer_count: u32, per consumer in ascending name order:
+//                        4 name_len | name | 8 seen_ms: u64
+//                    4 pending_count: u32, per pending entry in ascending id order:
+//                        16 id | 4 consumer index: u32 (into the list above)
+//                        | 8 delivery_ms: u64 | 8 delivery_count: u64
+//                4  node_count: u32, per node in ascending order (the `~` trimming rule):
+//                    16 first id | 8 entries appended to the node: u64
 //
 // A record ends exactly at the end of its payload; trailing bytes are an error.
 // Strings, fields, members and elements are limited to u32::MAX bytes by this layout
@@ -134,6 +155,7 @@ pub(crate) fn encode_record(key: &[u8], entry: &Entry, out: &mut Vec<u8>) {
         Value::ZSet(_) => TAG_ZSET,
         Value::List(_) => TAG_LIST,
         Value::Set(_) => TAG_SET,
+        Value::Stream(_) => TAG_STREAM,
     };
     out.push(tag);
     out.extend_from_slice(&entry.expiry_ms.to_le_bytes());
@@ -166,7 +188,146 @@ pub(crate) fn encode_record(key: &[u8], entry: &Entry, out: &mut Vec<u8>) {
                 put_bytes(out, member);
             }
         }
+        Value::Stream(stream) => encode_stream(stream, out),
     }
+}
+
+fn put_id(out: &mut Vec<u8>, id: StreamId) {
+    out.extend_from_slice(&id.ms.to_le_bytes());
+    out.extend_from_slice(&id.seq.to_le_bytes());
+}
+
+fn encode_stream(stream: &StreamValue, out: &mut Vec<u8>) {
+    put_id(out, stream.last_id);
+    out.extend_from_slice(&stream.entries_added.to_le_bytes());
+    put_id(out, stream.max_deleted_id);
+    put_len(out, stream.entries.len());
+    for (id, fields) in stream.entries.iter() {
+        put_id(out, *id);
+        put_len(out, fields.len() / 2);
+        for item in fields.iter() {
+            put_bytes(out, item);
+        }
+    }
+    put_len(out, stream.groups.len());
+    for (name, group) in stream.groups.iter() {
+        put_bytes(out, name);
+        put_id(out, group.last_id);
+        out.extend_from_slice(&group.entries_read.unwrap_or(u64::MAX).to_le_bytes());
+        put_len(out, group.consumers.len());
+        let mut index = std::collections::BTreeMap::new();
+        for (position, (consumer, state)) in group.consumers.iter().enumerate() {
+            put_bytes(out, consumer);
+            out.extend_from_slice(&state.seen_ms.to_le_bytes());
+            index.insert(consumer.clone(), position);
+        }
+        put_len(out, group.pel.len());
+        for (id, pending) in group.pel.iter() {
+            put_id(out, *id);
+            put_len(out, index.get(&pending.consumer).copied().unwrap_or(0));
+            out.extend_from_slice(&pending.delivery_ms.to_le_bytes());
+            out.extend_from_slice(&pending.delivery_count.to_le_bytes());
+        }
+    }
+    put_len(out, stream.nodes.len());
+    for (start, appended) in stream.nodes.iter() {
+        put_id(out, *start);
+        out.extend_from_slice(&appended.to_le_bytes());
+    }
+}
+
+fn decode_stream(reader: &mut Reader<'_>) -> Result<StreamValue, KeyspaceError> {
+    let mut stream = StreamValue {
+        last_id: reader.id()?,
+        entries_added: reader.u64()?,
+        max_deleted_id: reader.id()?,
+        ..StreamValue::default()
+    };
+    let count = reader.u32()?;
+    let mut previous: Option<StreamId> = None;
+    for _ in 0..count {
+        let offset = reader.offset;
+        let id = reader.id()?;
+        if previous.is_some_and(|p| p >= id) || id > stream.last_id {
+            return Err(KeyspaceError::BadStream { offset });
+        }
+        previous = Some(id);
+        let pairs = reader.u32()?;
+        if pairs == 0 {
+            return Err(KeyspaceError::BadStream { offset });
+        }
+        let mut fields = Vec::new();
+        for _ in 0..pairs {
+            fields.push(reader.bytes()?);
+            fields.push(reader.bytes()?);
+        }
+        stream.entries.insert(id, fields.into());
+    }
+    let groups = reader.u32()?;
+    let mut previous_name: Option<Bytes> = None;
+    for _ in 0..groups {
+        let offset = reader.offset;
+        let name = reader.bytes()?;
+        if previous_name.as_ref().is_some_and(|p| *p >= name) {
+            return Err(KeyspaceError::BadStream { offset });
+        }
+        previous_name = Some(name.clone());
+        let last_id = reader.id()?;
+        let entries_read = match reader.u64()? {
+            u64::MAX => None,
+            read => Some(read),
+        };
+        let mut group = ConsumerGroup::new(last_id, entries_read);
+        let consumers = reader.u32()?;
+        let mut names: Vec<Bytes> = Vec::new();
+        for _ in 0..consumers {
+            let offset = reader.offset;
+            let consumer = reader.bytes()?;
+            if names.last().is_some_and(|p| *p >= consumer) {
+                return Err(KeyspaceError::BadStream { offset });
+            }
+            let seen_ms = reader.u64()?;
+            group.consumers.insert(
+                consumer.clone(),
+                super::stream::Consumer {
+                    seen_ms,
+                    pending: Default::default(),
+                },
+            );
+            names.push(consumer);
+        }
+        let pending = reader.u32()?;
+        let mut previous_id: Option<StreamId> = None;
+        for _ in 0..pending {
+            let offset = reader.offset;
+            let id = reader.id()?;
+            if previous_id.is_some_and(|p| p >= id) {
+                return Err(KeyspaceError::BadStream { offset });
+            }
+            previous_id = Some(id);
+            let consumer = reader.u32()? as usize;
+            let Some(consumer) = names.get(consumer) else {
+                return Err(KeyspaceError::BadStream { offset });
+            };
+            let delivery_ms = reader.u64()?;
+            let delivery_count = reader.u64()?;
+            group.deliver(id, consumer, delivery_ms, delivery_count);
+        }
+        stream.groups.insert(name, group);
+    }
+    let nodes = reader.u32()?;
+    let mut previous_node: Option<StreamId> = None;
+    for _ in 0..nodes {
+        let offset = reader.offset;
+        let start = reader.id()?;
+        if previous_node.is_some_and(|p| p >= start) {
+            return Err(KeyspaceError::BadStream { offset });
+        }
+        previous_node = Some(start);
+        let appended = reader.u64()?;
+        stream.nodes.insert(start, appended);
+    }
+    Ok(stream)
 }
 
 /// A bounds-checked cursor over one record.
@@ -197,6 +358,10 @@ impl<'a> Reader<'a> {
     fn u32(&mut self) -> Result<u32, KeyspaceError> {
         let raw = self.take(4)?;
         Ok(u32::from_le_bytes([raw[0], raw[1], raw[2], raw[3]]))
+    }
+
+    fn id(&mut self) -> Result<StreamId, KeyspaceError> {
+        Ok(StreamId::new(self.u64()?, self.u64()?))
     }
 
     fn u64(&mut self) -> Result<u64, KeyspaceError> {
@@ -302,6 +467,7 @@ pub(crate) fn decode_record(record: &[u8]) -> Result<(Bytes, Entry), KeyspaceErr
             }
             Value::Set(set)
         }
+        TAG_STREAM => Value::Stream(decode_stream(&mut reader)?),
         tag => return Err(KeyspaceError::UnknownTypeTag { tag }),
     };
     let trailing = record.len() - reader.offset;

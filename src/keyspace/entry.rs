@@ -8,6 +8,7 @@ use xxhash_rust::xxh3::xxh3_64;
 use super::hash::HashValue;
 use super::list::ListValue;
 use super::set::SetValue;
+use super::stream::StreamValue;
 use super::zset::ZSet;
 
 /// Position of a key in the top-level map: `(xxh3 of the key, key)`.
@@ -50,6 +51,7 @@ pub(crate) enum Value {
     ZSet(ZSet),
     Set(SetValue),
     List(ListValue),
+    Stream(StreamValue),
 }
 
 impl Value {
@@ -61,6 +63,7 @@ impl Value {
             Value::ZSet(_) => "zset",
             Value::Set(_) => "set",
             Value::List(_) => "list",
+            Value::Stream(_) => "stream",
         }
     }
 }

@@ -112,6 +112,7 @@ impl Value {
             Value::ZSet(zset) => size_of::<ZSet>() + zset.memory_estimate(samples),
             Value::List(list) => size_of::<ListValue>() + list.memory_estimate(samples),
             Value::Set(set) => size_of::<SetValue>() + set.memory_estimate(samples),
+            Value::Stream(stream) => stream.memory_estimate(),
         }
     }
 }

@@ -15,6 +15,7 @@ mod list;
 mod memory;
 mod sessions;
 mod set;
+mod stream;
 mod zset;
 
 use bytes::Bytes;
@@ -33,6 +34,7 @@ pub use sessions::{
     SESSION_IDLE_TIMEOUT_DEFAULT_MS, SESSION_IDLE_TIMEOUT_MAX_MS, SESSION_REPLIES_MAX,
 };
 pub(crate) use set::SetValue;
+pub use stream::{Consumer, ConsumerGroup, Pending, StreamFields, StreamId, StreamValue};
 pub use zset::ScoreBound;
 pub(crate) use zset::{End, ZSet};
 

@@ -555,6 +555,19 @@ pub fn write_reply(reply: &Reply, protocol: Protocol, out: &mut BytesMut) {
                 write_reply(value, protocol, out);
             }
         }
+        Reply::KeyedArrays(pairs) => {
+            match protocol {
+                Protocol::Resp2 => write_header(b'*', pairs.len(), out),
+                Protocol::Resp3 => write_header(b'%', pairs.len(), out),
+            }
+            for (key, value) in pairs {
+                if protocol == Protocol::Resp2 {
+                    out.put_slice(b"*2\r\n");
+                }
+                write_reply(key, protocol, out);
+                write_reply(value, protocol, out);
+            }
+        }
         Reply::Pairs(pairs) => {
             match protocol {
                 Protocol::Resp2 => write_header(b'*', pairs.len().saturating_mul(2), out),

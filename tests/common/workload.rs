@@ -13,6 +13,7 @@ pub const HASH_KEYS: &[&str] = &["h1", "h2", "h3"];
 pub const ZSET_KEYS: &[&str] = &["z1", "z2", "z3"];
 pub const LIST_KEYS: &[&str] = &["l1", "l2", "l3"];
 pub const SET_KEYS: &[&str] = &["t1", "t2", "t3"];
+pub const STREAM_KEYS: &[&str] = &["x1", "x2"];
 pub const ELEMENTS: &[&str] = &["a", "b", "c", "d", "1", "2", "10", "-3", "x y"];
 pub const FIELDS: &[&str] = &["f1", "f2", "f3", "f4", "f5"];
 pub const MEMBERS: &[&str] = &["a", "b", "c", "d", "e", "f"];
@@ -170,8 +171,10 @@ impl Generator {
     pub fn command(&mut self, in_multi: bool) -> Vec<String> {
         let bad = true;
         let s = |v: &[&str]| v.iter().map(|a| a.to_string()).collect::<Vec<_>>();
-        let r = self.rng.gen_range(0..155);
+        let r = self.rng.gen_range(0..165);
         match r {
+            // streams: XADD (explicit ids), XRANGE, XREVRANGE, XLEN, XDEL, XTRIM with `=`
+            155..=164 => self.stream_command(),
             // COPY, RENAMENX, UNLINK, TOUCH, EXPIRETIME and SORT
             145..=154 => self.keys_more_command(in_multi),
             // string ranges, bitmaps, float increments and the newer hash commands
@@ -428,6 +431,68 @@ impl Generator {
             81 if !in_multi && self.rng.gen_bool(0.1) => s(&["FLUSHALL"]),
             82..=85 if !in_multi => self.transaction(),
             _ => vec!["EXISTS".into(), self.any_key()],
+        }
+    }
+
+    /// A stream id among a small range, so adds, deletes and trims meet each other.
+    fn stream_id(&mut self) -> String {
+        if self.rng.gen_bool(0.3) {
+            self.rng.gen_range(0..40).to_string()
+        } else {
+            format!("{}-{}", self.rng.gen_range(0..40), self.rng.gen_range(0..3))
+        }
+    }
+
+    fn stream_command(&mut self) -> Vec<String> {
+        let key = self.key(STREAM_KEYS);
+        match self.rng.gen_range(0..10) {
+            0..=3 => {
+                let mut c = vec!["XADD".into(), key];
+                if self.rng.gen_bool(0.2) {
+                    c.extend([
+                        "MAXLEN".into(),
+                        "=".into(),
+                        self.rng.gen_range(0..6).to_string(),
+                    ]);
+                }
+                c.push(self.stream_id());
+                for _ in 0..self.rng.gen_range(1..3) {
+                    let field = self.element();
+                    let value = self.value();
+                    c.extend([field, value]);
+                }
+                c
+            }
+            4 => vec!["XLEN".into(), key],
+            5..=6 => {
+                let name = self.pick(&["XRANGE", "XREVRANGE"]);
+                let (low, high) = (
+                    self.pick(&["-", "0", "5", "(3-1", "10-2"]),
+                    self.pick(&["+", "20", "(30", "8-1"]),
+                );
+                let mut c: Vec<String> = if name == "XRANGE" {
+                    vec![name.into(), key, low.into(), high.into()]
+                } else {
+                    vec![name.into(), key, high.into(), low.into()]
+                };
+                if self.rng.gen_bool(0.3) {
+                    c.extend(["COUNT".into(), self.rng.gen_range(0..4).to_string()]);
+                }
+                c
+            }
+            7 => {
+                let mut c = vec!["XDEL".into(), key];
+                c.extend(self.several(1..3, Self::stream_id));
+                c
+            }
+            8 => vec![
+                "XTRIM".into(),
+                key,
+                "MAXLEN".into(),
+                "=".into(),
+                self.rng.gen_range(0..6).to_string(),
+            ],
+            _ => vec!["XTRIM".into(), key, "MINID".into(), self.stream_id()],
         }
     }
 

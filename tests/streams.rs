@@ -1,0 +1,268 @@
+//! Consumer groups through leader failures on a real three-node cluster: entries are added and
+//! consumed by three consumers (XREADGROUP, XACK) while the leader is killed with SIGKILL
+//! several times. At the end every added entry has been acknowledged exactly once, no
+//! acknowledged entry was ever delivered again, XPENDING held exactly the delivered and
+//! unacknowledged entries (plus any whose delivery reply was lost in a failover, which
+//! XCLAIM then redelivers), and every replica has the same digest.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+use common::cluster::Cluster;
+use redis::Value;
+
+const ROUNDS: usize = 3;
+const ENTRIES_PER_ROUND: u64 = 30;
+const CONSUMERS: [&str; 3] = ["c1", "c2", "c3"];
+
+/// Runs `args` on any live node, retrying through failover (connection errors, TRYAGAIN,
+/// no leader yet) for up to 30 s.
+fn run(cluster: &Cluster, args: &[&str]) -> redis::RedisResult<Value> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let nodes: Vec<usize> = cluster.up().collect();
+        for node in nodes {
+            let client = redis::Client::open(format!("redis://{}/", cluster.server(node).addr))
+                .expect("client");
+            let Ok(mut con) = client.get_connection_with_timeout(Duration::from_secs(2)) else {
+                continue;
+            };
+            let _ = con.set_read_timeout(Some(Duration::from_secs(5)));
+            let mut cmd = redis::cmd(args[0]);
+            for arg in &args[1..] {
+                cmd.arg(*arg);
+            }
+            match cmd.query::<Value>(&mut con) {
+                Ok(value) => return Ok(value),
+                Err(e) => {
+                    // A Redis-style answer (not a failover symptom) is the command's result.
+                    let text = e.to_string();
+                    if text.contains("equal or smaller") || text.contains("NOGROUP") {
+                        return Err(e);
+                    }
+                }
+            }
+        }
+        assert!(Instant::now() < deadline, "{args:?}: no node answered");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn text(value: &Value) -> Option<String> {
+    match value {
+        Value::BulkString(bytes) => Some(String::from_utf8_lossy(bytes).into_owned()),
+        Value::SimpleString(s) => Some(s.clone()),
+        _ => None,
+    }
+}
+
+fn is_id(s: &str) -> bool {
+    s.split_once('-').is_some_and(|(a, b)| {
+        !a.is_empty() && !b.is_empty() && a.bytes().chain(b.bytes()).all(|c| c.is_ascii_digit())
+    })
+}
+
+/// The ids of every `[id, [fields]]` entry anywhere in `value`.
+fn entry_ids(value: &Value, out: &mut Vec<String>) {
+    if let Value::Array(items) = value {
+        if items.len() == 2 {
+            if let (Some(id), Value::Array(_)) = (text(&items[0]), &items[1]) {
+                if is_id(&id) {
+                    out.push(id);
+                    return;
+                }
+            }
+        }
+        for item in items {
+            entry_ids(item, out);
+        }
+    }
+}
+
+fn id_key(id: &str) -> (u64, u64) {
+    let (a, b) = id.split_once('-').unwrap();
+    (a.parse().unwrap(), b.parse().unwrap())
+}
+
+#[derive(Default)]
+struct Ledger {
+    added: BTreeSet<(u64, u64)>,
+    delivered: BTreeMap<(u64, u64), String>,
+    acked: BTreeSet<(u64, u64)>,
+}
+
+impl Ledger {
+    fn deliveries(&mut self, consumer: &str, ids: &[String]) {
+        for id in ids {
+            let key = id_key(id);
+            assert!(
+                !self.acked.contains(&key),
+                "{id} was delivered again after it was acknowledged"
+            );
+            self.delivered.insert(key, consumer.to_string());
+        }
+    }
+
+    fn ack(&mut self, cluster: &Cluster, ids: &[(u64, u64)]) {
+        for &(ms, seq) in ids {
+            let id = format!("{ms}-{seq}");
+            match run(cluster, &["XACK", "orders", "g", &id]) {
+                // 0 after a retry whose first attempt was applied: already acknowledged.
+                Ok(Value::Int(1)) | Ok(Value::Int(0)) => {
+                    assert!(self.acked.insert((ms, seq)), "{id} acknowledged twice");
+                    self.delivered.remove(&(ms, seq));
+                }
+                other => panic!("XACK {id}: {other:?}"),
+            }
+        }
+    }
+}
+
+#[test]
+fn consumer_groups_survive_leader_kills() {
+    let mut cluster = Cluster::start("streams-failover", &["a", "b", "c"], &[]);
+    cluster.wait_for_leader(Duration::from_secs(20));
+    run(
+        &cluster,
+        &["XGROUP", "CREATE", "orders", "g", "0", "MKSTREAM"],
+    )
+    .expect("create");
+    let mut ledger = Ledger::default();
+    let mut next_ms = 1u64;
+    for round in 0..ROUNDS {
+        for _ in 0..ENTRIES_PER_ROUND {
+            let id = format!("{next_ms}-1");
+            match run(
+                &cluster,
+                &["XADD", "orders", &id, "n", &next_ms.to_string()],
+            ) {
+                Ok(_) => {}
+                Err(e) if e.to_string().contains("equal or smaller") => {} // applied before
+                Err(e) => panic!("XADD {id}: {e}"),
+            }
+            ledger.added.insert((next_ms, 1));
+            next_ms += 1;
+        }
+        for consumer in CONSUMERS {
+            let reply = run(
+                &cluster,
+                &[
+                    "XREADGROUP",
+                    "GROUP",
+                    "g",
+                    consumer,
+                    "COUNT",
+                    "6",
+                    "STREAMS",
+                    "orders",
+                    ">",
+                ],
+            )
+            .expect("XREADGROUP");
+            let mut ids = Vec::new();
+            entry_ids(&reply, &mut ids);
+            ledger.deliveries(consumer, &ids);
+            // Half of what it got is processed and acknowledged before the failure.
+            let to_ack: Vec<(u64, u64)> = ids.iter().step_by(2).map(|id| id_key(id)).collect();
+            ledger.ack(&cluster, &to_ack);
+        }
+        let leader = cluster.wait_for_leader(Duration::from_secs(20));
+        cluster.kill(leader);
+        cluster.wait_for_leader(Duration::from_secs(20));
+        cluster.boot(leader);
+        eprintln!("round {round}: killed node {leader}");
+    }
+    cluster.wait_for_leader(Duration::from_secs(20));
+
+    // XPENDING is exactly delivered-and-unacknowledged, plus deliveries whose reply was lost.
+    let pending =
+        run(&cluster, &["XPENDING", "orders", "g", "-", "+", "100000"]).expect("xpending");
+    let Value::Array(rows) = pending else {
+        panic!("XPENDING: {pending:?}")
+    };
+    let pending: BTreeSet<(u64, u64)> = rows
+        .iter()
+        .map(|row| match row {
+            Value::Array(fields) => id_key(&text(&fields[0]).unwrap()),
+            other => panic!("XPENDING row {other:?}"),
+        })
+        .collect();
+    assert!(
+        pending.is_disjoint(&ledger.acked),
+        "an acknowledged entry is pending"
+    );
+    let known: BTreeSet<(u64, u64)> = ledger.delivered.keys().copied().collect();
+    assert!(
+        known.is_subset(&pending),
+        "delivered and unacknowledged entries missing from XPENDING: {:?}",
+        known.difference(&pending).collect::<Vec<_>>()
+    );
+    assert!(pending.is_subset(&ledger.added));
+
+    // The pending entries are redelivered through XCLAIM (never the acknowledged ones).
+    let mut claim: Vec<String> = vec![
+        "XCLAIM".into(),
+        "orders".into(),
+        "g".into(),
+        "rescuer".into(),
+        "0".into(),
+    ];
+    claim.extend(pending.iter().map(|(ms, seq)| format!("{ms}-{seq}")));
+    if !pending.is_empty() {
+        let args: Vec<&str> = claim.iter().map(String::as_str).collect();
+        let reply = run(&cluster, &args).expect("XCLAIM");
+        let mut ids = Vec::new();
+        entry_ids(&reply, &mut ids);
+        let claimed: BTreeSet<(u64, u64)> = ids.iter().map(|id| id_key(id)).collect();
+        assert_eq!(
+            claimed, pending,
+            "XCLAIM redelivers exactly the pending entries"
+        );
+        ledger.deliveries("rescuer", &ids);
+        let ids: Vec<(u64, u64)> = claimed.into_iter().collect();
+        ledger.ack(&cluster, &ids);
+    }
+    // The rest was never delivered: read and acknowledge it.
+    loop {
+        let reply = run(
+            &cluster,
+            &[
+                "XREADGROUP",
+                "GROUP",
+                "g",
+                "c1",
+                "COUNT",
+                "50",
+                "STREAMS",
+                "orders",
+                ">",
+            ],
+        )
+        .expect("XREADGROUP");
+        let mut ids = Vec::new();
+        entry_ids(&reply, &mut ids);
+        if ids.is_empty() {
+            break;
+        }
+        ledger.deliveries("c1", &ids);
+        let keys: Vec<(u64, u64)> = ids.iter().map(|id| id_key(id)).collect();
+        ledger.ack(&cluster, &keys);
+    }
+    assert_eq!(
+        ledger.acked, ledger.added,
+        "every entry acknowledged exactly once"
+    );
+    let summary = run(&cluster, &["XPENDING", "orders", "g"]).expect("summary");
+    let Value::Array(summary) = summary else {
+        panic!("{summary:?}")
+    };
+    assert_eq!(summary[0], Value::Int(0));
+
+    let reports = cluster.wait_for_convergence(Duration::from_secs(30));
+    assert!(
+        reports.windows(2).all(|w| w[0] == w[1]) && !reports[0].1.is_empty(),
+        "replicas differ: {reports:?}"
+    );
+}
