@@ -20,6 +20,7 @@ mod live_config;
 pub mod metrics;
 mod multi;
 pub mod priority;
+pub(crate) mod pubsub;
 pub mod resp;
 mod server_commands;
 mod session;
@@ -68,6 +69,8 @@ pub(crate) struct Shared {
     pub(crate) latency: latency::LatencyMonitor,
     /// Set by SHUTDOWN; the server then shuts down as on SIGTERM.
     pub(crate) shutdown_requested: watch::Sender<bool>,
+    /// This node's pub/sub subscriptions.
+    pub(crate) pubsub: Arc<pubsub::Hub>,
 }
 
 impl Shared {
@@ -187,12 +190,19 @@ impl Server {
         let db = node.db();
         let metrics = metrics::Metrics::with_lanes(node.lane_stats());
         let live = live_config::LiveConfig::new(&config, listen_addr);
+        let hub = Arc::new(pubsub::Hub::default());
+        let deliver = hub.clone();
+        node.cluster()
+            .set_publisher(Arc::new(move |request: &crate::cluster::PublishRequest| {
+                deliver.publish(request.shard, &request.channel, &request.message)
+            }));
         Ok(Self {
             shared: Arc::new(Shared {
                 live,
                 slowlog: slowlog::SlowLog::default(),
                 latency: latency::LatencyMonitor::default(),
                 shutdown_requested: watch::channel(false).0,
+                pubsub: hub,
                 config,
                 config_file,
                 node,

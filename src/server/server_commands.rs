@@ -140,6 +140,12 @@ pub(crate) async fn queued_reply(shared: &Shared, command: ServerCommand, args: 
         ServerCommand::Debug => super::debug::run(args).await,
         ServerCommand::Ping => super::session::ping_reply(args),
         ServerCommand::Echo => Reply::Bulk(args[1].clone()),
+        ServerCommand::Publish | ServerCommand::SPublish => {
+            let shard = command == ServerCommand::SPublish;
+            let receivers = super::pubsub::publish(shared, shard, &args[1], &args[2]).await;
+            Reply::Integer(receivers as i64)
+        }
+        ServerCommand::Pubsub => super::pubsub::pubsub_reply(shared, args),
         ServerCommand::Time => time_reply(),
         ServerCommand::Select => super::session::select_reply(args),
         ServerCommand::Info => info_reply(shared, args),
