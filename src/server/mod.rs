@@ -196,6 +196,12 @@ impl Server {
             .set_publisher(Arc::new(move |request: &crate::cluster::PublishRequest| {
                 deliver.publish(request.shard, &request.channel, &request.message)
             }));
+        let sm = &node.cluster().sm;
+        let events = hub.clone();
+        sm.set_event_sink(Arc::new(move |flags, list| {
+            pubsub::publish_key_events(&events, flags, list)
+        }));
+        sm.set_notify_flags(live.notify_flags());
         Ok(Self {
             shared: Arc::new(Shared {
                 live,

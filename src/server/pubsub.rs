@@ -624,3 +624,25 @@ impl Connection {
         self.reply(Some("pubsub"), reply).await
     }
 }
+
+/// Publishes applied keyspace events on this node: `__keyspace@0__:<key>` with the event name
+/// (flag K) and `__keyevent@0__:<event>` with the key (flag E), in that order, as Redis.
+pub(crate) fn publish_key_events(
+    hub: &Hub,
+    flags: u32,
+    events: Vec<crate::command::notify::KeyEvent>,
+) {
+    use crate::command::notify::{KEYEVENT, KEYSPACE};
+    for event in events {
+        if flags & KEYSPACE != 0 {
+            let mut channel = b"__keyspace@0__:".to_vec();
+            channel.extend_from_slice(&event.key);
+            let message = Bytes::from_static(event.event.as_bytes());
+            hub.publish(false, &Bytes::from(channel), &message);
+        }
+        if flags & KEYEVENT != 0 {
+            let channel = Bytes::from(format!("__keyevent@0__:{}", event.event));
+            hub.publish(false, &channel, &event.key);
+        }
+    }
+}

@@ -312,7 +312,11 @@ fn config_reply(shared: &Shared, args: &[Bytes]) -> Reply {
         ),
         b"set" if args.len() >= 4 && args.len() % 2 == 1 => Reply::Error("ERR syntax error".into()),
         b"set" if args.len() >= 4 => match shared.live.set(&args[2..]) {
-            Ok(()) => Reply::Ok,
+            Ok(()) => {
+                let flags = shared.live.notify_flags();
+                shared.node.cluster().sm.set_notify_flags(flags);
+                Reply::Ok
+            }
             Err(text) => Reply::Error(text),
         },
         b"resetstat" if args.len() == 2 => {
