@@ -72,6 +72,10 @@ pub struct BenchArgs {
     /// operation: Redis primary + replica measured as "write, then wait for a replica".
     #[arg(long, value_name = "N")]
     pub wait_replicas: Option<u64>,
+    /// Tag every write with a client session (`TANDEM REQ`, exactly-once): each client opens a
+    /// session (`TANDEM SESSION OPEN`) before the clock starts. Tandem only.
+    #[arg(long)]
+    pub sessions: bool,
     /// Reconnect after a connection error, trying the targets in turn (one cluster), and
     /// report the longest time without a successful operation.
     #[arg(long)]

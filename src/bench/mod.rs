@@ -18,6 +18,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use bytes::Bytes;
 
 pub use args::{BenchArgs, BenchHelper, Distribution, WorkloadName};
 pub use distribution::{KeyChooser, SplitMix64, Zipf};
@@ -215,7 +216,15 @@ async fn run_targets(args: &BenchArgs, targets: Vec<String>) -> anyhow::Result<R
     let progress = report::Progress::start(label.clone(), shared.clone(), measure_from);
     let keys = KeyChooser::new(args.distribution, args.keys, args.zipf_s);
     let mut tasks = tokio::task::JoinSet::new();
-    for (client, session) in sessions {
+    let mut exactly_once = Vec::with_capacity(sessions.len());
+    for (_, session) in sessions.iter_mut() {
+        exactly_once.push(if args.sessions {
+            Some(open_session(session).await?)
+        } else {
+            None
+        });
+    }
+    for ((client, session), exactly_once) in sessions.into_iter().zip(exactly_once) {
         let ops = OpGenerator::new(
             workload.clone(),
             keys.clone(),
@@ -223,7 +232,8 @@ async fn run_targets(args: &BenchArgs, targets: Vec<String>) -> anyhow::Result<R
                 .wrapping_add((client as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)),
             args.value_size,
             args.wait_replicas,
-        );
+        )
+        .in_session(exactly_once, args.pipeline.max(1) as u64);
         let (plan, shared) = (plan.clone(), shared.clone());
         let schedule = args.rate.map(|rate| {
             let limit = match stop {
@@ -290,4 +300,20 @@ async fn run_targets(args: &BenchArgs, targets: Vec<String>) -> anyhow::Result<R
             .then(|| shared.gap_us(window_us) as f64 / 1000.0),
         reconnects,
     })
+}
+
+/// Opens an exactly-once session on `session`'s connection (`--sessions`).
+async fn open_session(session: &mut Reconnecting) -> anyhow::Result<u64> {
+    let connection = session
+        .connection()
+        .await
+        .map_err(|e| anyhow::anyhow!("connecting to open a session: {e}"))?;
+    let args = ["TANDEM", "SESSION", "OPEN"].map(|a| Bytes::from_static(a.as_bytes()));
+    match connection.command(&args).await {
+        Ok(crate::client::Value::Integer(id)) if id >= 0 => Ok(id as u64),
+        Ok(other) => {
+            anyhow::bail!("TANDEM SESSION OPEN answered {other:?} (--sessions needs Tandem)")
+        }
+        Err(e) => anyhow::bail!("TANDEM SESSION OPEN failed: {e}"),
+    }
 }

@@ -88,9 +88,20 @@ pub struct OpGenerator {
     rng: SplitMix64,
     value: Bytes,
     wait_replicas: Option<u64>,
+    /// `--sessions`: the session every write is tagged with, the last request number used,
+    /// and how many requests may be unanswered (replies before `seq - window` are in).
+    session: Option<(u64, u64, u64)>,
 }
 
 impl OpGenerator {
+    /// Tags every write with `session` (None: untagged). At most `window` operations of this
+    /// client are unanswered at once, so every reply below `seq - window` has arrived: that is
+    /// the acknowledged number each request carries.
+    pub fn in_session(mut self, session: Option<u64>, window: u64) -> Self {
+        self.session = session.map(|id| (id, 0, window));
+        self
+    }
+
     pub fn new(
         workload: Workload,
         keys: KeyChooser,
@@ -109,6 +120,7 @@ impl OpGenerator {
             rng,
             value: Bytes::from(value),
             wait_replicas,
+            session: None,
         }
     }
 
@@ -127,6 +139,34 @@ impl OpGenerator {
                     .collect();
                 (vec![command], None, true)
             }
+        };
+        let commands = match (&mut self.session, writes) {
+            (Some((id, seq, window)), true) => {
+                *seq += 1;
+                let tag = |n: u64| Bytes::from(n.to_string());
+                let acked = seq.saturating_sub(*window);
+                // A transaction is tagged at its EXEC (`TANDEM REQ s n a EXEC`), which ends
+                // the MULTI block; a plain write is tagged itself.
+                commands
+                    .into_iter()
+                    .enumerate()
+                    .map(|(index, command)| {
+                        if exec_at.is_some_and(|exec| exec != index) {
+                            return command;
+                        }
+                        let mut tagged = vec![
+                            Bytes::from_static(b"TANDEM"),
+                            Bytes::from_static(b"REQ"),
+                            tag(*id),
+                            tag(*seq),
+                            tag(acked),
+                        ];
+                        tagged.extend(command);
+                        tagged
+                    })
+                    .collect()
+            }
+            _ => commands,
         };
         let mut op = Op {
             commands,

@@ -46,6 +46,8 @@ pub struct ClusterStats {
     pub forwarded_batches: AtomicU64,
     pub forwarded_reads: AtomicU64,
     pub forwards_uncertain: AtomicU64,
+    /// Writes of a discarded entry not re-routed because their client had gone.
+    pub resubmits_dropped: AtomicU64,
     pub stale_reads_refused: AtomicU64,
     pub hook_runs: AtomicU64,
     pub hook_failures: AtomicU64,
@@ -317,7 +319,26 @@ impl Cluster {
 
     /// Re-routes a batch whose entry will never be applied (called from openraft's responder).
     /// One queue, drained in order, keeps the batches in their original order.
+    ///
+    /// A write whose caller is gone (its client closed the connection, so nobody can be told
+    /// the outcome) is dropped here instead of being applied late: a client that resent it on
+    /// another connection would otherwise see its first copy overwrite what came after.
     pub(crate) fn resubmit(&self, ops: Vec<Op>, senders: Vec<ReplySender>) {
+        let senders_before = senders.len();
+        let (ops, senders): (Vec<Op>, Vec<ReplySender>) = ops
+            .into_iter()
+            .zip(senders)
+            .filter(|(_, sender)| !sender.is_closed())
+            .unzip();
+        let dropped = senders_before - senders.len();
+        if dropped > 0 {
+            self.stats
+                .resubmits_dropped
+                .fetch_add(dropped as u64, Ordering::Relaxed);
+        }
+        if ops.is_empty() {
+            return;
+        }
         if let Err(mpsc::error::SendError((_, senders))) = self.resubmit.send((ops, senders)) {
             fail_all(senders, Error::ShuttingDown);
         }

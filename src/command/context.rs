@@ -15,6 +15,9 @@ pub struct Cx {
     /// Leader term of the log entry being applied (0 outside the log: reads, tests).
     pub term: u64,
     random: SplitMix64,
+    /// The op's place in the log, `(index, position in its entry)` (None outside the log):
+    /// what names a session it opens.
+    pub position: Option<(u64, u64)>,
     /// Blocked clients whose wait ended during this apply, in order.
     unblocked: Vec<Unblocked>,
     /// `notify-keyspace-events` flags while notifications are on, else 0.
@@ -47,6 +50,7 @@ impl Cx {
             now_ms,
             term: 0,
             random: SplitMix64(seed),
+            position: None,
             unblocked: Vec::new(),
             notify_flags: 0,
             events: Vec::new(),
@@ -84,6 +88,12 @@ impl Cx {
     /// The same context for an entry of leader term `term`.
     pub fn in_term(mut self, term: u64) -> Cx {
         self.term = term;
+        self
+    }
+
+    /// The same context for the op at `position` of the entry at log `index`.
+    pub fn at(mut self, index: u64, position: u64) -> Cx {
+        self.position = Some((index, position));
         self
     }
 

@@ -1,6 +1,6 @@
 //! The state digest replicas compare to prove they hold the same data.
 //! Invariant: it depends only on the logical state (keys, values, expiries,
-//! versions, version counter, blocked clients), never on tree shape or history.
+//! versions, version counter, blocked clients, sessions), never on tree shape or history.
 
 use xxhash_rust::xxh3::Xxh3Default;
 
@@ -26,6 +26,12 @@ impl Keyspace {
         // digests of keyspaces without them are unchanged.
         for waiter in self.blocked().iter() {
             let encoded = postcard::to_allocvec(waiter).expect("waiters always encode");
+            hasher.update(&(encoded.len() as u64).to_le_bytes());
+            hasher.update(&encoded);
+        }
+        // Sessions likewise: nothing is added without them.
+        for (id, session) in self.sessions().iter() {
+            let encoded = postcard::to_allocvec(&(id, session)).expect("sessions always encode");
             hasher.update(&(encoded.len() as u64).to_le_bytes());
             hasher.update(&encoded);
         }

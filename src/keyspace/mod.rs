@@ -13,6 +13,7 @@ mod glob;
 mod hash;
 mod list;
 mod memory;
+mod sessions;
 mod set;
 mod zset;
 
@@ -27,6 +28,10 @@ pub use glob::glob_match;
 pub(crate) use hash::HashValue;
 pub use list::ListEnd;
 pub(crate) use list::ListValue;
+pub use sessions::{
+    session_id, Admission, Outcome, Session, Sessions, SESSIONS_MAX,
+    SESSION_IDLE_TIMEOUT_DEFAULT_MS, SESSION_IDLE_TIMEOUT_MAX_MS, SESSION_REPLIES_MAX,
+};
 pub(crate) use set::SetValue;
 pub use zset::ScoreBound;
 pub(crate) use zset::{End, ZSet};
@@ -52,6 +57,8 @@ pub struct Keyspace {
     version_counter: u64,
     /// Clients blocked on keys (replicated: served in apply, kept in snapshots).
     blocked: Blocked,
+    /// Client sessions (exactly-once writes; replicated, kept in snapshots).
+    sessions: Sessions,
 }
 
 impl std::fmt::Debug for Keyspace {
@@ -190,6 +197,15 @@ impl Keyspace {
 
     pub(crate) fn blocked_mut(&mut self) -> &mut Blocked {
         &mut self.blocked
+    }
+
+    /// The client sessions.
+    pub fn sessions(&self) -> &Sessions {
+        &self.sessions
+    }
+
+    pub(crate) fn sessions_mut(&mut self) -> &mut Sessions {
+        &mut self.sessions
     }
 
     /// The blocked clients, oldest first, for a snapshot.

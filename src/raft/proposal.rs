@@ -146,6 +146,28 @@ pub enum Op {
     /// Ends a blocked client's wait (it timed out, disconnected or was unblocked): replies 1 if
     /// it was still waiting, 0 if an earlier entry already served or dropped it.
     CancelWait(crate::keyspace::WaiterId),
+    /// Opens a client session that expires after `idle_timeout_ms` of log time without use;
+    /// replies with its id (named by this op's log position).
+    OpenSession {
+        idle_timeout_ms: u64,
+    },
+    /// Closes a client session: replies 1 if it was open, 0 if not.
+    CloseSession(u64),
+    /// A write (a command or a transaction) tagged with its session and request number:
+    /// applied at most once; a copy gets the first one's recorded reply. `acked_below`: the
+    /// client has received every reply below this number (they may be forgotten).
+    InSession {
+        session: u64,
+        seq: u64,
+        acked_below: u64,
+        op: Box<Op>,
+    },
+    /// What happened to request `seq` of `session`: `["applied", reply]`, or `["not-applied"]`,
+    /// which fences the number so a copy still on its way can never apply.
+    Outcome {
+        session: u64,
+        seq: u64,
+    },
 }
 
 /// Where one op's reply goes.

@@ -22,8 +22,8 @@ use super::{
 };
 use crate::command::notify::KeyEvent;
 use crate::command::{self, Cx, Reply, UnblockOutcome, Unblocked};
-use crate::keyspace::Keyspace;
 use crate::keyspace::WaiterId;
+use crate::keyspace::{session_id, Admission, Keyspace, Outcome};
 use crate::snapshot::{self, SnapshotHeader, SnapshotInfo};
 
 /// The name a snapshot being received from a leader is written under before it is verified.
@@ -205,6 +205,47 @@ pub(crate) fn apply_op(keyspace: &mut Keyspace, op: &Op, cx: &mut Cx) -> Reply {
             Reply::Integer(keyspace.purge_expired(keys, cx.now_ms) as i64)
         }
         Op::CancelWait(id) => command::cancel_wait(keyspace, id),
+        Op::OpenSession { idle_timeout_ms } => {
+            let Some((index, position)) = cx.position else {
+                return Reply::Error("ERR sessions are opened through the log".into());
+            };
+            let id = session_id(index, position);
+            match keyspace
+                .sessions_mut()
+                .open(id, *idle_timeout_ms, cx.now_ms)
+            {
+                Ok(()) => Reply::Integer(id as i64),
+                Err(error) => error,
+            }
+        }
+        Op::CloseSession(id) => {
+            Reply::Integer(i64::from(keyspace.sessions_mut().close(*id, cx.now_ms)))
+        }
+        Op::InSession {
+            session,
+            seq,
+            acked_below,
+            op,
+        } => {
+            let admission = keyspace
+                .sessions_mut()
+                .admit(*session, *seq, *acked_below, cx.now_ms);
+            match admission {
+                Admission::Apply => {
+                    let reply = apply_op(keyspace, op, cx);
+                    keyspace.sessions_mut().record(*session, *seq, &reply);
+                    reply
+                }
+                Admission::Duplicate(reply) | Admission::Refuse(reply) => reply,
+            }
+        }
+        Op::Outcome { session, seq } => {
+            match keyspace.sessions_mut().outcome(*session, *seq, cx.now_ms) {
+                Outcome::Applied(reply) => Reply::Array(vec![Reply::Bulk("applied".into()), reply]),
+                Outcome::NotApplied => Reply::Array(vec![Reply::Bulk("not-applied".into())]),
+                Outcome::Refused(error) => error,
+            }
+        }
     }
 }
 
@@ -248,8 +289,10 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                         .zip(&proposal.ops)
                         .map(|(position, op)| {
                             let seed = Cx::entry_seed(term, index, position);
-                            let mut cx =
-                                Cx::new(now_ms, seed).in_term(term).notifying(notify_flags);
+                            let mut cx = Cx::new(now_ms, seed)
+                                .in_term(term)
+                                .at(index, position)
+                                .notifying(notify_flags);
                             let reply = apply_op(&mut keyspace, op, &mut cx);
                             if cx.notifications_on() {
                                 events.extend(cx.take_events());

@@ -50,9 +50,9 @@ pub(super) const TANDEM: CommandSpec =
         )
         .docs(
             "0.1.0",
-            "Tandem cluster administration (STATUS, ADD-NODE, REMOVE-NODE, TRANSFER-LEADER).",
+            "Tandem cluster administration (STATUS, ADD-NODE, REMOVE-NODE, TRANSFER-LEADER) and exactly-once sessions (SESSION, REQ, OUTCOME).",
             &[
-                "STATUS|ADD-NODE|REMOVE-NODE|TRANSFER-LEADER",
+                "STATUS|ADD-NODE|REMOVE-NODE|TRANSFER-LEADER|SESSION|REQ|OUTCOME",
                 "[argument...]",
             ],
         );
@@ -81,6 +81,12 @@ impl Connection {
                 .ok()
                 .filter(|id| *id > 0)
         };
+        match sub.as_str() {
+            "session" => return self.session_command(args).await,
+            "req" => return self.tagged_request(args.to_vec()).await,
+            "outcome" => return self.outcome_command(args).await,
+            _ => {}
+        }
         let admin = match (sub.as_str(), args.len()) {
             ("status" | "check", 2) => {
                 let status = cluster.cluster_status(sub == "check").await;
@@ -109,7 +115,7 @@ impl Connection {
                 return self
                     .error(
                         name,
-                        format!("ERR unknown subcommand '{sub}'. Try STATUS, CHECK, ADD-NODE, REMOVE-NODE, TRANSFER-LEADER."),
+                        format!("ERR unknown subcommand '{sub}'. Try STATUS, CHECK, ADD-NODE, REMOVE-NODE, TRANSFER-LEADER, SESSION, REQ, OUTCOME."),
                     )
                     .await
             }

@@ -157,6 +157,8 @@ pub(crate) struct Connection {
     pub(crate) blocked: Option<super::blocking::BlockedWait>,
     /// Blocking commands sent so far: the request number of the next waiter id.
     pub(crate) blocking_requests: u64,
+    /// Set while a tagged EXEC (`TANDEM REQ s n a EXEC`) runs: its transaction's tag.
+    pub(crate) session_tag: Option<super::exactly_once::SessionTag>,
 }
 
 pub(crate) async fn run(
@@ -169,6 +171,10 @@ pub(crate) async fn run(
     let (out_tx, out_rx) = mpsc::unbounded_channel();
     let slots = Arc::new(Semaphore::new(OUTGOING_DEPTH_MAX));
     let (answered_tx, answered_rx) = watch::channel(0u64);
+    // Set when the client is gone (its side closed or reset): the writer then stops waiting for
+    // replies nobody will read, and dropping them tells a write that a leader change re-routes
+    // that its client left (it is dropped rather than applied late; see Cluster::resubmit).
+    let (gone_tx, gone_rx) = watch::channel(false);
     let connection = Connection {
         authenticated: shared.config.requirepass.is_none(),
         shared: shared.clone(),
@@ -188,10 +194,11 @@ pub(crate) async fn run(
         writes_answered: answered_rx,
         blocked: None,
         blocking_requests: 0,
+        session_tag: None,
     };
     let ((), ()) = tokio::join!(
-        read_half(connection, reader, stop),
-        write_loop(writer, out_rx, slots, answered_tx, shared, client),
+        read_half(connection, reader, stop, gone_tx),
+        write_loop(writer, out_rx, slots, answered_tx, gone_rx, shared, client),
     );
 }
 
@@ -199,6 +206,7 @@ async fn read_half(
     mut connection: Connection,
     mut reader: OwnedReadHalf,
     stop: watch::Receiver<bool>,
+    gone: watch::Sender<bool>,
 ) {
     let end = connection.read_loop(&mut reader, stop).await;
     if connection.subscriptions.active() {
@@ -206,6 +214,11 @@ async fn read_half(
             .shared
             .pubsub
             .remove_everywhere(connection.client.id);
+    }
+    // As Redis frees a client at once when its socket closes or is killed, replies still owed
+    // to it are not waited for.
+    if matches!(end, End::Eof | End::Io(_) | End::Killed) {
+        gone.send_replace(true);
     }
     let client = &connection.client;
     match &end {
@@ -430,6 +443,7 @@ async fn write_loop(
     mut queue: mpsc::UnboundedReceiver<Outgoing>,
     slots: Arc<Semaphore>,
     answered: watch::Sender<u64>,
+    mut gone: watch::Receiver<bool>,
     shared: Arc<Shared>,
     client: Arc<ClientInfo>,
 ) {
@@ -483,10 +497,10 @@ async fn write_loop(
                 started,
                 class,
             } => {
-                let reply = pending
-                    .wait()
-                    .await
-                    .unwrap_or_else(|e| node_error_reply(&e));
+                let reply = tokio::select! {
+                    result = pending.wait() => result.unwrap_or_else(|e| node_error_reply(&e)),
+                    _ = gone.wait_for(|gone| *gone) => return,
+                };
                 let elapsed = started.elapsed();
                 stats.record_command_timed(
                     Some(spec.name),
@@ -507,10 +521,10 @@ async fn write_loop(
                 class,
             } => {
                 let data = match pending {
-                    Some(pending) => pending
-                        .wait()
-                        .await
-                        .unwrap_or_else(|e| node_error_reply(&e)),
+                    Some(pending) => tokio::select! {
+                        result = pending.wait() => result.unwrap_or_else(|e| node_error_reply(&e)),
+                        _ = gone.wait_for(|gone| *gone) => return,
+                    },
                     None => Reply::Array(Vec::new()),
                 };
                 let reply = super::multi::exec_reply(&shared, &client, data, slots).await;

@@ -71,6 +71,9 @@ impl Connection {
             let text = super::pubsub::subscribed_mode_error(spec.name);
             return self.error(Some(spec.name), text).await;
         }
+        if self.multi.is_some() && super::exactly_once::is_tagged_exec(&args) {
+            return self.tagged_exec(&args).await;
+        }
         if self.multi.is_some() && !spec.flags.contains(Flags::RUNS_IN_MULTI) {
             return self.queue(spec, args).await;
         }
@@ -189,24 +192,34 @@ impl Connection {
                 Err(e) => self.reply(Some(name), node_error_reply(&e)).await,
             }
         } else {
-            if !self.wait_for_own_writes().await {
-                return Flow::Close;
-            }
-            let reply = match self
-                .shared
-                .db
-                .read_with(&command, self.read_consistency)
-                .await
-            {
-                Ok(reply) => reply,
-                Err(e) => node_error_reply(&e),
-            };
-            let flow = self.reply(Some(name), reply).await;
-            let elapsed = self.command_started.elapsed();
-            self.shared
-                .observe_command(spec, &args, elapsed, &self.client);
-            flow
+            self.data_read(spec, args, command).await
         }
+    }
+
+    /// Serves a read once this connection's earlier writes are applied.
+    pub(crate) async fn data_read(
+        &mut self,
+        spec: &'static CommandSpec,
+        args: Vec<Bytes>,
+        command: crate::command::Command,
+    ) -> Flow {
+        if !self.wait_for_own_writes().await {
+            return Flow::Close;
+        }
+        let reply = match self
+            .shared
+            .db
+            .read_with(&command, self.read_consistency)
+            .await
+        {
+            Ok(reply) => reply,
+            Err(e) => node_error_reply(&e),
+        };
+        let flow = self.reply(Some(spec.name), reply).await;
+        let elapsed = self.command_started.elapsed();
+        self.shared
+            .observe_command(spec, &args, elapsed, &self.client);
+        flow
     }
 }
 

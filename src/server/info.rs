@@ -342,6 +342,11 @@ fn replication(out: &mut String, shared: &Shared, status: &NodeStatus) {
     );
     line!(
         out,
+        "tandem_resubmits_dropped",
+        stats.resubmits_dropped.load(Ordering::Relaxed)
+    );
+    line!(
+        out,
         "tandem_stale_reads_refused",
         stats.stale_reads_refused.load(Ordering::Relaxed)
     );

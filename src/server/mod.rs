@@ -14,6 +14,7 @@ pub mod config;
 mod connection;
 mod debug;
 mod dispatch;
+mod exactly_once;
 pub mod info;
 mod latency;
 mod live_config;

@@ -226,7 +226,11 @@ impl Connection {
             return self.reply_exec(None, slots).await;
         }
         let transaction = Transaction { watches, commands };
-        match self.db().enqueue_transaction(transaction).await {
+        let op = match self.session_tag.take() {
+            Some(tag) => tag.wrap(crate::raft::Op::Transaction(transaction)),
+            None => crate::raft::Op::Transaction(transaction),
+        };
+        match self.db().enqueue_op(op).await {
             Ok(pending) => self.reply_exec(Some(pending), slots).await,
             Err(e) => self.reply(name, node_error_reply(&e)).await,
         }

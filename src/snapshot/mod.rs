@@ -13,7 +13,8 @@
 //! 12      4     header length H
 //! 16      H     header: postcard(SnapshotHeader)
 //! 16+H    ...   records: [u32 length L][u8 kind][L-1 bytes: payload] * count
-//!               kind 1: a keyspace entry record; kind 2: a blocked client, postcard(Waiter)
+//!               kind 1: a keyspace entry record; kind 2: a blocked client, postcard(Waiter);
+//!               kind 4: a client session, postcard((u64 id, Session))
 //!               (version 1: [u32 length L][L bytes: keyspace entry record], no kind)
 //! end-24  8     footer magic "TNDMEND1"
 //! end-16  8     record count
@@ -27,7 +28,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::keyspace::{Keyspace, Waiter};
+use crate::keyspace::{Keyspace, Session, Waiter};
 use crate::raft::SnapshotMeta;
 
 const MAGIC: &[u8; 8] = b"TNDMSNP1";
@@ -58,6 +59,8 @@ pub struct SnapshotHeader {
 /// Record kinds (format version 2; version 1 has keyspace entries only, without a kind byte).
 const KIND_ENTRY: u8 = 1;
 const KIND_WAITER: u8 = 2;
+/// Kind 3 is reserved for scripts (SCRIPT LOAD, function libraries).
+const KIND_SESSION: u8 = 4;
 
 /// Why a snapshot file cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -138,6 +141,11 @@ pub fn write(
         write_record(KIND_WAITER, &record).map_err(io_err(&temp_path))?;
         record_count += 1;
     }
+    for session in keyspace.sessions().iter() {
+        let record = postcard::to_allocvec(&session).expect("sessions always encode");
+        write_record(KIND_SESSION, &record).map_err(io_err(&temp_path))?;
+        record_count += 1;
+    }
     out.write_all(FOOTER_MAGIC).map_err(io_err(&temp_path))?;
     out.write_all(&record_count.to_le_bytes())
         .map_err(io_err(&temp_path))?;
@@ -181,6 +189,12 @@ pub fn load(path: &Path) -> Result<(SnapshotInfo, Keyspace), SnapshotError> {
             let waiter: Waiter = postcard::from_bytes(record)
                 .map_err(|e| malformed(offset, format!("blocked client does not decode: {e}")))?;
             waiters.push(waiter);
+            Ok(())
+        }
+        KIND_SESSION => {
+            let (id, session): (u64, Session) = postcard::from_bytes(record)
+                .map_err(|e| malformed(offset, format!("session does not decode: {e}")))?;
+            keyspace.sessions_mut().restore(id, session);
             Ok(())
         }
         other => Err(malformed(
