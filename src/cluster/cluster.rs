@@ -129,6 +129,8 @@ pub struct Cluster {
     rejoin: Mutex<RejoinPhase>,
     resubmit: mpsc::UnboundedSender<Resubmission>,
     resubmit_rx: Mutex<Option<mpsc::UnboundedReceiver<Resubmission>>>,
+    /// Where messages published on other nodes are delivered (set by the server).
+    pub(crate) publisher: std::sync::OnceLock<super::Publisher>,
 }
 
 impl std::fmt::Debug for Cluster {
@@ -181,6 +183,7 @@ impl Cluster {
             rejoin: Mutex::new(RejoinPhase::None),
             resubmit,
             resubmit_rx: Mutex::new(Some(resubmit_rx)),
+            publisher: std::sync::OnceLock::new(),
         })
     }
 

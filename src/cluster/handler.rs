@@ -113,6 +113,10 @@ async fn serve(
             cluster.election_control(control).await;
             Ok(encode(&()))
         }
+        rpc::KIND_PUBLISH => {
+            let request: super::PublishRequest = decode(&payload, "publish")?;
+            Ok(encode(&(cluster.deliver_published(&request) as u64)))
+        }
         other => Err(format!("unknown peer request kind {other}")),
     }
 }

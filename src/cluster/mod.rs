@@ -13,6 +13,7 @@ mod gates;
 mod handler;
 mod hook;
 mod membership;
+mod pubsub;
 pub mod rpc;
 pub mod status;
 
@@ -22,6 +23,7 @@ use std::time::Duration;
 
 pub use cluster::{Cluster, ClusterStats, ReadConsistency, Readiness, READY_APPLY_BACKLOG_MAX};
 pub(crate) use handler::PeerService;
+pub use pubsub::{PublishRequest, Publisher, PUBLISH_TIMEOUT};
 pub use status::{ClusterStatus, NodeReport};
 
 use crate::raft::NodeId;

@@ -33,6 +33,10 @@ pub const KIND_ADMIN: u8 = 14;
 /// [`ElectionControl`] → `()`: pauses or starts elections during a leader transfer.
 pub const KIND_ELECTION: u8 = 15;
 
+/// [`crate::cluster::PublishRequest`] → `u64`: a message PUBLISHed on the sender, delivered to
+/// this node's subscribers; the answer is how many received it.
+pub const KIND_PUBLISH: u8 = 20;
+
 /// Answer to [`KIND_HELLO`].
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Hello {

@@ -20,6 +20,10 @@ pub struct Cx {
     pub position: Option<(u64, u64)>,
     /// Blocked clients whose wait ended during this apply, in order.
     unblocked: Vec<Unblocked>,
+    /// `notify-keyspace-events` flags while notifications are on, else 0.
+    notify_flags: u32,
+    /// Keyspace events recorded so far, in order.
+    events: Vec<super::notify::KeyEvent>,
 }
 
 /// A blocked client whose wait ended in an apply; the node it is connected to tells it.
@@ -48,7 +52,37 @@ impl Cx {
             random: SplitMix64(seed),
             position: None,
             unblocked: Vec::new(),
+            notify_flags: 0,
+            events: Vec::new(),
         }
+    }
+
+    /// The same context recording the keyspace events `flags` select (0: none, at no cost).
+    pub fn notifying(mut self, flags: u32) -> Cx {
+        self.notify_flags = if super::notify::active(flags) {
+            flags
+        } else {
+            0
+        };
+        self
+    }
+
+    /// Whether keyspace events are being recorded.
+    #[inline]
+    pub fn notifications_on(&self) -> bool {
+        self.notify_flags != 0
+    }
+
+    /// Records `event` if its class is enabled.
+    pub(crate) fn notify(&mut self, event: super::notify::KeyEvent) {
+        if self.notify_flags & event.class != 0 {
+            self.events.push(event);
+        }
+    }
+
+    /// The keyspace events recorded so far (emptied).
+    pub fn take_events(&mut self) -> Vec<super::notify::KeyEvent> {
+        std::mem::take(&mut self.events)
     }
 
     /// The same context for an entry of leader term `term`.

@@ -16,6 +16,7 @@ mod hashes;
 mod keys;
 mod lists;
 mod memory;
+pub mod notify;
 mod registry;
 mod reply;
 mod sets;
@@ -385,6 +386,9 @@ impl Command {
     /// Applies the command at `cx` (a read is answered without changing anything). An error
     /// is the reply, as on the wire; the keyspace is unchanged by a command that fails.
     pub fn apply(&self, ks: &mut Keyspace, cx: &mut Cx) -> Reply {
+        if cx.notifications_on() {
+            return notify::apply_notifying(self, ks, cx);
+        }
         self.run_mut(ks, cx)
             .unwrap_or_else(|error| error.to_reply())
     }

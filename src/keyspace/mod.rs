@@ -96,6 +96,13 @@ impl Keyspace {
             .collect()
     }
 
+    /// Whether `slot` is stored but expired at `now_ms` (the sweeper will remove it).
+    pub(crate) fn contains_expired(&self, slot: &Slot, now_ms: u64) -> bool {
+        self.entries
+            .get(slot)
+            .is_some_and(|entry| entry.is_expired(now_ms))
+    }
+
     /// Remove those of `keys` that are still expired at `now_ms`; returns how
     /// many were removed. A key rewritten since it was proposed is kept.
     pub fn purge_expired(&mut self, keys: &[Bytes], now_ms: u64) -> usize {

@@ -20,6 +20,7 @@ use tokio::sync::oneshot;
 use super::{
     log_io_error, Entry, LogId, Op, SnapshotMeta, StorageError, StoredMembership, TypeConfig,
 };
+use crate::command::notify::KeyEvent;
 use crate::command::{self, Cx, Reply, UnblockOutcome, Unblocked};
 use crate::keyspace::WaiterId;
 use crate::keyspace::{session_id, Admission, Keyspace, Outcome};
@@ -50,7 +51,14 @@ pub struct SmShared {
     /// This node's blocked clients: where each waiter's outcome goes when an apply ends its
     /// wait. Waiters of other nodes are not here (their node delivers).
     waiting: Mutex<HashMap<WaiterId, oneshot::Sender<UnblockOutcome>>>,
+    /// `notify-keyspace-events` (0: off): the events apply records.
+    notify_flags: std::sync::atomic::AtomicU32,
+    /// Where recorded keyspace events go after each apply (the server's pub/sub hub).
+    event_sink: std::sync::OnceLock<EventSink>,
 }
+
+/// Receives the keyspace events of an applied batch, with the flags they were recorded under.
+pub type EventSink = Arc<dyn Fn(u32, Vec<KeyEvent>) + Send + Sync>;
 
 impl SmShared {
     pub fn applied(&self) -> Applied {
@@ -68,6 +76,16 @@ impl SmShared {
     /// Forgets a blocked client that no longer waits (answered at once, or gone).
     pub(crate) fn forget_unblock(&self, id: &WaiterId) {
         self.waiting.lock().expect("waiting lock").remove(id);
+    }
+
+    /// Sets `notify-keyspace-events` for the entries applied from now on.
+    pub fn set_notify_flags(&self, flags: u32) {
+        self.notify_flags.store(flags, Ordering::Relaxed);
+    }
+
+    /// Installs where keyspace events are delivered (once).
+    pub fn set_event_sink(&self, sink: EventSink) {
+        let _ = self.event_sink.set(sink);
     }
 
     /// Hands each ended wait to its client on this node, if that client still waits.
@@ -129,6 +147,8 @@ impl StateMachine {
             snapshot_index: AtomicU64::new(snapshot_index),
             snapshots_built: AtomicU64::new(0),
             waiting: Mutex::new(HashMap::new()),
+            notify_flags: std::sync::atomic::AtomicU32::new(0),
+            event_sink: std::sync::OnceLock::new(),
         });
         let sm = Self {
             shared: shared.clone(),
@@ -169,7 +189,21 @@ pub(crate) fn apply_op(keyspace: &mut Keyspace, op: &Op, cx: &mut Cx) -> Reply {
     match op {
         Op::Command(cmd) => cmd.apply(keyspace, cx),
         Op::Transaction(txn) => txn.apply(keyspace, cx),
-        Op::PurgeExpired(keys) => Reply::Integer(keyspace.purge_expired(keys, cx.now_ms) as i64),
+        Op::PurgeExpired(keys) => {
+            if cx.notifications_on() {
+                for key in keys {
+                    let slot = crate::keyspace::Slot::new(key.clone());
+                    if keyspace.contains_expired(&slot, cx.now_ms) {
+                        cx.notify(KeyEvent {
+                            class: command::notify::EXPIRED,
+                            event: "expired",
+                            key: key.clone(),
+                        });
+                    }
+                }
+            }
+            Reply::Integer(keyspace.purge_expired(keys, cx.now_ms) as i64)
+        }
         Op::CancelWait(id) => command::cancel_wait(keyspace, id),
         Op::OpenSession { idle_timeout_ms } => {
             let Some((index, position)) = cx.position else {
@@ -230,6 +264,8 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     {
         let mut responses = Vec::new();
         let mut unblocked = Vec::new();
+        let mut events = Vec::new();
+        let notify_flags = self.shared.notify_flags.load(Ordering::Relaxed);
         let mut keyspace = self.shared.keyspace.write().expect("keyspace lock");
         let mut applied = self.shared.applied.lock().expect("applied lock");
         for entry in entries {
@@ -253,8 +289,14 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                         .zip(&proposal.ops)
                         .map(|(position, op)| {
                             let seed = Cx::entry_seed(term, index, position);
-                            let mut cx = Cx::new(now_ms, seed).in_term(term).at(index, position);
+                            let mut cx = Cx::new(now_ms, seed)
+                                .in_term(term)
+                                .at(index, position)
+                                .notifying(notify_flags);
                             let reply = apply_op(&mut keyspace, op, &mut cx);
+                            if cx.notifications_on() {
+                                events.extend(cx.take_events());
+                            }
                             // Pops this op made possible happen now, before the next op.
                             command::serve_blocked(&mut keyspace, &mut cx);
                             unblocked.extend(cx.take_unblocked());
@@ -274,6 +316,11 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         drop(applied);
         drop(keyspace);
         self.shared.deliver_unblocked(unblocked);
+        if !events.is_empty() {
+            if let Some(sink) = self.shared.event_sink.get() {
+                sink(notify_flags, events);
+            }
+        }
         Ok(responses)
     }
 

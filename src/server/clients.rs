@@ -42,6 +42,13 @@ pub struct ClientInfo {
     /// Notified by CLIENT UNBLOCK; `unblock_with_error` says which kind it asked for.
     pub unblock: Notify,
     pub unblock_with_error: AtomicBool,
+    /// Channels, patterns and shard channels subscribed to (CLIENT LIST's sub, psub, ssub).
+    pub subscriptions: [AtomicUsize; 3],
+    /// Bytes of pub/sub messages queued for this client and not yet written.
+    pub push_bytes: AtomicUsize,
+    /// Notified when the client is cut off for being over the pub/sub output limit: its
+    /// writer stops waiting for the socket.
+    pub cut_off: Notify,
 }
 
 impl ClientInfo {
@@ -65,6 +72,9 @@ impl ClientInfo {
             blocked: AtomicBool::new(false),
             unblock: Notify::new(),
             unblock_with_error: AtomicBool::new(false),
+            subscriptions: Default::default(),
+            push_bytes: AtomicUsize::new(0),
+            cut_off: Notify::new(),
         }
     }
 
@@ -95,7 +105,7 @@ impl ClientInfo {
         let qbuf = self.query_buffer_bytes.load(Ordering::Relaxed);
         let multi = self.multi.load(Ordering::Relaxed);
         format!(
-            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db=0 sub=0 psub=0 ssub=0 \
+            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db=0 sub={} psub={} ssub={} \
              multi={} qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 \
              tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={} prio={}",
             self.id,
@@ -109,9 +119,14 @@ impl ClientInfo {
                 "x"
             } else if self.blocked.load(Ordering::Relaxed) {
                 "b"
+            } else if self.subscriptions.iter().any(|n| n.load(Ordering::Relaxed) > 0) {
+                "P"
             } else {
                 "N"
             },
+            self.subscriptions[0].load(Ordering::Relaxed),
+            self.subscriptions[1].load(Ordering::Relaxed),
+            self.subscriptions[2].load(Ordering::Relaxed),
             multi,
             qbuf,
             *lock(&self.last_command),

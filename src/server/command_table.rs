@@ -62,6 +62,16 @@ server_commands! {
     Latency => super::latency::LATENCY,
     Debug => super::debug::DEBUG,
     Save => super::server_commands::SAVE,
+    // pubsub
+    Subscribe => super::pubsub::SUBSCRIBE,
+    Unsubscribe => super::pubsub::UNSUBSCRIBE,
+    PSubscribe => super::pubsub::PSUBSCRIBE,
+    PUnsubscribe => super::pubsub::PUNSUBSCRIBE,
+    Publish => super::pubsub::PUBLISH,
+    Pubsub => super::pubsub::PUBSUB,
+    SSubscribe => super::pubsub::SSUBSCRIBE,
+    SUnsubscribe => super::pubsub::SUNSUBSCRIBE,
+    SPublish => super::pubsub::SPUBLISH,
 }
 
 /// Every command: data commands first, then the server's.

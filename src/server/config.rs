@@ -48,6 +48,9 @@ pub struct ServerConfig {
     pub admin_listen: String,
     /// Password of the default user; `None` = no AUTH required.
     pub requirepass: Option<String>,
+    /// Keyspace notifications at start (Redis's `notify-keyspace-events` letters; "" = off).
+    /// CONFIG SET changes it while the server runs.
+    pub notify_keyspace_events: String,
     #[serde(deserialize_with = "backend_from_str")]
     pub wal_backend: Backend,
     /// Size of each preallocated WAL segment file.
@@ -131,6 +134,7 @@ impl Default for ServerConfig {
             data: PathBuf::from("./tandem-data"),
             admin_listen: "127.0.0.1:9379".into(),
             requirepass: None,
+            notify_keyspace_events: String::new(),
             wal_backend: Backend::default(),
             segment_bytes: crate::wal::SEGMENT_BYTES_DEFAULT,
             snapshot_logs_since_last: crate::node::SNAPSHOT_LOGS_SINCE_LAST_DEFAULT,
@@ -238,6 +242,12 @@ impl ServerConfig {
             return invalid(format!(
                 "limits.query_buffer_bytes_max ({}) must be at least limits.bulk_bytes_max ({}) and limits.inline_bytes_max ({})",
                 l.query_buffer_bytes_max, l.bulk_bytes_max, l.inline_bytes_max
+            ));
+        }
+        if crate::command::notify::parse_flags(self.notify_keyspace_events.as_bytes()).is_none() {
+            return invalid(format!(
+                "notify_keyspace_events {:?} has a letter outside Ag$lshzxeKEtmdn",
+                self.notify_keyspace_events
             ));
         }
         if self.requirepass.as_deref() == Some("") {

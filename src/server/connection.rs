@@ -15,7 +15,7 @@ use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, watch, Semaphore};
 
 use super::clients::ClientInfo;
 use super::multi::{ExecSlot, Queued};
@@ -60,8 +60,27 @@ pub(crate) enum Outgoing {
         started: Instant,
         class: crate::node::Class,
     },
+    /// An out-of-band message (pub/sub): `bytes` is what it counts against the client's
+    /// pub/sub output limit. Pushes do not take a reply slot.
+    Push {
+        items: Vec<Reply>,
+        protocol: Protocol,
+        bytes: usize,
+    },
+    /// A reply the client asked not to get (CLIENT REPLY OFF / SKIP): awaited like any other
+    /// (so read-your-writes and statistics hold), then dropped.
+    Silenced(Box<Outgoing>),
     /// Send everything before this, then close.
     Close,
+}
+
+/// CLIENT REPLY's mode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ReplyMode {
+    On,
+    Off,
+    /// Drop the reply of the next command only.
+    Skip,
 }
 
 /// What the dispatcher tells the read loop after a command.
@@ -122,7 +141,16 @@ pub(crate) struct Connection {
     pub(crate) command_started: Instant,
     /// Linearizable unless the client sent READONLY.
     pub(crate) read_consistency: crate::cluster::ReadConsistency,
-    out: mpsc::Sender<Outgoing>,
+    out: mpsc::UnboundedSender<Outgoing>,
+    /// Reply slots still free in the queue to the writer (pushes take none): a client that
+    /// pipelines without reading is throttled here.
+    slots: Arc<Semaphore>,
+    /// Channels and patterns this connection listens to.
+    pub(crate) subscriptions: super::pubsub::Subscriptions,
+    /// CLIENT REPLY ON | OFF | SKIP.
+    pub(crate) reply_mode: ReplyMode,
+    /// The current command's reply is dropped (CLIENT REPLY OFF / SKIP).
+    pub(crate) silenced: bool,
     writes_enqueued: u64,
     writes_answered: watch::Receiver<u64>,
     /// The blocking command being waited for, between its dispatch and its reply.
@@ -140,7 +168,8 @@ pub(crate) async fn run(
     stop: watch::Receiver<bool>,
 ) {
     let (reader, writer) = stream.into_split();
-    let (out_tx, out_rx) = mpsc::channel(OUTGOING_DEPTH_MAX);
+    let (out_tx, out_rx) = mpsc::unbounded_channel();
+    let slots = Arc::new(Semaphore::new(OUTGOING_DEPTH_MAX));
     let (answered_tx, answered_rx) = watch::channel(0u64);
     // Set when the client is gone (its side closed or reset): the writer then stops waiting for
     // replies nobody will read, and dropping them tells a write that a leader change re-routes
@@ -157,6 +186,10 @@ pub(crate) async fn run(
         command_started: Instant::now(),
         read_consistency: crate::cluster::ReadConsistency::Linearizable,
         out: out_tx,
+        slots: slots.clone(),
+        subscriptions: Default::default(),
+        reply_mode: ReplyMode::On,
+        silenced: false,
         writes_enqueued: 0,
         writes_answered: answered_rx,
         blocked: None,
@@ -165,7 +198,7 @@ pub(crate) async fn run(
     };
     let ((), ()) = tokio::join!(
         read_half(connection, reader, stop, gone_tx),
-        write_loop(writer, out_rx, answered_tx, gone_rx, shared, client),
+        write_loop(writer, out_rx, slots, answered_tx, gone_rx, shared, client),
     );
 }
 
@@ -176,6 +209,12 @@ async fn read_half(
     gone: watch::Sender<bool>,
 ) {
     let end = connection.read_loop(&mut reader, stop).await;
+    if connection.subscriptions.active() {
+        connection
+            .shared
+            .pubsub
+            .remove_everywhere(connection.client.id);
+    }
     // As Redis frees a client at once when its socket closes or is killed, replies still owed
     // to it are not waited for.
     if matches!(end, End::Eof | End::Io(_) | End::Killed) {
@@ -193,7 +232,7 @@ async fn read_half(
         }
         _ => tracing::debug!(id = client.id, addr = %client.addr, reason = %end, "client closed"),
     }
-    let _ = connection.out.send(Outgoing::Close).await;
+    let _ = connection.out.send(Outgoing::Close);
 }
 
 impl Connection {
@@ -274,7 +313,38 @@ impl Connection {
 
     /// Queues a reply slot; false if the writer is gone (the client disconnected).
     async fn send(&self, item: Outgoing) -> bool {
-        self.out.send(item).await.is_ok()
+        let item = match item {
+            Outgoing::Reply { .. } if self.silenced => return true,
+            Outgoing::Pending { .. } | Outgoing::Exec { .. } if self.silenced => {
+                Outgoing::Silenced(Box::new(item))
+            }
+            other => other,
+        };
+        if !matches!(item, Outgoing::Push { .. }) {
+            match self.slots.acquire().await {
+                Ok(permit) => permit.forget(),
+                Err(_) => return false,
+            }
+        }
+        self.out.send(item).is_ok()
+    }
+
+    /// Queues a push (a pub/sub message or a (un)subscribe confirmation) for this connection.
+    pub(crate) async fn push(&self, items: Vec<Reply>) -> bool {
+        self.send(Outgoing::Push {
+            items,
+            protocol: self.protocol,
+            bytes: 0,
+        })
+        .await
+    }
+
+    /// Where the pub/sub hub delivers this connection's messages.
+    pub(crate) fn subscriber(&self) -> super::pubsub::Subscriber {
+        super::pubsub::Subscriber {
+            client: self.client.clone(),
+            out: self.out.clone(),
+        }
     }
 
     /// Answers the current command now. `name` is None for commands that do not exist.
@@ -370,7 +440,8 @@ pub(crate) fn node_error_reply(error: &Error) -> Reply {
 
 async fn write_loop(
     mut socket: OwnedWriteHalf,
-    mut slots: mpsc::Receiver<Outgoing>,
+    mut queue: mpsc::UnboundedReceiver<Outgoing>,
+    slots: Arc<Semaphore>,
     answered: watch::Sender<u64>,
     mut gone: watch::Receiver<bool>,
     shared: Arc<Shared>,
@@ -380,25 +451,44 @@ async fn write_loop(
     let mut out = BytesMut::with_capacity(READ_CHUNK_BYTES);
     let mut writes_answered = 0u64;
     loop {
-        let item = match slots.try_recv() {
+        let item = match queue.try_recv() {
             Ok(item) => item,
             Err(mpsc::error::TryRecvError::Empty) => {
                 // Nothing more is ready: this is the end of a pipeline, send what we have.
-                if flush(&mut socket, &mut out, stats).await.is_err() {
+                if flush(&mut socket, &mut out, stats, &client).await.is_err() {
                     return;
                 }
-                match slots.recv().await {
+                match queue.recv().await {
                     Some(item) => item,
                     None => return,
                 }
             }
             Err(mpsc::error::TryRecvError::Disconnected) => {
-                let _ = flush(&mut socket, &mut out, stats).await;
+                let _ = flush(&mut socket, &mut out, stats, &client).await;
                 return;
             }
         };
+        let (item, silenced) = match item {
+            Outgoing::Silenced(inner) => (*inner, true),
+            other => (other, false),
+        };
+        if !matches!(item, Outgoing::Push { .. }) {
+            slots.add_permits(1);
+        }
+        let mut dropped = BytesMut::new();
+        let out = if silenced { &mut dropped } else { &mut out };
         match item {
-            Outgoing::Reply { reply, protocol } => resp::write_reply(&reply, protocol, &mut out),
+            Outgoing::Reply { reply, protocol } => resp::write_reply(&reply, protocol, out),
+            Outgoing::Push {
+                items,
+                protocol,
+                bytes,
+            } => {
+                resp::write_push(&items, protocol, out);
+                client.push_bytes.fetch_sub(bytes, Ordering::Relaxed);
+            }
+            // `send` wraps an item once, never a wrapper.
+            Outgoing::Silenced(_) => {}
             Outgoing::Pending {
                 pending,
                 protocol,
@@ -423,7 +513,7 @@ async fn write_loop(
                 shared.observe_command(spec, &args, elapsed, &client);
                 writes_answered += 1;
                 answered.send_replace(writes_answered);
-                resp::write_reply(&reply, protocol, &mut out);
+                resp::write_reply(&reply, protocol, out);
             }
             Outgoing::Exec {
                 pending,
@@ -447,31 +537,40 @@ async fn write_loop(
                 shared.metrics.observe_command(class, elapsed);
                 writes_answered += 1;
                 answered.send_replace(writes_answered);
-                resp::write_reply(&reply, protocol, &mut out);
+                resp::write_reply(&reply, protocol, out);
             }
             Outgoing::Close => {
-                if flush(&mut socket, &mut out, stats).await.is_ok() {
+                if flush(&mut socket, out, stats, &client).await.is_ok() {
                     let _ = socket.shutdown().await;
                 }
                 return;
             }
         }
-        if out.len() >= WRITE_BUFFER_BYTES_MAX && flush(&mut socket, &mut out, stats).await.is_err()
+        if out.len() >= WRITE_BUFFER_BYTES_MAX
+            && flush(&mut socket, out, stats, &client).await.is_err()
         {
             return;
         }
     }
 }
 
+/// Writes `out` to the socket, unless the client is cut off (over its pub/sub output limit)
+/// while the socket does not take it.
 async fn flush(
     socket: &mut OwnedWriteHalf,
     out: &mut BytesMut,
     stats: &super::stats::ServerStats,
+    client: &ClientInfo,
 ) -> std::io::Result<()> {
     if out.is_empty() {
         return Ok(());
     }
-    socket.write_all(out).await?;
+    tokio::select! {
+        written = socket.write_all(out) => written?,
+        () = client.cut_off.notified() => {
+            return Err(std::io::Error::other("over the pub/sub output limit"));
+        }
+    }
     stats
         .bytes_out
         .fetch_add(out.len() as u64, Ordering::Relaxed);

@@ -5,7 +5,9 @@
 use bytes::Bytes;
 
 use super::command_table::{self, ServerCommand};
-use super::connection::{node_error_reply, Connection, Flow};
+use super::connection::{node_error_reply, Connection, Flow, ReplyMode};
+use super::pubsub::Kind;
+use super::resp::Protocol;
 use crate::command::{CommandError, CommandSpec, Flags, Group, Reply};
 
 pub(super) const ECHO: CommandSpec =
@@ -40,6 +42,14 @@ impl Connection {
     /// Runs one command (`args[0]` is its name) and queues its reply.
     pub(crate) async fn dispatch(&mut self, args: Vec<Bytes>) -> Flow {
         self.command_started = std::time::Instant::now();
+        self.silenced = match self.reply_mode {
+            ReplyMode::On => false,
+            ReplyMode::Off => true,
+            ReplyMode::Skip => {
+                self.reply_mode = ReplyMode::On;
+                true
+            }
+        };
         let spec = command_table::lookup(&args[0]);
         let name = spec.map(|s| s.name);
         self.client.touch(name.unwrap_or("unknown"));
@@ -53,6 +63,14 @@ impl Connection {
             let error = CommandError::unknown_command(&args);
             return self.error(None, error.to_string()).await;
         };
+        if self.protocol == Protocol::Resp2
+            && self.subscriptions.active()
+            && !super::pubsub::allowed_when_subscribed(command_table::server_command(spec))
+        {
+            self.fail_transaction();
+            let text = super::pubsub::subscribed_mode_error(spec.name);
+            return self.error(Some(spec.name), text).await;
+        }
         if self.multi.is_some() && super::exactly_once::is_tagged_exec(&args) {
             return self.tagged_exec(&args).await;
         }
@@ -145,6 +163,15 @@ impl Connection {
             ServerCommand::Latency => self.latency(args).await,
             ServerCommand::Debug => self.debug(args).await,
             ServerCommand::Save => self.save().await,
+            ServerCommand::Subscribe => self.subscribe(Kind::Channel, args).await,
+            ServerCommand::Unsubscribe => self.unsubscribe(Kind::Channel, args).await,
+            ServerCommand::PSubscribe => self.subscribe(Kind::Pattern, args).await,
+            ServerCommand::PUnsubscribe => self.unsubscribe(Kind::Pattern, args).await,
+            ServerCommand::SSubscribe => self.subscribe(Kind::Shard, args).await,
+            ServerCommand::SUnsubscribe => self.unsubscribe(Kind::Shard, args).await,
+            ServerCommand::Publish => self.publish(false, args).await,
+            ServerCommand::SPublish => self.publish(true, args).await,
+            ServerCommand::Pubsub => self.pubsub(args).await,
         }
     }
 

@@ -69,7 +69,7 @@ pub(crate) fn render(shared: &Shared, requested: &[String]) -> String {
             "clients" => clients(&mut out, shared),
             "memory" => memory(&mut out, shared),
             "persistence" => persistence(&mut out, shared, &status),
-            "stats" => stats(&mut out, &shared.stats),
+            "stats" => stats(&mut out, &shared.stats, &shared.pubsub),
             "replication" => replication(&mut out, shared, &status),
             "cpu" => cpu(&mut out),
             "keyspace" => keyspace(&mut out, &status),
@@ -215,7 +215,7 @@ fn persistence(out: &mut String, shared: &Shared, status: &NodeStatus) {
     line!(out, "data_dir", shared.config.data.display());
 }
 
-fn stats(out: &mut String, stats: &ServerStats) {
+fn stats(out: &mut String, stats: &ServerStats, pubsub: &super::pubsub::Hub) {
     let get = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
     out.push_str("# Stats\r\n");
     line!(
@@ -243,6 +243,9 @@ fn stats(out: &mut String, stats: &ServerStats) {
     );
     line!(out, "expired_keys", 0);
     line!(out, "evicted_keys", 0);
+    line!(out, "pubsub_channels", pubsub.channel_count());
+    line!(out, "pubsub_patterns", pubsub.patterns());
+    line!(out, "pubsubshard_channels", pubsub.shard_channel_count());
 }
 
 /// Redis-shaped: `role:master` on the leader (with `slaveN` lines for its followers),

@@ -47,9 +47,11 @@ enum Live {
     MaxmemoryBytes,
     MinReplicasToWrite,
     MinReplicasMaxLagSecs,
+    /// `notify-keyspace-events` as flags (`crate::command::notify`).
+    NotifyKeyspaceEvents,
 }
 
-const LIVE_COUNT: usize = 10;
+const LIVE_COUNT: usize = 11;
 
 /// How a value is checked (and, for live settings, read as a number).
 #[derive(Clone, Copy, Debug)]
@@ -66,6 +68,8 @@ enum Check {
     Bool,
     /// Any text (inert settings whose grammar Tandem does not interpret).
     Text,
+    /// Redis's keyspace event letters (`KEA`, `Kl`, ...).
+    NotifyFlags,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -280,9 +284,10 @@ const PARAMS: &[Param] = &[
         "maxmemory-policy",
         "Tandem never evicts keys (they are durable, replicated state); over maxmemory it refuses writes that may grow memory",
     ),
-    fixed(
+    live(
         "notify-keyspace-events",
-        "keyspace notifications are not implemented",
+        Check::NotifyFlags,
+        Live::NotifyKeyspaceEvents,
     ),
 ];
 
@@ -352,6 +357,14 @@ fn checked(check: Check, value: &[u8]) -> Result<(String, Option<i64>), String> 
             }
         }
         Check::Text => Ok((String::from_utf8_lossy(value).into_owned(), None)),
+        Check::NotifyFlags => {
+            let flags = crate::command::notify::parse_flags(value)
+                .ok_or("Invalid event class character. Use 'Ag$lshzxeKEtmdn'.")?;
+            Ok((
+                crate::command::notify::format_flags(flags),
+                Some(i64::from(flags)),
+            ))
+        }
     }
 }
 
@@ -385,6 +398,10 @@ impl LiveConfig {
         initial[Live::MaxmemoryBytes as usize] = 0;
         initial[Live::MinReplicasToWrite as usize] = 0;
         initial[Live::MinReplicasMaxLagSecs as usize] = MIN_REPLICAS_MAX_LAG_SECS_DEFAULT;
+        initial[Live::NotifyKeyspaceEvents as usize] = i64::from(
+            crate::command::notify::parse_flags(config.notify_keyspace_events.as_bytes())
+                .unwrap_or(0),
+        );
         let inert = PARAMS
             .iter()
             .filter_map(|p| match p.kind {
@@ -405,7 +422,6 @@ impl LiveConfig {
             ("save", String::new()),
             ("databases", "1".into()),
             ("maxmemory-policy", "noeviction".into()),
-            ("notify-keyspace-events", String::new()),
         ]);
         Self {
             live: initial.map(AtomicI64::new),
@@ -483,8 +499,16 @@ impl LiveConfig {
         Duration::from_secs(self.load(Live::MinReplicasMaxLagSecs).max(0) as u64)
     }
 
+    /// `notify-keyspace-events` as flags (0: off).
+    pub(crate) fn notify_flags(&self) -> u32 {
+        u32::try_from(self.load(Live::NotifyKeyspaceEvents)).unwrap_or(0)
+    }
+
     fn value(&self, p: &Param) -> String {
         match p.kind {
+            Kind::Live(Live::NotifyKeyspaceEvents) => {
+                crate::command::notify::format_flags(self.notify_flags())
+            }
             Kind::Live(setting) => self.load(setting).to_string(),
             Kind::Inert { .. } => lock(&self.inert).get(p.name).cloned().unwrap_or_default(),
             Kind::Fixed { .. } => self.fixed.get(p.name).cloned().unwrap_or_default(),

@@ -21,6 +21,7 @@ mod live_config;
 pub mod metrics;
 mod multi;
 pub mod priority;
+pub(crate) mod pubsub;
 pub mod resp;
 mod server_commands;
 mod session;
@@ -69,6 +70,8 @@ pub(crate) struct Shared {
     pub(crate) latency: latency::LatencyMonitor,
     /// Set by SHUTDOWN; the server then shuts down as on SIGTERM.
     pub(crate) shutdown_requested: watch::Sender<bool>,
+    /// This node's pub/sub subscriptions.
+    pub(crate) pubsub: Arc<pubsub::Hub>,
 }
 
 impl Shared {
@@ -188,12 +191,25 @@ impl Server {
         let db = node.db();
         let metrics = metrics::Metrics::with_lanes(node.lane_stats());
         let live = live_config::LiveConfig::new(&config, listen_addr);
+        let hub = Arc::new(pubsub::Hub::default());
+        let deliver = hub.clone();
+        node.cluster()
+            .set_publisher(Arc::new(move |request: &crate::cluster::PublishRequest| {
+                deliver.publish(request.shard, &request.channel, &request.message)
+            }));
+        let sm = &node.cluster().sm;
+        let events = hub.clone();
+        sm.set_event_sink(Arc::new(move |flags, list| {
+            pubsub::publish_key_events(&events, flags, list)
+        }));
+        sm.set_notify_flags(live.notify_flags());
         Ok(Self {
             shared: Arc::new(Shared {
                 live,
                 slowlog: slowlog::SlowLog::default(),
                 latency: latency::LatencyMonitor::default(),
                 shutdown_requested: watch::channel(false).0,
+                pubsub: hub,
                 config,
                 config_file,
                 node,

@@ -64,6 +64,9 @@ fn queueable(command: ServerCommand) -> bool {
             | ServerCommand::Slowlog
             | ServerCommand::Latency
             | ServerCommand::Debug
+            | ServerCommand::Publish
+            | ServerCommand::SPublish
+            | ServerCommand::Pubsub
     )
 }
 

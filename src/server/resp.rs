@@ -40,6 +40,17 @@ pub enum Protocol {
     Resp3,
 }
 
+impl Protocol {
+    /// The protocol of `HELLO <version>` (2 for anything but 3).
+    pub fn from_version(version: u8) -> Protocol {
+        if version == 3 {
+            Protocol::Resp3
+        } else {
+            Protocol::Resp2
+        }
+    }
+}
+
 /// Limits enforced while parsing; every one is configurable by the server.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Limits {
@@ -581,6 +592,18 @@ pub fn write_reply(reply: &Reply, protocol: Protocol, out: &mut BytesMut) {
                 write_reply(second, protocol, out);
             }
         }
+    }
+}
+
+/// Appends an out-of-band message (pub/sub): a RESP3 push frame (`>`), or for RESP2 the plain
+/// array Redis sends a subscribed client.
+pub fn write_push(items: &[Reply], protocol: Protocol, out: &mut BytesMut) {
+    match protocol {
+        Protocol::Resp2 => write_header(b'*', items.len(), out),
+        Protocol::Resp3 => write_header(b'>', items.len(), out),
+    }
+    for item in items {
+        write_reply(item, protocol, out);
     }
 }
 

@@ -140,6 +140,12 @@ pub(crate) async fn queued_reply(shared: &Shared, command: ServerCommand, args: 
         ServerCommand::Debug => super::debug::run(args).await,
         ServerCommand::Ping => super::session::ping_reply(args),
         ServerCommand::Echo => Reply::Bulk(args[1].clone()),
+        ServerCommand::Publish | ServerCommand::SPublish => {
+            let shard = command == ServerCommand::SPublish;
+            let receivers = super::pubsub::publish(shared, shard, &args[1], &args[2]).await;
+            Reply::Integer(receivers as i64)
+        }
+        ServerCommand::Pubsub => super::pubsub::pubsub_reply(shared, args),
         ServerCommand::Time => time_reply(),
         ServerCommand::Select => super::session::select_reply(args),
         ServerCommand::Info => info_reply(shared, args),
@@ -306,7 +312,11 @@ fn config_reply(shared: &Shared, args: &[Bytes]) -> Reply {
         ),
         b"set" if args.len() >= 4 && args.len() % 2 == 1 => Reply::Error("ERR syntax error".into()),
         b"set" if args.len() >= 4 => match shared.live.set(&args[2..]) {
-            Ok(()) => Reply::Ok,
+            Ok(()) => {
+                let flags = shared.live.notify_flags();
+                shared.node.cluster().sm.set_notify_flags(flags);
+                Reply::Ok
+            }
             Err(text) => Reply::Error(text),
         },
         b"resetstat" if args.len() == 2 => {

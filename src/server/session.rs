@@ -121,6 +121,15 @@ pub(crate) fn select_reply(args: &[Bytes]) -> Reply {
 
 impl Connection {
     pub(crate) async fn ping(&mut self, args: &[Bytes]) -> Flow {
+        if self.protocol == Protocol::Resp2 && self.subscriptions.active() && args.len() <= 2 {
+            // A RESP2 subscriber can only read arrays: Redis answers PING with one.
+            let message = args.get(1).cloned().unwrap_or_default();
+            let reply = Reply::Array(vec![
+                Reply::Bulk(Bytes::from_static(b"pong")),
+                Reply::Bulk(message),
+            ]);
+            return self.reply(Some("ping"), reply).await;
+        }
         self.reply(Some("ping"), ping_reply(args)).await
     }
 
@@ -249,6 +258,9 @@ impl Connection {
     /// RESET: leave MULTI, forget WATCHes, back to RESP2 without a name, and log out when a
     /// password is required.
     pub(crate) async fn reset(&mut self) -> Flow {
+        self.unsubscribe_all();
+        self.reply_mode = super::connection::ReplyMode::On;
+        self.silenced = false;
         self.multi = None;
         self.multi_failed = false;
         self.watches.clear();
@@ -269,7 +281,7 @@ impl Connection {
         let sub = String::from_utf8_lossy(&sub).into_owned();
         let arity_ok = match sub.as_str() {
             "id" | "getname" | "info" | "help" => args.len() == 2,
-            "setname" | "no-evict" | "no-touch" => args.len() == 3,
+            "setname" | "no-evict" | "no-touch" | "reply" => args.len() == 3,
             "setinfo" => args.len() == 4,
             "priority" => args.len() <= 3,
             "list" | "kill" => args.len() >= 2 + usize::from(sub == "kill"),
@@ -345,6 +357,22 @@ impl Connection {
                     return self.error(name, message).await;
                 }
                 *slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(text(&args[3]));
+                self.reply(name, Reply::Ok).await
+            }
+            "reply" => {
+                use super::connection::ReplyMode;
+                let mode = if args[2].eq_ignore_ascii_case(b"on") {
+                    ReplyMode::On
+                } else if args[2].eq_ignore_ascii_case(b"off") {
+                    ReplyMode::Off
+                } else if args[2].eq_ignore_ascii_case(b"skip") {
+                    ReplyMode::Skip
+                } else {
+                    return self.error(name, SYNTAX).await;
+                };
+                // OFF and SKIP silence their own reply too; SKIP then silences the next one.
+                self.reply_mode = mode;
+                self.silenced = mode != ReplyMode::On;
                 self.reply(name, Reply::Ok).await
             }
             "no-evict" | "no-touch" => {
