@@ -173,6 +173,16 @@ pub enum CommandError {
     /// SORT's numeric mode met an element or BY value that is not a double.
     #[error("ERR One or more scores can't be converted into double")]
     SortScoreNotDouble,
+    /// EVALSHA of a SHA-1 that is not in the script cache.
+    #[error("NOSCRIPT No matching script. Please use EVAL.")]
+    NoScript,
+    /// SCRIPT KILL: Tandem never runs a script outside an apply, so none is ever busy.
+    #[error("NOTBUSY No scripts in execution right now.")]
+    NotBusy,
+    /// A scripting error whose full Redis text is built by the scripting module (compile
+    /// errors, errors raised by scripts, `numkeys` checks).
+    #[error("{0}")]
+    Script(String),
 }
 
 impl CommandError {

@@ -18,6 +18,7 @@ mod lists;
 mod memory;
 mod registry;
 mod reply;
+mod scripting;
 mod sets;
 mod sort;
 mod spec;
@@ -64,6 +65,9 @@ pub use lists::{
     LTrim, RPop, RPopLPush, RPush, RPushX,
 };
 pub use memory::{Memory, MemoryQuestion};
+pub use scripting::{
+    Eval, EvalRo, EvalSha, EvalShaRo, Script, ScriptRequest, SCRIPT_INSTRUCTIONS_MAX,
+};
 pub use sets::{
     SAdd, SCard, SDiff, SDiffStore, SInter, SInterCard, SInterStore, SIsMember, SMIsMember,
     SMembers, SMove, SPop, SRandMember, SRem, SScan, SUnion, SUnionStore, ScanOptionError,
@@ -315,6 +319,12 @@ commands! {
     // sort
     SortStore(sort) write,
     SortRead(sort) read,
+    // scripting
+    Eval(scripting) write,
+    EvalSha(scripting) write,
+    EvalRo(scripting) read,
+    EvalShaRo(scripting) read,
+    Script(scripting) write,
 }
 
 /// The registry of data commands only (what [`Command::parse`] accepts).

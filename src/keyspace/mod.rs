@@ -13,6 +13,7 @@ mod glob;
 mod hash;
 mod list;
 mod memory;
+mod scripts;
 mod set;
 mod zset;
 
@@ -27,6 +28,7 @@ pub use glob::glob_match;
 pub(crate) use hash::HashValue;
 pub use list::ListEnd;
 pub(crate) use list::ListValue;
+pub use scripts::{sha1_hex, ScriptCache};
 pub(crate) use set::SetValue;
 pub use zset::ScoreBound;
 pub(crate) use zset::{End, ZSet};
@@ -52,6 +54,8 @@ pub struct Keyspace {
     version_counter: u64,
     /// Clients blocked on keys (replicated: served in apply, kept in snapshots).
     blocked: Blocked,
+    /// Lua scripts loaded or run (replicated: EVALSHA works after a failover).
+    scripts: ScriptCache,
 }
 
 impl std::fmt::Debug for Keyspace {
@@ -194,6 +198,15 @@ impl Keyspace {
     pub fn set_waiters(&mut self, waiters: Vec<Waiter>) -> Result<(), RegisterError> {
         self.blocked = Blocked::from_waiters(waiters)?;
         Ok(())
+    }
+
+    /// The script cache (SCRIPT LOAD, EVAL, EVALSHA).
+    pub fn scripts(&self) -> &ScriptCache {
+        &self.scripts
+    }
+
+    pub fn scripts_mut(&mut self) -> &mut ScriptCache {
+        &mut self.scripts
     }
 
     /// Remove `slot` (live or expired) and its expiry; returns the entry.
