@@ -17,7 +17,9 @@ use crate::keyspace::{sha1_hex, Keyspace};
 
 pub use engine::SCRIPT_INSTRUCTIONS_MAX;
 
+/// DENYOOM: as in Redis 7, a script (without `allow-oom`) is refused while over `maxmemory`.
 const EVAL_FLAGS: Flags = Flags::WRITE
+    .union(Flags::DENYOOM)
     .union(Flags::NOSCRIPT)
     .union(Flags::SKIP_MONITOR)
     .union(Flags::MAY_REPLICATE)
