@@ -176,6 +176,16 @@ pub enum CommandError {
     /// A stream command's rejection; the text is Redis 7's exact line (see command/streams.rs).
     #[error("{0}")]
     Stream(String),
+    /// EVALSHA of a SHA-1 that is not in the script cache.
+    #[error("NOSCRIPT No matching script. Please use EVAL.")]
+    NoScript,
+    /// SCRIPT KILL: Tandem never runs a script outside an apply, so none is ever busy.
+    #[error("NOTBUSY No scripts in execution right now.")]
+    NotBusy,
+    /// A scripting error whose full Redis text is built by the scripting module (compile
+    /// errors, errors raised by scripts, `numkeys` checks).
+    #[error("{0}")]
+    Script(String),
 }
 
 impl CommandError {

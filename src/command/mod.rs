@@ -19,6 +19,7 @@ mod memory;
 pub mod notify;
 mod registry;
 mod reply;
+mod scripting;
 mod sets;
 mod sort;
 mod spec;
@@ -66,6 +67,9 @@ pub use lists::{
     LTrim, RPop, RPopLPush, RPush, RPushX,
 };
 pub use memory::{Memory, MemoryQuestion};
+pub use scripting::{
+    Eval, EvalRo, EvalSha, EvalShaRo, Script, ScriptRequest, SCRIPT_INSTRUCTIONS_MAX,
+};
 pub use sets::{
     SAdd, SCard, SDiff, SDiffStore, SInter, SInterCard, SInterStore, SIsMember, SMIsMember,
     SMembers, SMove, SPop, SRandMember, SRem, SScan, SUnion, SUnionStore, ScanOptionError,
@@ -338,6 +342,12 @@ commands! {
     XClaim(streams) write,
     XAutoClaim(streams) write,
     XInfo(streams) read,
+    // scripting
+    Eval(scripting) write,
+    EvalSha(scripting) write,
+    EvalRo(scripting) read,
+    EvalShaRo(scripting) read,
+    Script(scripting) write,
 }
 
 /// The registry of data commands only (what [`Command::parse`] accepts).

@@ -35,6 +35,14 @@ impl Keyspace {
             hasher.update(&(encoded.len() as u64).to_le_bytes());
             hasher.update(&encoded);
         }
+        // Cached scripts likewise: nothing is added when there are none.
+        if !self.scripts().is_empty() {
+            hasher.update(b"scripts");
+            for body in self.scripts().bodies() {
+                hasher.update(&(body.len() as u64).to_le_bytes());
+                hasher.update(body);
+            }
+        }
         hasher.digest128()
     }
 }

@@ -14,6 +14,7 @@ mod hash;
 mod list;
 mod memory;
 mod sessions;
+mod scripts;
 mod set;
 mod stream;
 mod zset;
@@ -33,6 +34,7 @@ pub use sessions::{
     session_id, Admission, Outcome, Session, Sessions, SESSIONS_MAX,
     SESSION_IDLE_TIMEOUT_DEFAULT_MS, SESSION_IDLE_TIMEOUT_MAX_MS, SESSION_REPLIES_MAX,
 };
+pub use scripts::{sha1_hex, ScriptCache};
 pub(crate) use set::SetValue;
 pub use stream::{Consumer, ConsumerGroup, Pending, StreamFields, StreamId, StreamValue};
 pub use zset::ScoreBound;
@@ -61,6 +63,8 @@ pub struct Keyspace {
     blocked: Blocked,
     /// Client sessions (exactly-once writes; replicated, kept in snapshots).
     sessions: Sessions,
+    /// Lua scripts loaded or run (replicated: EVALSHA works after a failover).
+    scripts: ScriptCache,
 }
 
 impl std::fmt::Debug for Keyspace {
@@ -219,6 +223,15 @@ impl Keyspace {
     pub fn set_waiters(&mut self, waiters: Vec<Waiter>) -> Result<(), RegisterError> {
         self.blocked = Blocked::from_waiters(waiters)?;
         Ok(())
+    }
+
+    /// The script cache (SCRIPT LOAD, EVAL, EVALSHA).
+    pub fn scripts(&self) -> &ScriptCache {
+        &self.scripts
+    }
+
+    pub fn scripts_mut(&mut self) -> &mut ScriptCache {
+        &mut self.scripts
     }
 
     /// Remove `slot` (live or expired) and its expiry; returns the entry.

@@ -15,6 +15,8 @@
 //! 16+H    ...   records: [u32 length L][u8 kind][L-1 bytes: payload] * count
 //!               kind 1: a keyspace entry record; kind 2: a blocked client, postcard(Waiter);
 //!               kind 4: a client session, postcard((u64 id, Session))
+//!               kind 3: scripting state, [u8 sub-kind][rest]: sub-kind 1 = one cached
+//!               Lua script, rest = its body (the SHA-1 is recomputed on load)
 //!               (version 1: [u32 length L][L bytes: keyspace entry record], no kind)
 //! end-24  8     footer magic "TNDMEND1"
 //! end-16  8     record count
@@ -59,8 +61,11 @@ pub struct SnapshotHeader {
 /// Record kinds (format version 2; version 1 has keyspace entries only, without a kind byte).
 const KIND_ENTRY: u8 = 1;
 const KIND_WAITER: u8 = 2;
-/// Kind 3 is reserved for scripts (SCRIPT LOAD, function libraries).
+/// Client sessions (exactly-once writes).
 const KIND_SESSION: u8 = 4;
+const KIND_SCRIPTING: u8 = 3;
+/// Sub-kinds of a `KIND_SCRIPTING` record.
+const SCRIPTING_SCRIPT: u8 = 1;
 
 /// Why a snapshot file cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -146,6 +151,14 @@ pub fn write(
         write_record(KIND_SESSION, &record).map_err(io_err(&temp_path))?;
         record_count += 1;
     }
+    let mut scripting_record = Vec::new();
+    for body in keyspace.scripts().bodies() {
+        scripting_record.clear();
+        scripting_record.push(SCRIPTING_SCRIPT);
+        scripting_record.extend_from_slice(body);
+        write_record(KIND_SCRIPTING, &scripting_record).map_err(io_err(&temp_path))?;
+        record_count += 1;
+    }
     out.write_all(FOOTER_MAGIC).map_err(io_err(&temp_path))?;
     out.write_all(&record_count.to_le_bytes())
         .map_err(io_err(&temp_path))?;
@@ -197,6 +210,17 @@ pub fn load(path: &Path) -> Result<(SnapshotInfo, Keyspace), SnapshotError> {
             keyspace.sessions_mut().restore(id, session);
             Ok(())
         }
+        record_count += 1;
+    }
+        KIND_SCRIPTING => match record.split_first() {
+            Some((&SCRIPTING_SCRIPT, body)) => {
+                keyspace
+                    .scripts_mut()
+                    .insert(bytes::Bytes::copy_from_slice(body));
+                Ok(())
+            }
+            _ => Err(malformed(offset, "unknown scripting record".to_string())),
+        },
         other => Err(malformed(
             offset,
             format!("unknown record kind {other} (written by a newer Tandem?)"),
@@ -419,6 +443,23 @@ mod tests {
         assert_eq!(info.record_count, 1);
         let (_, restored) = load(&info.path).unwrap();
         assert_eq!(restored.waiters(), vec![waiter()]);
+        assert_eq!(restored.digest(), keyspace.digest());
+    }
+
+    #[test]
+    fn cached_scripts_survive_a_snapshot() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut keyspace = Keyspace::new();
+        keyspace.set_version_counter(7);
+        let empty_digest = keyspace.digest();
+        let sha = keyspace.scripts_mut().insert(Bytes::from("return 1"));
+        keyspace.scripts_mut().insert(Bytes::from("return 2"));
+        assert_ne!(keyspace.digest(), empty_digest, "scripts are in the digest");
+        let info = write(dir.path(), &header("s"), &keyspace).unwrap();
+        assert_eq!(info.record_count, 2);
+        let (_, restored) = load(&info.path).unwrap();
+        assert_eq!(restored.scripts().get(&sha).unwrap(), "return 1");
+        assert_eq!(restored.scripts().len(), 2);
         assert_eq!(restored.digest(), keyspace.digest());
     }
 

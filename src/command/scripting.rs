@@ -1,0 +1,356 @@
+//! Lua scripting: EVAL, EVALSHA, EVAL_RO, EVALSHA_RO and SCRIPT. A script call is one log
+//! entry (the body or its SHA-1, the keys and the arguments); every replica runs it at apply in
+//! the engine ([`engine`]) and gets the same effects and reply. The script cache is keyspace
+//! state ([`crate::keyspace::ScriptCache`]), so EVALSHA works on any node after a failover.
+//! Invariant: a script either runs whole in one apply or fails; writes it made before an error
+//! are kept, as Redis keeps them.
+
+mod engine;
+mod libs;
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+
+use super::spec::Flags;
+use super::{is_option, Args, Command, CommandError, CommandSpec, Cx, Group, KeySpec, Reply};
+use crate::keyspace::{sha1_hex, Keyspace};
+
+pub use engine::SCRIPT_INSTRUCTIONS_MAX;
+
+/// DENYOOM: as in Redis 7, a script (without `allow-oom`) is refused while over `maxmemory`.
+const EVAL_FLAGS: Flags = Flags::WRITE
+    .union(Flags::DENYOOM)
+    .union(Flags::NOSCRIPT)
+    .union(Flags::SKIP_MONITOR)
+    .union(Flags::MAY_REPLICATE)
+    .union(Flags::NO_MANDATORY_KEYS)
+    .union(Flags::STALE);
+const EVAL_RO_FLAGS: Flags = Flags::READONLY
+    .union(Flags::NOSCRIPT)
+    .union(Flags::SKIP_MONITOR)
+    .union(Flags::NO_MANDATORY_KEYS)
+    .union(Flags::STALE);
+
+/// EVAL-style key positions: `numkeys` at 2, then the keys.
+fn eval_keys(args: &[Bytes]) -> Option<Vec<usize>> {
+    super::numkeys_positions(args, 2)
+}
+
+/// The keys and arguments after `numkeys` (at index 2), with Redis's errors.
+fn split_keys(args: Args<'_>) -> Result<(Vec<Bytes>, Vec<Bytes>), CommandError> {
+    let count = super::parse_i64(args.at(2))?;
+    if count < 0 {
+        return Err(CommandError::Script(
+            "ERR Number of keys can't be negative".into(),
+        ));
+    }
+    let rest = args.from(3);
+    let count = count as usize;
+    if count > rest.len() {
+        return Err(CommandError::Script(
+            "ERR Number of keys can't be greater than number of args".into(),
+        ));
+    }
+    Ok((rest[..count].to_vec(), rest[count..].to_vec()))
+}
+
+/// Runs `body` after caching it (EVAL adds what it runs to the cache, as Redis does).
+fn eval_body(
+    ks: &mut Keyspace,
+    cx: &mut Cx,
+    body: &Bytes,
+    keys: &[Bytes],
+    args: &[Bytes],
+) -> Result<Reply, CommandError> {
+    let sha = sha1_hex(body);
+    if !ks.scripts().contains(&sha) {
+        engine::check_compiles(body)?;
+        ks.scripts_mut().insert(body.clone());
+    }
+    Ok(engine::run(
+        body,
+        &sha,
+        keys,
+        args,
+        engine::Access::Write(ks),
+        cx,
+    ))
+}
+
+fn cached_body(ks: &Keyspace, sha: &Bytes) -> Result<(Bytes, String), CommandError> {
+    let sha = String::from_utf8_lossy(sha).to_ascii_lowercase();
+    match ks.scripts().get(&sha) {
+        Some(body) if sha.len() == 40 => Ok((body.clone(), sha)),
+        _ => Err(CommandError::NoScript),
+    }
+}
+
+/// `EVAL script numkeys [key ...] [arg ...]`
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Eval {
+    pub body: Bytes,
+    pub keys: Vec<Bytes>,
+    pub args: Vec<Bytes>,
+}
+
+impl Eval {
+    pub const SPEC: CommandSpec = CommandSpec::data("eval", -3, Group::Scripting, Eval::parse)
+        .flags(EVAL_FLAGS)
+        .keys(KeySpec::movable(0, 0, 0, eval_keys))
+        .docs(
+            "2.6.0",
+            "Executes a server-side Lua script.",
+            &["script", "numkeys", "[key...]", "[arg...]"],
+        );
+
+    fn parse(args: Args<'_>) -> Result<Command, CommandError> {
+        let (keys, rest) = split_keys(args)?;
+        Ok(Eval {
+            body: args.key(1),
+            keys,
+            args: rest,
+        }
+        .into())
+    }
+
+    pub(super) fn apply(&self, ks: &mut Keyspace, cx: &mut Cx) -> Result<Reply, CommandError> {
+        eval_body(ks, cx, &self.body, &self.keys, &self.args)
+    }
+}
+
+/// `EVALSHA sha1 numkeys [key ...] [arg ...]`
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EvalSha {
+    pub sha: Bytes,
+    pub keys: Vec<Bytes>,
+    pub args: Vec<Bytes>,
+}
+
+impl EvalSha {
+    pub const SPEC: CommandSpec =
+        CommandSpec::data("evalsha", -3, Group::Scripting, EvalSha::parse)
+            .flags(EVAL_FLAGS)
+            .keys(KeySpec::movable(0, 0, 0, eval_keys))
+            .docs(
+                "2.6.0",
+                "Executes a server-side Lua script by SHA1 digest.",
+                &["sha1", "numkeys", "[key...]", "[arg...]"],
+            );
+
+    fn parse(args: Args<'_>) -> Result<Command, CommandError> {
+        let (keys, rest) = split_keys(args)?;
+        Ok(EvalSha {
+            sha: args.key(1),
+            keys,
+            args: rest,
+        }
+        .into())
+    }
+
+    pub(super) fn apply(&self, ks: &mut Keyspace, cx: &mut Cx) -> Result<Reply, CommandError> {
+        let (body, sha) = cached_body(ks, &self.sha)?;
+        Ok(engine::run(
+            &body,
+            &sha,
+            &self.keys,
+            &self.args,
+            engine::Access::Write(ks),
+            cx,
+        ))
+    }
+}
+
+/// `EVAL_RO script numkeys [key ...] [arg ...]`: a read; any write the script tries is an
+/// error. The body is not added to the cache (a read changes no state).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EvalRo {
+    pub body: Bytes,
+    pub keys: Vec<Bytes>,
+    pub args: Vec<Bytes>,
+}
+
+impl EvalRo {
+    pub const SPEC: CommandSpec = CommandSpec::data("eval_ro", -3, Group::Scripting, EvalRo::parse)
+        .flags(EVAL_RO_FLAGS)
+        .keys(KeySpec::movable(0, 0, 0, eval_keys))
+        .docs(
+            "7.0.0",
+            "Executes a read-only server-side Lua script.",
+            &["script", "numkeys", "[key...]", "[arg...]"],
+        );
+
+    fn parse(args: Args<'_>) -> Result<Command, CommandError> {
+        let (keys, rest) = split_keys(args)?;
+        Ok(EvalRo {
+            body: args.key(1),
+            keys,
+            args: rest,
+        }
+        .into())
+    }
+
+    pub(super) fn read(&self, ks: &Keyspace, cx: &mut Cx) -> Result<Reply, CommandError> {
+        engine::check_compiles(&self.body)?;
+        let sha = sha1_hex(&self.body);
+        Ok(engine::run(
+            &self.body,
+            &sha,
+            &self.keys,
+            &self.args,
+            engine::Access::Read(ks),
+            cx,
+        ))
+    }
+}
+
+/// `EVALSHA_RO sha1 numkeys [key ...] [arg ...]`
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EvalShaRo {
+    pub sha: Bytes,
+    pub keys: Vec<Bytes>,
+    pub args: Vec<Bytes>,
+}
+
+impl EvalShaRo {
+    pub const SPEC: CommandSpec =
+        CommandSpec::data("evalsha_ro", -3, Group::Scripting, EvalShaRo::parse)
+            .flags(EVAL_RO_FLAGS)
+            .keys(KeySpec::movable(0, 0, 0, eval_keys))
+            .docs(
+                "7.0.0",
+                "Executes a read-only server-side Lua script by SHA1 digest.",
+                &["sha1", "numkeys", "[key...]", "[arg...]"],
+            );
+
+    fn parse(args: Args<'_>) -> Result<Command, CommandError> {
+        let (keys, rest) = split_keys(args)?;
+        Ok(EvalShaRo {
+            sha: args.key(1),
+            keys,
+            args: rest,
+        }
+        .into())
+    }
+
+    pub(super) fn read(&self, ks: &Keyspace, cx: &mut Cx) -> Result<Reply, CommandError> {
+        let (body, sha) = cached_body(ks, &self.sha)?;
+        Ok(engine::run(
+            &body,
+            &sha,
+            &self.keys,
+            &self.args,
+            engine::Access::Read(ks),
+            cx,
+        ))
+    }
+}
+
+/// What a SCRIPT command asks.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum ScriptRequest {
+    Load(Bytes),
+    Exists(Vec<Bytes>),
+    Flush,
+    Kill,
+    Help,
+}
+
+/// `SCRIPT LOAD|EXISTS|FLUSH|KILL|HELP`. Every subcommand goes through the log (the cache is
+/// replicated state; EXISTS so answered is linearizable).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Script {
+    pub request: ScriptRequest,
+}
+
+const SCRIPT_HELP: &[&str] = &[
+    "SCRIPT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "EXISTS <sha1> [<sha1> ...]",
+    "    Return information about the existence of the scripts in the script cache.",
+    "FLUSH [ASYNC|SYNC]",
+    "    Flush the Lua scripts cache. Very dangerous on replicas.",
+    "    When called without the optional mode argument, the behavior is determined by the",
+    "    lazyfree-lazy-user-flush configuration directive. Valid modes are:",
+    "    * ASYNC: Asynchronously flush the scripts cache.",
+    "    * SYNC: Synchronously flush the scripts cache.",
+    "KILL",
+    "    Kill the currently executing Lua script.",
+    "LOAD <script>",
+    "    Load a script into the scripts cache without executing it.",
+    "HELP",
+    "    Print this help.",
+];
+
+impl Script {
+    pub const SPEC: CommandSpec = CommandSpec::data("script", -2, Group::Scripting, Script::parse)
+        .flags(Flags::WRITE.union(Flags::NOSCRIPT))
+        .docs(
+            "2.6.0",
+            "Manages the Lua script cache: LOAD, EXISTS, FLUSH, KILL (never busy in Tandem), HELP.",
+            &["subcommand", "[arg...]"],
+        );
+
+    fn parse(args: Args<'_>) -> Result<Command, CommandError> {
+        let sub = args.at(1).to_ascii_lowercase();
+        let arity_error = |name: &'static str| CommandError::WrongArity { command: name };
+        let request = match sub.as_slice() {
+            b"load" if args.len() == 3 => ScriptRequest::Load(args.key(2)),
+            b"load" => return Err(arity_error("script|load")),
+            b"exists" if args.len() >= 3 => ScriptRequest::Exists(args.from(2).to_vec()),
+            b"exists" => return Err(arity_error("script|exists")),
+            b"flush" if args.len() == 2 => ScriptRequest::Flush,
+            b"flush" if args.len() == 3 => {
+                if is_option(args.at(2), "async") || is_option(args.at(2), "sync") {
+                    ScriptRequest::Flush
+                } else {
+                    return Err(CommandError::Script(
+                        "ERR SCRIPT FLUSH only support SYNC|ASYNC option".into(),
+                    ));
+                }
+            }
+            b"flush" => return Err(arity_error("script|flush")),
+            b"kill" if args.len() == 2 => ScriptRequest::Kill,
+            b"kill" => return Err(arity_error("script|kill")),
+            b"help" if args.len() == 2 => ScriptRequest::Help,
+            b"help" => return Err(arity_error("script|help")),
+            _ => {
+                return Err(CommandError::Script(format!(
+                    "ERR unknown subcommand '{}'. Try SCRIPT HELP.",
+                    String::from_utf8_lossy(args.at(1))
+                )))
+            }
+        };
+        Ok(Script { request }.into())
+    }
+
+    pub(super) fn apply(&self, ks: &mut Keyspace, _cx: &mut Cx) -> Result<Reply, CommandError> {
+        Ok(match &self.request {
+            ScriptRequest::Load(body) => {
+                engine::check_compiles(body)?;
+                let sha = ks.scripts_mut().insert(body.clone());
+                Reply::Bulk(Bytes::from(sha))
+            }
+            ScriptRequest::Exists(shas) => Reply::Array(
+                shas.iter()
+                    .map(|sha| {
+                        let sha = String::from_utf8_lossy(sha);
+                        Reply::Integer(i64::from(ks.scripts().contains(&sha)))
+                    })
+                    .collect(),
+            ),
+            ScriptRequest::Flush => {
+                ks.scripts_mut().clear();
+                Reply::Ok
+            }
+            ScriptRequest::Kill => return Err(CommandError::NotBusy),
+            ScriptRequest::Help => Reply::Array(
+                SCRIPT_HELP
+                    .iter()
+                    .map(|line| Reply::Simple((*line).to_string()))
+                    .collect(),
+            ),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;
