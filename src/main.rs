@@ -276,7 +276,11 @@ async fn serve(args: Box<tandem::server::ServeArgs>) -> anyhow::Result<()> {
     use tandem::server::{Listeners, Server};
     let config = args.resolve()?;
     let node_runtime = tandem::server::priority::NodeRuntime::for_config(&config)?;
-    let listeners = Listeners::bind(&config).await?;
+    let tls = config.load_tls()?;
+    if let Some(tls) = &tls {
+        tandem::tls::spawn_reloader(tls.clone());
+    }
+    let listeners = Listeners::bind(&config, tls.clone()).await?;
     let client_addr = listeners.resp.local_addr()?.to_string();
     let mut builder = Node::builder(&config.data)
         .node_id(config.node_id)
@@ -289,7 +293,10 @@ async fn serve(args: Box<tandem::server::ServeArgs>) -> anyhow::Result<()> {
         ))
         .batch_limits(config.lanes.batch_limits())
         .lane_limits(config.lanes.lane_limits());
-    if let Some(options) = config.cluster_options(&client_addr)? {
+    if let Some(mut options) = config.cluster_options(&client_addr)? {
+        if config.tls_cluster {
+            options.peer_tls = tls.clone();
+        }
         builder = builder.cluster(options);
     }
     let node = node_runtime
@@ -315,9 +322,13 @@ async fn serve(args: Box<tandem::server::ServeArgs>) -> anyhow::Result<()> {
             .critical_addr()
             .map(|addr| format!(" critical={addr}"))
             .unwrap_or_default();
+        let tls = server
+            .tls_addr()
+            .map(|addr| format!(" tls={addr}"))
+            .unwrap_or_default();
         writeln!(
             stdout,
-            "ready listen={} admin={}{critical}",
+            "ready listen={} admin={}{critical}{tls}",
             server.local_addr(),
             server.admin_addr()
         )?;

@@ -12,10 +12,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
+use tokio_rustls::server::TlsStream;
 
 use super::clients::ClientInfo;
 use super::multi::{ExecSlot, Queued};
@@ -131,6 +135,61 @@ pub(crate) struct Connection {
     pub(crate) blocking_requests: u64,
 }
 
+/// The read side of a client socket: plaintext TCP, or TLS on the `tls-port` listener. An enum
+/// rather than a box or a generic, so the plaintext path stays a direct call and the connection
+/// code is compiled once.
+pub(crate) enum ClientReader {
+    Plain(OwnedReadHalf),
+    Tls(tokio::io::ReadHalf<TlsStream<TcpStream>>),
+}
+
+/// The write side of a client socket (see [`ClientReader`]).
+pub(crate) enum ClientWriter {
+    Plain(OwnedWriteHalf),
+    Tls(tokio::io::WriteHalf<TlsStream<TcpStream>>),
+}
+
+impl AsyncRead for ClientReader {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            ClientReader::Plain(inner) => Pin::new(inner).poll_read(cx, buf),
+            ClientReader::Tls(inner) => Pin::new(inner).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for ClientWriter {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        match self.get_mut() {
+            ClientWriter::Plain(inner) => Pin::new(inner).poll_write(cx, buf),
+            ClientWriter::Tls(inner) => Pin::new(inner).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            ClientWriter::Plain(inner) => Pin::new(inner).poll_flush(cx),
+            ClientWriter::Tls(inner) => Pin::new(inner).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            ClientWriter::Plain(inner) => Pin::new(inner).poll_shutdown(cx),
+            ClientWriter::Tls(inner) => Pin::new(inner).poll_shutdown(cx),
+        }
+    }
+}
+
+/// Serves a plaintext client until it leaves.
 pub(crate) async fn run(
     shared: Arc<Shared>,
     client: Arc<ClientInfo>,
@@ -138,6 +197,41 @@ pub(crate) async fn run(
     stop: watch::Receiver<bool>,
 ) {
     let (reader, writer) = stream.into_split();
+    serve(
+        shared,
+        client,
+        ClientReader::Plain(reader),
+        ClientWriter::Plain(writer),
+        stop,
+    )
+    .await;
+}
+
+/// Serves a client whose TLS handshake succeeded, exactly as a plaintext one.
+pub(crate) async fn run_tls(
+    shared: Arc<Shared>,
+    client: Arc<ClientInfo>,
+    stream: TlsStream<TcpStream>,
+    stop: watch::Receiver<bool>,
+) {
+    let (reader, writer) = tokio::io::split(stream);
+    serve(
+        shared,
+        client,
+        ClientReader::Tls(reader),
+        ClientWriter::Tls(writer),
+        stop,
+    )
+    .await;
+}
+
+async fn serve(
+    shared: Arc<Shared>,
+    client: Arc<ClientInfo>,
+    reader: ClientReader,
+    writer: ClientWriter,
+    stop: watch::Receiver<bool>,
+) {
     let (out_tx, out_rx) = mpsc::channel(OUTGOING_DEPTH_MAX);
     let (answered_tx, answered_rx) = watch::channel(0u64);
     let connection = Connection {
@@ -164,7 +258,7 @@ pub(crate) async fn run(
 
 async fn read_half(
     mut connection: Connection,
-    mut reader: OwnedReadHalf,
+    mut reader: ClientReader,
     stop: watch::Receiver<bool>,
 ) {
     let end = connection.read_loop(&mut reader, stop).await;
@@ -186,7 +280,7 @@ async fn read_half(
 impl Connection {
     async fn read_loop(
         &mut self,
-        reader: &mut OwnedReadHalf,
+        reader: &mut ClientReader,
         mut stop: watch::Receiver<bool>,
     ) -> End {
         let shared = self.shared.clone();
@@ -356,7 +450,7 @@ pub(crate) fn node_error_reply(error: &Error) -> Reply {
 }
 
 async fn write_loop(
-    mut socket: OwnedWriteHalf,
+    mut socket: ClientWriter,
     mut slots: mpsc::Receiver<Outgoing>,
     answered: watch::Sender<u64>,
     shared: Arc<Shared>,
@@ -446,7 +540,7 @@ async fn write_loop(
 }
 
 async fn flush(
-    socket: &mut OwnedWriteHalf,
+    socket: &mut ClientWriter,
     out: &mut BytesMut,
     stats: &super::stats::ServerStats,
 ) -> std::io::Result<()> {
