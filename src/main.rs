@@ -68,6 +68,10 @@ enum Cmd {
         /// First client port (peer ports are +10000, admin ports +2000).
         #[arg(long, default_value_t = 7379)]
         base_port: u16,
+        /// Make a throwaway CA and certificates, run the peers over mutual TLS and open TLS
+        /// client ports (base + 1000...).
+        #[arg(long)]
+        tls: bool,
     },
     /// Print the cluster as a node sees it: leader, term, and per node its zone, role, applied
     /// and matched index, lag and last contact.
@@ -199,9 +203,15 @@ fn main() -> anyhow::Result<()> {
             let runtime = tokio::runtime::Runtime::new()?;
             runtime.block_on(crash_writer(data, tasks.max(1), snapshot_every, backend))
         }
-        Cmd::Demo { dir, base_port } => {
-            tandem::cluster::cli::demo(&tandem::cluster::cli::DemoOptions { dir, base_port })
-        }
+        Cmd::Demo {
+            dir,
+            base_port,
+            tls,
+        } => tandem::cluster::cli::demo(&tandem::cluster::cli::DemoOptions {
+            dir,
+            base_port,
+            tls,
+        }),
         Cmd::Status { target, auth, json } => {
             tandem::cluster::cli::status(&target, auth.as_deref(), json)
         }
