@@ -184,6 +184,12 @@ fn the_redis_crate_talks_tls_beside_the_plaintext_port() {
     let mut plain = plain.get_connection().unwrap();
     let value: String = redis::cmd("GET").arg("over").query(&mut plain).unwrap();
     assert_eq!(value, "tls");
+    let auth: Vec<String> = redis::cmd("CONFIG")
+        .arg("GET")
+        .arg("tls-auth-clients")
+        .query(&mut connection)
+        .unwrap();
+    assert_eq!(auth, ["tls-auth-clients", "yes"]);
 }
 
 #[test]
