@@ -49,6 +49,7 @@ pub mod peer;
 pub mod raft;
 pub mod server;
 pub mod snapshot;
+pub mod tls;
 pub mod wal;
 
 pub use command::{Command, CommandError, Reply, Transaction};

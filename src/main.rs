@@ -68,6 +68,10 @@ enum Cmd {
         /// First client port (peer ports are +10000, admin ports +2000).
         #[arg(long, default_value_t = 7379)]
         base_port: u16,
+        /// Make a throwaway CA and certificates, run the peers over mutual TLS and open TLS
+        /// client ports (base + 1000...).
+        #[arg(long)]
+        tls: bool,
     },
     /// Print the cluster as a node sees it: leader, term, and per node its zone, role, applied
     /// and matched index, lag and last contact.
@@ -199,9 +203,15 @@ fn main() -> anyhow::Result<()> {
             let runtime = tokio::runtime::Runtime::new()?;
             runtime.block_on(crash_writer(data, tasks.max(1), snapshot_every, backend))
         }
-        Cmd::Demo { dir, base_port } => {
-            tandem::cluster::cli::demo(&tandem::cluster::cli::DemoOptions { dir, base_port })
-        }
+        Cmd::Demo {
+            dir,
+            base_port,
+            tls,
+        } => tandem::cluster::cli::demo(&tandem::cluster::cli::DemoOptions {
+            dir,
+            base_port,
+            tls,
+        }),
         Cmd::Status { target, auth, json } => {
             tandem::cluster::cli::status(&target, auth.as_deref(), json)
         }
@@ -276,7 +286,11 @@ async fn serve(args: Box<tandem::server::ServeArgs>) -> anyhow::Result<()> {
     use tandem::server::{Listeners, Server};
     let config = args.resolve()?;
     let node_runtime = tandem::server::priority::NodeRuntime::for_config(&config)?;
-    let listeners = Listeners::bind(&config).await?;
+    let tls = config.load_tls()?;
+    if let Some(tls) = &tls {
+        tandem::tls::spawn_reloader(tls.clone());
+    }
+    let listeners = Listeners::bind(&config, tls.clone()).await?;
     let client_addr = listeners.resp.local_addr()?.to_string();
     let mut builder = Node::builder(&config.data)
         .node_id(config.node_id)
@@ -289,7 +303,10 @@ async fn serve(args: Box<tandem::server::ServeArgs>) -> anyhow::Result<()> {
         ))
         .batch_limits(config.lanes.batch_limits())
         .lane_limits(config.lanes.lane_limits());
-    if let Some(options) = config.cluster_options(&client_addr)? {
+    if let Some(mut options) = config.cluster_options(&client_addr)? {
+        if config.tls_cluster {
+            options.peer_tls = tls.clone();
+        }
         builder = builder.cluster(options);
     }
     let node = node_runtime
@@ -315,9 +332,13 @@ async fn serve(args: Box<tandem::server::ServeArgs>) -> anyhow::Result<()> {
             .critical_addr()
             .map(|addr| format!(" critical={addr}"))
             .unwrap_or_default();
+        let tls = server
+            .tls_addr()
+            .map(|addr| format!(" tls={addr}"))
+            .unwrap_or_default();
         writeln!(
             stdout,
-            "ready listen={} admin={}{critical}",
+            "ready listen={} admin={}{critical}{tls}",
             server.local_addr(),
             server.admin_addr()
         )?;

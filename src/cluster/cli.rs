@@ -337,6 +337,9 @@ pub struct DemoOptions {
     pub dir: PathBuf,
     /// Client ports are base, base+1, base+2; peer ports base+10000...; admin base+2000....
     pub base_port: u16,
+    /// Make a throwaway CA and certificates (in `<dir>/tls`), run the peers over mutual TLS
+    /// and open TLS client ports base+1000....
+    pub tls: bool,
 }
 
 struct DemoNode {
@@ -354,6 +357,11 @@ pub fn demo(options: &DemoOptions) -> anyhow::Result<()> {
     let base = options.base_port;
     let client = |i: u16| format!("127.0.0.1:{}", base + i);
     let peer = |i: u16| format!("127.0.0.1:{}", base + 10_000 + i);
+    let tls_dir = if options.tls {
+        Some(demo_certificates(&options.dir)?)
+    } else {
+        None
+    };
     let mut nodes = Vec::new();
     for i in 0..3u16 {
         let id = u64::from(i) + 1;
@@ -369,6 +377,16 @@ pub fn demo(options: &DemoOptions) -> anyhow::Result<()> {
         ];
         for j in (0..3u16).filter(|j| *j != i) {
             args.push(format!("--peer={}@{}", u64::from(j) + 1, peer(j)));
+        }
+        if let Some(tls) = &tls_dir {
+            let file = |name: String| tls.join(name).display().to_string();
+            args.extend([
+                "--tls-cluster=yes".to_string(),
+                format!("--tls-port={}", base + 1_000 + i),
+                format!("--tls-cert-file={}", file(format!("node{id}.crt"))),
+                format!("--tls-key-file={}", file(format!("node{id}.key"))),
+                format!("--tls-ca-cert-file={}", file("ca.crt".into())),
+            ]);
         }
         nodes.push(DemoNode {
             id,
@@ -430,6 +448,20 @@ pub fn demo(options: &DemoOptions) -> anyhow::Result<()> {
     println!(
         "connect:        redis-cli -p {base}        (any node; writes are forwarded to the leader)"
     );
+    if let Some(tls) = &tls_dir {
+        let file = |name: &str| tls.join(name).display().to_string();
+        println!(
+            "connect (TLS):  redis-cli --tls --cacert {} --cert {} --key {} -p {}",
+            file("ca.crt"),
+            file("client.crt"),
+            file("client.key"),
+            base + 1_000
+        );
+        println!(
+            "                (peers talk mutual TLS; certificates in {})",
+            tls.display()
+        );
+    }
     println!("watch:          tandem status --target {}", client(0));
     println!("fail over:      kill -9 {leader_pid}        (the leader; a new one is elected in under a second)");
     println!("health:         tandem check --target {}", client(1));
@@ -482,6 +514,21 @@ fn stop_demo_node(node: &mut DemoNode) {
         }
         let _ = child.wait();
     }
+}
+
+/// A fresh throwaway CA, one certificate per node (`tandem-node-<id>`, localhost, 127.0.0.1)
+/// and a client certificate, in `<dir>/tls`.
+fn demo_certificates(dir: &Path) -> anyhow::Result<PathBuf> {
+    let tls = dir.join("tls");
+    std::fs::create_dir_all(&tls).with_context(|| format!("cannot create {}", tls.display()))?;
+    let ca = crate::tls::certs::CertAuthority::new("tandem demo CA")?;
+    ca.write(&tls)?;
+    for id in 1..=3u64 {
+        ca.node(id, &[])?.write(&tls, &format!("node{id}"))?;
+    }
+    ca.issue("demo client", &["demo-client".to_string()])?
+        .write(&tls, "client")?;
+    Ok(tls)
 }
 
 /// The demo's cluster secret: random on first run, kept in the demo folder so restarts match.

@@ -108,6 +108,9 @@ pub struct ClusterOptions {
     pub leader_wait: Duration,
     /// Command run (by `sh -c`) on a node when it becomes leader.
     pub on_leader_change: Option<String>,
+    /// `tls-cluster yes`: peer connections run over mutual TLS with this configuration (the
+    /// cluster secret handshake still runs inside it).
+    pub peer_tls: Option<std::sync::Arc<crate::tls::TlsState>>,
 }
 
 impl ClusterOptions {
@@ -125,6 +128,7 @@ impl ClusterOptions {
             stale_read_lag_max: STALE_READ_LAG_MAX_DEFAULT,
             leader_wait: LEADER_WAIT_DEFAULT,
             on_leader_change: None,
+            peer_tls: None,
         }
     }
 

@@ -13,8 +13,8 @@ mod glob;
 mod hash;
 mod list;
 mod memory;
-mod sessions;
 mod scripts;
+mod sessions;
 mod set;
 mod stream;
 mod zset;
@@ -30,11 +30,11 @@ pub use glob::glob_match;
 pub(crate) use hash::HashValue;
 pub use list::ListEnd;
 pub(crate) use list::ListValue;
+pub use scripts::{sha1_hex, ScriptCache};
 pub use sessions::{
     session_id, Admission, Outcome, Session, Sessions, SESSIONS_MAX,
     SESSION_IDLE_TIMEOUT_DEFAULT_MS, SESSION_IDLE_TIMEOUT_MAX_MS, SESSION_REPLIES_MAX,
 };
-pub use scripts::{sha1_hex, ScriptCache};
 pub(crate) use set::SetValue;
 pub use stream::{Consumer, ConsumerGroup, Pending, StreamFields, StreamId, StreamValue};
 pub use zset::ScoreBound;

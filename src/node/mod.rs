@@ -295,11 +295,14 @@ impl NodeBuilder {
                 .map_or(self.client_addr.clone(), |o| o.client_addr.clone()),
         };
         let network = match &self.cluster {
-            Some(o) => PeerNetwork::new(Arc::new(PeerConfig::new(
-                self.node_id,
-                o.cluster_name.clone(),
-                o.cluster_secret.clone(),
-            ))),
+            Some(o) => PeerNetwork::new(Arc::new(
+                PeerConfig::new(
+                    self.node_id,
+                    o.cluster_name.clone(),
+                    o.cluster_secret.clone(),
+                )
+                .with_tls(o.peer_tls.clone()),
+            )),
             None => PeerNetwork::default(),
         };
         let raft = Raft::new(
@@ -329,11 +332,14 @@ impl NodeBuilder {
             Some(options) => {
                 let server = PeerServer::bind(
                     &options.peer_listen,
-                    Arc::new(PeerConfig::new(
-                        self.node_id,
-                        options.cluster_name.clone(),
-                        options.cluster_secret.clone(),
-                    )),
+                    Arc::new(
+                        PeerConfig::new(
+                            self.node_id,
+                            options.cluster_name.clone(),
+                            options.cluster_secret.clone(),
+                        )
+                        .with_tls(options.peer_tls.clone()),
+                    ),
                     Arc::new(crate::cluster::PeerService {
                         cluster: cluster.clone(),
                     }),

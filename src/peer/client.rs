@@ -17,6 +17,7 @@ use tokio::sync::{mpsc, oneshot, OnceCell};
 
 use super::frame::{self, Frame, FrameError, FrameType, PROTOCOL_VERSION};
 use super::handshake::{self, ConnectError};
+use super::stream::PeerStream;
 use super::{PeerConfig, PeerError};
 
 /// Frames queued for the writer of one connection; callers wait for room beyond this.
@@ -176,13 +177,33 @@ impl ClientInner {
         Ok(Connection::start(stream, buf, self))
     }
 
-    async fn connect_and_handshake(&self) -> Result<(TcpStream, BytesMut), PeerError> {
-        let mut stream = TcpStream::connect(&self.addr)
+    async fn connect_and_handshake(&self) -> Result<(PeerStream, BytesMut), PeerError> {
+        let stream = TcpStream::connect(&self.addr)
             .await
             .map_err(|error| self.unreachable(format!("connect failed: {error}")))?;
         stream
             .set_nodelay(true)
             .map_err(|error| self.unreachable(format!("cannot set TCP_NODELAY: {error}")))?;
+        let connector = self
+            .config
+            .tls
+            .as_ref()
+            .and_then(|tls| tls.peer_connector());
+        let mut stream = match connector {
+            None => PeerStream::Plain(stream),
+            Some(connector) => {
+                // The server's certificate must name the node this client dials.
+                let name = crate::tls::node_server_name(self.target);
+                let stream = connector.connect(name, stream).await.map_err(|error| {
+                    tracing::warn!(target_node = self.target, addr = %self.addr, %error, "peer TLS handshake failed");
+                    PeerError::Rejected {
+                        target: self.target,
+                        reason: format!("TLS handshake failed: {error}"),
+                    }
+                })?;
+                PeerStream::Tls(Box::new(tokio_rustls::TlsStream::Client(stream)))
+            }
+        };
         let mut buf = BytesMut::new();
         handshake::connect(&mut stream, &mut buf, &self.config, self.target)
             .await
@@ -216,7 +237,7 @@ struct Connection {
 impl Connection {
     /// Spawns the task that writes queued requests and routes replies; it ends when the
     /// connection breaks or when this handle is dropped (the request channel closes).
-    fn start(stream: TcpStream, buf: BytesMut, client: &ClientInner) -> Arc<Connection> {
+    fn start(stream: PeerStream, buf: BytesMut, client: &ClientInner) -> Arc<Connection> {
         let (outgoing, mut outgoing_rx) = mpsc::channel(OUTGOING_FRAMES_MAX);
         let pending = Arc::new(Pending::default());
         let connection = Arc::new(Connection {
@@ -230,7 +251,7 @@ impl Connection {
         let addr = client.addr.clone();
         let frame_bytes_max = client.config.frame_bytes_max;
         tokio::spawn(async move {
-            let (mut read_half, mut write_half) = stream.into_split();
+            let (mut read_half, mut write_half) = tokio::io::split(stream);
             let error = tokio::select! {
                 error = read_replies(&mut read_half, buf, &pending, target, frame_bytes_max) => error,
                 written = frame::write_loop(&mut write_half, &mut outgoing_rx) => match written {
@@ -293,7 +314,7 @@ impl Connection {
 
 /// Waits for replies and hands each to its caller. Returns why it stopped.
 async fn read_replies(
-    reader: &mut tokio::net::tcp::OwnedReadHalf,
+    reader: &mut tokio::io::ReadHalf<PeerStream>,
     mut buf: BytesMut,
     pending: &Pending,
     target: u64,

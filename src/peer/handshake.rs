@@ -186,11 +186,13 @@ impl From<FrameError> for AcceptError {
 }
 
 /// Runs the server side on `stream`; returns the client's node id once it proved it knows the
-/// secret. Bytes read past the handshake stay in `buf`.
+/// secret. `identity` vets the id the client claims (with TLS: its certificate must name it)
+/// before anything else is sent. Bytes read past the handshake stay in `buf`.
 pub(crate) async fn accept<S: AsyncRead + AsyncWrite + Unpin>(
     stream: &mut S,
     buf: &mut BytesMut,
     config: &PeerConfig,
+    identity: &(dyn Fn(u64) -> Result<(), String> + Send + Sync),
 ) -> Result<u64, AcceptError> {
     let hello = frame::read_frame(stream, buf, HANDSHAKE_BODY_BYTES_MAX).await?;
     if hello.version != PROTOCOL_VERSION {
@@ -212,6 +214,13 @@ pub(crate) async fn accept<S: AsyncRead + AsyncWrite + Unpin>(
             "cluster name mismatch: this node is in cluster {:?}, the peer in {:?}",
             config.cluster_name,
             String::from_utf8_lossy(&hello.cluster_name)
+        );
+        return refuse(stream, told.clone(), told).await;
+    }
+    if let Err(reason) = identity(hello.client_id) {
+        let told = format!(
+            "identity mismatch: the peer claims node {} but {reason}",
+            hello.client_id
         );
         return refuse(stream, told.clone(), told).await;
     }

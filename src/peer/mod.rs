@@ -10,6 +10,7 @@ mod client;
 mod frame;
 mod handshake;
 mod server;
+mod stream;
 
 #[cfg(test)]
 mod tests;
@@ -37,6 +38,10 @@ pub struct PeerConfig {
     pub connect_timeout: Duration,
     /// Largest frame body accepted or sent; a bigger one is a protocol error.
     pub frame_bytes_max: usize,
+    /// Mutual TLS under the frames (`tls-cluster yes`): the server requires a client
+    /// certificate naming `tandem-node-<id>` for the id the client announces, and the client
+    /// requires the server's certificate to name the node it dials.
+    pub tls: Option<std::sync::Arc<crate::tls::TlsState>>,
 }
 
 impl PeerConfig {
@@ -50,7 +55,14 @@ impl PeerConfig {
             cluster_secret: secret.into(),
             connect_timeout: Self::CONNECT_TIMEOUT_DEFAULT,
             frame_bytes_max: Self::FRAME_BYTES_MAX_DEFAULT,
+            tls: None,
         }
+    }
+
+    /// The same configuration over mutual TLS (None: plaintext).
+    pub fn with_tls(mut self, tls: Option<std::sync::Arc<crate::tls::TlsState>>) -> Self {
+        self.tls = tls;
+        self
     }
 
     /// Checks what the handshake and the frame header can carry; an empty secret is refused
@@ -84,6 +96,7 @@ impl std::fmt::Debug for PeerConfig {
             .field("cluster_secret", &"<redacted>")
             .field("connect_timeout", &self.connect_timeout)
             .field("frame_bytes_max", &self.frame_bytes_max)
+            .field("tls", &self.tls.is_some())
             .finish()
     }
 }
@@ -94,9 +107,10 @@ pub type HandlerFuture =
 
 /// What the server side does with one request. `kind` and `payload` are opaque to the transport.
 ///
-/// `from` is the node id the client announced in its handshake. The handshake proves only that
-/// the client knows the cluster secret, not which member it is: check `from` against the
-/// membership before trusting it. Each request runs in its own task; a panic in the handler is
+/// `from` is the node id the client announced in its handshake. Over plaintext the handshake
+/// proves only that the client knows the cluster secret, not which member it is: check `from`
+/// against the membership before trusting it. With TLS, `from` is also the id its certificate
+/// names. Each request runs in its own task; a panic in the handler is
 /// caught and answered as an error.
 pub trait PeerHandler: Send + Sync + 'static {
     fn handle(&self, from: u64, kind: u8, payload: bytes::Bytes) -> HandlerFuture;

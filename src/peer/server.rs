@@ -21,7 +21,9 @@ use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
 
 use super::frame::{self, Frame, FrameError, FrameType, PROTOCOL_VERSION};
 use super::handshake::{self, AcceptError};
+use super::stream::PeerStream;
 use super::{HandlerFuture, PeerConfig, PeerHandler};
+use rustls::pki_types::CertificateDer;
 
 /// A handshake must finish within this; a silent or slow peer is dropped.
 pub(crate) const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(3);
@@ -183,16 +185,56 @@ struct ServerConnection {
 }
 
 impl ServerConnection {
-    async fn run(self, mut stream: TcpStream) {
+    async fn run(self, stream: TcpStream) {
         let remote = self.remote;
         let mut shutdown = self.shutdown.clone();
         if let Err(error) = stream.set_nodelay(true) {
             tracing::debug!(%remote, %error, "cannot set TCP_NODELAY on a peer connection");
         }
+        let Some(acceptor) = self.config.tls.as_ref().and_then(|tls| tls.peer_acceptor()) else {
+            return self.serve(PeerStream::Plain(stream), None).await;
+        };
+        // The TLS handshake and the secret handshake share HANDSHAKE_TIMEOUT's budget twice at
+        // most; a client without a certificate signed by the CA never gets past this.
+        let tls = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream));
+        let accepted = tokio::select! {
+            _ = stopped(&mut shutdown) => return,
+            accepted = tls => accepted,
+        };
+        let stream = match accepted {
+            Ok(Ok(stream)) => stream,
+            Ok(Err(error)) => {
+                tracing::warn!(%remote, %error, "peer TLS handshake failed");
+                return;
+            }
+            Err(_) => {
+                tracing::warn!(%remote, "peer TLS handshake did not finish within {HANDSHAKE_TIMEOUT:?}");
+                return;
+            }
+        };
+        let chain: Vec<CertificateDer<'static>> = stream
+            .get_ref()
+            .1
+            .peer_certificates()
+            .map(|certs| certs.iter().map(|c| c.clone().into_owned()).collect())
+            .unwrap_or_default();
+        let stream = PeerStream::Tls(Box::new(tokio_rustls::TlsStream::Server(stream)));
+        self.serve(stream, Some(chain)).await;
+    }
+
+    /// Runs the secret handshake on `stream`, then serves requests. `chain` is the client's
+    /// verified certificate chain when the connection is TLS: it must name the claimed id.
+    async fn serve(self, mut stream: PeerStream, chain: Option<Vec<CertificateDer<'static>>>) {
+        let remote = self.remote;
+        let mut shutdown = self.shutdown.clone();
+        let identity = move |claimed: u64| match &chain {
+            None => Ok(()),
+            Some(chain) => crate::tls::certificate_names_node(chain, claimed),
+        };
         let mut buf = BytesMut::new();
         let handshake = tokio::time::timeout(
             HANDSHAKE_TIMEOUT,
-            handshake::accept(&mut stream, &mut buf, &self.config),
+            handshake::accept(&mut stream, &mut buf, &self.config, &identity),
         );
         let accepted = tokio::select! {
             _ = stopped(&mut shutdown) => return,
@@ -215,7 +257,7 @@ impl ServerConnection {
         };
         tracing::info!(%remote, from, "peer connected");
 
-        let (mut read_half, mut write_half) = stream.into_split();
+        let (mut read_half, mut write_half) = tokio::io::split(stream);
         let (replies, mut replies_rx) = mpsc::channel(OUTGOING_FRAMES_MAX);
         let ended = tokio::select! {
             _ = stopped(&mut shutdown) => None,
@@ -234,7 +276,7 @@ impl ServerConnection {
     /// Reads requests and starts a task for each; returns why reading stopped.
     async fn serve_requests(
         &self,
-        reader: &mut tokio::net::tcp::OwnedReadHalf,
+        reader: &mut tokio::io::ReadHalf<PeerStream>,
         mut buf: BytesMut,
         from: u64,
         replies: mpsc::Sender<Frame>,

@@ -654,3 +654,218 @@ fn decode_survives_random_input() {
         }
     }
 }
+
+// --- mutual TLS (tls-cluster) ---
+
+/// A CA and, per node id, a TLS state whose certificate names `cert_id` (normally the node's
+/// own id) while the state believes it is node `cert_id` too.
+struct TlsFixture {
+    dir: tempfile::TempDir,
+    ca: crate::tls::certs::CertAuthority,
+}
+
+impl TlsFixture {
+    fn new() -> TlsFixture {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let ca = crate::tls::certs::CertAuthority::new("peer test CA").expect("CA");
+        ca.write(dir.path()).expect("write CA");
+        TlsFixture { dir, ca }
+    }
+
+    /// TLS state holding a certificate for `tandem-node-<cert_id>` signed by `ca`.
+    fn state_with(
+        &self,
+        ca: &crate::tls::certs::CertAuthority,
+        cert_id: u64,
+    ) -> Arc<crate::tls::TlsState> {
+        let stem = format!("node{cert_id}-{}", rand::random::<u32>());
+        let (cert_file, key_file) = ca
+            .node(cert_id, &[])
+            .expect("issue")
+            .write(self.dir.path(), &stem)
+            .expect("write");
+        let settings = crate::tls::TlsSettings {
+            cert_file,
+            key_file,
+            ca_cert_file: Some(self.dir.path().join("ca.crt")),
+            auth_clients: crate::tls::ClientAuth::Yes,
+            protocols: None,
+            ciphersuites: None,
+            cluster: true,
+            node_id: cert_id,
+        };
+        Arc::new(crate::tls::TlsState::load(settings).expect("TLS state"))
+    }
+
+    fn state(&self, cert_id: u64) -> Arc<crate::tls::TlsState> {
+        self.state_with(&self.ca, cert_id)
+    }
+}
+
+async fn start_tls_server(fixture: &TlsFixture, node_id: u64) -> (PeerServer, Arc<TestHandler>) {
+    let (handler, _arrived) = TestHandler::new();
+    let config = PeerConfig::new(node_id, CLUSTER, SECRET).with_tls(Some(fixture.state(node_id)));
+    let server = PeerServer::bind("127.0.0.1:0", Arc::new(config), handler.clone())
+        .await
+        .expect("bind");
+    (server, handler)
+}
+
+#[tokio::test]
+async fn mutual_tls_carries_calls_between_members_with_matching_certificates() {
+    let fixture = TlsFixture::new();
+    let (server, handler) = start_tls_server(&fixture, 1).await;
+    let client = client_for(
+        &server,
+        1,
+        client_config(2).with_tls(Some(fixture.state(2))),
+    );
+    let reply = client
+        .call(ECHO, Bytes::from_static(b"over tls"), CALL_TIMEOUT)
+        .await;
+    assert_eq!(reply, Ok(Bytes::from_static(b"over tls")));
+    let from = client.call(FROM, Bytes::new(), CALL_TIMEOUT).await;
+    assert_eq!(from, Ok(Bytes::copy_from_slice(&2u64.to_le_bytes())));
+    assert_eq!(handler.calls(), 2);
+}
+
+#[tokio::test]
+async fn a_member_certificate_cannot_claim_another_member_id() {
+    let fixture = TlsFixture::new();
+    let (server, handler) = start_tls_server(&fixture, 1).await;
+    // A valid certificate for node 3, used by a process that says it is node 2.
+    let impostor = client_for(
+        &server,
+        1,
+        client_config(2).with_tls(Some(fixture.state(3))),
+    );
+    let error = impostor
+        .call(ECHO, Bytes::from_static(b"x"), CALL_TIMEOUT)
+        .await
+        .expect_err("an impostor must be refused");
+    assert!(
+        matches!(&error, PeerError::Rejected { reason, .. } if reason.contains("tandem-node-2")),
+        "{error:?}"
+    );
+    assert_eq!(handler.calls(), 0, "nothing reached the handler");
+}
+
+#[tokio::test]
+async fn the_dialer_refuses_a_server_whose_certificate_names_another_node() {
+    let fixture = TlsFixture::new();
+    // The server is node 1 with node 1's certificate; the client dials it believing it is
+    // node 4 (its address was taken over): the TLS name check fails before any frame.
+    let (server, handler) = start_tls_server(&fixture, 1).await;
+    let client = client_for(
+        &server,
+        4,
+        client_config(2).with_tls(Some(fixture.state(2))),
+    );
+    let error = client
+        .call(ECHO, Bytes::from_static(b"x"), CALL_TIMEOUT)
+        .await
+        .expect_err("wrong server identity");
+    assert!(error.never_sent(), "{error:?}");
+    assert_eq!(handler.calls(), 0);
+}
+
+#[tokio::test]
+async fn strangers_are_refused_by_a_tls_peer_server() {
+    let fixture = TlsFixture::new();
+    let (server, handler) = start_tls_server(&fixture, 1).await;
+    // A certificate from another CA.
+    let other_ca = crate::tls::certs::CertAuthority::new("other CA").expect("CA");
+    let foreign = fixture.state_with(&other_ca, 2);
+    let client = client_for(&server, 1, client_config(2).with_tls(Some(foreign)));
+    assert!(client.call(ECHO, Bytes::new(), CALL_TIMEOUT).await.is_err());
+    // Plaintext with the right secret.
+    let plain = client_for(&server, 1, client_config(2));
+    assert!(plain.call(ECHO, Bytes::new(), CALL_TIMEOUT).await.is_err());
+    assert_eq!(handler.calls(), 0);
+    // The server still serves members afterwards.
+    let member = client_for(
+        &server,
+        1,
+        client_config(2).with_tls(Some(fixture.state(2))),
+    );
+    assert_eq!(
+        member
+            .call(ECHO, Bytes::from_static(b"ok"), CALL_TIMEOUT)
+            .await,
+        Ok(Bytes::from_static(b"ok"))
+    );
+}
+
+#[tokio::test]
+async fn tampered_tls_records_drop_the_connection_and_nothing_is_applied() {
+    // A proxy between client and server flips one byte of the client's stream after the
+    // handshake: the TLS record fails its integrity check, the server closes the connection
+    // and the handler never sees the altered request.
+    let fixture = TlsFixture::new();
+    let (server, handler) = start_tls_server(&fixture, 1).await;
+    let upstream = server.local_addr();
+    let proxy = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
+    let proxy_addr = proxy.local_addr().expect("addr");
+    let flip_after = Arc::new(AtomicUsize::new(usize::MAX));
+    let flip = flip_after.clone();
+    tokio::spawn(async move {
+        use tokio::io::AsyncWriteExt;
+        while let Ok((mut inbound, _)) = proxy.accept().await {
+            let mut outbound = TcpStream::connect(upstream).await.expect("upstream");
+            let flip = flip.clone();
+            tokio::spawn(async move {
+                let (mut in_read, mut in_write) = inbound.split();
+                let (mut out_read, mut out_write) = outbound.split();
+                let forward = async {
+                    let mut seen = 0usize;
+                    let mut chunk = vec![0u8; 64 * 1024];
+                    loop {
+                        let n = match in_read.read(&mut chunk).await {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => n,
+                        };
+                        let at = flip.load(Ordering::SeqCst);
+                        if at != usize::MAX && at >= seen && at < seen + n {
+                            chunk[at - seen] ^= 0x40;
+                        }
+                        seen += n;
+                        if out_write.write_all(&chunk[..n]).await.is_err() {
+                            break;
+                        }
+                    }
+                };
+                let backward = tokio::io::copy(&mut out_read, &mut in_write);
+                tokio::select! { _ = forward => {}, _ = backward => {} }
+            });
+        }
+    });
+    let config = client_config(2).with_tls(Some(fixture.state(2)));
+    let client = PeerClient::new(1, proxy_addr.to_string(), Arc::new(config));
+    assert_eq!(
+        client
+            .call(ECHO, Bytes::from_static(b"first"), CALL_TIMEOUT)
+            .await,
+        Ok(Bytes::from_static(b"first"))
+    );
+    assert_eq!(handler.calls(), 1);
+    // Flip a byte in the middle of the next request's record. The handshake and the first
+    // request are well under 64 KiB of client bytes; the next request is 200 KiB.
+    flip_after.store(100 * 1024, Ordering::SeqCst);
+    let tampered = client
+        .call(ECHO, Bytes::from(vec![1u8; 200 * 1024]), CALL_TIMEOUT)
+        .await;
+    assert!(tampered.is_err(), "a tampered request must not be answered");
+    assert_eq!(
+        handler.calls(),
+        1,
+        "the altered request never reached the handler"
+    );
+    // A new connection works (the flip position is behind us now).
+    flip_after.store(usize::MAX, Ordering::SeqCst);
+    assert_eq!(
+        client
+            .call(ECHO, Bytes::from_static(b"again"), CALL_TIMEOUT)
+            .await,
+        Ok(Bytes::from_static(b"again"))
+    );
+}

@@ -15,11 +15,10 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use tokio::io::AsyncReadExt;
-use tokio::net::tcp::OwnedReadHalf;
 use tokio::sync::{oneshot, watch};
 use tokio::time::Instant;
 
-use super::connection::{node_error_reply, Connection, End, Flow};
+use super::connection::{node_error_reply, ClientReader, Connection, End, Flow};
 use crate::command::{Command, CommandSpec, Reply, UnblockOutcome};
 use crate::keyspace::WaiterId;
 use crate::node::PendingReply;
@@ -111,7 +110,7 @@ impl Connection {
     /// kept for after the wait), then answers it. `Err` when the connection must end.
     pub(crate) async fn wait_blocked(
         &mut self,
-        reader: &mut OwnedReadHalf,
+        reader: &mut ClientReader,
         buf: &mut BytesMut,
         stop: &mut watch::Receiver<bool>,
     ) -> Result<(), End> {
@@ -148,7 +147,7 @@ impl Connection {
     async fn run_wait(
         &mut self,
         wait: &mut BlockedWait,
-        reader: &mut OwnedReadHalf,
+        reader: &mut ClientReader,
         buf: &mut BytesMut,
         stop: &mut watch::Receiver<bool>,
     ) -> Result<Reply, Interrupted> {
@@ -243,7 +242,7 @@ impl Connection {
     /// Bytes the client sends meanwhile are kept in `buf` for after the wait.
     async fn watch_socket(
         &self,
-        reader: &mut OwnedReadHalf,
+        reader: &mut ClientReader,
         buf: &mut BytesMut,
         stop: &mut watch::Receiver<bool>,
     ) -> End {

@@ -8,6 +8,7 @@ use serde::{Deserialize, Deserializer};
 
 use super::priority::{LaneConfig, CRITICAL_THREADS_DEFAULT};
 use super::resp;
+use crate::tls::{ClientAuth, TlsSettings, TlsState};
 use crate::wal::Backend;
 
 /// Redis's `proto-max-bulk-len` default.
@@ -83,6 +84,32 @@ pub struct ServerConfig {
     pub limits: ServerLimits,
     /// Priority lanes: admission thresholds and the bulk share of a batch.
     pub lanes: LaneConfig,
+    /// Redis's `tls-port`: a TLS client listener on the host of `listen` (0: the OS picks a
+    /// port); None = no TLS listener. Plaintext `listen` keeps serving beside it.
+    #[serde(alias = "tls-port")]
+    pub tls_port: Option<u16>,
+    /// This node's certificate chain, PEM (Redis `tls-cert-file`).
+    #[serde(alias = "tls-cert-file")]
+    pub tls_cert_file: Option<PathBuf>,
+    /// Its private key, PEM (Redis `tls-key-file`).
+    #[serde(alias = "tls-key-file")]
+    pub tls_key_file: Option<PathBuf>,
+    /// CA certificates that sign client and peer certificates (Redis `tls-ca-cert-file`).
+    #[serde(alias = "tls-ca-cert-file")]
+    pub tls_ca_cert_file: Option<PathBuf>,
+    /// no, yes (the default, as in Redis) or optional (Redis `tls-auth-clients`).
+    #[serde(alias = "tls-auth-clients", deserialize_with = "from_str")]
+    pub tls_auth_clients: ClientAuth,
+    /// Space-separated `TLSv1.2` / `TLSv1.3` (Redis `tls-protocols`); None = both.
+    #[serde(alias = "tls-protocols")]
+    pub tls_protocols: Option<String>,
+    /// Allowed cipher suites, IANA names separated by `:` (Redis `tls-ciphersuites`).
+    #[serde(alias = "tls-ciphersuites")]
+    pub tls_ciphersuites: Option<String>,
+    /// The peer transport runs over mutual TLS with the same files (Redis `tls-cluster`); each
+    /// node's certificate must name `tandem-node-<node_id>`.
+    #[serde(alias = "tls-cluster")]
+    pub tls_cluster: bool,
 }
 
 /// Cluster tuning (the `[cluster]` table).
@@ -150,6 +177,14 @@ impl Default for ServerConfig {
             critical_threads: CRITICAL_THREADS_DEFAULT,
             limits: ServerLimits::default(),
             lanes: LaneConfig::default(),
+            tls_port: None,
+            tls_cert_file: None,
+            tls_key_file: None,
+            tls_ca_cert_file: None,
+            tls_auth_clients: ClientAuth::default(),
+            tls_protocols: None,
+            tls_ciphersuites: None,
+            tls_cluster: false,
         }
     }
 }
@@ -195,6 +230,13 @@ impl ServerLimits {
             inline_bytes_max: self.inline_bytes_max,
         }
     }
+}
+
+fn from_str<'de, D: Deserializer<'de>, T: std::str::FromStr<Err = String>>(
+    deserializer: D,
+) -> Result<T, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    text.parse().map_err(serde::de::Error::custom)
 }
 
 fn backend_from_str<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Backend, D::Error> {
@@ -272,7 +314,53 @@ impl ServerConfig {
         if let Err(ConfigError::Invalid { reason }) = self.cluster_options("127.0.0.1:1") {
             return invalid(reason);
         }
+        self.tls_settings()?;
         Ok(())
+    }
+
+    /// What the `tls-*` settings ask for, or None when TLS is not used (neither `tls-port` nor
+    /// `tls-cluster`). Files are not read here; see [`ServerConfig::load_tls`].
+    pub fn tls_settings(&self) -> Result<Option<TlsSettings>, ConfigError> {
+        let invalid = |reason: String| Err(ConfigError::Invalid { reason });
+        if self.tls_port.is_none() && !self.tls_cluster {
+            return Ok(None);
+        }
+        let (Some(cert_file), Some(key_file)) = (&self.tls_cert_file, &self.tls_key_file) else {
+            return invalid("tls-port and tls-cluster need tls-cert-file and tls-key-file".into());
+        };
+        if self.tls_cluster && self.peer_listen.is_none() {
+            return invalid("tls-cluster yes needs peer_listen (--peer-listen)".into());
+        }
+        Ok(Some(TlsSettings {
+            cert_file: cert_file.clone(),
+            key_file: key_file.clone(),
+            ca_cert_file: self.tls_ca_cert_file.clone(),
+            auth_clients: self.tls_auth_clients,
+            protocols: self.tls_protocols.clone(),
+            ciphersuites: self.tls_ciphersuites.clone(),
+            cluster: self.tls_cluster,
+            node_id: self.node_id,
+        }))
+    }
+
+    /// Reads the TLS files and builds the configurations (None when TLS is not used).
+    pub fn load_tls(&self) -> Result<Option<std::sync::Arc<TlsState>>, ConfigError> {
+        let Some(settings) = self.tls_settings()? else {
+            return Ok(None);
+        };
+        TlsState::load(settings)
+            .map(|state| Some(std::sync::Arc::new(state)))
+            .map_err(|reason| ConfigError::Invalid { reason })
+    }
+
+    /// The TLS client listener's address: the host of `listen` with `tls_port`.
+    pub fn tls_listen(&self) -> Option<String> {
+        let port = self.tls_port?;
+        let host = match self.listen.rsplit_once(':') {
+            Some((host, _)) => host,
+            None => self.listen.as_str(),
+        };
+        Some(format!("{host}:{port}"))
     }
 
     /// The cluster membership settings, or None for a single voter. `client_addr` is the bound
@@ -449,6 +537,38 @@ pub struct ServeArgs {
     /// Most bulk writes in one log entry.
     #[arg(long)]
     pub bulk_ops_per_batch_max: Option<usize>,
+    /// TLS client listener port on the listen host (0: the OS picks).
+    #[arg(long)]
+    pub tls_port: Option<u16>,
+    /// This node's certificate chain (PEM).
+    #[arg(long, value_name = "FILE")]
+    pub tls_cert_file: Option<PathBuf>,
+    /// This node's private key (PEM).
+    #[arg(long, value_name = "FILE")]
+    pub tls_key_file: Option<PathBuf>,
+    /// CA certificates for client and peer certificates (PEM).
+    #[arg(long, value_name = "FILE")]
+    pub tls_ca_cert_file: Option<PathBuf>,
+    /// Client certificates on the TLS port: no, yes or optional [default yes].
+    #[arg(long, value_name = "no|yes|optional")]
+    pub tls_auth_clients: Option<ClientAuth>,
+    /// TLS versions allowed, e.g. "TLSv1.2 TLSv1.3" [default both].
+    #[arg(long)]
+    pub tls_protocols: Option<String>,
+    /// Cipher suites allowed, IANA names separated by ':' [default all].
+    #[arg(long)]
+    pub tls_ciphersuites: Option<String>,
+    /// Peer transport over mutual TLS: yes or no [default no].
+    #[arg(long, value_name = "yes|no", value_parser = parse_yes_no)]
+    pub tls_cluster: Option<bool>,
+}
+
+fn parse_yes_no(text: &str) -> Result<bool, String> {
+    match text.to_ascii_lowercase().as_str() {
+        "yes" => Ok(true),
+        "no" => Ok(false),
+        _ => Err(format!("expected yes or no, not {text:?}")),
+    }
 }
 
 impl ServeArgs {
@@ -535,6 +655,26 @@ impl ServeArgs {
         if self.on_leader_change.is_some() {
             tuning.on_leader_change = self.on_leader_change.clone();
         }
+        if self.tls_port.is_some() {
+            config.tls_port = self.tls_port;
+        }
+        if self.tls_cert_file.is_some() {
+            config.tls_cert_file = self.tls_cert_file.clone();
+        }
+        if self.tls_key_file.is_some() {
+            config.tls_key_file = self.tls_key_file.clone();
+        }
+        if self.tls_ca_cert_file.is_some() {
+            config.tls_ca_cert_file = self.tls_ca_cert_file.clone();
+        }
+        set(&mut config.tls_auth_clients, &self.tls_auth_clients);
+        if self.tls_protocols.is_some() {
+            config.tls_protocols = self.tls_protocols.clone();
+        }
+        if self.tls_ciphersuites.is_some() {
+            config.tls_ciphersuites = self.tls_ciphersuites.clone();
+        }
+        set(&mut config.tls_cluster, &self.tls_cluster);
     }
 }
 

@@ -12,10 +12,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch, Semaphore};
+use tokio_rustls::server::TlsStream;
 
 use super::clients::ClientInfo;
 use super::multi::{ExecSlot, Queued};
@@ -161,6 +165,61 @@ pub(crate) struct Connection {
     pub(crate) session_tag: Option<super::exactly_once::SessionTag>,
 }
 
+/// The read side of a client socket: plaintext TCP, or TLS on the `tls-port` listener. An enum
+/// rather than a box or a generic, so the plaintext path stays a direct call and the connection
+/// code is compiled once.
+pub(crate) enum ClientReader {
+    Plain(OwnedReadHalf),
+    Tls(tokio::io::ReadHalf<TlsStream<TcpStream>>),
+}
+
+/// The write side of a client socket (see [`ClientReader`]).
+pub(crate) enum ClientWriter {
+    Plain(OwnedWriteHalf),
+    Tls(tokio::io::WriteHalf<TlsStream<TcpStream>>),
+}
+
+impl AsyncRead for ClientReader {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            ClientReader::Plain(inner) => Pin::new(inner).poll_read(cx, buf),
+            ClientReader::Tls(inner) => Pin::new(inner).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for ClientWriter {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        match self.get_mut() {
+            ClientWriter::Plain(inner) => Pin::new(inner).poll_write(cx, buf),
+            ClientWriter::Tls(inner) => Pin::new(inner).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            ClientWriter::Plain(inner) => Pin::new(inner).poll_flush(cx),
+            ClientWriter::Tls(inner) => Pin::new(inner).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            ClientWriter::Plain(inner) => Pin::new(inner).poll_shutdown(cx),
+            ClientWriter::Tls(inner) => Pin::new(inner).poll_shutdown(cx),
+        }
+    }
+}
+
+/// Serves a plaintext client until it leaves.
 pub(crate) async fn run(
     shared: Arc<Shared>,
     client: Arc<ClientInfo>,
@@ -168,6 +227,41 @@ pub(crate) async fn run(
     stop: watch::Receiver<bool>,
 ) {
     let (reader, writer) = stream.into_split();
+    serve(
+        shared,
+        client,
+        ClientReader::Plain(reader),
+        ClientWriter::Plain(writer),
+        stop,
+    )
+    .await;
+}
+
+/// Serves a client whose TLS handshake succeeded, exactly as a plaintext one.
+pub(crate) async fn run_tls(
+    shared: Arc<Shared>,
+    client: Arc<ClientInfo>,
+    stream: TlsStream<TcpStream>,
+    stop: watch::Receiver<bool>,
+) {
+    let (reader, writer) = tokio::io::split(stream);
+    serve(
+        shared,
+        client,
+        ClientReader::Tls(reader),
+        ClientWriter::Tls(writer),
+        stop,
+    )
+    .await;
+}
+
+async fn serve(
+    shared: Arc<Shared>,
+    client: Arc<ClientInfo>,
+    reader: ClientReader,
+    writer: ClientWriter,
+    stop: watch::Receiver<bool>,
+) {
     let (out_tx, out_rx) = mpsc::unbounded_channel();
     let slots = Arc::new(Semaphore::new(OUTGOING_DEPTH_MAX));
     let (answered_tx, answered_rx) = watch::channel(0u64);
@@ -204,7 +298,7 @@ pub(crate) async fn run(
 
 async fn read_half(
     mut connection: Connection,
-    mut reader: OwnedReadHalf,
+    mut reader: ClientReader,
     stop: watch::Receiver<bool>,
     gone: watch::Sender<bool>,
 ) {
@@ -238,7 +332,7 @@ async fn read_half(
 impl Connection {
     async fn read_loop(
         &mut self,
-        reader: &mut OwnedReadHalf,
+        reader: &mut ClientReader,
         mut stop: watch::Receiver<bool>,
     ) -> End {
         let shared = self.shared.clone();
@@ -439,7 +533,7 @@ pub(crate) fn node_error_reply(error: &Error) -> Reply {
 }
 
 async fn write_loop(
-    mut socket: OwnedWriteHalf,
+    mut socket: ClientWriter,
     mut queue: mpsc::UnboundedReceiver<Outgoing>,
     slots: Arc<Semaphore>,
     answered: watch::Sender<u64>,
@@ -557,7 +651,7 @@ async fn write_loop(
 /// Writes `out` to the socket, unless the client is cut off (over its pub/sub output limit)
 /// while the socket does not take it.
 async fn flush(
-    socket: &mut OwnedWriteHalf,
+    socket: &mut ClientWriter,
     out: &mut BytesMut,
     stats: &super::stats::ServerStats,
     client: &ClientInfo,

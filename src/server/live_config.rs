@@ -134,6 +134,9 @@ const fn fixed(name: &'static str, reason: &'static str) -> Param {
 const RESTART: &str =
     "set in the config file (tandem serve --config); it cannot change while Tandem runs";
 
+const TLS_RELOAD: &str =
+    "set at startup; replace the file itself and Tandem reloads it (on change or SIGHUP)";
+
 /// Every parameter CONFIG GET and CONFIG SET know.
 const PARAMS: &[Param] = &[
     // live
@@ -267,6 +270,14 @@ const PARAMS: &[Param] = &[
     fixed("bind", RESTART),
     fixed("dir", RESTART),
     fixed("requirepass", RESTART),
+    fixed("tls-port", RESTART),
+    fixed("tls-cert-file", TLS_RELOAD),
+    fixed("tls-key-file", TLS_RELOAD),
+    fixed("tls-ca-cert-file", TLS_RELOAD),
+    fixed("tls-auth-clients", RESTART),
+    fixed("tls-protocols", RESTART),
+    fixed("tls-ciphersuites", RESTART),
+    fixed("tls-cluster", RESTART),
     fixed(
         "appendonly",
         "Tandem writes every change to its fsynced write-ahead log before acknowledging it; that cannot be turned off",
@@ -416,6 +427,47 @@ impl LiveConfig {
             (
                 "requirepass",
                 config.requirepass.clone().unwrap_or_default(),
+            ),
+            (
+                "tls-port",
+                config.tls_port.map_or("0".into(), |p| p.to_string()),
+            ),
+            (
+                "tls-cert-file",
+                config
+                    .tls_cert_file
+                    .as_ref()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default(),
+            ),
+            (
+                "tls-key-file",
+                config
+                    .tls_key_file
+                    .as_ref()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default(),
+            ),
+            (
+                "tls-ca-cert-file",
+                config
+                    .tls_ca_cert_file
+                    .as_ref()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default(),
+            ),
+            ("tls-auth-clients", config.tls_auth_clients.to_string()),
+            (
+                "tls-protocols",
+                config.tls_protocols.clone().unwrap_or_default(),
+            ),
+            (
+                "tls-ciphersuites",
+                config.tls_ciphersuites.clone().unwrap_or_default(),
+            ),
+            (
+                "tls-cluster",
+                if config.tls_cluster { "yes" } else { "no" }.into(),
             ),
             ("appendonly", "yes".into()),
             ("appendfsync", "always".into()),

@@ -245,6 +245,13 @@ pub fn render(out: &mut String, stats: &ServerStats, metrics: &Metrics, status: 
     );
     single(
         out,
+        "tandem_tls_handshakes_failed_total",
+        Kind::Counter,
+        "Connections to the TLS port closed because their TLS handshake failed or timed out.",
+        load(&stats.tls_handshakes_failed),
+    );
+    single(
+        out,
         "tandem_connections_closed_for_limits_total",
         Kind::Counter,
         "Clients closed for a protocol error, an oversized query buffer or idleness.",

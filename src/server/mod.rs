@@ -46,6 +46,10 @@ pub use stats::{CommandCounts, ServerStats};
 
 use crate::error::Error;
 use crate::node::{Class, Db, Node};
+use crate::tls::TlsState;
+
+/// A TLS handshake on the client port must finish within this.
+pub const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How long shutdown waits for connections to finish their in-flight commands.
 pub const SHUTDOWN_DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -113,10 +117,14 @@ pub struct Listeners {
     pub admin: TcpListener,
     /// `critical_listen`, if configured; served by its own runtime (see `priority`).
     pub critical: Option<std::net::TcpListener>,
+    /// The TLS client listener (`tls-port`) and the TLS configuration it serves with.
+    pub tls: Option<(TcpListener, Arc<TlsState>)>,
 }
 
 impl Listeners {
-    pub async fn bind(config: &ServerConfig) -> std::io::Result<Self> {
+    /// Binds every listener of `config`; `tls` (from [`ServerConfig::load_tls`]) serves the
+    /// `tls-port` listener.
+    pub async fn bind(config: &ServerConfig, tls: Option<Arc<TlsState>>) -> std::io::Result<Self> {
         let resp = bind_with_backlog(&config.listen).await.map_err(|e| {
             std::io::Error::new(e.kind(), format!("cannot listen on {}: {e}", config.listen))
         })?;
@@ -130,10 +138,29 @@ impl Listeners {
             Some(addr) => Some(priority::bind_critical(addr).await?),
             None => None,
         };
+        let tls = match (config.tls_listen(), tls) {
+            (Some(addr), Some(state)) => {
+                let listener = bind_with_backlog(&addr).await.map_err(|e| {
+                    std::io::Error::new(
+                        e.kind(),
+                        format!("cannot listen on {addr} (tls-port): {e}"),
+                    )
+                })?;
+                Some((listener, state))
+            }
+            (Some(_), None) => {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    "tls-port is set but no TLS configuration was loaded",
+                ))
+            }
+            (None, _) => None,
+        };
         Ok(Self {
             resp,
             admin,
             critical,
+            tls,
         })
     }
 }
@@ -172,6 +199,8 @@ pub struct Server {
     admin: Option<TcpListener>,
     admin_addr: SocketAddr,
     critical: Option<std::net::TcpListener>,
+    tls: Option<(TcpListener, Arc<TlsState>)>,
+    tls_addr: Option<SocketAddr>,
 }
 
 impl Server {
@@ -187,6 +216,11 @@ impl Server {
             .critical
             .as_ref()
             .map(|l| l.local_addr())
+            .transpose()?;
+        let tls_addr = listeners
+            .tls
+            .as_ref()
+            .map(|(l, _)| l.local_addr())
             .transpose()?;
         let db = node.db();
         let metrics = metrics::Metrics::with_lanes(node.lane_stats());
@@ -225,7 +259,14 @@ impl Server {
             admin: Some(listeners.admin),
             admin_addr,
             critical: listeners.critical,
+            tls: listeners.tls,
+            tls_addr,
         })
+    }
+
+    /// The TLS client listener's address, if `tls-port` is configured.
+    pub fn tls_addr(&self) -> Option<SocketAddr> {
+        self.tls_addr
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -277,6 +318,7 @@ impl Server {
             listener,
             admin,
             critical,
+            tls,
             ..
         } = self;
         let (stop_tx, stop_rx) = watch::channel(false);
@@ -299,12 +341,29 @@ impl Server {
         }
         let mut connections = JoinSet::new();
         tokio::pin!(shutdown);
+        let (tls_listener, tls_state) = match tls {
+            Some((listener, state)) => (Some(listener), Some(state)),
+            None => (None, None),
+        };
         loop {
             tokio::select! {
                 _ = &mut shutdown => break,
+                accepted = accept_on(tls_listener.as_ref()) => {
+                    match (accepted, &tls_state) {
+                        (Ok((stream, addr)), Some(state)) => {
+                            let tls = Some(state.client_acceptor());
+                            accept(&shared, stream, addr, &stop_rx, &mut connections, Class::Normal, tls);
+                        }
+                        (Ok(_), None) => {}
+                        (Err(e), _) => {
+                            tracing::warn!(error = %e, "TLS accept failed");
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                        }
+                    }
+                }
                 accepted = listener.accept() => match accepted {
                     Ok((stream, addr)) => {
-                        accept(&shared, stream, addr, &stop_rx, &mut connections, Class::Normal);
+                        accept(&shared, stream, addr, &stop_rx, &mut connections, Class::Normal, None);
                     }
                     Err(e) => {
                         // Out of file descriptors and the like: back off instead of spinning.
@@ -316,6 +375,7 @@ impl Server {
             while connections.try_join_next().is_some() {}
         }
         drop(listener);
+        drop(tls_listener);
         drop(admin);
         tracing::info!(
             connections = shared.clients.len(),
@@ -345,7 +405,17 @@ impl Server {
     }
 }
 
-/// Registers and spawns (on the current runtime) one accepted connection of `class`.
+/// Accepts on `listener`, or never completes when there is none.
+async fn accept_on(listener: Option<&TcpListener>) -> std::io::Result<(TcpStream, SocketAddr)> {
+    match listener {
+        Some(listener) => listener.accept().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Registers and spawns (on the current runtime) one accepted connection of `class`; with
+/// `tls`, the connection first runs the TLS handshake (a client that fails it is closed and
+/// logged at debug level, and never sees a RESP reply).
 fn accept(
     shared: &Arc<Shared>,
     stream: TcpStream,
@@ -353,6 +423,7 @@ fn accept(
     stop: &watch::Receiver<bool>,
     connections: &mut JoinSet<()>,
     class: Class,
+    tls: Option<tokio_rustls::TlsAcceptor>,
 ) {
     use std::os::fd::AsRawFd;
     shared
@@ -368,6 +439,9 @@ fn accept(
             .connections_rejected
             .fetch_add(1, Ordering::Relaxed);
         tracing::warn!(%addr, clients_max, "refusing connection: max number of clients reached");
+        if tls.is_some() {
+            return; // the client expects a TLS handshake, not a plaintext error: just close
+        }
         connections.spawn(async move {
             let mut stream = stream;
             let _ = stream
@@ -387,7 +461,32 @@ fn accept(
     let stop = stop.clone();
     connections.spawn(async move {
         let id = client.id;
-        connection::run(shared.clone(), client, stream, stop).await;
+        match tls {
+            None => connection::run(shared.clone(), client, stream, stop).await,
+            Some(acceptor) => {
+                let handshake =
+                    tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream));
+                match handshake.await {
+                    Ok(Ok(stream)) => {
+                        connection::run_tls(shared.clone(), client, stream, stop).await;
+                    }
+                    Ok(Err(error)) => {
+                        shared
+                            .stats
+                            .tls_handshakes_failed
+                            .fetch_add(1, Ordering::Relaxed);
+                        tracing::debug!(%addr, %error, "TLS handshake failed");
+                    }
+                    Err(_) => {
+                        shared
+                            .stats
+                            .tls_handshakes_failed
+                            .fetch_add(1, Ordering::Relaxed);
+                        tracing::debug!(%addr, "TLS handshake did not finish in time");
+                    }
+                }
+            }
+        }
         shared.clients.unregister(id);
         shared
             .stats

@@ -200,7 +200,7 @@ async fn serve_critical(
             _ = stopping.wait_for(|stopping| *stopping) => break,
             accepted = listener.accept() => match accepted {
                 Ok((stream, addr)) => {
-                    super::accept(&shared, stream, addr, &stop, &mut connections, Class::Critical);
+                    super::accept(&shared, stream, addr, &stop, &mut connections, Class::Critical, None);
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "accept failed (critical listener)");

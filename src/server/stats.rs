@@ -38,6 +38,8 @@ pub struct ServerStats {
     pub connections_current: AtomicU64,
     /// Connections refused because `clients_max` was reached.
     pub connections_rejected: AtomicU64,
+    /// Connections to the TLS port closed because their TLS handshake failed or timed out.
+    pub tls_handshakes_failed: AtomicU64,
     /// Commands answered (any reply, error replies included).
     pub commands_processed: AtomicU64,
     /// Error replies sent (Redis `total_error_replies`).
@@ -56,6 +58,7 @@ impl Default for ServerStats {
             connections_accepted: AtomicU64::new(0),
             connections_current: AtomicU64::new(0),
             connections_rejected: AtomicU64::new(0),
+            tls_handshakes_failed: AtomicU64::new(0),
             commands_processed: AtomicU64::new(0),
             error_replies: AtomicU64::new(0),
             clients_closed_for_limits: AtomicU64::new(0),
@@ -108,6 +111,7 @@ impl ServerStats {
         for counter in [
             &self.connections_accepted,
             &self.connections_rejected,
+            &self.tls_handshakes_failed,
             &self.commands_processed,
             &self.error_replies,
             &self.clients_closed_for_limits,

@@ -210,8 +210,6 @@ pub fn load(path: &Path) -> Result<(SnapshotInfo, Keyspace), SnapshotError> {
             keyspace.sessions_mut().restore(id, session);
             Ok(())
         }
-        record_count += 1;
-    }
         KIND_SCRIPTING => match record.split_first() {
             Some((&SCRIPTING_SCRIPT, body)) => {
                 keyspace

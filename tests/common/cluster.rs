@@ -31,6 +31,12 @@ impl Cluster {
     /// Starts one node per zone label (ids 1..), all with the same peer list, plus `extra`
     /// flags on every node.
     pub fn start(name: &str, zones: &[&str], extra: &[&str]) -> Cluster {
+        let extra: Vec<String> = extra.iter().map(|f| f.to_string()).collect();
+        Cluster::start_with(name, zones, |_| extra.clone())
+    }
+
+    /// As [`Cluster::start`], with `extra(id)` giving each node's own extra flags.
+    pub fn start_with(name: &str, zones: &[&str], extra: impl Fn(u64) -> Vec<String>) -> Cluster {
         let dir = super::data_dir(name);
         let ports: Vec<u16> = zones.iter().map(|_| free_port()).collect();
         let mut members = Vec::new();
@@ -48,7 +54,7 @@ impl Cluster {
                     flags.push(format!("--peer={}@127.0.0.1:{port}", j + 1));
                 }
             }
-            flags.extend(extra.iter().map(|f| f.to_string()));
+            flags.extend(extra(id));
             members.push(Member {
                 id,
                 zone: zone.to_string(),

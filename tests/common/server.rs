@@ -22,6 +22,8 @@ pub struct Tandem {
     pub admin: SocketAddr,
     /// The critical listener, when started with `--critical-listen`.
     pub critical: Option<SocketAddr>,
+    /// The TLS client listener, when started with `--tls-port`.
+    pub tls: Option<SocketAddr>,
     pub data: PathBuf,
     log: PathBuf,
     _dir: Option<TempDir>,
@@ -65,6 +67,7 @@ impl Tandem {
             addr: "127.0.0.1:0".parse().unwrap(),
             admin: "127.0.0.1:0".parse().unwrap(),
             critical: None,
+            tls: None,
             data: data.to_path_buf(),
             log,
             _dir: None,
@@ -90,6 +93,10 @@ impl Tandem {
             .split_whitespace()
             .find_map(|w| w.strip_prefix("critical="))
             .map(|a| a.parse().expect("critical address"));
+        server.tls = line
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix("tls="))
+            .map(|a| a.parse().expect("tls address"));
         assert!(server.addr.ip().is_loopback(), "{line}");
         server
     }

@@ -502,6 +502,15 @@ fn reply_to_lua_as(lua: &Lua, reply: &Reply, resp3: bool) -> mlua::Result<Value>
             }
             Value::Table(table)
         }
+        // XREAD's shape: a map in RESP3, an array of [key, entries] pairs in RESP2.
+        Reply::KeyedArrays(pairs) => {
+            let lowered = if resp3 {
+                Reply::Map(pairs.clone())
+            } else {
+                Reply::Pairs(pairs.clone())
+            };
+            reply_to_lua_as(lua, &lowered, resp3)?
+        }
         Reply::Set(items) => {
             let set = lua.create_table()?;
             for item in items {
