@@ -18,10 +18,13 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use bytes::Bytes;
 use imbl::OrdMap;
 use serde::{Deserialize, Serialize};
 
-use crate::command::Reply;
+/// A recorded reply, as the state machine encoded it (the keyspace does not know reply types:
+/// the layer above it encodes and decodes them).
+pub type RecordedReply = Bytes;
 
 /// Most sessions open at once; opening one more is refused until some close or expire.
 pub const SESSIONS_MAX: usize = 10_000;
@@ -52,7 +55,7 @@ pub struct Session {
     /// forgotten and a new copy of it is refused.
     pub acked_below: u64,
     /// Replies of applied requests the client may still ask for.
-    pub replies: BTreeMap<u64, Reply>,
+    pub replies: BTreeMap<u64, RecordedReply>,
     /// Requests an outcome query declared "not applied": refused forever.
     pub fenced: BTreeSet<u64>,
 }
@@ -77,19 +80,19 @@ pub enum Admission {
     /// New: apply it, then [`Sessions::record`] its reply.
     Apply,
     /// Applied before: this is its reply; do not apply it again.
-    Duplicate(Reply),
-    /// Refused with this error; it is not applied.
-    Refuse(Reply),
+    Duplicate(RecordedReply),
+    /// Refused with this error text; it is not applied.
+    Refuse(String),
 }
 
 /// What an outcome query found.
 #[derive(Debug, PartialEq)]
 pub enum Outcome {
-    Applied(Reply),
+    Applied(RecordedReply),
     /// Not applied, and now fenced: it never will be.
     NotApplied,
-    /// The query itself is refused (unknown session, acknowledged number).
-    Refused(Reply),
+    /// The query itself is refused (unknown session, acknowledged number): the error text.
+    Refused(String),
 }
 
 /// Every open session, by id.
@@ -120,7 +123,7 @@ impl Sessions {
     /// Opens session `id` at `now_ms`: first removes every expired session, then refuses when
     /// [`SESSIONS_MAX`] are still open. `idle_timeout_ms` is clamped to
     /// 1..=[`SESSION_IDLE_TIMEOUT_MAX_MS`].
-    pub fn open(&mut self, id: u64, idle_timeout_ms: u64, now_ms: u64) -> Result<(), Reply> {
+    pub fn open(&mut self, id: u64, idle_timeout_ms: u64, now_ms: u64) -> Result<(), String> {
         let expired: Vec<u64> = self
             .map
             .iter()
@@ -131,9 +134,9 @@ impl Sessions {
             self.map.remove(&id);
         }
         if self.map.len() >= SESSIONS_MAX {
-            return Err(Reply::Error(format!(
+            return Err(format!(
                 "ERR too many open sessions (at most {SESSIONS_MAX}); close sessions that are done (TANDEM SESSION CLOSE) or wait for idle ones to expire"
-            )));
+            ));
         }
         self.map.insert(
             id,
@@ -157,17 +160,17 @@ impl Sessions {
     }
 
     /// The live session `id`, removing it if it has expired.
-    fn live(&mut self, id: u64, now_ms: u64) -> Result<&mut Session, Reply> {
+    fn live(&mut self, id: u64, now_ms: u64) -> Result<&mut Session, String> {
         match self.map.get(&id) {
-            None => Err(Reply::Error(format!(
+            None => Err(format!(
                 "ERR unknown session {id} (never opened, closed, or expired and removed); open a new one with TANDEM SESSION OPEN"
-            ))),
+            )),
             Some(session) if session.expired(now_ms) => {
                 let timeout = session.idle_timeout_ms;
                 self.map.remove(&id);
-                Err(Reply::Error(format!(
+                Err(format!(
                     "ERR session {id} expired (idle more than {timeout} ms of log time); open a new one with TANDEM SESSION OPEN"
-                )))
+                ))
             }
             Some(_) => Ok(self.map.get_mut(&id).expect("present")),
         }
@@ -183,30 +186,30 @@ impl Sessions {
         session.last_active_ms = now_ms;
         session.acknowledge(acked_below);
         if seq < session.acked_below {
-            return Admission::Refuse(Reply::Error(format!(
+            return Admission::Refuse(format!(
                 "ERR request {seq} of session {id} was already answered and acknowledged; its reply is no longer kept (this copy was not applied)"
-            )));
+            ));
         }
         if let Some(reply) = session.replies.get(&seq) {
             return Admission::Duplicate(reply.clone());
         }
         if session.fenced.contains(&seq) {
-            return Admission::Refuse(Reply::Error(format!(
+            return Admission::Refuse(format!(
                 "ERR request {seq} of session {id} was fenced by an outcome query: it was not applied and never will be"
-            )));
+            ));
         }
         if session.replies.len() >= SESSION_REPLIES_MAX {
-            return Admission::Refuse(Reply::Error(format!(
+            return Admission::Refuse(format!(
                 "ERR session {id} keeps {SESSION_REPLIES_MAX} unacknowledged replies already; raise the acknowledged number before sending more (not applied)"
-            )));
+            ));
         }
         Admission::Apply
     }
 
     /// Records the reply of request `seq` of session `id`, just applied.
-    pub fn record(&mut self, id: u64, seq: u64, reply: &Reply) {
+    pub fn record(&mut self, id: u64, seq: u64, reply: RecordedReply) {
         if let Some(session) = self.map.get_mut(&id) {
-            session.replies.insert(seq, reply.clone());
+            session.replies.insert(seq, reply);
         }
     }
 
@@ -218,9 +221,9 @@ impl Sessions {
         };
         session.last_active_ms = now_ms;
         if seq < session.acked_below {
-            return Outcome::Refused(Reply::Error(format!(
+            return Outcome::Refused(format!(
                 "ERR request {seq} of session {id} was acknowledged by its client; its outcome is no longer kept"
-            )));
+            ));
         }
         match session.replies.get(&seq) {
             Some(reply) => Outcome::Applied(reply.clone()),
@@ -233,12 +236,11 @@ impl Sessions {
 }
 
 /// Makes sure a refusal says the request was not applied.
-fn not_applied(error: Reply) -> Reply {
-    match error {
-        Reply::Error(text) if !text.contains("not applied") => {
-            Reply::Error(format!("{text} (this request was not applied)"))
-        }
-        other => other,
+fn not_applied(error: String) -> String {
+    if error.contains("not applied") {
+        error
+    } else {
+        format!("{error} (this request was not applied)")
     }
 }
 

@@ -215,7 +215,7 @@ pub(crate) fn apply_op(keyspace: &mut Keyspace, op: &Op, cx: &mut Cx) -> Reply {
                 .open(id, *idle_timeout_ms, cx.now_ms)
             {
                 Ok(()) => Reply::Integer(id as i64),
-                Err(error) => error,
+                Err(error) => Reply::Error(error),
             }
         }
         Op::CloseSession(id) => {
@@ -233,20 +233,33 @@ pub(crate) fn apply_op(keyspace: &mut Keyspace, op: &Op, cx: &mut Cx) -> Reply {
             match admission {
                 Admission::Apply => {
                     let reply = apply_op(keyspace, op, cx);
-                    keyspace.sessions_mut().record(*session, *seq, &reply);
+                    let recorded = postcard::to_allocvec(&reply).expect("replies always encode");
+                    keyspace
+                        .sessions_mut()
+                        .record(*session, *seq, recorded.into());
                     reply
                 }
-                Admission::Duplicate(reply) | Admission::Refuse(reply) => reply,
+                Admission::Duplicate(recorded) => recorded_reply(&recorded),
+                Admission::Refuse(error) => Reply::Error(error),
             }
         }
         Op::Outcome { session, seq } => {
             match keyspace.sessions_mut().outcome(*session, *seq, cx.now_ms) {
-                Outcome::Applied(reply) => Reply::Array(vec![Reply::Bulk("applied".into()), reply]),
+                Outcome::Applied(recorded) => Reply::Array(vec![
+                    Reply::Bulk("applied".into()),
+                    recorded_reply(&recorded),
+                ]),
                 Outcome::NotApplied => Reply::Array(vec![Reply::Bulk("not-applied".into())]),
-                Outcome::Refused(error) => error,
+                Outcome::Refused(error) => Reply::Error(error),
             }
         }
     }
+}
+
+/// A reply the session table recorded (postcard of [`Reply`], written by this module).
+fn recorded_reply(recorded: &[u8]) -> Reply {
+    postcard::from_bytes(recorded)
+        .unwrap_or_else(|e| Reply::Error(format!("ERR the recorded reply does not decode ({e})")))
 }
 
 impl RaftStateMachine<TypeConfig> for StateMachine {

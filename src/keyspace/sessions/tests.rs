@@ -9,6 +9,11 @@ use rand::{Rng, SeedableRng};
 
 use super::*;
 
+/// A recorded reply for the model: any distinct bytes do.
+fn reply(step: i64) -> RecordedReply {
+    Bytes::from(step.to_le_bytes().to_vec())
+}
+
 /// What the table must answer, kept the simplest way.
 #[derive(Default)]
 struct Model {
@@ -20,7 +25,7 @@ struct ModelSession {
     timeout: u64,
     last: u64,
     acked_below: u64,
-    applied: BTreeMap<u64, Reply>,
+    applied: BTreeMap<u64, RecordedReply>,
     fenced: BTreeSet<u64>,
 }
 
@@ -152,8 +157,8 @@ fn session_table_matches_its_model() {
                 };
                 match (expected, answer) {
                     ("apply", Admission::Apply) => {
-                        let reply = Reply::Integer(step);
-                        table.record(id, seq, &reply);
+                        let reply = reply(step);
+                        table.record(id, seq, reply.clone());
                         let session = model.sessions.get_mut(&id).expect("live");
                         session.applied.insert(seq, reply);
                         applied_count += 1;
@@ -162,7 +167,7 @@ fn session_table_matches_its_model() {
                         assert_eq!(Some(&reply), model.sessions[&id].applied.get(&seq));
                         duplicates += 1;
                     }
-                    ("refuse", Admission::Refuse(Reply::Error(text))) => {
+                    ("refuse", Admission::Refuse(text)) => {
                         assert!(
                             text.contains("not applied") || text.contains("never will be"),
                             "a refusal says the request was not applied: {text}"
@@ -211,7 +216,7 @@ fn opening_removes_expired_sessions_and_enforces_the_limit() {
     }
     let refused = table.open(session_id(1 << 30, 0), 1_000, 500);
     assert!(
-        matches!(&refused, Err(Reply::Error(text)) if text.contains("too many open sessions")),
+        matches!(&refused, Err(text) if text.contains("too many open sessions")),
         "{refused:?}"
     );
     // After every session's idle time has passed, an open removes them all first.
