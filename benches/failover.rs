@@ -22,11 +22,15 @@ struct Node {
     addr: String,
 }
 
+/// A free peer port below the kernel's ephemeral range (32768 and up), so the nodes' own
+/// port-0 listeners cannot take it before the node that was given it binds it.
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("bind 127.0.0.1:0")
-        .port()
+    static NEXT: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(0);
+    let start = 20_000 + (std::process::id() % 200) as u16 * 10;
+    (0..10_000)
+        .map(|_| start + NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 10_000)
+        .find(|port| TcpListener::bind(("127.0.0.1", *port)).is_ok())
+        .expect("a free port below the ephemeral range")
 }
 
 impl Node {

@@ -228,12 +228,36 @@ impl Memory {
 
 pub const MIB: u64 = 1024 * 1024;
 
-/// A port on 127.0.0.1 that was free a moment ago (the OS picked it).
+/// A port on 127.0.0.1 for a server that must know its port before it starts (a cluster
+/// member's peer port, which the other members are told up front).
+///
+/// Ports are handed out below the kernel's ephemeral range, so no `bind(port 0)` anywhere in the
+/// test run (every client port and every admin listener) can take one between this call and the
+/// server's own bind. Each test process walks its own stretch of the range (seeded by its pid),
+/// never hands the same port out twice, and skips ports that something else already holds.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("bind 127.0.0.1:0")
-        .port()
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    const LOW: u32 = 10_000;
+    let high = ephemeral_low().clamp(LOW + 1_000, 65_535);
+    let span = high - LOW;
+    let start = std::process::id().wrapping_mul(7_919) % span;
+    for _ in 0..span {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = (LOW + (start + n) % span) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port below the ephemeral range ({LOW}..{high})");
+}
+
+/// The first port of the kernel's ephemeral range (32768 when it cannot be read).
+fn ephemeral_low() -> u32 {
+    std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|text| text.split_whitespace().next()?.parse().ok())
+        .unwrap_or(32_768)
 }
 
 /// A running Debian `redis-server` on 127.0.0.1, without persistence; SIGKILLed on drop.
