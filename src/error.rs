@@ -21,7 +21,11 @@ pub enum Error {
     Command(String),
     /// The command was refused before it reached the log; the text says why.
     #[error("BUSY {reason}")]
-    Busy { reason: String },
+    Busy {
+        reason: String,
+        /// When a retry may be admitted (0: no hint).
+        retry_after_ms: u64,
+    },
     /// This node is not the leader; the write was not proposed.
     #[error("MOVED this node is not the leader (leader: {leader:?})")]
     NotLeader { leader: Option<NodeId> },
@@ -38,6 +42,10 @@ pub enum Error {
     /// may or may not have been applied. Retry only if the command is safe to apply twice.
     #[error("TRYAGAIN {reason}; the write may or may not have been applied")]
     Uncertain { reason: String },
+    /// The write was definitely not applied, and never will be: its session's outcome query
+    /// fenced it after it got no reply within its deadline.
+    #[error("ERR not applied: {reason}")]
+    NotApplied { reason: String },
     /// A stale read (`READONLY`) was refused because this replica has not heard from its
     /// leader within the configured bound.
     #[error("STALE this replica {} (limit {limit_ms} ms); send READWRITE or use another node", stale_lag_text(*lag_ms))]

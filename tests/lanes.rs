@@ -248,10 +248,17 @@ async fn embedded_class_per_call_sheds_and_orders_by_class() {
         vec![Class::Bulk, Class::Normal, Class::Critical]
     );
     for (_, error) in &refused {
-        let Error::Busy { reason } = error else {
+        let Error::Busy {
+            reason,
+            retry_after_ms,
+        } = error
+        else {
             panic!("expected BUSY, got {error:?}");
         };
-        assert!(reason.contains("retry after "), "{reason}");
+        assert!(
+            reason.contains(&format!("retry after {retry_after_ms} ms")),
+            "the typed hint matches the text: {reason}"
+        );
     }
     // Apply order: the counter's value is each write's position in the log.
     let mut positions: Vec<(i64, Class)> = Vec::new();

@@ -2,8 +2,10 @@
 //!
 //! Writes go through the batcher and the log and return only after their entry is fsynced and
 //! applied; reads are served from the keyspace without touching the log. The typed calls build
-//! the same `Command` a Redis client would send, so the embedded API and the wire protocol share
-//! one set of semantics and error texts. Each handle has a priority [`Class`]; its writes go to
+//! `Command` values directly (no argument strings to parse), the same values the wire protocol
+//! parses into, so the embedded API and the wire share one set of semantics and error texts.
+//! On a cluster member, every write of the caller is exactly-once through the node's session
+//! (src/node/exactly_once.rs). Each handle has a priority [`Class`]; its writes go to
 //! that lane (`Db::with_class`).
 
 use std::sync::Arc;
@@ -12,9 +14,13 @@ use bytes::Bytes;
 use tokio::sync::oneshot;
 
 use super::batcher::{wall_clock_ms, Pending};
+use super::exactly_once::DbSession;
 use super::lanes::{Class, Lanes, Refused};
 use crate::cluster::{Cluster, ReadConsistency};
-use crate::command::{Command, Cx, Reply, Transaction};
+use crate::command::{
+    Command, CommandError, Cx, Del, ExpireCondition, Get, HGet, HGetAll, HSet, IncrBy, PExpire,
+    Reply, Set, SetCondition, SetExpiry, Transaction, ZAdd, ZAddComparison, ZAddCondition, ZScore,
+};
 use crate::error::Error;
 use crate::keyspace::KeyVersion;
 use crate::raft::{Op, SmShared};
@@ -25,6 +31,8 @@ struct Inner {
     cluster: Arc<Cluster>,
     /// The batcher's `entry_bytes_max`: no single write may be larger.
     entry_bytes_max: usize,
+    /// A cluster member's exactly-once session (unused on a single node).
+    session: DbSession,
 }
 
 /// A cloneable handle on a node's data. Every write returns after its fsync.
@@ -60,6 +68,7 @@ impl Db {
                 sm,
                 cluster,
                 entry_bytes_max,
+                session: DbSession::default(),
             }),
             class: Class::default(),
         }
@@ -101,8 +110,23 @@ impl Db {
         )
     }
 
-    async fn submit(&self, op: Op) -> Result<Reply, Error> {
+    pub(super) async fn submit(&self, op: Op) -> Result<Reply, Error> {
         self.enqueue_op(op).await?.wait().await
+    }
+
+    /// A write of this handle's caller: exactly once through the node's session on a cluster
+    /// member (where a write forwarded to a failing leader could otherwise end "may or may not
+    /// have been applied"); proposed once on a single node, whose own fsync decides.
+    async fn submit_write(&self, op: Op) -> Result<Reply, Error> {
+        if self.inner.cluster.options.is_some() {
+            self.exactly_once(op).await
+        } else {
+            self.submit(op).await
+        }
+    }
+
+    pub(super) fn session_cell(&self) -> &DbSession {
+        &self.inner.session
     }
 
     /// Queues a write and returns as soon as it is admitted, without waiting for its reply.
@@ -141,6 +165,7 @@ impl Db {
             Err(Refused::Closed) => Err(Error::ShuttingDown),
             Err(busy) => Err(Error::Busy {
                 reason: busy.busy_reason().unwrap_or_default(),
+                retry_after_ms: busy.retry_after_ms(),
             }),
         }
     }
@@ -176,7 +201,7 @@ impl Db {
     /// error is returned as `Ok(Reply::Error(..))`, as it would be on the wire.
     pub async fn execute(&self, command: Command) -> Result<Reply, Error> {
         if command.is_write() {
-            self.submit(Op::Command(command)).await
+            self.submit_write(Op::Command(command)).await
         } else {
             self.read_with(&command, ReadConsistency::Linearizable)
                 .await
@@ -192,6 +217,14 @@ impl Db {
         }
     }
 
+    /// Runs a command built by a typed call; an error reply becomes `Error::Command`.
+    async fn run(&self, command: impl Into<Command>) -> Result<Reply, Error> {
+        match self.execute(command.into()).await? {
+            Reply::Error(text) => Err(Error::Command(text)),
+            reply => Ok(reply),
+        }
+    }
+
     async fn call<A: AsRef<[u8]>>(&self, args: &[A]) -> Result<Reply, Error> {
         match self.execute_args(args).await? {
             Reply::Error(text) => Err(Error::Command(text)),
@@ -201,43 +234,56 @@ impl Db {
 
     /// SET key value. Durable when it returns.
     pub async fn set(&self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) -> Result<(), Error> {
-        self.call(&[arg("SET"), arg(key), arg(value)]).await?;
-        Ok(())
+        self.set_with(key, value, SetExpiry::Clear).await
     }
 
-    /// SET key value PX ttl.
+    /// SET key value PX ttl (at least 1 ms).
     pub async fn set_with_ttl(
         &self,
         key: impl AsRef<[u8]>,
         value: impl AsRef<[u8]>,
         ttl: std::time::Duration,
     ) -> Result<(), Error> {
-        let ttl_ms = ttl.as_millis().max(1).to_string();
-        self.call(&[arg("SET"), arg(key), arg(value), arg("PX"), arg(ttl_ms)])
-            .await?;
+        let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX).max(1);
+        self.set_with(key, value, SetExpiry::InMs(ttl_ms)).await
+    }
+
+    async fn set_with(
+        &self,
+        key: impl AsRef<[u8]>,
+        value: impl AsRef<[u8]>,
+        expiry: SetExpiry,
+    ) -> Result<(), Error> {
+        self.run(Set {
+            key: arg(key),
+            value: arg(value),
+            condition: SetCondition::Always,
+            expiry,
+            return_old: false,
+        })
+        .await?;
         Ok(())
     }
 
     /// GET key.
     pub async fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<Bytes>, Error> {
-        match self.call(&[arg("GET"), arg(key)]).await? {
-            Reply::Bulk(value) => Ok(Some(value)),
-            _ => Ok(None),
-        }
+        bulk_or_nil(self.run(Get { key: arg(key) }).await?)
     }
 
     /// DEL key [key ...]: how many existed.
     pub async fn del<K: AsRef<[u8]>>(&self, keys: &[K]) -> Result<i64, Error> {
-        let mut args = vec![arg("DEL")];
-        args.extend(keys.iter().map(arg));
-        integer(self.call(&args).await?)
+        let keys = keys.iter().map(arg).collect();
+        integer(self.run(Del { keys }).await?)
     }
 
     /// INCRBY key delta: the new value.
     pub async fn incr_by(&self, key: impl AsRef<[u8]>, delta: i64) -> Result<i64, Error> {
         integer(
-            self.call(&[arg("INCRBY"), arg(key), arg(delta.to_string())])
-                .await?,
+            self.run(IncrBy {
+                key: arg(key),
+                delta,
+            })
+            .await?,
         )
     }
 
@@ -247,12 +293,14 @@ impl Db {
         key: impl AsRef<[u8]>,
         pairs: &[(F, V)],
     ) -> Result<i64, Error> {
-        let mut args = vec![arg("HSET"), arg(key)];
-        for (field, value) in pairs {
-            args.push(arg(field));
-            args.push(arg(value));
-        }
-        integer(self.call(&args).await?)
+        let pairs = pairs.iter().map(|(f, v)| (arg(f), arg(v))).collect();
+        integer(
+            self.run(HSet {
+                key: arg(key),
+                pairs,
+            })
+            .await?,
+        )
     }
 
     /// HGET key field.
@@ -261,29 +309,41 @@ impl Db {
         key: impl AsRef<[u8]>,
         field: impl AsRef<[u8]>,
     ) -> Result<Option<Bytes>, Error> {
-        match self.call(&[arg("HGET"), arg(key), arg(field)]).await? {
-            Reply::Bulk(value) => Ok(Some(value)),
-            _ => Ok(None),
-        }
+        bulk_or_nil(
+            self.run(HGet {
+                key: arg(key),
+                field: arg(field),
+            })
+            .await?,
+        )
     }
 
     /// HGETALL key as (field, value) pairs.
     pub async fn hgetall(&self, key: impl AsRef<[u8]>) -> Result<Vec<(Bytes, Bytes)>, Error> {
-        pairs(self.call(&[arg("HGETALL"), arg(key)]).await?)
+        pairs(self.run(HGetAll { key: arg(key) }).await?)
     }
 
-    /// ZADD key score member [score member ...]: how many members were added.
+    /// ZADD key score member [score member ...]: how many members were added. A NaN score is
+    /// refused as Redis refuses it.
     pub async fn zadd<M: AsRef<[u8]>>(
         &self,
         key: impl AsRef<[u8]>,
         members: &[(f64, M)],
     ) -> Result<i64, Error> {
-        let mut args = vec![arg("ZADD"), arg(key)];
-        for (score, member) in members {
-            args.push(arg(format_score(*score)));
-            args.push(arg(member));
+        if members.iter().any(|(score, _)| score.is_nan()) {
+            return Err(Error::Command(CommandError::NotFloat.to_string()));
         }
-        integer(self.call(&args).await?)
+        integer(
+            self.run(ZAdd {
+                key: arg(key),
+                condition: ZAddCondition::Always,
+                comparison: ZAddComparison::Any,
+                count_changed: false,
+                incr: false,
+                pairs: members.iter().map(|(s, m)| (*s, arg(m))).collect(),
+            })
+            .await?,
+        )
     }
 
     /// ZSCORE key member.
@@ -292,7 +352,13 @@ impl Db {
         key: impl AsRef<[u8]>,
         member: impl AsRef<[u8]>,
     ) -> Result<Option<f64>, Error> {
-        match self.call(&[arg("ZSCORE"), arg(key), arg(member)]).await? {
+        let reply = self
+            .run(ZScore {
+                key: arg(key),
+                member: arg(member),
+            })
+            .await?;
+        match reply {
             Reply::Double(score) => Ok(Some(score)),
             Reply::Bulk(text) => parse_score(&text).map(Some),
             _ => Ok(None),
@@ -319,14 +385,21 @@ impl Db {
         scored_members(reply)
     }
 
-    /// EXPIRE key after `ttl`: true if the key exists and got the TTL.
+    /// PEXPIRE key after `ttl`: true if the key exists and got the TTL.
     pub async fn expire(
         &self,
         key: impl AsRef<[u8]>,
         ttl: std::time::Duration,
     ) -> Result<bool, Error> {
-        let ms = ttl.as_millis().to_string();
-        Ok(integer(self.call(&[arg("PEXPIRE"), arg(key), arg(ms)]).await?)? == 1)
+        let milliseconds = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
+        let reply = self
+            .run(PExpire {
+                key: arg(key),
+                milliseconds,
+                condition: ExpireCondition::Always,
+            })
+            .await?;
+        Ok(integer(reply)? == 1)
     }
 
     /// The current version of `key`, for a WATCH-style check in [`Db::transaction`].
@@ -339,7 +412,7 @@ impl Db {
     /// and nothing was applied; otherwise one reply per command (a command's runtime error is
     /// its reply; the others still apply, as in Redis).
     pub async fn transaction(&self, transaction: Transaction) -> Result<Option<Vec<Reply>>, Error> {
-        match self.submit(Op::Transaction(transaction)).await? {
+        match self.submit_write(Op::Transaction(transaction)).await? {
             Reply::Array(replies) => Ok(Some(replies)),
             Reply::NilArray | Reply::Nil => Ok(None),
             Reply::Error(text) => Err(Error::Command(text)),
@@ -418,6 +491,16 @@ impl PendingReply {
                 reason: "consensus engine stopped before answering".into(),
             })
         })
+    }
+}
+
+fn bulk_or_nil(reply: Reply) -> Result<Option<Bytes>, Error> {
+    match reply {
+        Reply::Bulk(value) => Ok(Some(value)),
+        Reply::Nil => Ok(None),
+        other => Err(Error::Command(format!(
+            "ERR expected a bulk reply, got {other:?}"
+        ))),
     }
 }
 

@@ -143,6 +143,14 @@ pub enum Refused {
 }
 
 impl Refused {
+    /// When a retry may be admitted, in ms (0 when closed).
+    pub fn retry_after_ms(&self) -> u64 {
+        match self {
+            Refused::Busy { retry_after_ms, .. } => *retry_after_ms,
+            Refused::Closed => 0,
+        }
+    }
+
     /// The reason text of a `-BUSY` reply (without the `BUSY` code).
     pub fn busy_reason(&self) -> Option<String> {
         match self {

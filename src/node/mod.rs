@@ -6,6 +6,7 @@
 
 mod batcher;
 mod db;
+mod exactly_once;
 mod lanes;
 mod lock;
 
@@ -20,6 +21,7 @@ use tokio::task::JoinHandle;
 
 pub use batcher::{wall_clock_ms, BatchLimits, BatchStats};
 pub use db::{Db, PendingReply};
+pub use exactly_once::SessionStats;
 pub use lanes::{
     Class, LaneClassStats, LaneLimits, LaneStats, Lanes, Refused, Taken, UnknownClass,
 };

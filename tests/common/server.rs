@@ -46,9 +46,16 @@ impl Tandem {
             .append(true)
             .open(&log)
             .expect("log file");
+        // Port 0 unless the caller fixed a port (a node restarted where its clients expect it).
+        let mut listeners = Vec::new();
+        for flag in ["--listen", "--admin-listen"] {
+            if !flags.iter().any(|f| f.split('=').next() == Some(flag)) {
+                listeners.extend([flag, "127.0.0.1:0"]);
+            }
+        }
         let mut child = Command::new(env!("CARGO_BIN_EXE_tandem"))
             .arg("serve")
-            .args(["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"])
+            .args(listeners)
             .arg("--data")
             .arg(data)
             .args(flags)
