@@ -266,3 +266,251 @@ fn consumer_groups_survive_leader_kills() {
         "replicas differ: {reports:?}"
     );
 }
+
+/// Number of clients blocked on member `i` (INFO clients).
+fn blocked_clients(cluster: &Cluster, i: usize) -> u64 {
+    let info: String = redis::cmd("INFO")
+        .arg("clients")
+        .query(&mut cluster.client(i))
+        .expect("INFO clients");
+    info.lines()
+        .find_map(|l| l.strip_prefix("blocked_clients:"))
+        .and_then(|n| n.trim().parse().ok())
+        .expect("blocked_clients")
+}
+
+fn wait_until(what: &str, timeout: Duration, mut ready: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !ready() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A client blocked in XREADGROUP on a follower when the leader is killed with SIGKILL is
+/// served after the failover (its node registers the wait again with the new leader), with the
+/// entry added after the failover, and nothing acknowledged before is ever delivered again.
+#[test]
+fn blocked_xreadgroup_on_a_follower_is_served_after_the_leader_dies() {
+    let mut cluster = Cluster::start("streams-blocked-failover", &["a", "b", "c"], &[]);
+    let leader = cluster.wait_for_leader(Duration::from_secs(20));
+    run(
+        &cluster,
+        &["XGROUP", "CREATE", "jobs", "g", "$", "MKSTREAM"],
+    )
+    .expect("create");
+    for n in 1..=5 {
+        run(&cluster, &["XADD", "jobs", &format!("{n}-1"), "n", "x"]).expect("XADD");
+    }
+    let reply = run(
+        &cluster,
+        &["XREADGROUP", "GROUP", "g", "early", "STREAMS", "jobs", ">"],
+    )
+    .expect("XREADGROUP");
+    let mut acked = Vec::new();
+    entry_ids(&reply, &mut acked);
+    assert_eq!(acked.len(), 5);
+    for id in &acked {
+        assert_eq!(
+            run(&cluster, &["XACK", "jobs", "g", id]).unwrap(),
+            Value::Int(1)
+        );
+    }
+
+    let follower = (0..3).find(|i| *i != leader).unwrap();
+    let mut con = cluster.client(follower);
+    con.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    let waiting = std::thread::spawn(move || {
+        redis::cmd("XREADGROUP")
+            .arg(&["GROUP", "g", "late", "BLOCK", "0", "STREAMS", "jobs", ">"])
+            .query::<Value>(&mut con)
+    });
+    wait_until(
+        "the follower's client to block",
+        Duration::from_secs(10),
+        || blocked_clients(&cluster, follower) == 1,
+    );
+
+    cluster.kill(leader);
+    cluster.wait_for_leader(Duration::from_secs(20));
+    let added = match run(&cluster, &["XADD", "jobs", "100-1", "n", "after"]) {
+        Ok(value) => text(&value).unwrap(),
+        Err(e) if e.to_string().contains("equal or smaller") => "100-1".to_string(),
+        Err(e) => panic!("XADD: {e}"),
+    };
+    let served = waiting
+        .join()
+        .unwrap()
+        .expect("the blocked client is answered");
+    let mut ids = Vec::new();
+    entry_ids(&served, &mut ids);
+    assert_eq!(ids, vec![added.clone()], "served with the new entry only");
+
+    // It is pending for the blocked consumer until acknowledged; nothing else is pending.
+    let pending = run(&cluster, &["XPENDING", "jobs", "g", "-", "+", "10"]).unwrap();
+    let Value::Array(rows) = pending else {
+        panic!("{pending:?}")
+    };
+    assert_eq!(rows.len(), 1);
+    let Value::Array(row) = &rows[0] else {
+        panic!("{rows:?}")
+    };
+    assert_eq!(text(&row[0]).unwrap(), added);
+    assert_eq!(text(&row[1]).unwrap(), "late");
+    assert_eq!(
+        run(&cluster, &["XACK", "jobs", "g", &added]).unwrap(),
+        Value::Int(1)
+    );
+
+    cluster.boot(leader);
+    let reports = cluster.wait_for_convergence(Duration::from_secs(30));
+    assert!(
+        reports.windows(2).all(|w| w[0] == w[1]) && !reports[0].1.is_empty(),
+        "replicas differ: {reports:?}"
+    );
+}
+
+/// A consumer that crashes with entries delivered and unacknowledged loses none of them:
+/// XAUTOCLAIM hands exactly those (and no acknowledged ones) to another consumer once they
+/// have been idle long enough, with their delivery count raised. A client that disconnects
+/// while blocked in XREADGROUP takes nothing with it: the next entry goes to a live consumer.
+#[test]
+fn a_crashed_consumers_entries_are_redelivered_by_xautoclaim() {
+    let cluster = Cluster::start("streams-consumer-crash", &["a", "b", "c"], &[]);
+    cluster.wait_for_leader(Duration::from_secs(20));
+    run(
+        &cluster,
+        &["XGROUP", "CREATE", "jobs", "g", "0", "MKSTREAM"],
+    )
+    .expect("create");
+    for n in 1..=8 {
+        run(&cluster, &["XADD", "jobs", &format!("{n}-1"), "n", "x"]).expect("XADD");
+    }
+    // The consumer that will crash takes 6, acknowledges 2 of them, then is gone.
+    let reply = run(
+        &cluster,
+        &[
+            "XREADGROUP",
+            "GROUP",
+            "g",
+            "doomed",
+            "COUNT",
+            "6",
+            "STREAMS",
+            "jobs",
+            ">",
+        ],
+    )
+    .unwrap();
+    let mut taken = Vec::new();
+    entry_ids(&reply, &mut taken);
+    assert_eq!(taken.len(), 6);
+    for id in &taken[..2] {
+        assert_eq!(
+            run(&cluster, &["XACK", "jobs", "g", id]).unwrap(),
+            Value::Int(1)
+        );
+    }
+    let unacked: BTreeSet<String> = taken[2..].iter().cloned().collect();
+
+    // Not idle long enough yet: nothing is claimed.
+    let early = run(
+        &cluster,
+        &[
+            "XAUTOCLAIM",
+            "jobs",
+            "g",
+            "rescuer",
+            "60000",
+            "0-0",
+            "COUNT",
+            "100",
+        ],
+    )
+    .unwrap();
+    let mut none = Vec::new();
+    entry_ids(&early, &mut none);
+    assert!(none.is_empty(), "claimed before the idle time: {none:?}");
+
+    std::thread::sleep(Duration::from_millis(300));
+    let claimed = run(
+        &cluster,
+        &[
+            "XAUTOCLAIM",
+            "jobs",
+            "g",
+            "rescuer",
+            "200",
+            "0-0",
+            "COUNT",
+            "100",
+        ],
+    )
+    .unwrap();
+    let mut ids = Vec::new();
+    entry_ids(&claimed, &mut ids);
+    let ids: BTreeSet<String> = ids.into_iter().collect();
+    assert_eq!(
+        ids, unacked,
+        "exactly the unacknowledged entries are redelivered"
+    );
+    let detail = run(&cluster, &["XPENDING", "jobs", "g", "-", "+", "100"]).unwrap();
+    let Value::Array(rows) = detail else {
+        panic!("{detail:?}")
+    };
+    for row in &rows {
+        let Value::Array(fields) = row else {
+            panic!("{row:?}")
+        };
+        assert_eq!(text(&fields[1]).unwrap(), "rescuer");
+        assert_eq!(fields[3], Value::Int(2), "delivered twice");
+    }
+    for id in &ids {
+        assert_eq!(
+            run(&cluster, &["XACK", "jobs", "g", id]).unwrap(),
+            Value::Int(1)
+        );
+    }
+
+    // The entries never delivered go to a live consumer.
+    let rest = run(
+        &cluster,
+        &["XREADGROUP", "GROUP", "g", "alive", "STREAMS", "jobs", ">"],
+    )
+    .unwrap();
+    let mut ids = Vec::new();
+    entry_ids(&rest, &mut ids);
+    assert_eq!(ids, vec!["7-1", "8-1"]);
+
+    // A blocked reader that disconnects does not keep a claim on the next entry.
+    let leader = cluster.wait_for_leader(Duration::from_secs(20));
+    let addr = cluster.server(leader).addr;
+    {
+        use std::io::Write;
+        let mut raw = std::net::TcpStream::connect(addr).unwrap();
+        let command = "*9\r\n$10\r\nXREADGROUP\r\n$5\r\nGROUP\r\n$1\r\ng\r\n$4\r\ngone\r\n$5\r\nBLOCK\r\n$1\r\n0\r\n$7\r\nSTREAMS\r\n$4\r\njobs\r\n$1\r\n>\r\n";
+        raw.write_all(command.as_bytes()).unwrap();
+        wait_until("the raw client to block", Duration::from_secs(10), || {
+            blocked_clients(&cluster, leader) == 1
+        });
+    }
+    wait_until(
+        "the disconnect to end the wait",
+        Duration::from_secs(10),
+        || blocked_clients(&cluster, leader) == 0,
+    );
+    run(&cluster, &["XADD", "jobs", "9-1", "n", "x"]).unwrap();
+    let rest = run(
+        &cluster,
+        &["XREADGROUP", "GROUP", "g", "alive", "STREAMS", "jobs", ">"],
+    )
+    .unwrap();
+    let mut ids = Vec::new();
+    entry_ids(&rest, &mut ids);
+    assert_eq!(ids, vec!["9-1"]);
+    let consumers = run(&cluster, &["XINFO", "CONSUMERS", "jobs", "g"]).unwrap();
+    assert!(
+        !format!("{consumers:?}").contains("gone"),
+        "the disconnected reader was never served: {consumers:?}"
+    );
+}

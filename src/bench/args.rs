@@ -138,6 +138,8 @@ pub enum WorkloadName {
     Rpop,
     /// SADD of members drawn from a fixed pool per set.
     Sadd,
+    /// XADD with an automatic id onto streams: durable event appends.
+    Xadd,
 }
 
 impl std::str::FromStr for WorkloadName {
@@ -154,10 +156,11 @@ impl std::str::FromStr for WorkloadName {
             "lpush" => WorkloadName::Lpush,
             "rpop" => WorkloadName::Rpop,
             "sadd" => WorkloadName::Sadd,
+            "xadd" => WorkloadName::Xadd,
             _ => {
                 let ratio = text
                     .strip_prefix("mixed:")
-                    .ok_or_else(|| format!("unknown workload {text:?}: expected set, get, incr, mixed:R/W, hset, zadd, transfer, lpush, rpop or sadd"))?;
+                    .ok_or_else(|| format!("unknown workload {text:?}: expected set, get, incr, mixed:R/W, hset, zadd, transfer, lpush, rpop, sadd or xadd"))?;
                 let (reads, writes) = ratio
                     .split_once('/')
                     .and_then(|(r, w)| Some((r.parse().ok()?, w.parse().ok()?)))
@@ -184,6 +187,7 @@ impl std::fmt::Display for WorkloadName {
             WorkloadName::Lpush => f.write_str("lpush"),
             WorkloadName::Rpop => f.write_str("rpop"),
             WorkloadName::Sadd => f.write_str("sadd"),
+            WorkloadName::Xadd => f.write_str("xadd"),
         }
     }
 }
@@ -205,6 +209,7 @@ mod tests {
             "lpush",
             "rpop",
             "sadd",
+            "xadd",
         ] {
             let parsed: WorkloadName = name.parse().expect(name);
             assert_eq!(parsed.to_string(), name);

@@ -247,6 +247,17 @@ impl OpGenerator {
                     true,
                 )
             }
+            WorkloadName::Xadd => (
+                vec![vec![
+                    arg(b"XADD"),
+                    self.key("stream"),
+                    arg(b"*"),
+                    arg(b"payload"),
+                    self.value.clone(),
+                ]],
+                None,
+                true,
+            ),
             WorkloadName::Transfer => {
                 let from = self.keys.next(&mut self.rng);
                 let mut to = self.keys.next(&mut self.rng);

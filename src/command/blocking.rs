@@ -1,5 +1,5 @@
 //! Blocking pops: BLPOP BRPOP BRPOPLPUSH BLMOVE BLMPOP BZPOPMIN BZPOPMAX BZMPOP, and serving
-//! blocked clients in apply.
+//! blocked clients in apply (these, and XREAD / XREADGROUP with BLOCK, see streams.rs).
 //!
 //! A blocking command is a write. Applied, it pops at once if it can; otherwise, if its
 //! connection gave it a waiter id, it registers that waiter in the keyspace's replicated table
@@ -19,6 +19,7 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use super::lists::{move_element, parse_end, pop, pop_first, LMPop};
+use super::streams::{serve_stream_group, serve_stream_read, GroupRead};
 use super::zsets::{mpop_reply, parse_mpop, pop_first_present, pop_members};
 use super::{
     numkeys_positions, Args, Command, CommandError, CommandSpec, Cx, Flags, Group, KeySpec, Reply,
@@ -59,7 +60,7 @@ pub(super) fn parse_timeout(arg: &[u8]) -> Result<u64, CommandError> {
 
 /// Registers `waiter` if the command has one; the reply then is [`Reply::Blocked`]. Without one,
 /// `nil` is the answer (the command cannot block here).
-fn wait_or(
+pub(super) fn wait_or(
     ks: &mut Keyspace,
     cx: &Cx,
     waiter: Option<WaiterId>,
@@ -475,6 +476,8 @@ impl Command {
             Command::BRPopLPush(c) => Some(c.timeout_ms),
             Command::BLMPop(c) => Some(c.timeout_ms),
             Command::BZMPop(c) => Some(c.timeout_ms),
+            Command::XRead(c) => c.block_ms,
+            Command::XReadGroup(c) => c.block_ms,
             _ => None,
         }
     }
@@ -491,10 +494,21 @@ impl Command {
             Command::BRPopLPush(c) => &mut c.waiter,
             Command::BLMPop(c) => &mut c.waiter,
             Command::BZMPop(c) => &mut c.waiter,
+            Command::XRead(c) => &mut c.waiter,
+            Command::XReadGroup(c) => &mut c.waiter,
             _ => return false,
         };
         *slot = Some(id);
         true
+    }
+
+    /// For an XREAD dropped by a change of leader ([`UnblockOutcome::DroppedAfter`]): read
+    /// after `after` (one id per stream) when it registers again, instead of resolving `$`
+    /// anew. Nothing changes for any other command.
+    pub fn resume_after(&mut self, after: &[crate::keyspace::StreamId]) {
+        if let Command::XRead(read) = self {
+            read.resume_after(after);
+        }
     }
 }
 
@@ -506,7 +520,11 @@ pub(crate) fn end_stale_waits(ks: &mut Keyspace, cx: &mut Cx) {
         return;
     }
     for waiter in ks.blocked_mut().drop_before_term(cx.term) {
-        cx.unblock(waiter.id, UnblockOutcome::Dropped);
+        let outcome = match waiter.pop {
+            BlockedPop::StreamRead { after, .. } => UnblockOutcome::DroppedAfter(after),
+            _ => UnblockOutcome::Dropped,
+        };
+        cx.unblock(waiter.id, outcome);
     }
 }
 
@@ -535,6 +553,9 @@ pub(crate) fn serve_blocked(ks: &mut Keyspace, cx: &mut Cx) {
                     }
                     // Nothing (left) to pop: the waiters behind it wait too.
                     Served::Empty => break,
+                    // Nothing for this one (a stream read after another id); the next may
+                    // still be served.
+                    Served::Skip => continue,
                 }
             }
         }
@@ -547,6 +568,9 @@ enum Served {
     Yes(Reply),
     /// Nothing to pop from this key.
     Empty,
+    /// Nothing for this waiter, but a waiter behind it may find something (streams: each
+    /// reads after its own id, or for its own group).
+    Skip,
 }
 
 /// Tries `waiter`'s pop on `key` (one of its keys, now ready).
@@ -580,6 +604,33 @@ fn serve_one(ks: &mut Keyspace, waiter: &Waiter, key: &Bytes, cx: &mut Cx) -> Se
                     Some(_) => mpop_reply(Some((key.clone(), members))),
                 }),
                 _ => Served::Empty,
+            }
+        }
+        BlockedPop::StreamRead { count, after } => {
+            let Some(at) = waiter.keys.iter().position(|k| k == key) else {
+                return Served::Skip;
+            };
+            let after = after.get(at).copied().unwrap_or_default();
+            match serve_stream_read(ks, key, after, *count, cx.now_ms) {
+                Some(reply) => Served::Yes(reply),
+                None => Served::Skip,
+            }
+        }
+        BlockedPop::StreamGroup {
+            group,
+            consumer,
+            count,
+            no_ack,
+        } => {
+            let read = GroupRead {
+                group,
+                consumer,
+                count: *count,
+                no_ack: *no_ack,
+            };
+            match serve_stream_group(ks, key, &read, cx) {
+                Some(reply) => Served::Yes(reply),
+                None => Served::Skip,
             }
         }
     }

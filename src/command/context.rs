@@ -41,6 +41,10 @@ pub enum UnblockOutcome {
     /// Leadership changed since it registered, so it no longer waits; its node may register it
     /// again (the client is never told about this).
     Dropped,
+    /// Dropped as [`UnblockOutcome::Dropped`], for an XREAD whose `$` ids were resolved when it
+    /// registered: its node registers it again reading after these ids (one per key), so
+    /// entries added in between are not missed.
+    DroppedAfter(Vec<crate::keyspace::StreamId>),
 }
 
 impl Cx {

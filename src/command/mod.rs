@@ -99,7 +99,8 @@ pub use zsets::{
 
 /// Declares [`Command`] from the list of command types: each `Variant(family) kind` names the
 /// type `family::Variant`, whose `SPEC` describes it and whose `apply` (kind `write`) or `read`
-/// (kind `read`) runs it. Generates the enum, the spec lookup, the run dispatch and the list of
+/// (kind `read`) runs it; kind `read_or_wait` is a read that may block, with both (`apply` in
+/// the log). Generates the enum, the spec lookup, the run dispatch and the list of
 /// data specs the registry is built from.
 macro_rules! commands {
     ($( $variant:ident($family:ident) $kind:ident, )*) => {
@@ -154,6 +155,11 @@ macro_rules! commands {
     };
     (@mut write $command:ident $ks:ident $cx:ident) => { $command.apply($ks, $cx) };
     (@mut read $command:ident $ks:ident $cx:ident) => { $command.read($ks, $cx) };
+    // A read that may block (XREAD BLOCK): in the log, its `apply` registers a waiter when
+    // there is nothing to read; elsewhere it is an ordinary read.
+    (@mut read_or_wait $command:ident $ks:ident $cx:ident) => { $command.apply($ks, $cx) };
+    (@ref read_or_wait $ty:path, $command:ident $ks:ident $cx:ident) => { $command.read($ks, $cx) };
+    (@is_write read_or_wait) => { false };
     (@ref write $ty:path, $command:ident $ks:ident $cx:ident) => {{
         let _ = ($command, $ks, $cx);
         Err(CommandError::internal(format!(
@@ -334,7 +340,7 @@ commands! {
     XDel(streams) write,
     XTrim(streams) write,
     XSetId(streams) write,
-    XRead(streams) read,
+    XRead(streams) read_or_wait,
     XGroup(streams) write,
     XReadGroup(streams) write,
     XAck(streams) write,

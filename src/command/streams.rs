@@ -11,12 +11,15 @@
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
+use super::blocking::wait_or;
+use super::notify::{self, KeyEvent};
 use super::{
     is_option, parse_i64, parse_i64_strict, Args, Command, CommandError, CommandSpec, Cx, Flags,
     Group, KeySpec, Reply,
 };
 use crate::keyspace::{
-    ConsumerGroup, Entry, Keyspace, Slot, StreamFields, StreamId, StreamValue, Value,
+    BlockedPop, ConsumerGroup, Entry, Keyspace, Slot, StreamFields, StreamId, StreamValue, Value,
+    WaiterId,
 };
 
 const READ_FAST: Flags = Flags::READONLY.union(Flags::FAST);
@@ -26,6 +29,30 @@ const WRITE_DENYOOM_FAST: Flags = Flags::WRITE.union(Flags::DENYOOM).union(Flags
 
 /// Entries per node for `~` trimming (Redis's default `stream-node-max-entries`).
 pub const NODE_ENTRIES: u64 = 100;
+
+// ---- keyspace events ----
+
+/// Records the stream event `event` on `key` (class `t`).
+fn event(cx: &mut Cx, key: &Bytes, event: &'static str) {
+    if cx.notifications_on() {
+        cx.notify(KeyEvent {
+            class: notify::STREAM,
+            event,
+            key: key.clone(),
+        });
+    }
+}
+
+/// Records that `key` was created (class `n`), before the event of the write that created it.
+fn new_key(cx: &mut Cx, key: &Bytes) {
+    if cx.notifications_on() {
+        cx.notify(KeyEvent {
+            class: notify::NEW,
+            event: "new",
+            key: key.clone(),
+        });
+    }
+}
 
 // ---- errors ----
 
@@ -376,16 +403,19 @@ impl XAdd {
             // Checked on an empty stream before the key is created, so an error creates nothing.
             self.next_id(&StreamValue::default(), cx.now_ms)?;
             ks.insert(slot.clone(), Value::Stream(StreamValue::default()), 0);
+            new_key(cx, &self.key);
         }
         let Some(stream) = stream_mut(ks, &slot, cx.now_ms)? else {
             return Err(CommandError::internal("stream vanished"));
         };
         let id = self.next_id(stream, cx.now_ms)?;
         stream.append(id, self.fields.clone().into(), NODE_ENTRIES);
-        if let Some(clause) = &self.trim {
-            trim(stream, clause);
-        }
+        let trimmed = self.trim.as_ref().map_or(0, |clause| trim(stream, clause));
         ks.touch(&slot);
+        event(cx, &self.key, "xadd");
+        if trimmed > 0 {
+            event(cx, &self.key, "xtrim");
+        }
         Ok(id_reply(id))
     }
 
@@ -588,8 +618,12 @@ impl XDel {
         let deleted = modify(ks, &self.key, cx.now_ms, |stream| {
             let deleted = self.ids.iter().filter(|id| stream.delete(**id)).count();
             Ok((deleted, deleted > 0))
-        })?;
-        Ok(Reply::Integer(deleted.unwrap_or(0) as i64))
+        })?
+        .unwrap_or(0);
+        if deleted > 0 {
+            event(cx, &self.key, "xdel");
+        }
+        Ok(Reply::Integer(deleted as i64))
     }
 }
 
@@ -632,8 +666,12 @@ impl XTrim {
         let removed = modify(ks, &self.key, cx.now_ms, |stream| {
             let removed = trim(stream, &self.trim);
             Ok((removed, removed > 0))
-        })?;
-        Ok(Reply::Integer(removed.unwrap_or(0) as i64))
+        })?
+        .unwrap_or(0);
+        if removed > 0 {
+            event(cx, &self.key, "xtrim");
+        }
+        Ok(Reply::Integer(removed as i64))
     }
 }
 
@@ -726,7 +764,10 @@ impl XSetId {
             Ok(((), true))
         })?;
         match done {
-            Some(()) => Ok(Reply::Ok),
+            Some(()) => {
+                event(cx, &self.key, "xsetid");
+                Ok(Reply::Ok)
+            }
             None => Err(CommandError::NoSuchKey),
         }
     }
@@ -843,8 +884,11 @@ fn parse_read(args: Args<'_>, group_form: bool) -> Result<ReadOptions, CommandEr
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct XRead {
     pub count: Option<u64>,
+    /// BLOCK: how long its client waits (0 = forever). Only the client's node uses it.
     pub block_ms: Option<u64>,
     pub streams: Vec<(Bytes, ReadFrom)>,
+    /// Set by the connection that may block (then the command goes through the log).
+    pub waiter: Option<WaiterId>,
 }
 
 impl XRead {
@@ -869,8 +913,43 @@ impl XRead {
             count: options.count,
             block_ms: options.block_ms,
             streams: options.streams,
+            waiter: None,
         }
         .into())
+    }
+
+    /// XREAD BLOCK, applied from the log: what `read` answers, or, when that is nothing and a
+    /// waiter is given, the waiter registered to read after each stream's id (`$`: its last id
+    /// now, 0-0 for a missing key).
+    pub(super) fn apply(&self, ks: &mut Keyspace, cx: &mut Cx) -> Result<Reply, CommandError> {
+        let reply = self.read(ks, cx)?;
+        if self.waiter.is_none() || !matches!(reply, Reply::NilArray) {
+            return Ok(reply);
+        }
+        let mut keys = Vec::with_capacity(self.streams.len());
+        let mut after = Vec::with_capacity(self.streams.len());
+        for (key, from) in &self.streams {
+            let id = match from {
+                ReadFrom::After(id) => *id,
+                ReadFrom::Last | ReadFrom::New => {
+                    stream_at(ks, key, cx.now_ms)?.map_or(StreamId::MIN, |s| s.last_id)
+                }
+            };
+            keys.push(key.clone());
+            after.push(id);
+        }
+        let pop = BlockedPop::StreamRead {
+            count: self.count,
+            after,
+        };
+        wait_or(ks, cx, self.waiter, &keys, pop, Reply::NilArray)
+    }
+
+    /// Reads after these ids (one per stream) instead of what was given (`$`).
+    pub(super) fn resume_after(&mut self, after: &[StreamId]) {
+        for ((_, from), id) in self.streams.iter_mut().zip(after) {
+            *from = ReadFrom::After(*id);
+        }
     }
 
     pub(super) fn read(&self, ks: &Keyspace, cx: &mut Cx) -> Result<Reply, CommandError> {
@@ -898,6 +977,117 @@ impl XRead {
             Ok(Reply::KeyedArrays(out))
         }
     }
+}
+
+// ---- serving blocked XREAD / XREADGROUP ----
+
+/// A blocked XREAD on `key`, now ready: `[[key, entries]]` with the entries after `after`, or
+/// None when there are none (it keeps waiting; so it does while the key holds another type).
+pub(super) fn serve_stream_read(
+    ks: &Keyspace,
+    key: &Bytes,
+    after: StreamId,
+    count: Option<u64>,
+    now_ms: u64,
+) -> Option<Reply> {
+    let stream = stream_at(ks, key, now_ms).ok().flatten()?;
+    let start = after.next()?;
+    let count = count.map_or(usize::MAX, |c| c as usize);
+    let entries = stream.range(start, StreamId::MAX, false, count);
+    if entries.is_empty() {
+        return None;
+    }
+    Some(Reply::KeyedArrays(vec![(
+        Reply::bulk(key),
+        entries_reply(&entries),
+    )]))
+}
+
+/// What a blocked XREADGROUP waits for.
+pub(super) struct GroupRead<'a> {
+    pub group: &'a Bytes,
+    pub consumer: &'a Bytes,
+    pub count: Option<u64>,
+    pub no_ack: bool,
+}
+
+/// A blocked XREADGROUP on `key`, now ready: the group's new entries delivered to the consumer
+/// as `[[key, entries]]`; an error when the key is no longer a stream or the group is gone (as
+/// Redis 7.0 answers); None when there is nothing new (it keeps waiting).
+pub(super) fn serve_stream_group(
+    ks: &mut Keyspace,
+    key: &Bytes,
+    read: &GroupRead<'_>,
+    cx: &mut Cx,
+) -> Option<Reply> {
+    let now = cx.now_ms;
+    let slot = Slot::new(key.clone());
+    let Ok(Some(stream)) = stream_mut(ks, &slot, now) else {
+        return Some(err("UNBLOCKED the stream key no longer exists").to_reply());
+    };
+    if !stream.groups.contains_key(read.group) {
+        return Some(
+            err("NOGROUP the consumer group this client was blocked on no longer exists")
+                .to_reply(),
+        );
+    }
+    let count = read.count.map_or(usize::MAX, |c| c as usize);
+    let (entries, created) = read_new(stream, read.group, read.consumer, count, read.no_ack, now);
+    if entries.is_empty() {
+        return None;
+    }
+    ks.touch(&slot);
+    if created {
+        event(cx, key, "xgroup-createconsumer");
+    }
+    Some(Reply::KeyedArrays(vec![(
+        Reply::bulk(key),
+        entries_reply(&entries),
+    )]))
+}
+
+/// Delivers up to `count` entries `group` has not delivered yet to `consumer` (pending unless
+/// `no_ack`) and advances the group. Nothing changes when there are none (the consumer is not
+/// even created, as in Redis). Returns the entries and whether the consumer was created.
+fn read_new(
+    stream: &mut StreamValue,
+    group_name: &Bytes,
+    consumer: &Bytes,
+    count: usize,
+    no_ack: bool,
+    now_ms: u64,
+) -> (Vec<(StreamId, StreamFields)>, bool) {
+    let Some(group) = stream.groups.get(group_name) else {
+        return (Vec::new(), false);
+    };
+    let last = group.last_id;
+    let mut read = group.entries_read;
+    let entries = match last.next() {
+        Some(start) => stream.range(start, StreamId::MAX, false, count),
+        None => Vec::new(),
+    };
+    if entries.is_empty() {
+        return (entries, false);
+    }
+    let mut new_last = last;
+    for (id, _) in &entries {
+        read = match read {
+            Some(n) if !stream.range_has_tombstones(*id, StreamId::MAX) => Some(n + 1),
+            _ if stream.entries_added > 0 => stream.estimate_entries_read(*id),
+            other => other,
+        };
+        new_last = *id;
+    }
+    let group = group_of(stream, group_name);
+    let created = seen(group, consumer, now_ms);
+    group.last_id = new_last;
+    group.entries_read = read;
+    if !no_ack {
+        for (id, _) in &entries {
+            group.deliver(*id, consumer, now_ms, 1);
+        }
+    }
+    (entries, created)
 }
 
 // ---- consumer groups ----
@@ -933,9 +1123,11 @@ fn group_of<'a>(stream: &'a mut StreamValue, name: &Bytes) -> &'a mut ConsumerGr
         .expect("the caller checked the group exists")
 }
 
-/// Touches (creating if needed) `consumer` at `now_ms`.
-fn seen(group: &mut ConsumerGroup, consumer: &Bytes, now_ms: u64) {
+/// Touches (creating if needed) `consumer` at `now_ms`; true if it was created.
+fn seen(group: &mut ConsumerGroup, consumer: &Bytes, now_ms: u64) -> bool {
+    let created = !group.consumers.contains_key(consumer);
     group.consumers.entry(consumer.clone()).or_default().seen_ms = now_ms;
+    created
 }
 
 /// XREADGROUP GROUP group consumer [COUNT count] [BLOCK milliseconds] [NOACK] STREAMS key ... id ...
@@ -944,9 +1136,12 @@ pub struct XReadGroup {
     pub group: Bytes,
     pub consumer: Bytes,
     pub count: Option<u64>,
+    /// BLOCK: how long its client waits (0 = forever). Only the client's node uses it.
     pub block_ms: Option<u64>,
     pub no_ack: bool,
     pub streams: Vec<(Bytes, ReadFrom)>,
+    /// Set by the connection that may block; None never blocks.
+    pub waiter: Option<WaiterId>,
 }
 
 impl XReadGroup {
@@ -978,6 +1173,7 @@ impl XReadGroup {
             block_ms: options.block_ms,
             no_ack: options.no_ack,
             streams: options.streams,
+            waiter: None,
         }
         .into())
     }
@@ -998,72 +1194,73 @@ impl XReadGroup {
         let count = self.count.map_or(usize::MAX, |c| c as usize);
         let mut out = Vec::new();
         for (key, from) in &self.streams {
-            let reply = with_group(
+            let now = cx.now_ms;
+            let (reply, created) = with_group(
                 ks,
                 key,
                 &self.group,
-                cx.now_ms,
+                now,
                 || CommandError::internal("group vanished"),
-                |stream| Ok((self.read_one(stream, *from, count, cx.now_ms), true)),
+                |stream| {
+                    let (reply, created) = self.read_one(stream, *from, count, now);
+                    Ok(((reply.clone(), created), reply.is_some()))
+                },
             )?;
+            if created {
+                event(cx, key, "xgroup-createconsumer");
+            }
             if let Some(reply) = reply {
                 out.push((Reply::bulk(key), reply));
             }
         }
-        if out.is_empty() {
-            Ok(Reply::NilArray)
-        } else {
-            Ok(Reply::KeyedArrays(out))
+        if !out.is_empty() {
+            return Ok(Reply::KeyedArrays(out));
         }
+        // Only `>` finds nothing (a history read always answers): wait for new entries.
+        let keys: Vec<Bytes> = self.streams.iter().map(|(key, _)| key.clone()).collect();
+        let pop = BlockedPop::StreamGroup {
+            group: self.group.clone(),
+            consumer: self.consumer.clone(),
+            count: self.count,
+            no_ack: self.no_ack,
+        };
+        wait_or(ks, cx, self.waiter, &keys, pop, Reply::NilArray)
     }
 
-    /// Serves one stream; None when `>` found nothing new.
+    /// Serves one stream; None when `>` found nothing new. Also says whether the consumer
+    /// was created.
     fn read_one(
         &self,
         stream: &mut StreamValue,
         from: ReadFrom,
         count: usize,
         now_ms: u64,
-    ) -> Option<Reply> {
+    ) -> (Option<Reply>, bool) {
         let group_name = self.group.clone();
         match from {
             ReadFrom::New => {
-                let last = stream.groups.get(&group_name).map(|g| g.last_id)?;
-                let entries = match last.next() {
-                    Some(start) => stream.range(start, StreamId::MAX, false, count),
-                    None => Vec::new(),
-                };
-                let mut new_last = last;
-                let mut read = stream.groups.get(&group_name)?.entries_read;
-                for (id, _) in &entries {
-                    read = match read {
-                        Some(n) if !stream.range_has_tombstones(*id, StreamId::MAX) => Some(n + 1),
-                        _ if stream.entries_added > 0 => stream.estimate_entries_read(*id),
-                        other => other,
-                    };
-                    new_last = *id;
-                }
-                let group = group_of(stream, &group_name);
-                seen(group, &self.consumer, now_ms);
-                group.last_id = new_last;
-                group.entries_read = read;
-                if !self.no_ack {
-                    for (id, _) in &entries {
-                        group.deliver(*id, &self.consumer, now_ms, 1);
-                    }
-                }
+                let (entries, created) = read_new(
+                    stream,
+                    &group_name,
+                    &self.consumer,
+                    count,
+                    self.no_ack,
+                    now_ms,
+                );
                 if entries.is_empty() {
-                    None
+                    (None, false)
                 } else {
-                    Some(entries_reply(&entries))
+                    (Some(entries_reply(&entries)), created)
                 }
             }
             ReadFrom::After(after) => {
                 let StreamValue {
                     entries, groups, ..
                 } = stream;
-                let group = groups.get_mut(&group_name)?;
-                seen(group, &self.consumer, now_ms);
+                let Some(group) = groups.get_mut(&group_name) else {
+                    return (None, false);
+                };
+                let created = seen(group, &self.consumer, now_ms);
                 let ids: Vec<StreamId> = match (after.next(), group.consumers.get(&self.consumer)) {
                     (Some(start), Some(consumer)) => consumer
                         .pending
@@ -1084,9 +1281,9 @@ impl XReadGroup {
                         None => Reply::Array(vec![id_reply(id), Reply::NilArray]),
                     });
                 }
-                Some(Reply::Array(replies))
+                (Some(Reply::Array(replies)), created)
             }
-            ReadFrom::Last => None,
+            ReadFrom::Last => (None, false),
         }
     }
 }
@@ -1284,6 +1481,7 @@ impl XGroup {
                         return Err(requires_key());
                     }
                     ks.insert(slot.clone(), Value::Stream(StreamValue::default()), 0);
+                    new_key(cx, key);
                 }
                 let Some(stream) = stream_mut(ks, &slot, now)? else {
                     return Err(CommandError::internal("stream vanished"));
@@ -1296,6 +1494,7 @@ impl XGroup {
                     .groups
                     .insert(group.clone(), ConsumerGroup::new(last, *entries_read));
                 ks.touch(&slot);
+                event(cx, key, "xgroup-create");
                 Ok(Reply::Ok)
             }
             XGroupOp::SetId {
@@ -1315,6 +1514,7 @@ impl XGroup {
                 state.last_id = last;
                 state.entries_read = *entries_read;
                 ks.touch(&slot);
+                event(cx, key, "xgroup-setid");
                 Ok(Reply::Ok)
             }
             XGroupOp::Destroy { key, group } => {
@@ -1324,7 +1524,9 @@ impl XGroup {
                 };
                 let removed = stream.groups.remove(group).is_some();
                 if removed {
+                    // Touching signals the clients blocked in XREADGROUP on it (NOGROUP).
                     ks.touch(&slot);
+                    event(cx, key, "xgroup-destroy");
                 }
                 Ok(Reply::Integer(i64::from(removed)))
             }
@@ -1345,6 +1547,7 @@ impl XGroup {
                 }
                 seen(state, consumer, now);
                 ks.touch(&slot);
+                event(cx, key, "xgroup-createconsumer");
                 Ok(Reply::Integer(1))
             }
             XGroupOp::DelConsumer {
@@ -1366,6 +1569,7 @@ impl XGroup {
                     state.pel.remove(id);
                 }
                 ks.touch(&slot);
+                event(cx, key, "xgroup-delconsumer");
                 Ok(Reply::Integer(gone.pending.len() as i64))
             }
         }
@@ -1667,7 +1871,7 @@ impl XClaim {
         } else {
             delivery_ms as u64
         };
-        with_group(
+        let (reply, created) = with_group(
             ks,
             &self.key,
             &self.group,
@@ -1685,7 +1889,8 @@ impl XClaim {
                         group.last_id = last;
                     }
                 }
-                seen(group, &self.consumer, now);
+                // The consumer is looked up (and created) at its first claim, as in Redis.
+                let mut consumer_created = None;
                 let mut out = Vec::new();
                 for id in &self.ids {
                     let existing = group.pel.get(id).cloned();
@@ -1711,15 +1916,22 @@ impl XClaim {
                         None if existing.is_none() => count,
                         None => count + 1,
                     };
+                    if consumer_created.is_none() {
+                        consumer_created = Some(seen(group, &self.consumer, now));
+                    }
                     group.deliver(*id, &self.consumer, delivery_ms, count);
                     out.push(match (self.just_id, entries.get(id)) {
                         (true, _) | (false, None) => id_reply(*id),
                         (false, Some(fields)) => entry_reply(*id, fields),
                     });
                 }
-                Ok((Reply::Array(out), true))
+                Ok(((Reply::Array(out), consumer_created == Some(true)), true))
             },
-        )
+        )?;
+        if created {
+            event(cx, &self.key, "xgroup-createconsumer");
+        }
+        Ok(reply)
     }
 }
 
@@ -1785,7 +1997,7 @@ impl XAutoClaim {
 
     pub(super) fn apply(&self, ks: &mut Keyspace, cx: &mut Cx) -> Result<Reply, CommandError> {
         let now = cx.now_ms;
-        with_group(
+        let (reply, created) = with_group(
             ks,
             &self.key,
             &self.group,
@@ -1798,7 +2010,8 @@ impl XAutoClaim {
                 let group = groups
                     .get_mut(&self.group)
                     .ok_or_else(|| CommandError::internal("group vanished"))?;
-                seen(group, &self.consumer, now);
+                // The consumer is looked up (and created) at its first claim, as in Redis.
+                let mut consumer_created = None;
                 let mut attempts = self.count.saturating_mul(10);
                 let mut claimed = Vec::new();
                 let mut deleted = Vec::new();
@@ -1825,6 +2038,9 @@ impl XAutoClaim {
                         continue;
                     };
                     let count = if self.just_id { count } else { count + 1 };
+                    if consumer_created.is_none() {
+                        consumer_created = Some(seen(group, &self.consumer, now));
+                    }
                     group.deliver(id, &self.consumer, now, count);
                     claimed.push(if self.just_id {
                         id_reply(id)
@@ -1835,16 +2051,18 @@ impl XAutoClaim {
                 if let Some((id, _, _)) = iter.peek() {
                     next = *id;
                 }
-                Ok((
-                    Reply::Array(vec![
-                        id_reply(next),
-                        Reply::Array(claimed),
-                        Reply::Array(deleted),
-                    ]),
-                    true,
-                ))
+                let reply = Reply::Array(vec![
+                    id_reply(next),
+                    Reply::Array(claimed),
+                    Reply::Array(deleted),
+                ]);
+                Ok(((reply, consumer_created == Some(true)), true))
             },
-        )
+        )?;
+        if created {
+            event(cx, &self.key, "xgroup-createconsumer");
+        }
+        Ok(reply)
     }
 }
 

@@ -13,6 +13,7 @@ use imbl::{OrdMap, OrdSet};
 use serde::{Deserialize, Serialize};
 
 use super::list::ListEnd;
+use super::stream::StreamId;
 
 /// Most clients blocked at once in one group; one more gets an error instead of blocking.
 pub const BLOCKED_CLIENTS_MAX: usize = 100_000;
@@ -51,6 +52,20 @@ pub enum BlockedPop {
     ZSet {
         end: ScoreEnd,
         count: Option<u64>,
+    },
+    /// XREAD: the entries of a ready key after its id in `after` (one id per key, in the
+    /// waiter's key order; `$` was resolved when the waiter registered).
+    StreamRead {
+        count: Option<u64>,
+        after: Vec<StreamId>,
+    },
+    /// XREADGROUP with `>`: the entries `group` has not delivered yet, delivered to `consumer`
+    /// (and recorded as pending unless `no_ack`).
+    StreamGroup {
+        group: Bytes,
+        consumer: Bytes,
+        count: Option<u64>,
+        no_ack: bool,
     },
 }
 
@@ -150,6 +165,15 @@ impl Blocked {
     pub fn signal(&mut self, key: &Bytes) {
         if self.by_key.contains_key(key) && !self.ready.contains(key) {
             self.ready.push(key.clone());
+        }
+    }
+
+    /// Notes every key someone waits on (FLUSHALL: waiters on streams must hear that their
+    /// key is gone).
+    pub fn signal_all(&mut self) {
+        let keys: Vec<Bytes> = self.by_key.keys().cloned().collect();
+        for key in keys {
+            self.signal(&key);
         }
     }
 

@@ -234,9 +234,11 @@ impl Keyspace {
         &mut self.scripts
     }
 
-    /// Remove `slot` (live or expired) and its expiry; returns the entry.
+    /// Remove `slot` (live or expired) and its expiry; returns the entry. A client blocked in
+    /// XREADGROUP on the key hears of it (it gets an error, as in Redis).
     pub(crate) fn remove(&mut self, slot: &Slot) -> Option<Entry> {
         let old = self.entries.remove(slot)?;
+        self.signal_blocked(slot);
         if old.expiry_ms != 0 {
             self.expiries.remove(&(old.expiry_ms, slot.clone()));
         }
@@ -260,8 +262,11 @@ impl Keyspace {
 
     /// Drop every key (FLUSHDB/FLUSHALL). The version counter keeps counting
     /// so a key recreated later never reuses a version a WATCH saw. Blocked clients stay
-    /// blocked, as in Redis.
+    /// blocked, as in Redis, except in XREADGROUP (its key is gone: an error).
     pub(crate) fn clear(&mut self) {
+        if !self.blocked.is_empty() {
+            self.blocked.signal_all();
+        }
         self.entries = OrdMap::new();
         self.expiries = OrdSet::new();
         self.version_counter += 1;

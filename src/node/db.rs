@@ -133,7 +133,10 @@ impl Db {
     /// Writes enqueued one after another from one task are applied in that order, so a
     /// pipelining connection can enqueue a run of writes and then await the replies in order.
     pub async fn enqueue(&self, command: Command) -> Result<PendingReply, Error> {
-        debug_assert!(command.is_write(), "reads never touch the log");
+        debug_assert!(
+            command.is_write() || command.block_timeout_ms().is_some(),
+            "reads never touch the log, except one that may block (XREAD BLOCK registers a waiter)"
+        );
         self.enqueue_op(Op::Command(command)).await
     }
 

@@ -307,12 +307,13 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                                 .at(index, position)
                                 .notifying(notify_flags);
                             let reply = apply_op(&mut keyspace, op, &mut cx);
-                            if cx.notifications_on() {
-                                events.extend(cx.take_events());
-                            }
                             // Pops this op made possible happen now, before the next op.
                             command::serve_blocked(&mut keyspace, &mut cx);
                             unblocked.extend(cx.take_unblocked());
+                            // After serving: a served XREADGROUP may create its consumer.
+                            if cx.notifications_on() {
+                                events.extend(cx.take_events());
+                            }
                             reply
                         })
                         .collect()

@@ -183,6 +183,10 @@ impl Connection {
                 outcome = &mut wait.outcome => match outcome {
                     Ok(UnblockOutcome::Served(reply)) => return Ok(reply),
                     Ok(UnblockOutcome::Dropped) => None,
+                    Ok(UnblockOutcome::DroppedAfter(after)) => {
+                        wait.command.resume_after(&after);
+                        None
+                    }
                     // The node dropped its side (shutting down).
                     Err(_) => return Ok(Reply::Error("ERR the node stopped while this client was blocked".into())),
                 },
@@ -224,7 +228,7 @@ impl Connection {
                 // An earlier entry served (or dropped) it; that outcome is on its way.
                 match tokio::time::timeout(DECIDED_OUTCOME_WAIT, &mut wait.outcome).await {
                     Ok(Ok(UnblockOutcome::Served(reply))) => reply,
-                    Ok(Ok(UnblockOutcome::Dropped)) => cancelled,
+                    Ok(Ok(UnblockOutcome::Dropped | UnblockOutcome::DroppedAfter(_))) => cancelled,
                     _ => Reply::Error(
                         "ERR the outcome of this blocked command was decided but did not arrive; it may have popped"
                             .into(),

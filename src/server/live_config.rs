@@ -234,6 +234,8 @@ const PARAMS: &[Param] = &[
         "4096",
     ),
     inert("stream-node-max-entries", None, int(0, i64::MAX), "100"),
+    // Tandem writes no AOF file to rewrite (its WAL is the log; snapshots are its own format).
+    inert("aof-use-rdb-preamble", None, Check::Bool, "yes"),
     inert(
         "hll-sparse-max-bytes",
         None,

@@ -428,6 +428,15 @@ fn run_command(session: &mut Session<'_>, words: &[Bytes]) -> Result<Reply, Stri
         Err(other) => return Ok(other.to_reply()),
     };
     let spec = command.spec();
+    if matches!(command, Command::XRead(_) | Command::XReadGroup(_))
+        && command.block_timeout_ms().is_some()
+    {
+        // Redis answers these with an error reply (pcall returns it) rather than raising.
+        return Ok(Reply::Error(format!(
+            "ERR {} command is not allowed with BLOCK option from scripts",
+            String::from_utf8_lossy(&words[0])
+        )));
+    }
     if spec.flags.contains(Flags::NOSCRIPT) || command.block_timeout_ms().is_some() {
         return Err("ERR This Redis command is not allowed from script".into());
     }
