@@ -285,6 +285,9 @@ async fn serve(args: Box<tandem::server::ServeArgs>) -> anyhow::Result<()> {
     use std::io::Write;
     use tandem::server::{Listeners, Server};
     let config = args.resolve()?;
+    if let Some(refusal) = tandem::server::protected_mode_refusal(&config) {
+        anyhow::bail!(refusal);
+    }
     let node_runtime = tandem::server::priority::NodeRuntime::for_config(&config)?;
     let tls = config.load_tls()?;
     if let Some(tls) = &tls {

@@ -11,7 +11,8 @@ const NAME_BYTES_MAX: usize = 32;
 
 /// The commands a layer answers, by name.
 pub struct Registry {
-    by_name: HashMap<&'static [u8], &'static CommandSpec>,
+    /// Each spec with its position in `all`.
+    by_name: HashMap<&'static [u8], (usize, &'static CommandSpec)>,
     /// In the order given (COMMAND lists them so).
     all: Vec<&'static CommandSpec>,
 }
@@ -37,7 +38,7 @@ impl Registry {
                 "command name {:?} must be lowercase and at most {NAME_BYTES_MAX} bytes",
                 spec.name
             );
-            let previous = by_name.insert(spec.name.as_bytes(), spec);
+            let previous = by_name.insert(spec.name.as_bytes(), (all.len(), spec));
             assert!(previous.is_none(), "command {:?} declared twice", spec.name);
             all.push(spec);
         }
@@ -46,6 +47,12 @@ impl Registry {
 
     /// The spec for `name` in any case.
     pub fn lookup(&self, name: &[u8]) -> Option<&'static CommandSpec> {
+        self.lookup_indexed(name).map(|(_, spec)| spec)
+    }
+
+    /// The spec for `name` in any case, with its position in [`Registry::all`] (the id ACL
+    /// permission bitmaps are indexed by).
+    pub fn lookup_indexed(&self, name: &[u8]) -> Option<(usize, &'static CommandSpec)> {
         if name.len() > NAME_BYTES_MAX {
             return None;
         }

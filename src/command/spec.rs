@@ -166,6 +166,11 @@ impl Categories {
         self.0 & other.0 == other.0
     }
 
+    /// Whether the two sets share a category.
+    pub const fn intersects(self, other: Categories) -> bool {
+        self.0 & other.0 != 0
+    }
+
     pub fn names(self) -> impl Iterator<Item = &'static str> {
         Categories::ALL
             .iter()

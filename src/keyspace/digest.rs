@@ -1,6 +1,6 @@
 //! The state digest replicas compare to prove they hold the same data.
 //! Invariant: it depends only on the logical state (keys, values, expiries,
-//! versions, version counter, blocked clients, sessions), never on tree shape or history.
+//! versions, version counter, blocked clients, sessions, scripts, ACL users), never on tree shape or history.
 
 use xxhash_rust::xxh3::Xxh3Default;
 
@@ -41,6 +41,15 @@ impl Keyspace {
             for body in self.scripts().bodies() {
                 hasher.update(&(body.len() as u64).to_le_bytes());
                 hasher.update(body);
+            }
+        }
+        // ACL users likewise: nothing is added when none were ever set.
+        if !self.users().is_empty() {
+            hasher.update(b"users");
+            for user in self.users().iter() {
+                let encoded = postcard::to_allocvec(&user).expect("users always encode");
+                hasher.update(&(encoded.len() as u64).to_le_bytes());
+                hasher.update(&encoded);
             }
         }
         hasher.digest128()

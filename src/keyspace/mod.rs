@@ -17,6 +17,7 @@ mod scripts;
 mod sessions;
 mod set;
 mod stream;
+mod users;
 mod zset;
 
 use bytes::Bytes;
@@ -37,6 +38,9 @@ pub use sessions::{
 };
 pub(crate) use set::SetValue;
 pub use stream::{Consumer, ConsumerGroup, Pending, StreamFields, StreamId, StreamValue};
+pub use users::{
+    password_hash, KeyPattern, PasswordHash, Rule, RuleError, User, UserChange, Users,
+};
 pub use zset::ScoreBound;
 pub(crate) use zset::{End, ZSet};
 
@@ -65,6 +69,8 @@ pub struct Keyspace {
     sessions: Sessions,
     /// Lua scripts loaded or run (replicated: EVALSHA works after a failover).
     scripts: ScriptCache,
+    /// ACL users (replicated: every node enforces the same users).
+    users: Users,
 }
 
 impl std::fmt::Debug for Keyspace {
@@ -232,6 +238,14 @@ impl Keyspace {
 
     pub fn scripts_mut(&mut self) -> &mut ScriptCache {
         &mut self.scripts
+    }
+
+    pub fn users(&self) -> &Users {
+        &self.users
+    }
+
+    pub fn users_mut(&mut self) -> &mut Users {
+        &mut self.users
     }
 
     /// Remove `slot` (live or expired) and its expiry; returns the entry. A client blocked in

@@ -168,6 +168,9 @@ pub enum Op {
         session: u64,
         seq: u64,
     },
+    /// A change to the ACL users (SETUSER, DELUSER, LOAD): replies OK, the number of users
+    /// deleted, or `[index, reason]` for the SETUSER rule that failed (nothing changed).
+    Acl(crate::keyspace::UserChange),
 }
 
 /// Where one op's reply goes.

@@ -55,7 +55,16 @@ pub struct SmShared {
     notify_flags: std::sync::atomic::AtomicU32,
     /// Where recorded keyspace events go after each apply (the server's pub/sub hub).
     event_sink: std::sync::OnceLock<EventSink>,
+    /// Bumped after every applied change to the ACL users (and snapshot install), so
+    /// connections know to look their user up again.
+    pub acl_generation: AtomicU64,
+    /// Called after an apply or snapshot install that changed the ACL users (the server
+    /// disconnects clients of users that are gone or disabled).
+    acl_sink: std::sync::OnceLock<AclSink>,
 }
+
+/// Told that the ACL users changed.
+pub type AclSink = Arc<dyn Fn() + Send + Sync>;
 
 /// Receives the keyspace events of an applied batch, with the flags they were recorded under.
 pub type EventSink = Arc<dyn Fn(u32, Vec<KeyEvent>) + Send + Sync>;
@@ -86,6 +95,19 @@ impl SmShared {
     /// Installs where keyspace events are delivered (once).
     pub fn set_event_sink(&self, sink: EventSink) {
         let _ = self.event_sink.set(sink);
+    }
+
+    /// Installs who hears of ACL user changes (once).
+    pub fn set_acl_sink(&self, sink: AclSink) {
+        let _ = self.acl_sink.set(sink);
+    }
+
+    /// Records that the ACL users changed and tells the sink.
+    fn acl_changed(&self) {
+        self.acl_generation.fetch_add(1, Ordering::Release);
+        if let Some(sink) = self.acl_sink.get() {
+            sink();
+        }
     }
 
     /// Hands each ended wait to its client on this node, if that client still waits.
@@ -149,6 +171,8 @@ impl StateMachine {
             waiting: Mutex::new(HashMap::new()),
             notify_flags: std::sync::atomic::AtomicU32::new(0),
             event_sink: std::sync::OnceLock::new(),
+            acl_generation: AtomicU64::new(0),
+            acl_sink: std::sync::OnceLock::new(),
         });
         let sm = Self {
             shared: shared.clone(),
@@ -253,6 +277,14 @@ pub(crate) fn apply_op(keyspace: &mut Keyspace, op: &Op, cx: &mut Cx) -> Reply {
                 Outcome::Refused(error) => Reply::Error(error),
             }
         }
+        Op::Acl(change) => match keyspace.users_mut().change(change) {
+            Ok(_) if !matches!(change, crate::keyspace::UserChange::DelUsers(_)) => Reply::Ok,
+            Ok(removed) => Reply::Integer(removed as i64),
+            Err(error) => Reply::Array(vec![
+                Reply::Integer(error.index as i64),
+                Reply::Bulk(error.reason.into()),
+            ]),
+        },
     }
 }
 
@@ -276,6 +308,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         I::IntoIter: Send,
     {
         let mut responses = Vec::new();
+        let mut acl_changed = false;
         let mut unblocked = Vec::new();
         let mut events = Vec::new();
         let notify_flags = self.shared.notify_flags.load(Ordering::Relaxed);
@@ -301,6 +334,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                     (0u64..)
                         .zip(&proposal.ops)
                         .map(|(position, op)| {
+                            acl_changed |= matches!(op, Op::Acl(_));
                             let seed = Cx::entry_seed(term, index, position);
                             let mut cx = Cx::new(now_ms, seed)
                                 .in_term(term)
@@ -330,6 +364,9 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         drop(applied);
         drop(keyspace);
         self.shared.deliver_unblocked(unblocked);
+        if acl_changed {
+            self.shared.acl_changed();
+        }
         if !events.is_empty() {
             if let Some(sink) = self.shared.event_sink.get() {
                 sink(notify_flags, events);
@@ -436,6 +473,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         self.shared
             .snapshot_index
             .store(meta.last_log_id.map_or(0, |id| id.index), Ordering::Relaxed);
+        self.shared.acl_changed();
         self.current = Some(SnapshotInfo {
             path: final_path,
             ..info

@@ -49,6 +49,10 @@ pub struct ClientInfo {
     /// Notified when the client is cut off for being over the pub/sub output limit: its
     /// writer stops waiting for the socket.
     pub cut_off: Notify,
+    /// The ACL user this connection is authenticated as.
+    pub user: Mutex<bytes::Bytes>,
+    /// Notified when the ACL users change: the connection checks its user is still allowed.
+    pub acl_check: Notify,
 }
 
 impl ClientInfo {
@@ -75,6 +79,8 @@ impl ClientInfo {
             subscriptions: Default::default(),
             push_bytes: AtomicUsize::new(0),
             cut_off: Notify::new(),
+            user: Mutex::new(bytes::Bytes::from_static(b"default")),
+            acl_check: Notify::new(),
         }
     }
 
@@ -107,7 +113,7 @@ impl ClientInfo {
         format!(
             "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db=0 sub={} psub={} ssub={} \
              multi={} qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 \
-             tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={} prio={}",
+             tot-mem=0 events=r cmd={} user={} redir=-1 resp={} lib-name={} lib-ver={} prio={}",
             self.id,
             self.addr,
             self.local_addr,
@@ -130,6 +136,7 @@ impl ClientInfo {
             multi,
             qbuf,
             *lock(&self.last_command),
+            String::from_utf8_lossy(&lock(&self.user)),
             self.protocol.load(Ordering::Relaxed),
             lock(&self.lib_name).clone().unwrap_or_default(),
             lock(&self.lib_version).clone().unwrap_or_default(),

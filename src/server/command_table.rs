@@ -72,6 +72,8 @@ server_commands! {
     SSubscribe => super::pubsub::SSUBSCRIBE,
     SUnsubscribe => super::pubsub::SUNSUBSCRIBE,
     SPublish => super::pubsub::SPUBLISH,
+    // acl
+    Acl => super::acl_command::ACL,
 }
 
 /// Every command: data commands first, then the server's.
@@ -87,6 +89,11 @@ static COMMANDS: LazyLock<Registry> = LazyLock::new(|| {
 /// The spec for `name` (any case): one hash lookup.
 pub fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {
     COMMANDS.lookup(name)
+}
+
+/// The spec for `name` (any case) and its position in [`all`]: one hash lookup.
+pub fn lookup_indexed(name: &[u8]) -> Option<(usize, &'static CommandSpec)> {
+    COMMANDS.lookup_indexed(name)
 }
 
 /// Every command the server answers, in COMMAND's order.

@@ -49,6 +49,12 @@ pub struct ServerConfig {
     pub admin_listen: String,
     /// Password of the default user; `None` = no AUTH required.
     pub requirepass: Option<String>,
+    /// ACL users file (Redis's `aclfile`: one `user <name> <rules...>` line each). It seeds the
+    /// users of a cluster that has none yet; ACL SAVE writes it and ACL LOAD re-reads it.
+    pub aclfile: Option<PathBuf>,
+    /// Refuse to listen on a non-loopback client address while no user needs a password
+    /// (Redis's `protected-mode`; default yes).
+    pub protected_mode: bool,
     /// Keyspace notifications at start (Redis's `notify-keyspace-events` letters; "" = off).
     /// CONFIG SET changes it while the server runs.
     pub notify_keyspace_events: String,
@@ -161,6 +167,8 @@ impl Default for ServerConfig {
             data: PathBuf::from("./tandem-data"),
             admin_listen: "127.0.0.1:9379".into(),
             requirepass: None,
+            aclfile: None,
+            protected_mode: true,
             notify_keyspace_events: String::new(),
             wal_backend: Backend::default(),
             segment_bytes: crate::wal::SEGMENT_BYTES_DEFAULT,
@@ -453,6 +461,12 @@ pub struct ServeArgs {
     /// Password clients must AUTH with.
     #[arg(long)]
     pub requirepass: Option<String>,
+    /// ACL users file (one `user <name> <rules...>` line each).
+    #[arg(long)]
+    pub aclfile: Option<PathBuf>,
+    /// Refuse a non-loopback client listener without passwords: yes or no [default yes].
+    #[arg(long, value_name = "yes|no", value_parser = parse_yes_no)]
+    pub protected_mode: Option<bool>,
     /// WAL I/O backend: pwrite or io_uring.
     #[arg(long)]
     pub wal_backend: Option<Backend>,
@@ -592,6 +606,10 @@ impl ServeArgs {
         if self.requirepass.is_some() {
             config.requirepass = self.requirepass.clone();
         }
+        if self.aclfile.is_some() {
+            config.aclfile = self.aclfile.clone();
+        }
+        set(&mut config.protected_mode, &self.protected_mode);
         set(&mut config.wal_backend, &self.wal_backend);
         set(&mut config.segment_bytes, &self.segment_bytes);
         set(

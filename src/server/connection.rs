@@ -135,6 +135,10 @@ pub(crate) struct Connection {
     pub(crate) client: Arc<ClientInfo>,
     pub(crate) protocol: Protocol,
     pub(crate) authenticated: bool,
+    /// The ACL user commands are checked against (`default` before AUTH).
+    pub(crate) user: Arc<super::acl::Compiled>,
+    /// The ACL generation `user` was compiled at.
+    pub(crate) acl_generation: u64,
     /// Commands queued since MULTI (None outside MULTI).
     pub(crate) multi: Option<Vec<Queued>>,
     /// A command failed to queue: EXEC answers EXECABORT.
@@ -269,8 +273,12 @@ async fn serve(
     // replies nobody will read, and dropping them tells a write that a leader change re-routes
     // that its client left (it is dropped rather than applied late; see Cluster::resubmit).
     let (gone_tx, gone_rx) = watch::channel(false);
+    let acl_generation = shared.sm().acl_generation.load(Ordering::Acquire);
+    let default_user = shared.default_user();
     let connection = Connection {
-        authenticated: shared.config.requirepass.is_none(),
+        authenticated: default_user.user.enabled && default_user.user.nopass,
+        user: default_user,
+        acl_generation,
         shared: shared.clone(),
         client: client.clone(),
         protocol: Protocol::Resp2,
@@ -393,6 +401,12 @@ impl Connection {
                 biased;
                 _ = stop.wait_for(|stopping| *stopping) => return End::Shutdown,
                 _ = self.client.kill.notified() => return End::Killed,
+                _ = self.client.acl_check.notified() => {
+                    if !self.refresh_user() {
+                        return End::Killed;
+                    }
+                    continue;
+                }
                 _ = idle => return End::IdleTimeout,
                 result = read => match result {
                     Ok(0) => return End::Eof,

@@ -2,6 +2,8 @@
 //! the server's own commands by id, and every data command through the command model (writes to
 //! the log, reads from the keyspace after this connection's earlier writes).
 
+use std::sync::atomic::Ordering;
+
 use bytes::Bytes;
 
 use super::command_table::{self, ServerCommand};
@@ -50,7 +52,8 @@ impl Connection {
                 true
             }
         };
-        let spec = command_table::lookup(&args[0]);
+        let found = command_table::lookup_indexed(&args[0]);
+        let spec = found.map(|(_, s)| s);
         let name = spec.map(|s| s.name);
         self.client.touch(name.unwrap_or("unknown"));
 
@@ -58,11 +61,22 @@ impl Connection {
             self.fail_transaction();
             return self.error(name, "NOAUTH Authentication required.").await;
         }
-        let Some(spec) = spec else {
+        let Some((index, spec)) = found else {
             self.fail_transaction();
             let error = CommandError::unknown_command(&args);
             return self.error(None, error.to_string()).await;
         };
+        if self.acl_generation != self.shared.sm().acl_generation.load(Ordering::Acquire)
+            && !self.refresh_user()
+        {
+            return Flow::Close;
+        }
+        if !self.user.unrestricted && !spec.flags.contains(Flags::NO_AUTH) {
+            if let Some(text) = self.acl_denial(index, spec, &args) {
+                self.fail_transaction();
+                return self.error(Some(spec.name), text).await;
+            }
+        }
         if self.protocol == Protocol::Resp2
             && self.subscriptions.active()
             && !super::pubsub::allowed_when_subscribed(command_table::server_command(spec))
@@ -172,6 +186,7 @@ impl Connection {
             ServerCommand::Publish => self.publish(false, args).await,
             ServerCommand::SPublish => self.publish(true, args).await,
             ServerCommand::Pubsub => self.pubsub(args).await,
+            ServerCommand::Acl => self.acl_command(args).await,
         }
     }
 

@@ -145,10 +145,14 @@ impl Connection {
             Err(text) => return self.error(name, text).await,
         };
         let inner: Vec<Bytes> = args[5..].to_vec();
-        let Some(spec) = command_table::lookup(&inner[0]) else {
+        let Some((index, spec)) = command_table::lookup_indexed(&inner[0]) else {
             let error = crate::command::CommandError::unknown_command(&inner);
             return self.error(None, error.to_string()).await;
         };
+        // The tagged command is checked against the user as if sent alone.
+        if let Some(text) = self.acl_denial(index, spec, &inner) {
+            return self.error(Some(spec.name), text).await;
+        }
         if args[5].eq_ignore_ascii_case(b"exec") {
             return self.error(name, "ERR EXEC without MULTI").await;
         }

@@ -49,9 +49,11 @@ enum Live {
     MinReplicasMaxLagSecs,
     /// `notify-keyspace-events` as flags (`crate::command::notify`).
     NotifyKeyspaceEvents,
+    /// `acllog-max-len`: entries ACL LOG keeps.
+    AcllogLenMax,
 }
 
-const LIVE_COUNT: usize = 11;
+const LIVE_COUNT: usize = 12;
 
 /// How a value is checked (and, for live settings, read as a number).
 #[derive(Clone, Copy, Debug)]
@@ -166,6 +168,7 @@ const PARAMS: &[Param] = &[
         Live::SlowlogSlowerThanUs,
     ),
     live("slowlog-max-len", int(0, i64::MAX), Live::SlowlogLenMax),
+    live("acllog-max-len", int(0, i64::MAX), Live::AcllogLenMax),
     live(
         "latency-monitor-threshold",
         int(0, i64::MAX),
@@ -407,6 +410,7 @@ impl LiveConfig {
         initial[Live::QueryBufferBytesMax as usize] = as_i64(limits.query_buffer_bytes_max);
         initial[Live::SlowlogSlowerThanUs as usize] = SLOWLOG_SLOWER_THAN_US_DEFAULT;
         initial[Live::SlowlogLenMax as usize] = SLOWLOG_LEN_MAX_DEFAULT;
+        initial[Live::AcllogLenMax as usize] = super::acl::LOG_ENTRIES_MAX as i64;
         initial[Live::LatencyThresholdMs as usize] = 0;
         initial[Live::MaxmemoryBytes as usize] = 0;
         initial[Live::MinReplicasToWrite as usize] = 0;
@@ -525,6 +529,10 @@ impl LiveConfig {
 
     pub(crate) fn slowlog_len_max(&self) -> usize {
         self.load_usize(Live::SlowlogLenMax)
+    }
+
+    pub(crate) fn acllog_len_max(&self) -> usize {
+        self.load_usize(Live::AcllogLenMax)
     }
 
     /// Record latency events of at least this many ms; None = the monitor is off (0).

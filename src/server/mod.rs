@@ -5,6 +5,8 @@
 //! (`dispatch`). Shutdown stops accepting, lets every connection finish the commands it has
 //! already read, then shuts the node down (drain, final fsync).
 
+mod acl;
+mod acl_command;
 pub mod admin;
 mod blocking;
 mod clients;
@@ -40,6 +42,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
+pub use acl_command::protected_mode_refusal;
 pub use clients::{ClientInfo, Clients};
 pub use config::{ConfigError, ServeArgs, ServerConfig, ServerLimits};
 pub use stats::{CommandCounts, ServerStats};
@@ -76,6 +79,15 @@ pub(crate) struct Shared {
     pub(crate) shutdown_requested: watch::Sender<bool>,
     /// This node's pub/sub subscriptions.
     pub(crate) pubsub: Arc<pubsub::Hub>,
+    /// Compiled ACL users and the ACL LOG.
+    pub(crate) acl: acl::Acl,
+}
+
+impl Shared {
+    /// The state machine's shared state (keyspace, ACL generation).
+    pub(crate) fn sm(&self) -> &crate::raft::SmShared {
+        &self.node.cluster().sm
+    }
 }
 
 impl Shared {
@@ -222,6 +234,18 @@ impl Server {
             .as_ref()
             .map(|(l, _)| l.local_addr())
             .transpose()?;
+        if let Some(path) = &config.aclfile {
+            let default_password = config
+                .requirepass
+                .as_deref()
+                .map(|p| crate::keyspace::password_hash(p.as_bytes()));
+            acl_command::read_acl_file(path, default_password).map_err(|e| {
+                std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    format!("aclfile: {}", e.trim_start_matches("ERR ")),
+                )
+            })?;
+        }
         let db = node.db();
         let metrics = metrics::Metrics::with_lanes(node.lane_stats());
         let live = live_config::LiveConfig::new(&config, listen_addr);
@@ -237,24 +261,34 @@ impl Server {
             pubsub::publish_key_events(&events, flags, list)
         }));
         sm.set_notify_flags(live.notify_flags());
+        let shared = Arc::new(Shared {
+            live,
+            slowlog: slowlog::SlowLog::default(),
+            latency: latency::LatencyMonitor::default(),
+            shutdown_requested: watch::channel(false).0,
+            pubsub: hub,
+            acl: acl::Acl::new(config.requirepass.as_deref()),
+            config,
+            config_file,
+            node,
+            db,
+            stats: Arc::new(ServerStats::default()),
+            metrics: Arc::new(metrics),
+            clients: Clients::default(),
+            listen_addr,
+            critical_addr,
+            run_id: run_id(),
+        });
+        let clients = Arc::downgrade(&shared);
+        shared.sm().set_acl_sink(Arc::new(move || {
+            if let Some(shared) = clients.upgrade() {
+                for client in shared.clients.list() {
+                    client.acl_check.notify_one();
+                }
+            }
+        }));
         Ok(Self {
-            shared: Arc::new(Shared {
-                live,
-                slowlog: slowlog::SlowLog::default(),
-                latency: latency::LatencyMonitor::default(),
-                shutdown_requested: watch::channel(false).0,
-                pubsub: hub,
-                config,
-                config_file,
-                node,
-                db,
-                stats: Arc::new(ServerStats::default()),
-                metrics: Arc::new(metrics),
-                clients: Clients::default(),
-                listen_addr,
-                critical_addr,
-                run_id: run_id(),
-            }),
+            shared,
             listener: listeners.resp,
             admin: Some(listeners.admin),
             admin_addr,
@@ -321,6 +355,12 @@ impl Server {
             tls,
             ..
         } = self;
+        if let Some(path) = &shared.config.aclfile {
+            // Checked at start (Server::new); read again here only to seed an empty table.
+            if let Ok(users) = acl_command::read_acl_file(path, shared.acl.default_password) {
+                tokio::spawn(acl_command::seed_users_from_file(shared.clone(), users));
+            }
+        }
         let (stop_tx, stop_rx) = watch::channel(false);
         let critical = match critical {
             Some(listener) => Some(

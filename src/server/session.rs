@@ -34,11 +34,6 @@ fn parse_i64(arg: &[u8]) -> Option<i64> {
     std::str::from_utf8(arg).ok()?.parse().ok()
 }
 
-/// Compares without an early exit, so the time taken does not reveal the matching prefix.
-fn same_secret(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
 /// Flags of the commands a client may send before it authenticates.
 const NO_AUTH_FLAGS: Flags = Flags::NOSCRIPT
     .union(Flags::LOADING)
@@ -133,14 +128,34 @@ impl Connection {
         self.reply(Some("ping"), ping_reply(args)).await
     }
 
-    /// Whether `user`/`password` is the default user's login.
-    fn credentials_ok(&self, user: &[u8], password: &[u8]) -> bool {
-        if !user.eq_ignore_ascii_case(b"default") {
-            return false;
-        }
-        match &self.shared.config.requirepass {
-            None => true,
-            Some(required) => same_secret(required.as_bytes(), password),
+    /// Logs in as `user` if it exists, is enabled and `password` is one of its passwords;
+    /// a failure is logged in the ACL LOG (never with the password).
+    fn login(&mut self, user: &[u8], password: &[u8]) -> bool {
+        let found = self.shared.acl.user(self.shared.sm(), user);
+        match found {
+            Some(compiled) if compiled.user.enabled && compiled.user.password_ok(password) => {
+                *self.client.user.lock().unwrap_or_else(|e| e.into_inner()) = compiled.name.clone();
+                self.user = compiled;
+                self.authenticated = true;
+                true
+            }
+            _ => {
+                tracing::info!(id = self.client.id, addr = %self.client.addr, "AUTH failed");
+                let context = if self.multi.is_some() {
+                    "multi"
+                } else {
+                    "toplevel"
+                };
+                self.shared.acl.log(
+                    self.shared.live.acllog_len_max(),
+                    "auth",
+                    context,
+                    Bytes::from_static(b"AUTH"),
+                    Bytes::copy_from_slice(user),
+                    self.client.line(),
+                );
+                false
+            }
         }
     }
 
@@ -148,18 +163,16 @@ impl Connection {
     pub(crate) async fn auth(&mut self, args: &[Bytes]) -> Flow {
         let name = Some("auth");
         let (user, password): (&[u8], &[u8]) = match args.len() {
-            2 if self.shared.config.requirepass.is_none() => {
+            2 if self.shared.default_user().user.nopass => {
                 return self.error(name, NOPASS_AUTH).await;
             }
             2 => (b"default", &args[1]),
             3 => (&args[1], &args[2]),
             _ => return self.error(name, SYNTAX).await,
         };
-        if self.credentials_ok(user, password) {
-            self.authenticated = true;
+        if self.login(user, password) {
             self.reply(name, Reply::Ok).await
         } else {
-            tracing::info!(id = self.client.id, addr = %self.client.addr, "AUTH failed");
             self.error(name, WRONGPASS).await
         }
     }
@@ -205,10 +218,9 @@ impl Connection {
             }
         }
         if let Some((user, password)) = login {
-            if !self.credentials_ok(&user, &password) {
+            if !self.login(&user, &password) {
                 return self.error(name, WRONGPASS).await;
             }
-            self.authenticated = true;
         }
         if !self.authenticated {
             return self.error(name, HELLO_NOAUTH).await;
@@ -265,7 +277,10 @@ impl Connection {
         self.multi_failed = false;
         self.watches.clear();
         self.protocol = Protocol::Resp2;
-        self.authenticated = self.shared.config.requirepass.is_none();
+        let default_user = self.shared.default_user();
+        self.authenticated = default_user.user.enabled && default_user.user.nopass;
+        *self.client.user.lock().unwrap_or_else(|e| e.into_inner()) = default_user.name.clone();
+        self.user = default_user;
         self.client.multi.store(-1, Ordering::Relaxed);
         self.client.protocol.store(2, Ordering::Relaxed);
         self.set_name(b"");

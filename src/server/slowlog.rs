@@ -103,6 +103,18 @@ fn redacted(spec: &CommandSpec, mut args: Vec<Bytes>) -> Vec<Bytes> {
             }
         }
     }
+    // ACL SETUSER's clear-text passwords (`>pw`, `<pw`) never reach the log.
+    let is_setuser = spec.name == "acl"
+        && args
+            .get(1)
+            .is_some_and(|a| a.eq_ignore_ascii_case(b"setuser"));
+    if is_setuser {
+        for arg in args.iter_mut().skip(3) {
+            if matches!(arg.first(), Some(b'>' | b'<')) {
+                *arg = Bytes::from_static(b"(redacted)");
+            }
+        }
+    }
     args
 }
 
@@ -322,6 +334,22 @@ mod tests {
         assert_eq!(
             redacted(get, args(&["GET", "requirepass"])),
             args(&["GET", "requirepass"])
+        );
+        let acl = super::super::command_table::lookup(b"acl").unwrap();
+        assert_eq!(
+            redacted(
+                acl,
+                args(&["ACL", "SETUSER", "u", "on", ">s3cret", "<old", "~*"])
+            ),
+            args(&[
+                "ACL",
+                "SETUSER",
+                "u",
+                "on",
+                "(redacted)",
+                "(redacted)",
+                "~*"
+            ])
         );
     }
 

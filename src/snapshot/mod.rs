@@ -17,6 +17,7 @@
 //!               kind 4: a client session, postcard((u64 id, Session))
 //!               kind 3: scripting state, [u8 sub-kind][rest]: sub-kind 1 = one cached
 //!               Lua script, rest = its body (the SHA-1 is recomputed on load)
+//!               kind 5: an ACL user, postcard((name bytes, User))
 //!               (version 1: [u32 length L][L bytes: keyspace entry record], no kind)
 //! end-24  8     footer magic "TNDMEND1"
 //! end-16  8     record count
@@ -64,6 +65,8 @@ const KIND_WAITER: u8 = 2;
 /// Client sessions (exactly-once writes).
 const KIND_SESSION: u8 = 4;
 const KIND_SCRIPTING: u8 = 3;
+/// ACL users.
+const KIND_USER: u8 = 5;
 /// Sub-kinds of a `KIND_SCRIPTING` record.
 const SCRIPTING_SCRIPT: u8 = 1;
 
@@ -159,6 +162,11 @@ pub fn write(
         write_record(KIND_SCRIPTING, &scripting_record).map_err(io_err(&temp_path))?;
         record_count += 1;
     }
+    for user in keyspace.users().iter() {
+        let record = postcard::to_allocvec(&user).expect("users always encode");
+        write_record(KIND_USER, &record).map_err(io_err(&temp_path))?;
+        record_count += 1;
+    }
     out.write_all(FOOTER_MAGIC).map_err(io_err(&temp_path))?;
     out.write_all(&record_count.to_le_bytes())
         .map_err(io_err(&temp_path))?;
@@ -219,6 +227,12 @@ pub fn load(path: &Path) -> Result<(SnapshotInfo, Keyspace), SnapshotError> {
             }
             _ => Err(malformed(offset, "unknown scripting record".to_string())),
         },
+        KIND_USER => {
+            let (name, user): (bytes::Bytes, crate::keyspace::User) = postcard::from_bytes(record)
+                .map_err(|e| malformed(offset, format!("ACL user does not decode: {e}")))?;
+            keyspace.users_mut().restore(name, user);
+            Ok(())
+        }
         other => Err(malformed(
             offset,
             format!("unknown record kind {other} (written by a newer Tandem?)"),
@@ -458,6 +472,31 @@ mod tests {
         let (_, restored) = load(&info.path).unwrap();
         assert_eq!(restored.scripts().get(&sha).unwrap(), "return 1");
         assert_eq!(restored.scripts().len(), 2);
+        assert_eq!(restored.digest(), keyspace.digest());
+    }
+
+    #[test]
+    fn acl_users_survive_a_snapshot() {
+        use crate::keyspace::{password_hash, Rule};
+        let dir = tempfile::tempdir().unwrap();
+        let mut keyspace = Keyspace::new();
+        keyspace.set_version_counter(7);
+        let empty_digest = keyspace.digest();
+        let rules = [
+            Rule::On,
+            Rule::AddPassword(password_hash(b"pw")),
+            Rule::Command("+@read".into()),
+        ];
+        keyspace
+            .users_mut()
+            .set_user(&Bytes::from("alice"), None, &rules)
+            .unwrap();
+        assert_ne!(keyspace.digest(), empty_digest, "users are in the digest");
+        let info = write(dir.path(), &header("u"), &keyspace).unwrap();
+        assert_eq!(info.record_count, 1);
+        let (_, restored) = load(&info.path).unwrap();
+        assert_eq!(restored.users(), keyspace.users());
+        assert!(restored.users().get(b"alice").unwrap().password_ok(b"pw"));
         assert_eq!(restored.digest(), keyspace.digest());
     }
 
