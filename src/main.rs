@@ -151,6 +151,9 @@ enum ClusterAction {
         #[arg(long)]
         to: u64,
     },
+    /// If the target node leads, hand leadership to its most caught-up voter; else do nothing
+    /// (the Kubernetes preStop hook; step 1 of a rolling restart).
+    StepDown,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -164,6 +167,7 @@ fn main() -> anyhow::Result<()> {
         .init();
     let cli = Cli::parse();
     match cli.command {
+        Cmd::Serve(args) if args.check_config => check_config(&args),
         Cmd::Serve(args) => {
             let worker_threads = args.resolve()?.worker_threads;
             let runtime = if worker_threads <= 1 {
@@ -255,6 +259,9 @@ fn main() -> anyhow::Result<()> {
                     auth.as_deref(),
                     &["TRANSFER-LEADER", &to.to_string()],
                 ),
+                ClusterAction::StepDown => {
+                    tandem::cluster::cli::step_down(&target, auth.as_deref())
+                }
             }?;
             println!("{answer}");
             Ok(())
@@ -355,6 +362,19 @@ async fn serve(args: Box<tandem::server::ServeArgs>) -> anyhow::Result<()> {
         })
         .await?;
     node_runtime.stop();
+    Ok(())
+}
+
+/// `tandem serve --check-config`: prints the effective config (TOML) and any notes on stdout,
+/// or fails with the reason the server would refuse to start.
+fn check_config(args: &tandem::server::ServeArgs) -> anyhow::Result<()> {
+    let config = args.resolve()?;
+    let notes = config.check()?;
+    print!("{}", config.effective_toml());
+    for note in notes {
+        println!("# {note}");
+    }
+    println!("# configuration OK");
     Ok(())
 }
 
