@@ -116,6 +116,32 @@ enum Cmd {
     /// Load generator for any RESP server (Tandem, Redis): closed or open loop, latency
     /// percentiles, errors by kind, JSON output. See docs/operations.md.
     Bench(Box<tandem::bench::BenchArgs>),
+    /// Save a fresh snapshot of a node (a follower serves as well as the leader) to FILE, with
+    /// its log position and checksum; the file is kept only if it verifies.
+    Backup {
+        /// The node's client address.
+        #[arg(long)]
+        target: String,
+        #[arg(long)]
+        auth: Option<String>,
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
+    /// Seed an empty data directory with a backup: the node starts as the only voter of a new
+    /// cluster, holding the backup's state at its log position. `--verify` only checks FILE.
+    Restore {
+        /// A file written by `tandem backup`.
+        file: PathBuf,
+        /// The new node's data directory (absent or empty).
+        #[arg(long, required_unless_present = "verify")]
+        data: Option<PathBuf>,
+        /// The id the restored node will run with.
+        #[arg(long, default_value_t = 1)]
+        node_id: u64,
+        /// Only verify the backup and print what it holds.
+        #[arg(long)]
+        verify: bool,
+    },
     /// List WAL segments, records and snapshots in a data directory and verify every checksum.
     Inspect {
         /// The node's data directory.
@@ -267,6 +293,31 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Cmd::Bench(args) => tandem::bench::run(*args),
+        Cmd::Backup { target, auth, out } => {
+            let summary = tandem::backup::backup(&target, auth.as_deref(), &out)?;
+            println!("backup {summary}");
+            Ok(())
+        }
+        Cmd::Restore {
+            file,
+            data,
+            node_id,
+            verify,
+        } => {
+            let summary = match data {
+                Some(data) if !verify => {
+                    let summary = tandem::backup::restore(&file, &data, node_id)?;
+                    println!(
+                        "restored into {} as node {node_id} (the only voter)",
+                        data.display()
+                    );
+                    summary
+                }
+                _ => tandem::backup::verify(&file)?,
+            };
+            println!("backup {summary}");
+            Ok(())
+        }
         Cmd::Inspect {
             dir,
             records,
