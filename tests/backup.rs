@@ -120,6 +120,17 @@ fn corrupt_or_truncated_backup_is_refused() {
     for i in 0..200 {
         assert_eq!(raw.cmd(&["SET", &format!("k{i}"), "value"]), "+OK\r\n");
     }
+    // Redis tooling: LASTSAVE is 0 until a snapshot exists; BGSAVE starts one at once.
+    assert_eq!(raw.cmd(&["LASTSAVE"]), ":0\r\n");
+    assert_eq!(raw.cmd(&["BGSAVE"]), "+Background saving started\r\n");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while integer(&raw.cmd(&["LASTSAVE"])) == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "BGSAVE never finished"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("good.backup");
     let output = tandem(&[

@@ -72,6 +72,9 @@ server_commands! {
     SSubscribe => super::pubsub::SSUBSCRIBE,
     SUnsubscribe => super::pubsub::SUNSUBSCRIBE,
     SPublish => super::pubsub::SPUBLISH,
+    // operations
+    BgSave => super::server_commands::BGSAVE,
+    LastSave => super::server_commands::LASTSAVE,
 }
 
 /// Every command: data commands first, then the server's.
