@@ -37,6 +37,7 @@
 //! # });
 //! ```
 
+pub mod backup;
 pub mod bench;
 pub mod client;
 pub mod cluster;

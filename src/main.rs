@@ -116,6 +116,32 @@ enum Cmd {
     /// Load generator for any RESP server (Tandem, Redis): closed or open loop, latency
     /// percentiles, errors by kind, JSON output. See docs/operations.md.
     Bench(Box<tandem::bench::BenchArgs>),
+    /// Save a fresh snapshot of a node (a follower serves as well as the leader) to FILE, with
+    /// its log position and checksum; the file is kept only if it verifies.
+    Backup {
+        /// The node's client address.
+        #[arg(long)]
+        target: String,
+        #[arg(long)]
+        auth: Option<String>,
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
+    /// Seed an empty data directory with a backup: the node starts as the only voter of a new
+    /// cluster, holding the backup's state at its log position. `--verify` only checks FILE.
+    Restore {
+        /// A file written by `tandem backup`.
+        file: PathBuf,
+        /// The new node's data directory (absent or empty).
+        #[arg(long, required_unless_present = "verify")]
+        data: Option<PathBuf>,
+        /// The id the restored node will run with.
+        #[arg(long, default_value_t = 1)]
+        node_id: u64,
+        /// Only verify the backup and print what it holds.
+        #[arg(long)]
+        verify: bool,
+    },
     /// List WAL segments, records and snapshots in a data directory and verify every checksum.
     Inspect {
         /// The node's data directory.
@@ -151,6 +177,9 @@ enum ClusterAction {
         #[arg(long)]
         to: u64,
     },
+    /// If the target node leads, hand leadership to its most caught-up voter; else do nothing
+    /// (the Kubernetes preStop hook; step 1 of a rolling restart).
+    StepDown,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -164,6 +193,7 @@ fn main() -> anyhow::Result<()> {
         .init();
     let cli = Cli::parse();
     match cli.command {
+        Cmd::Serve(args) if args.check_config => check_config(&args),
         Cmd::Serve(args) => {
             let worker_threads = args.resolve()?.worker_threads;
             let runtime = if worker_threads <= 1 {
@@ -255,11 +285,39 @@ fn main() -> anyhow::Result<()> {
                     auth.as_deref(),
                     &["TRANSFER-LEADER", &to.to_string()],
                 ),
+                ClusterAction::StepDown => {
+                    tandem::cluster::cli::step_down(&target, auth.as_deref())
+                }
             }?;
             println!("{answer}");
             Ok(())
         }
         Cmd::Bench(args) => tandem::bench::run(*args),
+        Cmd::Backup { target, auth, out } => {
+            let summary = tandem::backup::backup(&target, auth.as_deref(), &out)?;
+            println!("backup {summary}");
+            Ok(())
+        }
+        Cmd::Restore {
+            file,
+            data,
+            node_id,
+            verify,
+        } => {
+            let summary = match data {
+                Some(data) if !verify => {
+                    let summary = tandem::backup::restore(&file, &data, node_id)?;
+                    println!(
+                        "restored into {} as node {node_id} (the only voter)",
+                        data.display()
+                    );
+                    summary
+                }
+                _ => tandem::backup::verify(&file)?,
+            };
+            println!("backup {summary}");
+            Ok(())
+        }
         Cmd::Inspect {
             dir,
             records,
@@ -358,6 +416,19 @@ async fn serve(args: Box<tandem::server::ServeArgs>) -> anyhow::Result<()> {
         })
         .await?;
     node_runtime.stop();
+    Ok(())
+}
+
+/// `tandem serve --check-config`: prints the effective config (TOML) and any notes on stdout,
+/// or fails with the reason the server would refuse to start.
+fn check_config(args: &tandem::server::ServeArgs) -> anyhow::Result<()> {
+    let config = args.resolve()?;
+    let notes = config.check()?;
+    print!("{}", config.effective_toml());
+    for note in notes {
+        println!("# {note}");
+    }
+    println!("# configuration OK");
     Ok(())
 }
 

@@ -322,6 +322,45 @@ pub fn admin(target: &str, auth: Option<&str>, args: &[&str]) -> anyhow::Result<
     Ok(render(&connection.call(&full)?))
 }
 
+/// `tandem cluster step-down`: if the target node leads, hand leadership to the voter that has
+/// matched the most of its log (then the one in another zone); otherwise do nothing. Kubernetes
+/// runs it as the preStop hook, so a pod is never stopped while it leads. Returns what it did.
+pub fn step_down(target: &str, auth: Option<&str>) -> anyhow::Result<String> {
+    let status = fetch_status(target, auth, false)?;
+    let me = status.queried;
+    let mine = status
+        .nodes
+        .iter()
+        .find(|n| n.member.id == me)
+        .and_then(|n| n.report.as_ref())
+        .context("the node did not report on itself")?;
+    if mine.role != "leader" {
+        return Ok(format!(
+            "node {me} is not the leader ({}); nothing to do",
+            mine.role
+        ));
+    }
+    let successor = status
+        .nodes
+        .iter()
+        .filter(|n| n.member.id != me && n.member.voter)
+        .max_by_key(|n| {
+            let matched = progress(&status, n.member.id).and_then(|p| p.matched);
+            (
+                matched,
+                n.member.zone != mine.zone,
+                std::cmp::Reverse(n.member.id),
+            )
+        })
+        .map(|n| n.member.id);
+    let Some(successor) = successor else {
+        return Ok(format!(
+            "node {me} leads and is the only voter; nothing to hand over"
+        ));
+    };
+    admin(target, auth, &["TRANSFER-LEADER", &successor.to_string()])
+}
+
 fn render(answer: &Answer) -> String {
     match answer {
         Answer::Text(text) => text.clone(),

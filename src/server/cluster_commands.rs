@@ -1,5 +1,5 @@
 //! Cluster commands on the client port: `READONLY` / `READWRITE` (stale reads on a follower),
-//! and `TANDEM STATUS | CHECK | ADD-NODE | REMOVE-NODE | TRANSFER-LEADER`, which the `tandem
+//! and `TANDEM STATUS | CHECK | ADD-NODE | REMOVE-NODE | TRANSFER-LEADER | BACKUP`, which the `tandem
 //! status`, `tandem check` and `tandem cluster` tools send. Status and check answer a JSON bulk
 //! string; membership changes run on the leader wherever they are sent.
 
@@ -50,9 +50,9 @@ pub(super) const TANDEM: CommandSpec =
         )
         .docs(
             "0.1.0",
-            "Tandem cluster administration (STATUS, ADD-NODE, REMOVE-NODE, TRANSFER-LEADER) and exactly-once sessions (SESSION, REQ, OUTCOME).",
+            "Tandem cluster administration (STATUS, ADD-NODE, REMOVE-NODE, TRANSFER-LEADER, BACKUP) and exactly-once sessions (SESSION, REQ, OUTCOME).",
             &[
-                "STATUS|ADD-NODE|REMOVE-NODE|TRANSFER-LEADER|SESSION|REQ|OUTCOME",
+                "STATUS|ADD-NODE|REMOVE-NODE|TRANSFER-LEADER|BACKUP|SESSION|REQ|OUTCOME",
                 "[argument...]",
             ],
         );
@@ -67,6 +67,43 @@ impl Connection {
             ReadConsistency::Linearizable => "readwrite",
         };
         self.reply(Some(name), Reply::Ok).await
+    }
+
+    /// TANDEM BACKUP: builds a snapshot now and replies with the newest snapshot file's bytes
+    /// (`tandem backup` verifies them; see src/backup.rs).
+    async fn backup_command(&mut self) -> Flow {
+        let name = Some("tandem");
+        if let Err(e) = self.shared.node.snapshot().await {
+            return self.reply(name, node_error_reply(&e)).await;
+        }
+        let dir = self.shared.node.data_dir().join("snapshots");
+        // A newer snapshot may replace the file between listing and reading: list again.
+        let read = tokio::task::spawn_blocking(move || {
+            let mut last_error = None;
+            for _ in 0..3 {
+                let newest = match crate::snapshot::list(&dir) {
+                    Ok(files) => files.into_iter().next(),
+                    Err(e) => return Err(e.to_string()),
+                };
+                let Some(newest) = newest else {
+                    return Err("no snapshot to back up".into());
+                };
+                match std::fs::read(&newest) {
+                    Ok(bytes) => return Ok(bytes),
+                    Err(e) => last_error = Some(format!("{}: {e}", newest.display())),
+                }
+            }
+            Err(last_error.unwrap_or_default())
+        })
+        .await;
+        match read {
+            Ok(Ok(bytes)) => self.reply(name, Reply::Bulk(Bytes::from(bytes))).await,
+            Ok(Err(reason)) => {
+                self.error(name, format!("ERR backup failed: {reason}"))
+                    .await
+            }
+            Err(e) => self.error(name, format!("ERR backup failed: {e}")).await,
+        }
     }
 
     /// TANDEM subcommand [arguments]
@@ -85,6 +122,7 @@ impl Connection {
             "session" => return self.session_command(args).await,
             "req" => return self.tagged_request(args.to_vec()).await,
             "outcome" => return self.outcome_command(args).await,
+            "backup" if args.len() == 2 => return self.backup_command().await,
             _ => {}
         }
         let admin = match (sub.as_str(), args.len()) {
@@ -115,7 +153,7 @@ impl Connection {
                 return self
                     .error(
                         name,
-                        format!("ERR unknown subcommand '{sub}'. Try STATUS, CHECK, ADD-NODE, REMOVE-NODE, TRANSFER-LEADER, SESSION, REQ, OUTCOME."),
+                        format!("ERR unknown subcommand '{sub}'. Try STATUS, CHECK, ADD-NODE, REMOVE-NODE, TRANSFER-LEADER, BACKUP, SESSION, REQ, OUTCOME."),
                     )
                     .await
             }

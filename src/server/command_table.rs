@@ -74,6 +74,9 @@ server_commands! {
     SPublish => super::pubsub::SPUBLISH,
     // acl
     Acl => super::acl_command::ACL,
+    // operations
+    BgSave => super::server_commands::BGSAVE,
+    LastSave => super::server_commands::LASTSAVE,
 }
 
 /// Every command: data commands first, then the server's.

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Deserializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::priority::{LaneConfig, CRITICAL_THREADS_DEFAULT};
 use super::resp;
@@ -38,7 +38,7 @@ pub enum ConfigError {
 }
 
 /// Settings of `tandem serve`. Unknown keys are an error, missing keys take their default.
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct ServerConfig {
     /// RESP listener, `ip:port` (port 0: the OS picks one).
@@ -58,7 +58,7 @@ pub struct ServerConfig {
     /// Keyspace notifications at start (Redis's `notify-keyspace-events` letters; "" = off).
     /// CONFIG SET changes it while the server runs.
     pub notify_keyspace_events: String,
-    #[serde(deserialize_with = "backend_from_str")]
+    #[serde(deserialize_with = "backend_from_str", serialize_with = "to_text")]
     pub wal_backend: Backend,
     /// Size of each preallocated WAL segment file.
     pub segment_bytes: u64,
@@ -104,7 +104,11 @@ pub struct ServerConfig {
     #[serde(alias = "tls-ca-cert-file")]
     pub tls_ca_cert_file: Option<PathBuf>,
     /// no, yes (the default, as in Redis) or optional (Redis `tls-auth-clients`).
-    #[serde(alias = "tls-auth-clients", deserialize_with = "from_str")]
+    #[serde(
+        alias = "tls-auth-clients",
+        deserialize_with = "from_str",
+        serialize_with = "to_text"
+    )]
     pub tls_auth_clients: ClientAuth,
     /// Space-separated `TLSv1.2` / `TLSv1.3` (Redis `tls-protocols`); None = both.
     #[serde(alias = "tls-protocols")]
@@ -119,7 +123,7 @@ pub struct ServerConfig {
 }
 
 /// Cluster tuning (the `[cluster]` table).
-#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields, default)]
 pub struct ClusterTuning {
     /// Distinct zones that must have fsynced a write before it is acknowledged
@@ -198,7 +202,7 @@ impl Default for ServerConfig {
 }
 
 /// Per-client and per-server limits (the `[limits]` table).
-#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields, default)]
 pub struct ServerLimits {
     /// Largest bulk string in a request (Redis `proto-max-bulk-len`).
@@ -245,6 +249,13 @@ fn from_str<'de, D: Deserializer<'de>, T: std::str::FromStr<Err = String>>(
 ) -> Result<T, D::Error> {
     let text = String::deserialize(deserializer)?;
     text.parse().map_err(serde::de::Error::custom)
+}
+
+fn to_text<S: Serializer, T: std::fmt::Display>(
+    value: &T,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.collect_str(value)
 }
 
 fn backend_from_str<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Backend, D::Error> {
@@ -324,6 +335,97 @@ impl ServerConfig {
         }
         self.tls_settings()?;
         Ok(())
+    }
+
+    /// `tandem serve --check-config`: everything start-up checks short of binding and opening
+    /// the data directory. Validates the settings, reads the TLS files, checks that each
+    /// listener address is `host:port`, and looks at the data directory without changing it.
+    /// Returns notes for the operator (e.g. "the data directory will be created").
+    pub fn check(&self) -> Result<Vec<String>, ConfigError> {
+        let invalid = |reason: String| Err(ConfigError::Invalid { reason });
+        self.validate()?;
+        self.load_tls()?;
+        let listeners = [
+            ("listen", Some(&self.listen)),
+            ("admin_listen", Some(&self.admin_listen)),
+            ("peer_listen", self.peer_listen.as_ref()),
+            ("critical_listen", self.critical_listen.as_ref()),
+        ];
+        for (name, addr) in listeners {
+            let Some(addr) = addr else { continue };
+            let port = addr
+                .rsplit_once(':')
+                .map(|(host, port)| (host, port.parse::<u16>()));
+            if !matches!(port, Some((host, Ok(_))) if !host.is_empty()) {
+                return invalid(format!("{name} {addr:?} is not host:port"));
+            }
+        }
+        let mut notes = Vec::new();
+        match std::fs::metadata(&self.data) {
+            Ok(meta) if meta.is_dir() => {
+                if let Err(e) = std::fs::read_dir(&self.data) {
+                    return invalid(format!(
+                        "data directory {} cannot be read: {e}",
+                        self.data.display()
+                    ));
+                }
+                if meta.permissions().readonly() {
+                    return invalid(format!(
+                        "data directory {} is read-only",
+                        self.data.display()
+                    ));
+                }
+                notes.push(format!("data directory {} exists", self.data.display()));
+            }
+            Ok(_) => {
+                return invalid(format!(
+                    "data directory {} exists and is not a directory",
+                    self.data.display()
+                ))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let parent = self
+                    .data
+                    .ancestors()
+                    .skip(1)
+                    .find(|dir| dir.exists())
+                    .unwrap_or(Path::new("."));
+                if !parent.is_dir() {
+                    return invalid(format!(
+                        "data directory {} cannot be created: {} is not a directory",
+                        self.data.display(),
+                        parent.display()
+                    ));
+                }
+                notes.push(format!(
+                    "data directory {} will be created",
+                    self.data.display()
+                ));
+            }
+            Err(e) => {
+                return invalid(format!(
+                    "data directory {} cannot be examined: {e}",
+                    self.data.display()
+                ))
+            }
+        }
+        Ok(notes)
+    }
+
+    /// The effective settings as a TOML config file, secrets replaced by `"<redacted>"`.
+    pub fn effective_toml(&self) -> String {
+        let mut shown = self.clone();
+        let redact = |secret: &mut Option<String>| {
+            if secret.is_some() {
+                *secret = Some("<redacted>".into());
+            }
+        };
+        redact(&mut shown.requirepass);
+        if shown.cluster_secret.is_none() && shown.peer_listen.is_some() {
+            shown.cluster_secret = std::env::var("TANDEM_CLUSTER_SECRET").ok();
+        }
+        redact(&mut shown.cluster_secret);
+        toml::to_string(&shown).expect("a config always encodes as TOML")
     }
 
     /// What the `tls-*` settings ask for, or None when TLS is not used (neither `tls-port` nor
@@ -575,6 +677,10 @@ pub struct ServeArgs {
     /// Peer transport over mutual TLS: yes or no [default no].
     #[arg(long, value_name = "yes|no", value_parser = parse_yes_no)]
     pub tls_cluster: Option<bool>,
+    /// Check the flags and config file (and read the TLS files) without binding or opening the
+    /// data directory; print the effective config as TOML and exit 0, or the error and exit 1.
+    #[arg(long)]
+    pub check_config: bool,
 }
 
 fn parse_yes_no(text: &str) -> Result<bool, String> {
@@ -741,6 +847,50 @@ mod tests {
         assert_eq!(overridden.listen, "127.0.0.1:0");
         assert_eq!(overridden.limits.clients_max, 7);
         assert_eq!(overridden.wal_backend, Backend::IoUring);
+    }
+
+    #[test]
+    fn effective_toml_reads_back_as_the_same_config_without_secrets() {
+        let mut config = ServerConfig::from_toml(
+            "zone = \"z\"\nrequirepass = \"pw\"\nwal_backend = \"io_uring\"\n[cluster]\nheartbeat_ms = 40\n",
+            Path::new("x.toml"),
+        )
+        .unwrap();
+        config.tls_auth_clients = ClientAuth::Optional;
+        let text = config.effective_toml();
+        assert!(!text.contains("\"pw\""), "{text}");
+        let mut read_back = ServerConfig::from_toml(&text, Path::new("effective")).unwrap();
+        assert_eq!(read_back.requirepass.as_deref(), Some("<redacted>"));
+        read_back.requirepass = config.requirepass.clone();
+        assert_eq!(read_back, config);
+    }
+
+    #[test]
+    fn check_refuses_what_start_up_would_refuse() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = ServerConfig {
+            data: dir.path().join("new"),
+            ..ServerConfig::default()
+        };
+        let notes = config.check().expect("defaults pass");
+        assert!(notes[0].contains("will be created"), "{notes:?}");
+        assert!(!dir.path().join("new").exists(), "check creates nothing");
+        config.listen = "7379".into();
+        assert!(config.check().unwrap_err().to_string().contains("listen"));
+        config.listen = "127.0.0.1:7379".into();
+        let file = dir.path().join("file");
+        std::fs::write(&file, b"x").unwrap();
+        config.data = file;
+        assert!(config
+            .check()
+            .unwrap_err()
+            .to_string()
+            .contains("not a directory"));
+        config.data = dir.path().to_path_buf();
+        config.tls_port = Some(0);
+        config.tls_cert_file = Some(dir.path().join("missing.pem"));
+        config.tls_key_file = Some(dir.path().join("missing.key"));
+        assert!(config.check().is_err(), "unreadable TLS files are refused");
     }
 
     #[test]

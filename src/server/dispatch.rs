@@ -177,6 +177,8 @@ impl Connection {
             ServerCommand::Latency => self.latency(args).await,
             ServerCommand::Debug => self.debug(args).await,
             ServerCommand::Save => self.save().await,
+            ServerCommand::BgSave => self.bgsave(args).await,
+            ServerCommand::LastSave => self.lastsave().await,
             ServerCommand::Subscribe => self.subscribe(Kind::Channel, args).await,
             ServerCommand::Unsubscribe => self.unsubscribe(Kind::Channel, args).await,
             ServerCommand::PSubscribe => self.subscribe(Kind::Pattern, args).await,

@@ -32,7 +32,7 @@ const CRITICAL_STOP_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// The `[lanes]` table: admission thresholds (writes queued in all lanes together) and the bulk
 /// share of a batch. Invariant after validation: bulk < normal < critical thresholds.
-#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Deserialize, serde::Serialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields, default)]
 pub struct LaneConfig {
     /// Critical writes are refused only at this many queued writes (the node is not draining).

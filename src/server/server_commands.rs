@@ -86,6 +86,28 @@ pub(super) const SHUTDOWN: CommandSpec =
             &["[NOSAVE|SAVE]", "[NOW]", "[FORCE]", "[ABORT]"],
         );
 
+pub(super) const BGSAVE: CommandSpec =
+    CommandSpec::server("bgsave", -1, Group::Server, ServerCommand::BgSave as u16)
+        .flags(Flags::ADMIN.union(Flags::NOSCRIPT))
+        .docs(
+            "1.0.0",
+            "Starts building a snapshot in the background (as SAVE, without waiting for it); LASTSAVE changes when it is on disk.",
+            &["[SCHEDULE]"],
+        );
+
+pub(super) const LASTSAVE: CommandSpec = CommandSpec::server(
+    "lastsave",
+    1,
+    Group::Server,
+    ServerCommand::LastSave as u16,
+)
+.flags(Flags::LOADING.union(Flags::STALE).union(Flags::FAST))
+.docs(
+    "1.0.0",
+    "Unix time (seconds) at which this node's newest snapshot was written; 0 if it has none.",
+    &[],
+);
+
 pub(super) const SAVE: CommandSpec =
     CommandSpec::server("save", 1, Group::Server, ServerCommand::Save as u16)
         .flags(
@@ -380,6 +402,40 @@ impl Connection {
         self.shared.stats.record_command(name, false);
         self.shared.shutdown_requested.send_replace(true);
         Flow::Close
+    }
+
+    /// BGSAVE [SCHEDULE]: starts a snapshot and answers at once, as Redis does.
+    pub(crate) async fn bgsave(&mut self, args: &[Bytes]) -> Flow {
+        let name = Some("bgsave");
+        let schedule = match args.len() {
+            1 => false,
+            2 if args[1].eq_ignore_ascii_case(b"schedule") => true,
+            _ => return self.error(name, "ERR syntax error").await,
+        };
+        let shared = self.shared.clone();
+        tokio::spawn(async move {
+            if let Err(e) = shared.node.snapshot().await {
+                tracing::warn!(error = %e, "BGSAVE: the snapshot failed");
+            }
+        });
+        let text = if schedule {
+            "Background saving scheduled"
+        } else {
+            "Background saving started"
+        };
+        self.reply(name, Reply::Simple(text.into())).await
+    }
+
+    /// LASTSAVE: when the newest snapshot file was written (its modification time).
+    pub(crate) async fn lastsave(&mut self) -> Flow {
+        let dir = self.shared.node.data_dir().join("snapshots");
+        let newest = crate::snapshot::list(&dir)
+            .ok()
+            .and_then(|files| files.into_iter().next())
+            .and_then(|path| std::fs::metadata(path).ok()?.modified().ok())
+            .and_then(|time| time.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(0, |since| since.as_secs() as i64);
+        self.reply(Some("lastsave"), Reply::Integer(newest)).await
     }
 
     /// SAVE: a snapshot of this node's keyspace now, as Redis's SAVE writes its RDB file.

@@ -47,7 +47,10 @@ pub fn decode_meta(bytes: &[u8]) -> Result<Vec<u8>, String> {
     }
     let le32 = |at: usize| u32::from_le_bytes(header[at..at + 4].try_into().unwrap_or_default());
     if le32(8) != META_FORMAT_VERSION {
-        return Err(format!("unsupported version {}", le32(8)));
+        return Err(format!(
+            "meta format version {} is not the version this build reads ({META_FORMAT_VERSION}); run the Tandem release that wrote it",
+            le32(8)
+        ));
     }
     let payload = bytes
         .get(META_HEADER_BYTES..META_HEADER_BYTES + le32(12) as usize)

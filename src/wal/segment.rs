@@ -91,7 +91,9 @@ impl SegmentHeader {
         }
         let version = le32(8..12);
         if version != SEGMENT_FORMAT_VERSION {
-            return Err(format!("unsupported format version {version}"));
+            return Err(format!(
+                "segment format version {version} is newer or older than this build reads (version {SEGMENT_FORMAT_VERSION}); run the Tandem release that wrote it"
+            ));
         }
         Ok(SegmentHeader {
             flags: le32(12..16),
