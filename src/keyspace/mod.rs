@@ -9,6 +9,7 @@ mod codec;
 mod counted;
 mod digest;
 mod entry;
+mod functions;
 mod glob;
 mod hash;
 mod list;
@@ -26,6 +27,7 @@ pub(crate) use blocked::Blocked;
 pub use blocked::{BlockedPop, RegisterError, ScoreEnd, Waiter, WaiterId, BLOCKED_CLIENTS_MAX};
 pub use codec::KeyspaceError;
 pub(crate) use entry::{Entry, Slot, Value};
+pub use functions::{FunctionInfo, Libraries, Library, LibraryConflict, FUNCTION_FLAGS};
 pub use glob::glob_match;
 pub(crate) use hash::HashValue;
 pub use list::ListEnd;
@@ -65,6 +67,8 @@ pub struct Keyspace {
     sessions: Sessions,
     /// Lua scripts loaded or run (replicated: EVALSHA works after a failover).
     scripts: ScriptCache,
+    /// Function libraries (FUNCTION LOAD; replicated: FCALL works after a failover).
+    functions: Libraries,
 }
 
 impl std::fmt::Debug for Keyspace {
@@ -232,6 +236,15 @@ impl Keyspace {
 
     pub fn scripts_mut(&mut self) -> &mut ScriptCache {
         &mut self.scripts
+    }
+
+    /// The function libraries (FUNCTION LOAD, FCALL).
+    pub fn functions(&self) -> &Libraries {
+        &self.functions
+    }
+
+    pub fn functions_mut(&mut self) -> &mut Libraries {
+        &mut self.functions
     }
 
     /// Remove `slot` (live or expired) and its expiry; returns the entry.
