@@ -8,6 +8,7 @@
 mod engine;
 mod functions;
 mod libs;
+mod msgpack;
 
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};

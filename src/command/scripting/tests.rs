@@ -605,3 +605,47 @@ fn eval_shebang_flags() {
         Reply::Integer(2)
     );
 }
+
+#[test]
+fn cmsgpack_packs_as_redis_does() {
+    let mut ks = Keyspace::new();
+    let hex = "local e = cmsgpack.pack(ARGV[1] == 'd' and 0.1 or -1099511627776) \
+               local h = '' for i = 1, #e do h = h .. string.format('%02x', string.byte(e, i)) end \
+               return h";
+    assert_eq!(eval(&mut ks, hex, &[], &["d"]), bulk("cb3fb999999999999a"));
+    assert_eq!(eval(&mut ks, hex, &[], &["i"]), bulk("d3ffffff0000000000"));
+    let round_trip = "local s = string.rep('x', 300) \
+        local t = {a = {1, 2, 3}, b = true, s = s, n = -120, f = 1.5} \
+        local d = cmsgpack.unpack(cmsgpack.pack(t)) \
+        assert(d.a[3] == 3 and d.b == true and d.s == s and d.n == -120 and d.f == 1.5) \
+        local offset, one = cmsgpack.unpack_limit(cmsgpack.pack('x', 'y'), 1, 0) \
+        assert(one == 'x' and offset == 2) \
+        offset, one = cmsgpack.unpack_one(cmsgpack.pack('x', 'y'), offset) \
+        assert(one == 'y' and offset == -1) \
+        return 1";
+    assert_eq!(eval(&mut ks, round_trip, &[], &[]), Reply::Integer(1));
+}
+
+#[test]
+fn library_tables_are_read_only_and_commands_use_the_budget() {
+    let mut ks = Keyspace::new();
+    for script in [
+        "redis.call = function() return 1 end",
+        "cjson.encode = function() return 1 end",
+        "bit.lshift = function() return 1 end",
+        "setmetatable(_G, {})",
+        "local g = getmetatable(_G) g.__index = {}",
+    ] {
+        let Reply::Error(text) = eval(&mut ks, script, &[], &[]) else {
+            panic!("{script}")
+        };
+        assert!(
+            text.contains("Attempt to modify a readonly table"),
+            "{script}: {text}"
+        );
+    }
+    let Reply::Error(text) = eval(&mut ks, "while true do redis.call('ping') end", &[], &[]) else {
+        panic!("a command loop must be stopped")
+    };
+    assert!(text.starts_with("ERR Script killed"), "{text}");
+}
