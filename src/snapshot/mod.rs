@@ -485,6 +485,7 @@ mod tests {
         use crate::keyspace::{FunctionInfo, Library};
         let dir = tempfile::tempdir().unwrap();
         let mut keyspace = Keyspace::new();
+        keyspace.set_version_counter(7);
         let empty_digest = keyspace.digest();
         let library = Library {
             name: "Lib".into(),
