@@ -68,7 +68,8 @@ pub use lists::{
 };
 pub use memory::{Memory, MemoryQuestion};
 pub use scripting::{
-    Eval, EvalRo, EvalSha, EvalShaRo, Script, ScriptRequest, SCRIPT_INSTRUCTIONS_MAX,
+    Eval, EvalRo, EvalSha, EvalShaRo, FCall, FCallRo, Function, FunctionRequest, RestorePolicy,
+    Script, ScriptRequest, SCRIPT_INSTRUCTIONS_MAX,
 };
 pub use sets::{
     SAdd, SCard, SDiff, SDiffStore, SInter, SInterCard, SInterStore, SIsMember, SMIsMember,
@@ -354,6 +355,10 @@ commands! {
     EvalRo(scripting) read,
     EvalShaRo(scripting) read,
     Script(scripting) write,
+    // functions
+    Function(scripting) write,
+    FCall(scripting) write,
+    FCallRo(scripting) read,
 }
 
 /// The registry of data commands only (what [`Command::parse`] accepts).

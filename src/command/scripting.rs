@@ -6,7 +6,9 @@
 //! are kept, as Redis keeps them.
 
 mod engine;
+mod functions;
 mod libs;
+mod msgpack;
 
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
@@ -16,6 +18,7 @@ use super::{is_option, Args, Command, CommandError, CommandSpec, Cx, Group, KeyS
 use crate::keyspace::{sha1_hex, Keyspace};
 
 pub use engine::SCRIPT_INSTRUCTIONS_MAX;
+pub use functions::{FCall, FCallRo, Function, FunctionRequest, RestorePolicy};
 
 /// DENYOOM: as in Redis 7, a script (without `allow-oom`) is refused while over `maxmemory`.
 const EVAL_FLAGS: Flags = Flags::WRITE
@@ -67,14 +70,42 @@ fn eval_body(
         engine::check_compiles(body)?;
         ks.scripts_mut().insert(body.clone());
     }
+    run_script(ks, cx, body, &sha, keys, args)
+}
+
+/// Runs a cached or just-cached script, read-only if its shebang says `no-writes`.
+fn run_script(
+    ks: &mut Keyspace,
+    cx: &mut Cx,
+    body: &Bytes,
+    sha: &str,
+    keys: &[Bytes],
+    args: &[Bytes],
+) -> Result<Reply, CommandError> {
+    let no_writes = engine::script_flags(body)?
+        .is_some_and(|flags| flags.iter().any(|flag| flag == "no-writes"));
+    let access = if no_writes {
+        engine::Access::Read(ks)
+    } else {
+        engine::Access::Write(ks)
+    };
     Ok(engine::run(
-        body,
-        &sha,
+        engine::Program::Script { body, sha },
         keys,
         args,
-        engine::Access::Write(ks),
+        access,
         cx,
     ))
+}
+
+/// EVAL_RO and EVALSHA_RO refuse a script whose shebang does not declare `no-writes`.
+fn check_read_only(body: &[u8]) -> Result<(), CommandError> {
+    match engine::script_flags(body)? {
+        Some(flags) if !flags.iter().any(|flag| flag == "no-writes") => Err(CommandError::Script(
+            "ERR Can not execute a script with write flag using *_ro command.".into(),
+        )),
+        _ => Ok(()),
+    }
 }
 
 fn cached_body(ks: &Keyspace, sha: &Bytes) -> Result<(Bytes, String), CommandError> {
@@ -149,14 +180,7 @@ impl EvalSha {
 
     pub(super) fn apply(&self, ks: &mut Keyspace, cx: &mut Cx) -> Result<Reply, CommandError> {
         let (body, sha) = cached_body(ks, &self.sha)?;
-        Ok(engine::run(
-            &body,
-            &sha,
-            &self.keys,
-            &self.args,
-            engine::Access::Write(ks),
-            cx,
-        ))
+        run_script(ks, cx, &body, &sha, &self.keys, &self.args)
     }
 }
 
@@ -191,10 +215,13 @@ impl EvalRo {
 
     pub(super) fn read(&self, ks: &Keyspace, cx: &mut Cx) -> Result<Reply, CommandError> {
         engine::check_compiles(&self.body)?;
+        check_read_only(&self.body)?;
         let sha = sha1_hex(&self.body);
         Ok(engine::run(
-            &self.body,
-            &sha,
+            engine::Program::Script {
+                body: &self.body,
+                sha: &sha,
+            },
             &self.keys,
             &self.args,
             engine::Access::Read(ks),
@@ -234,9 +261,12 @@ impl EvalShaRo {
 
     pub(super) fn read(&self, ks: &Keyspace, cx: &mut Cx) -> Result<Reply, CommandError> {
         let (body, sha) = cached_body(ks, &self.sha)?;
+        check_read_only(&body)?;
         Ok(engine::run(
-            &body,
-            &sha,
+            engine::Program::Script {
+                body: &body,
+                sha: &sha,
+            },
             &self.keys,
             &self.args,
             engine::Access::Read(ks),

@@ -52,6 +52,15 @@ impl Keyspace {
                 hasher.update(&encoded);
             }
         }
+        // Function libraries likewise: nothing is added when there are none.
+        if !self.functions().is_empty() {
+            hasher.update(b"functions");
+            for library in self.functions().iter() {
+                let encoded = postcard::to_allocvec(library).expect("libraries always encode");
+                hasher.update(&(encoded.len() as u64).to_le_bytes());
+                hasher.update(&encoded);
+            }
+        }
         hasher.digest128()
     }
 }

@@ -9,6 +9,7 @@ mod codec;
 mod counted;
 mod digest;
 mod entry;
+mod functions;
 mod glob;
 mod hash;
 mod list;
@@ -27,6 +28,7 @@ pub(crate) use blocked::Blocked;
 pub use blocked::{BlockedPop, RegisterError, ScoreEnd, Waiter, WaiterId, BLOCKED_CLIENTS_MAX};
 pub use codec::KeyspaceError;
 pub(crate) use entry::{Entry, Slot, Value};
+pub use functions::{FunctionInfo, Libraries, Library, LibraryConflict, FUNCTION_FLAGS};
 pub use glob::glob_match;
 pub(crate) use hash::HashValue;
 pub use list::ListEnd;
@@ -71,6 +73,8 @@ pub struct Keyspace {
     scripts: ScriptCache,
     /// ACL users (replicated: every node enforces the same users).
     users: Users,
+    /// Function libraries (FUNCTION LOAD; replicated: FCALL works after a failover).
+    functions: Libraries,
 }
 
 impl std::fmt::Debug for Keyspace {
@@ -246,6 +250,15 @@ impl Keyspace {
 
     pub fn users_mut(&mut self) -> &mut Users {
         &mut self.users
+    }
+
+    /// The function libraries (FUNCTION LOAD, FCALL).
+    pub fn functions(&self) -> &Libraries {
+        &self.functions
+    }
+
+    pub fn functions_mut(&mut self) -> &mut Libraries {
+        &mut self.functions
     }
 
     /// Remove `slot` (live or expired) and its expiry; returns the entry. A client blocked in

@@ -16,7 +16,8 @@
 //!               kind 1: a keyspace entry record; kind 2: a blocked client, postcard(Waiter);
 //!               kind 4: a client session, postcard((u64 id, Session))
 //!               kind 3: scripting state, [u8 sub-kind][rest]: sub-kind 1 = one cached
-//!               Lua script, rest = its body (the SHA-1 is recomputed on load)
+//!               Lua script, rest = its body (the SHA-1 is recomputed on load);
+//!               sub-kind 2 = one function library, rest = postcard(Library)
 //!               kind 5: an ACL user, postcard((name bytes, User))
 //!               (version 1: [u32 length L][L bytes: keyspace entry record], no kind)
 //! end-24  8     footer magic "TNDMEND1"
@@ -69,6 +70,8 @@ const KIND_SCRIPTING: u8 = 3;
 const KIND_USER: u8 = 5;
 /// Sub-kinds of a `KIND_SCRIPTING` record.
 const SCRIPTING_SCRIPT: u8 = 1;
+/// Scripting sub-kind 2: one function library, postcard(Library).
+const SCRIPTING_LIBRARY: u8 = 2;
 
 /// Why a snapshot file cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -167,6 +170,14 @@ pub fn write(
         write_record(KIND_USER, &record).map_err(io_err(&temp_path))?;
         record_count += 1;
     }
+    for library in keyspace.functions().iter() {
+        scripting_record.clear();
+        scripting_record.push(SCRIPTING_LIBRARY);
+        scripting_record
+            .extend_from_slice(&postcard::to_allocvec(library).expect("libraries always encode"));
+        write_record(KIND_SCRIPTING, &scripting_record).map_err(io_err(&temp_path))?;
+        record_count += 1;
+    }
     out.write_all(FOOTER_MAGIC).map_err(io_err(&temp_path))?;
     out.write_all(&record_count.to_le_bytes())
         .map_err(io_err(&temp_path))?;
@@ -224,6 +235,14 @@ pub fn load(path: &Path) -> Result<(SnapshotInfo, Keyspace), SnapshotError> {
                     .scripts_mut()
                     .insert(bytes::Bytes::copy_from_slice(body));
                 Ok(())
+            }
+            Some((&SCRIPTING_LIBRARY, payload)) => {
+                let library: crate::keyspace::Library = postcard::from_bytes(payload)
+                    .map_err(|e| malformed(offset, format!("library does not decode: {e}")))?;
+                keyspace
+                    .functions_mut()
+                    .add(vec![library], false)
+                    .map_err(|e| malformed(offset, format!("library conflicts: {e:?}")))
             }
             _ => Err(malformed(offset, "unknown scripting record".to_string())),
         },
@@ -497,6 +516,39 @@ mod tests {
         let (_, restored) = load(&info.path).unwrap();
         assert_eq!(restored.users(), keyspace.users());
         assert!(restored.users().get(b"alice").unwrap().password_ok(b"pw"));
+        assert_eq!(restored.digest(), keyspace.digest());
+    }
+
+    #[test]
+    fn function_libraries_survive_a_snapshot() {
+        use crate::keyspace::{FunctionInfo, Library};
+        let dir = tempfile::tempdir().unwrap();
+        let mut keyspace = Keyspace::new();
+        keyspace.set_version_counter(7);
+        let empty_digest = keyspace.digest();
+        let library = Library {
+            name: "Lib".into(),
+            code: Bytes::from("#!lua name=Lib\nredis.register_function('f', function() end)"),
+            functions: vec![FunctionInfo {
+                name: "f".into(),
+                description: Some("d".into()),
+                flags: vec!["no-writes".into()],
+            }],
+        };
+        keyspace
+            .functions_mut()
+            .add(vec![library.clone()], false)
+            .unwrap();
+        assert_ne!(
+            keyspace.digest(),
+            empty_digest,
+            "libraries are in the digest"
+        );
+        let info = write(dir.path(), &header("f"), &keyspace).unwrap();
+        assert_eq!(info.record_count, 1);
+        let (_, restored) = load(&info.path).unwrap();
+        assert_eq!(restored.functions().get("lib"), Some(&library));
+        assert_eq!(restored.functions().function("F").unwrap().1.name, "f");
         assert_eq!(restored.digest(), keyspace.digest());
     }
 

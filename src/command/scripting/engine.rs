@@ -17,6 +17,8 @@ use crate::keyspace::{sha1_hex, Keyspace};
 /// hook, so every replica stops the same script at the same instruction. Lua 5.1 runs roughly
 /// 100-300 million simple instructions a second, so this is well under a second of apply.
 pub const SCRIPT_INSTRUCTIONS_MAX: u64 = 100_000_000;
+/// What one `redis.call`/`redis.pcall` costs against the instruction budget.
+const CALL_INSTRUCTIONS: u64 = 1_000;
 /// How often (in instructions) the budget hook runs.
 const HOOK_INSTRUCTIONS: u32 = 10_000;
 /// Deepest table nesting converted to a reply (deeper levels are an error).
@@ -30,6 +32,28 @@ pub fn budget_error() -> String {
     )
 }
 
+/// What runs: a script body (EVAL, EVALSHA) or a function of a library (FCALL).
+#[derive(Clone, Copy)]
+pub enum Program<'a> {
+    Script { body: &'a [u8], sha: &'a str },
+    Function { code: &'a [u8], name: &'a str },
+}
+
+impl Program<'_> {
+    /// How errors name what ran: the script's SHA-1 or the function's name.
+    fn label(&self) -> &str {
+        match self {
+            Program::Script { sha, .. } => sha,
+            Program::Function { name, .. } => name,
+        }
+    }
+}
+
+/// The chunk name scripts are compiled under (errors read `user_script:LINE:`).
+const SCRIPT_CHUNK: &str = "user_script";
+/// The chunk name libraries are compiled under.
+const FUNCTION_CHUNK: &str = "user_function";
+
 /// What the script may reach: the keyspace to change, or only to read (EVAL_RO, EVALSHA_RO).
 pub enum Access<'a> {
     Write(&'a mut Keyspace),
@@ -39,6 +63,7 @@ pub enum Access<'a> {
 /// The state `redis.call` works on during one script.
 struct Session<'a> {
     access: Access<'a>,
+    budget: Rc<Budget>,
     cx: &'a mut Cx,
     /// The protocol replies are converted from: 2 or 3 (`redis.setresp`).
     resp: u8,
@@ -47,29 +72,63 @@ struct Session<'a> {
 /// Compiles `body` in a throwaway state: the error Redis gives for a script that does not
 /// compile, or Ok.
 pub fn check_compiles(body: &[u8]) -> Result<(), CommandError> {
+    script_flags(body)?;
     let lua = new_state().map_err(|e| CommandError::Script(format!("ERR {e}")))?;
-    compile(&lua, body).map(|_| ())
+    compile(&lua, &blank_shebang(body), SCRIPT_CHUNK).map(|_| ())
+}
+
+/// The flags a script declares in its `#!lua flags=a,b` first line; None without that line
+/// (a script without a shebang runs as in Redis 6: it may write, and is read-only only under
+/// EVAL_RO).
+pub fn script_flags(body: &[u8]) -> Result<Option<Vec<String>>, CommandError> {
+    if !body.starts_with(b"#!") {
+        return Ok(None);
+    }
+    let end = body.iter().position(|&b| b == b'\n').unwrap_or(body.len());
+    let line = String::from_utf8_lossy(&body[..end]);
+    let mut parts = line.split(' ').filter(|part| !part.is_empty());
+    let engine = parts.next().unwrap_or("#!");
+    if engine != "#!lua" {
+        return Err(CommandError::Script(format!(
+            "ERR Unexpected engine in script shebang: {engine}"
+        )));
+    }
+    let mut flags = Vec::new();
+    for part in parts {
+        let Some(list) = part.strip_prefix("flags=") else {
+            return Err(CommandError::Script(format!(
+                "ERR Unknown lua shebang option: {part}"
+            )));
+        };
+        for flag in list.split(',').filter(|flag| !flag.is_empty()) {
+            if !crate::keyspace::FUNCTION_FLAGS.contains(&flag) {
+                return Err(CommandError::Script(format!(
+                    "ERR Unexpected flag in script shebang: {flag}"
+                )));
+            }
+            flags.push(flag.to_string());
+        }
+    }
+    Ok(Some(flags))
 }
 
 /// Runs the script `body` (whose SHA-1 is `sha`) with `KEYS` and `ARGV`; its reply, or the
 /// error it ended with. Writes it made before an error are kept, as in Redis.
 pub fn run(
-    body: &[u8],
-    sha: &str,
+    program: Program<'_>,
     keys: &[Bytes],
     args: &[Bytes],
     access: Access<'_>,
     cx: &mut Cx,
 ) -> Reply {
-    match run_inner(body, sha, keys, args, access, cx) {
+    match run_inner(program, keys, args, access, cx) {
         Ok(reply) => reply,
         Err(error) => Reply::Error(error),
     }
 }
 
 fn run_inner(
-    body: &[u8],
-    sha: &str,
+    program: Program<'_>,
     keys: &[Bytes],
     args: &[Bytes],
     access: Access<'_>,
@@ -78,36 +137,32 @@ fn run_inner(
     let lua = new_state().map_err(|e| format!("ERR {e}"))?;
     let seed = cx.random_u64();
     install_random(&lua, seed).map_err(|e| format!("ERR {e}"))?;
-    let function = compile(&lua, body).map_err(|e| e.to_string())?;
-    let globals = lua.globals();
     let lua_err = |e: mlua::Error| format!("ERR {e}");
-    globals
-        .raw_set("KEYS", strings_table(&lua, keys).map_err(lua_err)?)
-        .map_err(lua_err)?;
-    globals
-        .raw_set("ARGV", strings_table(&lua, args).map_err(lua_err)?)
-        .map_err(lua_err)?;
-
-    let exhausted = Rc::new(Cell::new(false));
-    {
-        let exhausted = exhausted.clone();
-        let executed = Cell::new(0u64);
-        lua.set_hook(
-            HookTriggers::new().every_nth_instruction(HOOK_INSTRUCTIONS),
-            move |_, _| {
-                executed.set(executed.get() + u64::from(HOOK_INSTRUCTIONS));
-                if executed.get() > SCRIPT_INSTRUCTIONS_MAX {
-                    exhausted.set(true);
-                    return Err(mlua::Error::runtime(budget_error()));
-                }
-                Ok(VmState::Continue)
-            },
-        )
-        .map_err(lua_err)?;
+    let (function, chunk) = match program {
+        Program::Script { body, .. } => (
+            compile(&lua, &blank_shebang(body), SCRIPT_CHUNK).map_err(|e| e.to_string())?,
+            SCRIPT_CHUNK,
+        ),
+        Program::Function { code, .. } => (
+            compile(&lua, &blank_shebang(code), FUNCTION_CHUNK).map_err(|e| e.to_string())?,
+            FUNCTION_CHUNK,
+        ),
+    };
+    if let Program::Script { .. } = program {
+        let globals = lua.globals();
+        globals
+            .raw_set("KEYS", strings_table(&lua, keys).map_err(lua_err)?)
+            .map_err(lua_err)?;
+        globals
+            .raw_set("ARGV", strings_table(&lua, args).map_err(lua_err)?)
+            .map_err(lua_err)?;
     }
+
+    let exhausted = install_budget(&lua, budget_error()).map_err(lua_err)?;
 
     let session = RefCell::new(Session {
         access,
+        budget: exhausted.clone(),
         cx,
         resp: 2,
     });
@@ -131,6 +186,30 @@ fn run_inner(
             session.borrow_mut().resp = version as u8;
             Ok(())
         })?;
+        let raising_call = scope.create_function(|lua, args: MultiValue| {
+            let mut session = session.borrow_mut();
+            let (value, failed) = redis_call(lua, &mut session, args)?;
+            if failed {
+                let text = match &value {
+                    Value::Table(table) => {
+                        table.raw_get::<Option<String>>("err")?.unwrap_or_default()
+                    }
+                    _ => String::new(),
+                };
+                return Err(mlua::Error::external(CallError(text)));
+            }
+            Ok(value)
+        })?;
+        let as_error_value = lua.create_function(|lua, value: Value| {
+            if let Value::Error(error) = &value {
+                if let Some(text) = call_error_text(error) {
+                    let table = lua.create_table()?;
+                    table.raw_set("err", text)?;
+                    return Ok(Value::Table(table));
+                }
+            }
+            Ok(value)
+        })?;
         let bind: mlua::Function = lua
             .load(BIND_CALLS)
             .set_name("=bind")
@@ -140,13 +219,40 @@ fn run_inner(
             let exhausted = exhausted.clone();
             lua.create_function(move |_, ()| Ok(exhausted.get()))?
         };
-        let runner: mlua::Function = bind.call((call, setresp, stopped))?;
-        let (ok, value): (bool, Value) = runner.call(function)?;
+        let loader: mlua::Function = lua
+            .load(LOAD_LIBRARY)
+            .set_name("=loader")
+            .eval()
+            .expect("the loader chunk compiles");
+        let runner: mlua::Function = bind.call((
+            call,
+            raising_call,
+            as_error_value,
+            setresp,
+            stopped,
+            error_line_handler(&lua)?,
+        ))?;
+        let (ok, value): (bool, Value) = match program {
+            Program::Script { .. } => runner.call((function, true))?,
+            Program::Function { name, .. } => {
+                let (loaded, registered): (bool, Value) = loader.call(function)?;
+                let callback = match (loaded, registered) {
+                    (true, Value::Table(registered)) => find_callback(&registered, name)?,
+                    _ => None,
+                };
+                let Some(callback) = callback else {
+                    return Ok(Err("ERR Function not found".to_string()));
+                };
+                let keys = strings_table(&lua, keys)?;
+                let args = strings_table(&lua, args)?;
+                runner.call((callback, false, keys, args))?
+            }
+        };
         let resp = session.borrow().resp;
         Ok(if ok {
             Ok(lua_to_reply(&value, 0, resp))
         } else {
-            Err(error_text(&value, sha))
+            Err(error_text(&value, program.label(), chunk))
         })
     });
     lua.remove_hook();
@@ -159,35 +265,182 @@ fn run_inner(
     }
 }
 
-/// Binds the Rust primitives into `redis.call`/`redis.pcall`/`redis.setresp`, then protects
-/// the globals and returns the function that runs the script under `pcall` (so an error value
-/// reaches Rust intact, table or string).
-const BIND_CALLS: &str = r#"
-return function(raw_call, raw_setresp, stopped)
-  -- A script out of budget must not go on by catching the budget error: every way of
-  -- catching an error raises it again once the budget is spent.
-  local raw_pcall, raw_xpcall, raw_resume = pcall, xpcall, coroutine.resume
-  local budget = function(...)
-    if stopped() then error("script out of instruction budget", 0) end
-    return ...
-  end
-  pcall = function(...) return budget(raw_pcall(...)) end
-  xpcall = function(...) return budget(raw_xpcall(...)) end
-  coroutine.resume = function(...) return budget(raw_resume(...)) end
-  redis.call = function(...)
-    local reply, failed = raw_call(...)
-    if failed then error(reply, 0) end
-    return reply
-  end
-  redis.pcall = function(...)
-    local reply = raw_call(...)
-    return reply
-  end
-  redis.setresp = function(v) raw_setresp(v) end
-  local env = {}
-  setmetatable(env, {
+/// Counts instructions with a hook; past [`SCRIPT_INSTRUCTIONS_MAX`] it raises `message` (and
+/// keeps raising it). The returned flag says whether the budget ran out.
+fn install_budget(lua: &Lua, message: String) -> mlua::Result<Rc<Budget>> {
+    let budget = Rc::new(Budget {
+        executed: Cell::new(0),
+        exhausted: Cell::new(false),
+        message,
+    });
+    let hook_budget = budget.clone();
+    lua.set_hook(
+        HookTriggers::new().every_nth_instruction(HOOK_INSTRUCTIONS),
+        move |_, _| {
+            hook_budget.charge(u64::from(HOOK_INSTRUCTIONS))?;
+            Ok(VmState::Continue)
+        },
+    )?;
+    Ok(budget)
+}
+
+/// Instructions one script has used, counted by the hook and by `redis.call` (which charges
+/// [`CALL_INSTRUCTIONS`] per command, so a loop of commands is stopped about as soon as a loop
+/// of Lua is).
+struct Budget {
+    executed: Cell<u64>,
+    exhausted: Cell<bool>,
+    message: String,
+}
+
+impl Budget {
+    /// Adds `instructions`; an error once past [`SCRIPT_INSTRUCTIONS_MAX`].
+    fn charge(&self, instructions: u64) -> mlua::Result<()> {
+        self.executed.set(self.executed.get() + instructions);
+        if self.executed.get() > SCRIPT_INSTRUCTIONS_MAX {
+            self.exhausted.set(true);
+            return Err(mlua::Error::runtime(self.message.clone()));
+        }
+        Ok(())
+    }
+
+    fn get(&self) -> bool {
+        self.exhausted.get()
+    }
+}
+
+/// The error handler scripts run under: it wraps the error value with the line of the script
+/// (or library) that raised it, which Redis appends to the error reply.
+fn error_line_handler(lua: &Lua) -> mlua::Result<mlua::Function> {
+    lua.create_function(|lua, error: Value| {
+        let mut line = None;
+        for level in 1..64 {
+            let frame = lua.inspect_stack(level, |debug| {
+                let source = debug.source().source.map(|s| s.into_owned());
+                (source, debug.current_line())
+            });
+            let Some((source, current)) = frame else {
+                break;
+            };
+            let user = source.is_some_and(|s| {
+                s == format!("@{SCRIPT_CHUNK}") || s == format!("@{FUNCTION_CHUNK}")
+            });
+            if let (true, Some(current)) = (user, current) {
+                line = Some(current);
+                break;
+            }
+        }
+        let wrapped = lua.create_table()?;
+        wrapped.raw_set("error", error)?;
+        if let Some(line) = line {
+            wrapped.raw_set("line", line)?;
+        }
+        Ok(wrapped)
+    })
+}
+
+/// The callback registered under `name` (any case) in the loader's list.
+fn find_callback(registered: &Table, name: &str) -> mlua::Result<Option<mlua::Function>> {
+    for entry in registered.sequence_values::<Table>() {
+        let entry = entry?;
+        let entry_name: String = entry.raw_get("name")?;
+        if entry_name.eq_ignore_ascii_case(name) {
+            return Ok(Some(entry.raw_get("callback")?));
+        }
+    }
+    Ok(None)
+}
+
+/// The code with its first (`#!`) line blanked, so line numbers stay as the user wrote them.
+fn blank_shebang(code: &[u8]) -> Vec<u8> {
+    match code.iter().position(|&b| b == b'\n') {
+        Some(end) if code.starts_with(b"#!") => code[end..].to_vec(),
+        None if code.starts_with(b"#!") => Vec::new(),
+        _ => code.to_vec(),
+    }
+}
+
+/// What loading a library registered: each function's name, description and flags.
+pub type Registered = Vec<crate::keyspace::FunctionInfo>;
+
+/// Runs a library's code (with its `#!` line) as FUNCTION LOAD does: only
+/// `redis.register_function`, `redis.log` and the version constants are reachable. Returns the
+/// functions it registered, or Redis's error text.
+pub fn load_library(code: &[u8]) -> Result<Registered, String> {
+    let lua = new_state().map_err(|e| format!("ERR {e}"))?;
+    let function = match compile(&lua, &blank_shebang(code), FUNCTION_CHUNK) {
+        Ok(function) => function,
+        Err(CommandError::Script(text)) => {
+            return Err(text.replacen("(new function)", "function", 1).replacen(
+                "compiling script",
+                "compiling",
+                1,
+            ))
+        }
+        Err(other) => return Err(other.to_string()),
+    };
+    let exhausted = install_budget(&lua, "FUNCTION LOAD timeout".to_string())
+        .map_err(|e| format!("ERR {e}"))?;
+    let outcome = (|| -> mlua::Result<Result<Registered, String>> {
+        let loader: mlua::Function = lua
+            .load(LOAD_LIBRARY)
+            .set_name("=loader")
+            .eval()
+            .expect("the loader chunk compiles");
+        let (loaded, value): (bool, Value) = loader.call(function)?;
+        if !loaded {
+            let text = match &value {
+                Value::String(text) => text.to_string_lossy(),
+                Value::Error(error) => root_message(error),
+                Value::Table(table) => table
+                    .raw_get::<Option<String>>("err")?
+                    .unwrap_or_else(|| "unknown error".into()),
+                _ => "unknown error".into(),
+            };
+            return Ok(Err(format!("ERR Error registering functions: ERR {text}")));
+        }
+        let Value::Table(registered) = value else {
+            return Ok(Err("ERR No functions registered".into()));
+        };
+        let mut functions = Vec::new();
+        for entry in registered.sequence_values::<Table>() {
+            let entry = entry?;
+            let flags: Table = entry.raw_get("flags")?;
+            functions.push(crate::keyspace::FunctionInfo {
+                name: entry.raw_get("name")?,
+                description: entry.raw_get("description")?,
+                flags: flags
+                    .sequence_values::<String>()
+                    .collect::<mlua::Result<_>>()?,
+            });
+        }
+        Ok(Ok(functions))
+    })();
+    lua.remove_hook();
+    if exhausted.get() {
+        return Err("ERR Error registering functions: ERR FUNCTION LOAD timeout".into());
+    }
+    match outcome {
+        Ok(Ok(functions)) if functions.is_empty() => Err("ERR No functions registered".into()),
+        Ok(result) => result,
+        Err(e) => Err(format!("ERR {e}")),
+    }
+}
+
+/// Runs a library chunk in the environment FUNCTION LOAD gives it and collects what it
+/// registers. `load(chunk)` returns (true, {{name, callback, description, flags}, ...}) or
+/// (false, error). Afterwards the chunk's globals resolve to the full script globals (so the
+/// callbacks see `redis.call` and the standard libraries), and `register_function` refuses.
+const LOAD_LIBRARY: &str = r#"
+local raw_pcall, rawget, setmetatable, setfenv, type, pairs, ipairs, select, tostring, error =
+  pcall, rawget, setmetatable, setfenv, type, pairs, ipairs, select, tostring, error
+local find, lower = string.find, string.lower
+local globals = _G
+local function readonly_view(backing)
+  local view = {}
+  setmetatable(view, {
     __index = function(_, name)
-      local value = rawget(_G, name)
+      local value = rawget(backing(), name)
       if value == nil then
         error("Script attempted to access nonexistent global variable '" .. tostring(name) .. "'", 2)
       end
@@ -196,30 +449,214 @@ return function(raw_call, raw_setresp, stopped)
     __newindex = function() error("Attempt to modify a readonly table", 2) end,
     __metatable = false,
   })
-  return function(script)
-    setfenv(script, env)
-    return raw_pcall(script)
+  return view
+end
+local flag_names = {
+  ['no-writes'] = true, ['allow-oom'] = true, ['allow-stale'] = true,
+  ['no-cluster'] = true, ['allow-cross-slot-keys'] = true,
+}
+local function fail(text) error(text, 0) end
+return function(chunk)
+  local loading = true
+  local registered = {}
+  local function register(...)
+    if not loading then fail("redis.register_function can only be called on FUNCTION LOAD command") end
+    local count = select('#', ...)
+    local name, callback, description, flags
+    if count == 1 then
+      local named = ...
+      if type(named) ~= 'table' then
+        fail("calling redis.register_function with a single argument is only applicable to Lua table (representing named arguments).")
+      end
+      for key, value in pairs(named) do
+        if key == 'function_name' then
+          if type(value) ~= 'string' then fail("function_name argument given to redis.register_function must be a string") end
+          name = value
+        elseif key == 'callback' then
+          if type(value) ~= 'function' then fail("callback argument given to redis.register_function must be a function") end
+          callback = value
+        elseif key == 'description' then
+          if type(value) ~= 'string' then fail("description argument given to redis.register_function must be a string") end
+          description = value
+        elseif key == 'flags' then
+          if type(value) ~= 'table' then fail("flags argument to redis.register_function must be a table representing function flags") end
+          flags = value
+        else
+          fail("unknown argument given to redis.register_function")
+        end
+      end
+      if name == nil then fail("redis.register_function must get a function name argument") end
+      if callback == nil then fail("redis.register_function must get a callback argument") end
+    elseif count == 2 then
+      name, callback = ...
+      if type(name) ~= 'string' then fail("first argument to redis.register_function must be a string") end
+      if type(callback) ~= 'function' then fail("second argument to redis.register_function must be a function") end
+    else
+      fail("wrong number of arguments to redis.register_function")
+    end
+    local flag_list = {}
+    for _, flag in ipairs(flags or {}) do
+      if type(flag) ~= 'string' or not flag_names[flag] then fail("unknown flag given") end
+      flag_list[#flag_list + 1] = flag
+    end
+    if #name == 0 or find(name, '[^%w_]') then
+      fail("Library names can only contain letters, numbers, or underscores(_) and must be at least one character long")
+    end
+    for _, other in ipairs(registered) do
+      if lower(other.name) == lower(name) then fail("Function already exists in the library") end
+    end
+    registered[#registered + 1] = {
+      name = name, callback = callback, description = description, flags = flag_list,
+    }
   end
+  local load_redis = {
+    register_function = register,
+    log = globals.redis.log,
+    LOG_DEBUG = globals.redis.LOG_DEBUG,
+    LOG_VERBOSE = globals.redis.LOG_VERBOSE,
+    LOG_NOTICE = globals.redis.LOG_NOTICE,
+    LOG_WARNING = globals.redis.LOG_WARNING,
+    REDIS_VERSION = globals.redis.REDIS_VERSION,
+    REDIS_VERSION_NUM = globals.redis.REDIS_VERSION_NUM,
+  }
+  local load_globals = { redis = readonly_view(function() return load_redis end) }
+  local current = load_globals
+  setfenv(chunk, readonly_view(function() return current end))
+  local ok, err = raw_pcall(chunk)
+  loading = false
+  current = globals
+  if not ok then return false, err end
+  return true, registered
 end
 "#;
 
-/// The reply text for a script that ended with `value` as its error.
-fn error_text(value: &Value, sha: &str) -> String {
-    match value {
+/// Binds the Rust primitives into `redis.call`/`redis.pcall`/`redis.setresp`, then protects
+/// the globals and returns the function that runs the script under `pcall` (so an error value
+/// reaches Rust intact, table or string).
+const BIND_CALLS: &str = r#"
+return function(raw_call, raising_call, as_error_value, raw_setresp, stopped, on_error)
+  -- A script out of budget must not go on by catching the budget error: every way of
+  -- catching an error raises it again once the budget is spent.
+  local raw_pcall, raw_xpcall, raw_resume = pcall, xpcall, coroutine.resume
+  local budget = function(...)
+    if stopped() then error("script out of instruction budget", 0) end
+    return ...
+  end
+  -- Errors `redis.call` raises are caught as Redis gives them: a table with an `err` field.
+  local caught = function(ok, ...)
+    if ok then return budget(ok, ...) end
+    return budget(false, as_error_value((...)))
+  end
+  pcall = function(...) return caught(raw_pcall(...)) end
+  xpcall = function(f, handler)
+    return budget(raw_xpcall(f, function(e) return handler(as_error_value(e)) end))
+  end
+  coroutine.resume = function(...) return caught(raw_resume(...)) end
+  -- A Rust function, so `return redis.call(...)` keeps the caller's frame (and line).
+  redis.call = raising_call
+  redis.pcall = function(...)
+    local reply = raw_call(...)
+    return reply
+  end
+  redis.setresp = function(v) raw_setresp(v) end
+  -- Read-only tables, as Redis makes them: the globals, the libraries, and what
+  -- getmetatable shows of them. Writing to any of them is an error.
+  local readonly_error = function() error("Attempt to modify a readonly table", 2) end
+  local readonly = setmetatable({}, { __mode = 'k' })
+  local guard = setmetatable({}, { __newindex = readonly_error, __metatable = false })
+  readonly[guard] = true
+  local protect = function(lib)
+    local view = setmetatable({}, { __index = lib, __newindex = readonly_error, __metatable = guard })
+    readonly[view] = true
+    return view
+  end
+  for _, name in ipairs({ 'redis', 'cjson', 'bit', 'cmsgpack', 'struct' }) do
+    local lib = rawget(_G, name)
+    if lib ~= nil then rawset(_G, name, protect(lib)) end
+  end
+  local raw_setmetatable = setmetatable
+  setmetatable = function(t, mt)
+    if readonly[t] then readonly_error() end
+    return raw_setmetatable(t, mt)
+  end
+  local env = {}
+  raw_setmetatable(env, {
+    __index = function(_, name)
+      if name == '_G' then return env end
+      local value = rawget(_G, name)
+      if value == nil then
+        error("Script attempted to access nonexistent global variable '" .. tostring(name) .. "'", 2)
+      end
+      return value
+    end,
+    __newindex = readonly_error,
+    __metatable = guard,
+  })
+  readonly[env] = true
+  local unpack, select = unpack, select
+  local runner = function(script, own_env, ...)
+    if own_env then setfenv(script, env) end
+    local args, count = {...}, select('#', ...)
+    return raw_xpcall(function() return script(unpack(args, 1, count)) end, on_error)
+  end
+  return runner
+end
+"#;
+
+/// The reply text for a script that ended with `value` as its error (the handler's wrapper:
+/// the error and the line that raised it), as Redis words it: `<error> script: <sha or
+/// function>, on @<chunk>:<line>.`
+fn error_text(value: &Value, label: &str, chunk: &str) -> String {
+    let (error, line) = match value {
+        Value::Table(wrapper) if wrapper.contains_key("error").unwrap_or(false) => (
+            wrapper.raw_get::<Value>("error").unwrap_or(Value::Nil),
+            wrapper.raw_get::<Option<i64>>("line").ok().flatten(),
+        ),
+        other => (other.clone(), None),
+    };
+    let suffix = match line {
+        Some(line) => format!(" script: {label}, on @{chunk}:{line}."),
+        None => format!(" script: {label}"),
+    };
+    match &error {
         Value::Table(table) => match table.raw_get::<Value>("err") {
             Ok(Value::String(text)) => {
                 let text = text.to_string_lossy();
                 if text.is_empty() {
                     "ERR".to_string()
                 } else {
-                    format!("{text} script: {sha}")
+                    format!("{text}{suffix}")
                 }
             }
-            _ => format!("ERR unknown error script: {sha}"),
+            _ => format!("ERR unknown error{suffix}"),
         },
-        Value::String(text) => format!("ERR {} script: {sha}", text.to_string_lossy()),
-        Value::Error(error) => format!("ERR {} script: {sha}", root_message(error)),
-        _ => format!("ERR unknown error script: {sha}"),
+        Value::String(text) => format!("ERR {}{suffix}", text.to_string_lossy()),
+        Value::Error(error) => match call_error_text(error) {
+            Some(text) => format!("{text}{suffix}"),
+            None => format!("ERR {}{suffix}", root_message(error)),
+        },
+        _ => format!("ERR unknown error{suffix}"),
+    }
+}
+
+/// The error `redis.call` raises: the failed command's error reply.
+#[derive(Debug)]
+struct CallError(String);
+
+impl std::fmt::Display for CallError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for CallError {}
+
+/// The reply text if `error` is (or wraps) a [`CallError`].
+fn call_error_text(error: &mlua::Error) -> Option<String> {
+    match error {
+        mlua::Error::CallbackError { cause, .. } => call_error_text(cause),
+        mlua::Error::ExternalError(inner) => inner.downcast_ref::<CallError>().map(|e| e.0.clone()),
+        _ => None,
     }
 }
 
@@ -281,6 +718,15 @@ fn new_state() -> mlua::Result<Lua> {
     ] {
         redis.raw_set(name, level)?;
     }
+    let version = crate::server::info::REDIS_VERSION;
+    redis.raw_set("REDIS_VERSION", version)?;
+    let number = version
+        .split('.')
+        .map(|part| part.parse::<i64>().unwrap_or(0))
+        .chain(std::iter::repeat(0))
+        .take(3)
+        .fold(0, |acc, part| (acc << 8) | part);
+    redis.raw_set("REDIS_VERSION_NUM", number)?;
     globals.raw_set("redis", redis)?;
     super::libs::install(&lua)?;
     Ok(lua)
@@ -331,9 +777,9 @@ fn install_random(lua: &Lua, seed: u64) -> mlua::Result<()> {
 }
 
 /// Compiles a script body as Redis names it (`user_script`), or Redis's compile error.
-fn compile(lua: &Lua, body: &[u8]) -> Result<mlua::Function, CommandError> {
+fn compile(lua: &Lua, body: &[u8], chunk: &str) -> Result<mlua::Function, CommandError> {
     lua.load(body)
-        .set_name("@user_script")
+        .set_name(format!("@{chunk}"))
         .into_function()
         .map_err(|error| {
             let message = match &error {
@@ -365,6 +811,7 @@ fn redis_call(
         table.raw_set("err", text)?;
         Ok((Value::Table(table), true))
     };
+    session.budget.charge(CALL_INSTRUCTIONS)?;
     if args.is_empty() {
         return error("ERR Please specify at least one argument for this redis lib call".into());
     }

@@ -8,6 +8,7 @@ use mlua::{LightUserData, Lua, Table, Value, Variadic};
 pub fn install(lua: &Lua) -> mlua::Result<()> {
     install_bit(lua)?;
     install_cjson(lua)?;
+    super::msgpack::install(lua)?;
     Ok(())
 }
 

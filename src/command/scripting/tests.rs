@@ -263,3 +263,389 @@ fn bit_and_cjson_are_available() {
         Reply::Integer(2)
     );
 }
+
+// ---- functions ----
+
+/// Runs a command; each char of the words is one byte (Latin-1), so binary payloads pass.
+fn run(ks: &mut Keyspace, words: &[&str]) -> Reply {
+    let args: Vec<Bytes> = words
+        .iter()
+        .map(|w| {
+            if w.chars().all(|c| (c as u32) < 256) && !w.is_ascii() {
+                Bytes::from(w.chars().map(|c| c as u8).collect::<Vec<u8>>())
+            } else {
+                Bytes::copy_from_slice(w.as_bytes())
+            }
+        })
+        .collect();
+    match Command::parse(&args) {
+        Ok(cmd) => cmd.apply(ks, &mut Cx::new(1_000, 0)),
+        Err(error) => error.to_reply(),
+    }
+}
+
+const LIB: &str = "#!lua name=bank\n\
+    local function balance(key) return tonumber(redis.call('get', key) or '0') end\n\
+    redis.register_function('debit', function(keys, args)\n\
+      local amount = tonumber(args[1])\n\
+      if balance(keys[1]) < amount then return redis.error_reply('ERR insufficient funds') end\n\
+      return redis.call('decrby', keys[1], amount)\n\
+    end)\n\
+    redis.register_function{function_name='peek', callback=function(keys) return balance(keys[1]) end,\n\
+      flags={'no-writes'}, description='reads a balance'}";
+
+#[test]
+fn function_load_and_fcall() {
+    let mut ks = Keyspace::new();
+    assert_eq!(run(&mut ks, &["FUNCTION", "LOAD", LIB]), bulk("bank"));
+    assert_eq!(
+        run(&mut ks, &["FUNCTION", "LOAD", LIB]),
+        err("ERR Library 'bank' already exists")
+    );
+    assert_eq!(
+        run(&mut ks, &["FUNCTION", "LOAD", "REPLACE", LIB]),
+        bulk("bank")
+    );
+    run(&mut ks, &["SET", "acct", "10"]);
+    assert_eq!(
+        run(&mut ks, &["FCALL", "debit", "1", "acct", "4"]),
+        Reply::Integer(6)
+    );
+    assert_eq!(
+        run(&mut ks, &["FCALL", "DEBIT", "1", "acct", "40"]),
+        err("ERR insufficient funds")
+    );
+    assert_eq!(
+        run(&mut ks, &["FCALL_RO", "peek", "1", "acct"]),
+        Reply::Integer(6)
+    );
+    assert_eq!(
+        run(&mut ks, &["FCALL_RO", "debit", "1", "acct", "1"]),
+        err("ERR Can not execute a script with write flag using *_ro command.")
+    );
+    assert_eq!(
+        run(&mut ks, &["FCALL", "nosuch", "0"]),
+        err("ERR Function not found")
+    );
+    assert_eq!(
+        run(&mut ks, &["FCALL", "debit", "x"]),
+        err("ERR Bad number of keys provided")
+    );
+    assert_eq!(
+        run(&mut ks, &["FUNCTION", "STATS"]).to_resp2(),
+        Reply::Array(vec![
+            bulk("running_script"),
+            Reply::Nil,
+            bulk("engines"),
+            Reply::Array(vec![
+                bulk("LUA"),
+                Reply::Array(vec![
+                    bulk("libraries_count"),
+                    Reply::Integer(1),
+                    bulk("functions_count"),
+                    Reply::Integer(2)
+                ])
+            ])
+        ])
+    );
+    assert_eq!(run(&mut ks, &["FUNCTION", "DELETE", "BANK"]), Reply::Ok);
+    assert_eq!(
+        run(&mut ks, &["FUNCTION", "DELETE", "bank"]),
+        err("ERR Library not found")
+    );
+    assert_eq!(
+        run(&mut ks, &["FCALL", "debit", "1", "acct", "1"]),
+        err("ERR Function not found")
+    );
+}
+
+#[test]
+fn function_load_errors_match_redis() {
+    let mut ks = Keyspace::new();
+    let cases = [
+        ("return 1", "ERR Missing library metadata"),
+        ("#!lua\nreturn 1", "ERR Library name was not given"),
+        ("#!py name=a\nreturn 1", "ERR Engine 'py' not found"),
+        ("#!lua name=a foo=bar\n", "ERR Invalid metadata value given: foo=bar"),
+        (
+            "#!lua name=a name=b\n",
+            "ERR Invalid metadata value, name argument was given multiple times",
+        ),
+        (
+            "#!lua name=a-b\n",
+            "ERR Library names can only contain letters, numbers, or underscores(_) and must be \
+             at least one character long",
+        ),
+        ("#!lua name=a\nreturn 1", "ERR No functions registered"),
+        (
+            "#!lua name=a\nbad script",
+            "ERR Error compiling function: user_function:2: '=' expected near 'script'",
+        ),
+        (
+            "#!lua name=a\nlocal x = math",
+            "ERR Error registering functions: ERR user_function:2: Script attempted to access \
+             nonexistent global variable 'math'",
+        ),
+        (
+            "#!lua name=a\nredis.register_function('f', 'x')",
+            "ERR Error registering functions: ERR second argument to redis.register_function \
+             must be a function",
+        ),
+        (
+            "#!lua name=a\nredis.register_function{function_name='f', callback=function() end, \
+             flags={'bad'}}",
+            "ERR Error registering functions: ERR unknown flag given",
+        ),
+        (
+            "#!lua name=a\nwhile 1 do end",
+            "ERR Error registering functions: ERR FUNCTION LOAD timeout",
+        ),
+        ("#!lua name=a\nx = 1", "ERR Error registering functions: ERR user_function:2: Attempt to modify a readonly table"),
+    ];
+    for (code, expected) in cases {
+        assert_eq!(
+            run(&mut ks, &["FUNCTION", "LOAD", code]),
+            err(expected),
+            "{code}"
+        );
+    }
+    assert_eq!(
+        run(&mut ks, &["FUNCTION", "LOAD", "x", "y"]),
+        err("ERR Unknown option given: x")
+    );
+    assert!(ks.functions().is_empty());
+    run(
+        &mut ks,
+        &[
+            "FUNCTION",
+            "LOAD",
+            "#!lua name=one\nredis.register_function('f', function() return 1 end)",
+        ],
+    );
+    assert_eq!(
+        run(
+            &mut ks,
+            &[
+                "FUNCTION",
+                "LOAD",
+                "#!lua name=two\nredis.register_function('F', function() return 2 end)"
+            ]
+        ),
+        err("ERR Function F already exists")
+    );
+}
+
+#[test]
+fn function_errors_carry_the_function_and_line() {
+    let mut ks = Keyspace::new();
+    let code = "#!lua name=e\n\
+        redis.register_function('unknown', function() return redis.call('nosuch') end)\n\
+        redis.register_function('boom', function() error('boom') end)\n\
+        redis.register_function{function_name='ro', callback=function() return redis.call('set', 'x', 1) end, flags={'no-writes'}}\n\
+        redis.register_function('nested', function() redis.register_function('g', function() end) end)";
+    assert_eq!(run(&mut ks, &["FUNCTION", "LOAD", code]), bulk("e"));
+    assert_eq!(
+        run(&mut ks, &["FCALL", "unknown", "0"]),
+        err("ERR Unknown Redis command called from script script: unknown, on @user_function:2.")
+    );
+    assert_eq!(
+        run(&mut ks, &["FCALL", "boom", "0"]),
+        err("ERR user_function:3: boom script: boom, on @user_function:3.")
+    );
+    assert_eq!(
+        run(&mut ks, &["FCALL", "ro", "0"]),
+        err("ERR Write commands are not allowed from read-only scripts. script: ro, on @user_function:4.")
+    );
+    let Reply::Error(text) = run(&mut ks, &["FCALL", "nested", "0"]) else {
+        panic!("nested registration must fail")
+    };
+    assert!(
+        text.contains("attempt to call field 'register_function' (a nil value)"),
+        "{text}"
+    );
+    assert_eq!(
+        eval(&mut ks, "\nreturn redis.call('nosuch')", &[], &[]),
+        err(&format!(
+            "ERR Unknown Redis command called from script script: {}, on @user_script:2.",
+            crate::keyspace::sha1_hex(b"\nreturn redis.call('nosuch')")
+        ))
+    );
+}
+
+#[test]
+fn function_list_dump_and_restore() {
+    let mut ks = Keyspace::new();
+    run(&mut ks, &["FUNCTION", "LOAD", LIB]);
+    let list = run(
+        &mut ks,
+        &["FUNCTION", "LIST", "WITHCODE", "LIBRARYNAME", "ba*"],
+    );
+    let Reply::Array(libraries) = &list else {
+        panic!("{list:?}")
+    };
+    assert_eq!(libraries.len(), 1);
+    let Reply::Map(fields) = &libraries[0] else {
+        panic!()
+    };
+    assert_eq!(fields[0], (bulk("library_name"), bulk("bank")));
+    assert_eq!(fields[3], (bulk("library_code"), bulk(LIB)));
+    assert_eq!(
+        run(&mut ks, &["FUNCTION", "LIST", "LIBRARYNAME", "x*"]),
+        Reply::Array(vec![])
+    );
+    assert_eq!(
+        run(&mut ks, &["FUNCTION", "LIST", "withcode", "withcode"]),
+        err("ERR Unknown argument withcode")
+    );
+    assert_eq!(
+        run(&mut ks, &["FUNCTION", "LIST", "libraryname"]),
+        err("ERR library name argument was not given")
+    );
+
+    let Reply::Bulk(payload) = run(&mut ks, &["FUNCTION", "DUMP"]) else {
+        panic!()
+    };
+    // The payload is binary: pass it as Latin-1 text, one char per byte, and back.
+    let payload: String = payload.iter().map(|&b| b as char).collect();
+    assert_eq!(
+        run(&mut ks, &["FUNCTION", "RESTORE", &payload]),
+        err("ERR Library bank already exists")
+    );
+    assert_eq!(
+        run(&mut ks, &["FUNCTION", "RESTORE", &payload, "REPLACE"]),
+        Reply::Ok
+    );
+    assert_eq!(run(&mut ks, &["FUNCTION", "FLUSH"]), Reply::Ok);
+    assert!(ks.functions().is_empty());
+    assert_eq!(run(&mut ks, &["FUNCTION", "RESTORE", &payload]), Reply::Ok);
+    assert_eq!(ks.functions().function_count(), 2);
+    let mut corrupt: Vec<char> = payload.chars().collect();
+    let middle = corrupt.len() / 2;
+    corrupt[middle] = if corrupt[middle] == 'x' { 'y' } else { 'x' };
+    let corrupt: String = corrupt.into_iter().collect();
+    for bad in ["bad_payload", corrupt.as_str()] {
+        assert_eq!(
+            run(&mut ks, &["FUNCTION", "RESTORE", bad, "FLUSH"]),
+            err("ERR DUMP payload version or checksum are wrong")
+        );
+    }
+    assert_eq!(ks.functions().len(), 1, "a bad payload drops nothing");
+    assert_eq!(
+        run(&mut ks, &["FUNCTION", "RESTORE", &payload, "SOMETIMES"]),
+        err("ERR Wrong restore policy given, value should be either FLUSH, APPEND or REPLACE.")
+    );
+    run(&mut ks, &["SET", "k", "1"]);
+    run(&mut ks, &["FLUSHALL"]);
+    assert_eq!(ks.functions().len(), 1, "FLUSHALL keeps functions");
+}
+
+#[test]
+fn library_globals_are_protected() {
+    let mut ks = Keyspace::new();
+    let code = "#!lua name=lib1\n\
+        local lib = redis\n\
+        lib.register_function('f1', function() lib.redis = redis return {ok='OK'} end)\n\
+        lib.register_function('f2', function() lib.register_function('f1', function() end) end)\n\
+        redis.register_function('f3', function() mt = getmetatable(_G) end)";
+    assert_eq!(run(&mut ks, &["FUNCTION", "LOAD", code]), bulk("lib1"));
+    for (name, expected) in [
+        ("f1", "Attempt to modify a readonly table"),
+        ("f2", "can only be called on FUNCTION LOAD command"),
+        ("f3", "Attempt to modify a readonly table"),
+    ] {
+        let Reply::Error(text) = run(&mut ks, &["FCALL", name, "0"]) else {
+            panic!()
+        };
+        assert!(text.contains(expected), "{name}: {text}");
+    }
+}
+
+#[test]
+fn eval_shebang_flags() {
+    let mut ks = Keyspace::new();
+    assert_eq!(
+        eval(&mut ks, "#!not-lua\nreturn 1", &[], &[]),
+        err("ERR Unexpected engine in script shebang: #!not-lua")
+    );
+    assert_eq!(
+        eval(&mut ks, "#!lua badger=data\nreturn 1", &[], &[]),
+        err("ERR Unknown lua shebang option: badger=data")
+    );
+    assert_eq!(
+        eval(&mut ks, "#!lua flags=allow-oom,what?\nreturn 1", &[], &[]),
+        err("ERR Unexpected flag in script shebang: what?")
+    );
+    assert_eq!(
+        eval(&mut ks, "#!lua\nreturn 1", &[], &[]),
+        Reply::Integer(1)
+    );
+    let body = "#!lua flags=no-writes\nreturn redis.call('set', 'x', 1)";
+    assert_eq!(
+        eval(&mut ks, body, &[], &[]),
+        err(&format!(
+            "ERR Write commands are not allowed from read-only scripts. script: {}, on \
+             @user_script:2.",
+            crate::keyspace::sha1_hex(body.as_bytes())
+        ))
+    );
+    assert_eq!(
+        exec(&mut ks, 1_000, &["EVAL_RO", "#!lua\nreturn 1", "0"]),
+        err("ERR Can not execute a script with write flag using *_ro command.")
+    );
+    assert_eq!(
+        exec(
+            &mut ks,
+            1_000,
+            &["EVAL_RO", "#!lua flags=no-writes\nreturn 1", "0"]
+        ),
+        Reply::Integer(1)
+    );
+    assert_eq!(
+        exec(&mut ks, 1_000, &["EVAL_RO", "return 2", "0"]),
+        Reply::Integer(2)
+    );
+}
+
+#[test]
+fn cmsgpack_packs_as_redis_does() {
+    let mut ks = Keyspace::new();
+    let hex = "local e = cmsgpack.pack(ARGV[1] == 'd' and 0.1 or -1099511627776) \
+               local h = '' for i = 1, #e do h = h .. string.format('%02x', string.byte(e, i)) end \
+               return h";
+    assert_eq!(eval(&mut ks, hex, &[], &["d"]), bulk("cb3fb999999999999a"));
+    assert_eq!(eval(&mut ks, hex, &[], &["i"]), bulk("d3ffffff0000000000"));
+    let round_trip = "local s = string.rep('x', 300) \
+        local t = {a = {1, 2, 3}, b = true, s = s, n = -120, f = 1.5} \
+        local d = cmsgpack.unpack(cmsgpack.pack(t)) \
+        assert(d.a[3] == 3 and d.b == true and d.s == s and d.n == -120 and d.f == 1.5) \
+        local offset, one = cmsgpack.unpack_limit(cmsgpack.pack('x', 'y'), 1, 0) \
+        assert(one == 'x' and offset == 2) \
+        offset, one = cmsgpack.unpack_one(cmsgpack.pack('x', 'y'), offset) \
+        assert(one == 'y' and offset == -1) \
+        return 1";
+    assert_eq!(eval(&mut ks, round_trip, &[], &[]), Reply::Integer(1));
+}
+
+#[test]
+fn library_tables_are_read_only_and_commands_use_the_budget() {
+    let mut ks = Keyspace::new();
+    for script in [
+        "redis.call = function() return 1 end",
+        "cjson.encode = function() return 1 end",
+        "bit.lshift = function() return 1 end",
+        "setmetatable(_G, {})",
+        "local g = getmetatable(_G) g.__index = {}",
+    ] {
+        let Reply::Error(text) = eval(&mut ks, script, &[], &[]) else {
+            panic!("{script}")
+        };
+        assert!(
+            text.contains("Attempt to modify a readonly table"),
+            "{script}: {text}"
+        );
+    }
+    let Reply::Error(text) = eval(&mut ks, "while true do redis.call('ping') end", &[], &[]) else {
+        panic!("a command loop must be stopped")
+    };
+    assert!(text.starts_with("ERR Script killed"), "{text}");
+}
