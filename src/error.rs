@@ -75,6 +75,16 @@ fn stale_lag_text(lag_ms: u64) -> String {
 }
 
 impl Error {
+    /// The typed [`CommandError`](crate::command::CommandError) behind an `Error::Command`
+    /// (`WRONGTYPE ...`, `ERR value is not an integer or out of range`, ...), when the command
+    /// layer defines it; `None` for other errors and for texts with details in them.
+    pub fn command_error(&self) -> Option<crate::command::CommandError> {
+        match self {
+            Error::Command(text) => crate::command::CommandError::from_text(text),
+            _ => None,
+        }
+    }
+
     /// True for errors after which this node will never acknowledge another write.
     pub fn is_fatal(&self) -> bool {
         matches!(self, Error::Fatal { .. })

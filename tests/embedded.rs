@@ -6,7 +6,7 @@ mod common;
 use std::time::Duration;
 
 use bytes::Bytes;
-use tandem::{Backend, Error, Node, OpenError, SnapshotPolicyOption, Transaction};
+use tandem::{Backend, CommandError, Error, Node, OpenError, SnapshotPolicyOption, Transaction};
 
 fn backends() -> [Backend; 2] {
     [Backend::Pwrite, Backend::IoUring]
@@ -238,16 +238,28 @@ async fn command_errors_are_rejections_not_failures() {
     let db = node.db();
     db.hset("h", &[("f", "v")]).await.unwrap();
     match db.get("h").await {
-        Err(Error::Command(text)) => assert!(text.starts_with("WRONGTYPE"), "{text}"),
+        Err(e @ Error::Command(_)) => {
+            assert!(e.to_string().starts_with("WRONGTYPE"), "{e}");
+            assert_eq!(e.command_error(), Some(CommandError::WrongType));
+        }
         other => panic!("expected WRONGTYPE, got {other:?}"),
     }
     db.set("n", i64::MAX.to_string()).await.unwrap();
     match db.incr_by("n", 1).await {
-        Err(Error::Command(text)) => {
-            assert_eq!(text, "ERR increment or decrement would overflow")
+        Err(e @ Error::Command(_)) => {
+            assert_eq!(e.to_string(), "ERR increment or decrement would overflow");
+            assert_eq!(e.command_error(), Some(CommandError::IncrementOverflow));
         }
         other => panic!("expected overflow, got {other:?}"),
     }
+    db.set("s", "not a number").await.unwrap();
+    let error = db.incr_by("s", 1).await.expect_err("INCRBY of text");
+    assert_eq!(error.command_error(), Some(CommandError::NotInteger));
+    let error = db
+        .zadd("z", &[(f64::NAN, "m")])
+        .await
+        .expect_err("NaN score");
+    assert_eq!(error.command_error(), Some(CommandError::NotFloat));
     let reply = db.execute_args(&["NOSUCH", "x"]).await.unwrap();
     assert!(matches!(reply, tandem::Reply::Error(e) if e.starts_with("ERR unknown command")));
     // The node is healthy afterwards.

@@ -199,6 +199,72 @@ impl CommandError {
         Reply::Error(self.to_string())
     }
 
+    /// The typed error whose Redis text is `text`, for the errors without fields (a reply that
+    /// crossed the log carries only its text). `None` for any other text.
+    pub fn from_text(text: &str) -> Option<CommandError> {
+        const WITHOUT_FIELDS: &[CommandError] = &[
+            CommandError::Syntax,
+            CommandError::WrongType,
+            CommandError::NotInteger,
+            CommandError::NotFloat,
+            CommandError::IncrementOverflow,
+            CommandError::DecrementOverflow,
+            CommandError::ExpireNxIncompatible,
+            CommandError::ExpireGtLtIncompatible,
+            CommandError::NoSuchKey,
+            CommandError::InvalidCursor,
+            CommandError::HashValueNotInteger,
+            CommandError::StringTooLong,
+            CommandError::MinMaxNotFloat,
+            CommandError::ZAddXxNx,
+            CommandError::ZAddGtLtNx,
+            CommandError::ZAddIncrPairs,
+            CommandError::ScoreNan,
+            CommandError::NotPositive,
+            CommandError::LimitWithoutBy,
+            CommandError::NumkeysNotPositive,
+            CommandError::NumkeysTooMany,
+            CommandError::LimitNegative,
+            CommandError::IndexOutOfRange,
+            CommandError::CountNotPositive,
+            CommandError::LposRankZero,
+            CommandError::LposCountNegative,
+            CommandError::LposMaxlenNegative,
+            CommandError::LexRangeInvalid,
+            CommandError::WithScoresByLex,
+            CommandError::WeightNotFloat,
+            CommandError::ValueOutOfRange,
+            CommandError::TimeoutNotFloat,
+            CommandError::TimeoutNegative,
+            CommandError::OffsetOutOfRange,
+            CommandError::BitOffsetOutOfRange,
+            CommandError::BitValueOutOfRange,
+            CommandError::BitArgument,
+            CommandError::BitOpNotArity,
+            CommandError::BitfieldType,
+            CommandError::BitfieldOverflowType,
+            CommandError::BitfieldReadOnly,
+            CommandError::LcsNotStrings,
+            CommandError::LcsIdxWithLen,
+            CommandError::LcsTooLarge,
+            CommandError::IncrementNanOrInfinity,
+            CommandError::ValueNanOrInfinity,
+            CommandError::HashValueNotFloat,
+            CommandError::CountOutOfRange,
+            CommandError::DbIndexOutOfRange,
+            CommandError::SameObject,
+            CommandError::AccessFrequencyNotTracked,
+            CommandError::AccessTimeNotTracked,
+            CommandError::SortScoreNotDouble,
+            CommandError::NoScript,
+            CommandError::NotBusy,
+        ];
+        WITHOUT_FIELDS
+            .iter()
+            .find(|error| error.to_string() == text)
+            .cloned()
+    }
+
     /// Redis 7's unknown-command error: the name and the first arguments,
     /// each quoted and truncated so the argument preview stays under 128
     /// bytes; CR/LF become spaces so the error stays one line.

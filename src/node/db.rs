@@ -5,7 +5,9 @@
 //! `Command` values directly (no argument strings to parse), the same values the wire protocol
 //! parses into, so the embedded API and the wire share one set of semantics and error texts.
 //! On a cluster member, every write of the caller is exactly-once through the node's session
-//! (src/node/exactly_once.rs). Each handle has a priority [`Class`]; its writes go to
+//! (src/node/exactly_once.rs). Typed calls return typed results; a command's refusal is
+//! `Error::Command` with Redis's text, and [`Error::command_error`] gives the typed
+//! [`CommandError`] behind it. A full lane is `Error::Busy { retry_after_ms, .. }`. Each handle has a priority [`Class`]; its writes go to
 //! that lane (`Db::with_class`).
 
 use std::sync::Arc;
