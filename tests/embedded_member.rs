@@ -85,8 +85,10 @@ fn an_embedded_members_writes_apply_once_across_leader_faults() {
 
     let mut rng = StdRng::seed_from_u64(seed);
     let mut faults = 0;
-    let until = Instant::now() + Duration::from_secs(60);
-    while faults < 8 && Instant::now() < until {
+    let until = Instant::now() + Duration::from_secs(90);
+    // At least 8 faults, and more (up to 16) until one of them made the member resend.
+    let resent = || observer.session_stats().resends > 0;
+    while (faults < 8 || (!resent() && faults < 16)) && Instant::now() < until {
         std::thread::sleep(Duration::from_millis(rng.gen_range(300..700)));
         // Only a failing leader that the embedded member forwards to makes its writes
         // uncertain.
