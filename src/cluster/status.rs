@@ -86,10 +86,11 @@ pub struct FileChecks {
 }
 
 impl FileChecks {
-    /// Verifies the newest snapshot file and every WAL segment under `data_dir`.
+    /// Verifies the newest snapshot file (`snapshot::list` returns newest first) and every WAL
+    /// segment under `data_dir`.
     pub fn run(data_dir: &std::path::Path) -> Self {
         let (snapshot, snapshot_ok) = match crate::snapshot::list(&data_dir.join("snapshots")) {
-            Ok(files) => match files.last() {
+            Ok(files) => match files.first() {
                 None => ("none".to_string(), true),
                 Some(newest) => match crate::snapshot::verify(newest) {
                     Ok(info) => (

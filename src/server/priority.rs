@@ -5,7 +5,7 @@
 //! `critical`, `listen` gives `normal`) and can be changed with `CLIENT PRIORITY`. Connections
 //! accepted on `critical_listen` are served by their own tokio runtime on their own OS
 //! thread(s), so parsing, reads and replies for them never queue behind the shared runtime.
-//! Tandem has one user (`requirepass`), so there is no per-user class yet.
+//! ACL users carry no priority class: the class follows the listener and `CLIENT PRIORITY`.
 
 use std::fmt::Write as _;
 use std::sync::atomic::Ordering;
