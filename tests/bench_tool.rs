@@ -221,6 +221,75 @@ fn successes_match_what_the_server_applied() {
     assert!(run.ops > 0 && run.errors_total > 0, "{run:?}");
 }
 
+/// `xadd` fills four streams; `xreadgroup` then consumes them through the consumer group it
+/// creates: everything appended is delivered, and all but each client's last delivery is
+/// acknowledged (an operation acknowledges what the previous one was given).
+#[test]
+fn xreadgroup_consumes_and_acknowledges_what_xadd_appended() {
+    let server = Tandem::start("bench-streams", &[]);
+    let addr = server.addr.to_string();
+    let common = ["--target", &addr, "--keys", "4", "--clients", "2"];
+    let (output, report) = bench(
+        "bench-streams-xadd",
+        &[&common[..], &["--workload", "xadd", "--requests", "120"]].concat(),
+    );
+    assert!(output.status.success(), "{output:?}");
+    assert_eq!(only_run(&report).ops, 120, "{report:?}");
+    let (output, report) = bench(
+        "bench-streams-xreadgroup",
+        &[
+            &common[..],
+            &["--workload", "xreadgroup", "--requests", "400"],
+        ]
+        .concat(),
+    );
+    assert!(output.status.success(), "{output:?}");
+    let run = only_run(&report);
+    assert_eq!((run.ops, run.errors_total), (400, 0), "{run:?}");
+    // 400 reads over 4 streams of ~30 entries: every entry was delivered to someone.
+    let undelivered = server.raw().cmd(&[
+        "XREADGROUP",
+        "GROUP",
+        "tandem-bench",
+        "checker",
+        "COUNT",
+        "1000",
+        "STREAMS",
+        "stream:0",
+        "stream:1",
+        "stream:2",
+        "stream:3",
+        ">",
+        ">",
+        ">",
+        ">",
+    ]);
+    assert_eq!(undelivered, "*-1\r\n", "entries never delivered");
+    let pending: i64 = (0..4)
+        .map(|k| {
+            let summary = server
+                .raw()
+                .cmd(&["XPENDING", &format!("stream:{k}"), "tandem-bench"]);
+            let count = summary.lines().nth(1).expect("count line");
+            count.trim_start_matches(':').parse::<i64>().expect("count")
+        })
+        .sum();
+    assert!(
+        pending <= 2,
+        "only each client's last delivery may be unacknowledged: {pending}"
+    );
+    let total: i64 = (0..4)
+        .map(|k| {
+            let len = server.raw().cmd(&["XLEN", &format!("stream:{k}")]);
+            len.trim()
+                .trim_start_matches(':')
+                .parse::<i64>()
+                .expect("XLEN")
+        })
+        .sum();
+    assert_eq!(total, 120);
+}
+
 /// Nothing listens on the port: every client's failure is an `io` error, nothing succeeds.
 #[test]
 fn closed_port_is_an_io_error() {

@@ -1,6 +1,7 @@
 //! Consumer groups through leader failures on a real three-node cluster: entries are added and
 //! consumed by three consumers (XREADGROUP, XACK) while the leader is killed with SIGKILL
-//! several times. At the end every added entry has been acknowledged exactly once, no
+//! four times: while entries are added, between a delivery and its acknowledgement, from another
+//! thread in the middle of a round, and with nothing in flight. At the end every added entry has been acknowledged exactly once, no
 //! acknowledged entry was ever delivered again, XPENDING held exactly the delivered and
 //! unacknowledged entries (plus any whose delivery reply was lost in a failover, which
 //! XCLAIM then redelivers), and every replica has the same digest.
@@ -13,9 +14,34 @@ use std::time::{Duration, Instant};
 use common::cluster::Cluster;
 use redis::Value;
 
-const ROUNDS: usize = 3;
 const ENTRIES_PER_ROUND: u64 = 30;
+
+/// When, within a round of adding and consuming, the leader is killed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum KillAt {
+    /// Halfway through the round's XADDs.
+    Producing,
+    /// After the second consumer's XREADGROUP, before its XACKs.
+    Consuming,
+    /// From another thread, 30 ms into the round, whatever is in flight.
+    Midway,
+    /// After the round, with nothing in flight.
+    Idle,
+}
+
+/// One leader kill per round.
+const KILLS: [KillAt; 4] = [
+    KillAt::Producing,
+    KillAt::Consuming,
+    KillAt::Midway,
+    KillAt::Idle,
+];
 const CONSUMERS: [&str; 3] = ["c1", "c2", "c3"];
+
+fn sigkill(pid: u32) {
+    // SAFETY: kill(2) on a child of this test that has not been reaped (Cluster::kill reaps it).
+    unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+}
 
 /// Runs `args` on any live node, retrying through failover (connection errors, TRYAGAIN,
 /// no leader yet) for up to 30 s.
@@ -131,8 +157,20 @@ fn consumer_groups_survive_leader_kills() {
     .expect("create");
     let mut ledger = Ledger::default();
     let mut next_ms = 1u64;
-    for round in 0..ROUNDS {
-        for _ in 0..ENTRIES_PER_ROUND {
+    for (round, kill_at) in KILLS.into_iter().enumerate() {
+        let leader = cluster.wait_for_leader(Duration::from_secs(20));
+        let pid = cluster.server(leader).pid();
+        // `Midway` kills from another thread while the round's commands are in flight.
+        let killer = (kill_at == KillAt::Midway).then(|| {
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(30));
+                sigkill(pid);
+            })
+        });
+        for n in 0..ENTRIES_PER_ROUND {
+            if kill_at == KillAt::Producing && n == ENTRIES_PER_ROUND / 2 {
+                sigkill(pid);
+            }
             let id = format!("{next_ms}-1");
             match run(
                 &cluster,
@@ -145,7 +183,7 @@ fn consumer_groups_survive_leader_kills() {
             ledger.added.insert((next_ms, 1));
             next_ms += 1;
         }
-        for consumer in CONSUMERS {
+        for (c, consumer) in CONSUMERS.into_iter().enumerate() {
             let reply = run(
                 &cluster,
                 &[
@@ -164,15 +202,25 @@ fn consumer_groups_survive_leader_kills() {
             let mut ids = Vec::new();
             entry_ids(&reply, &mut ids);
             ledger.deliveries(consumer, &ids);
+            if kill_at == KillAt::Consuming && c == 1 {
+                // Delivered, not yet acknowledged: the acks go to the next leader.
+                sigkill(pid);
+            }
             // Half of what it got is processed and acknowledged before the failure.
             let to_ack: Vec<(u64, u64)> = ids.iter().step_by(2).map(|id| id_key(id)).collect();
             ledger.ack(&cluster, &to_ack);
         }
-        let leader = cluster.wait_for_leader(Duration::from_secs(20));
+        if let Some(killer) = killer {
+            killer.join().expect("killer thread");
+        }
+        if kill_at == KillAt::Idle {
+            sigkill(pid);
+        }
+        // Reap the killed process and bring the node back as a follower.
         cluster.kill(leader);
         cluster.wait_for_leader(Duration::from_secs(20));
         cluster.boot(leader);
-        eprintln!("round {round}: killed node {leader}");
+        eprintln!("round {round}: killed node {leader} ({kill_at:?})");
     }
     cluster.wait_for_leader(Duration::from_secs(20));
 

@@ -61,7 +61,9 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 0.99)]
     pub zipf_s: f64,
     /// set, get, incr, mixed:R/W (R reads to W writes), hset, zadd, transfer, lpush and rpop
-    /// (the two ends of a queue), sadd.
+    /// (the two ends of a queue), sadd, xadd and xreadgroup (the two ends of a stream: each
+    /// client reads one entry from group `tandem-bench` and acknowledges the previous one),
+    /// publish.
     #[arg(long, short = 'w', default_value = "set")]
     pub workload: WorkloadName,
     /// A custom command instead of --workload: `__key__` and `__value__` are substituted, e.g.
@@ -140,6 +142,11 @@ pub enum WorkloadName {
     Sadd,
     /// XADD with an automatic id onto streams: durable event appends.
     Xadd,
+    /// XREADGROUP of one entry from a stream's consumer group, with the XACK of what the
+    /// previous read returned: the consumer half of `xadd` (consume and acknowledge).
+    Xreadgroup,
+    /// PUBLISH onto channels: live fan-out, at most once, no log entry.
+    Publish,
 }
 
 impl std::str::FromStr for WorkloadName {
@@ -157,10 +164,12 @@ impl std::str::FromStr for WorkloadName {
             "rpop" => WorkloadName::Rpop,
             "sadd" => WorkloadName::Sadd,
             "xadd" => WorkloadName::Xadd,
+            "xreadgroup" => WorkloadName::Xreadgroup,
+            "publish" => WorkloadName::Publish,
             _ => {
                 let ratio = text
                     .strip_prefix("mixed:")
-                    .ok_or_else(|| format!("unknown workload {text:?}: expected set, get, incr, mixed:R/W, hset, zadd, transfer, lpush, rpop, sadd or xadd"))?;
+                    .ok_or_else(|| format!("unknown workload {text:?}: expected set, get, incr, mixed:R/W, hset, zadd, transfer, lpush, rpop, sadd, xadd, xreadgroup or publish"))?;
                 let (reads, writes) = ratio
                     .split_once('/')
                     .and_then(|(r, w)| Some((r.parse().ok()?, w.parse().ok()?)))
@@ -188,6 +197,8 @@ impl std::fmt::Display for WorkloadName {
             WorkloadName::Rpop => f.write_str("rpop"),
             WorkloadName::Sadd => f.write_str("sadd"),
             WorkloadName::Xadd => f.write_str("xadd"),
+            WorkloadName::Xreadgroup => f.write_str("xreadgroup"),
+            WorkloadName::Publish => f.write_str("publish"),
         }
     }
 }
@@ -210,6 +221,8 @@ mod tests {
             "rpop",
             "sadd",
             "xadd",
+            "xreadgroup",
+            "publish",
         ] {
             let parsed: WorkloadName = name.parse().expect(name);
             assert_eq!(parsed.to_string(), name);

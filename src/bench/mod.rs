@@ -124,6 +124,10 @@ fn validate(args: &BenchArgs) -> anyhow::Result<()> {
     );
     anyhow::ensure!(args.keys >= 1, "--keys must be at least 1");
     anyhow::ensure!(args.zipf_s > 0.0, "--zipf-s must be above 0");
+    anyhow::ensure!(
+        !(args.sessions && args.command.is_none() && args.workload == WorkloadName::Xreadgroup),
+        "--sessions cannot tag --workload xreadgroup: each of its operations is two writes (XACK, XREADGROUP)"
+    );
     Ok(())
 }
 
@@ -187,6 +191,13 @@ async fn run_targets(args: &BenchArgs, targets: Vec<String>) -> anyhow::Result<R
     }
     if let Some(error) = &first_error {
         eprintln!("{label}: {error}");
+    }
+    if matches!(workload, Workload::Named(WorkloadName::Xreadgroup)) {
+        if let Some((_, session)) = sessions.first_mut() {
+            create_consumer_groups(session, args.keys)
+                .await
+                .with_context(|| format!("creating consumer groups on {label}"))?;
+        }
     }
 
     let origin = Instant::now();
@@ -300,6 +311,58 @@ async fn run_targets(args: &BenchArgs, targets: Vec<String>) -> anyhow::Result<R
             .then(|| shared.gap_us(window_us) as f64 / 1000.0),
         reconnects,
     })
+}
+
+/// Streams per pipelined batch when the consumer groups are created.
+const GROUPS_PER_BATCH: u64 = 1_000;
+
+/// Creates the `xreadgroup` workload's consumer group on every stream it reads (`XGROUP CREATE
+/// stream:<k> tandem-bench 0 MKSTREAM`), before the clock starts. A group left by an earlier
+/// run is kept (BUSYGROUP), so a run reads what earlier `xadd` runs appended and not yet read.
+async fn create_consumer_groups(session: &mut Reconnecting, streams: u64) -> anyhow::Result<()> {
+    let connection = session
+        .connection()
+        .await
+        .map_err(|e| anyhow::anyhow!("connecting: {e}"))?;
+    let report_every = (streams / 10).max(GROUPS_PER_BATCH);
+    let mut created = 0u64;
+    let mut next_report = report_every;
+    while created < streams {
+        let batch = GROUPS_PER_BATCH.min(streams - created);
+        for key in created..created + batch {
+            let command = [
+                Bytes::from_static(b"XGROUP"),
+                Bytes::from_static(b"CREATE"),
+                Bytes::from(format!("stream:{key}")),
+                Bytes::from_static(workload::CONSUMER_GROUP.as_bytes()),
+                Bytes::from_static(b"0"),
+                Bytes::from_static(b"MKSTREAM"),
+            ];
+            connection.queue(&command);
+        }
+        connection
+            .flush()
+            .await
+            .map_err(|e| anyhow::anyhow!("sending XGROUP CREATE: {e}"))?;
+        for _ in 0..batch {
+            match connection.read_reply().await {
+                Ok(crate::client::Value::Error(text)) if !text.starts_with("BUSYGROUP") => {
+                    anyhow::bail!("XGROUP CREATE failed: {text}")
+                }
+                Ok(_) => {}
+                Err(e) => anyhow::bail!("reading XGROUP CREATE replies: {e}"),
+            }
+        }
+        created += batch;
+        if created >= next_report && streams > GROUPS_PER_BATCH {
+            eprintln!(
+                "consumer group {}: {created}/{streams} streams",
+                workload::CONSUMER_GROUP
+            );
+            next_report += report_every;
+        }
+    }
+    Ok(())
 }
 
 /// Opens an exactly-once session on `session`'s connection (`--sessions`).

@@ -120,6 +120,7 @@ impl Client<'_> {
     /// Judges an operation whose replies are all in; returns the error reply text, if any, for
     /// the target policy.
     fn finish(&mut self, done: InFlight, at: Instant) -> Option<String> {
+        self.ops.learn(&done.op, &done.replies);
         let outcome = done.op.outcome(&done.replies);
         if done.measured {
             match &outcome {

@@ -3,6 +3,8 @@
 //! `--wait-replicas` a write is followed by `WAIT N 0`. Invariant: an operation succeeds only if
 //! none of its replies (nor any reply inside its EXEC) is an error.
 
+use std::collections::BTreeMap;
+
 use bytes::Bytes;
 
 use super::args::WorkloadName;
@@ -17,6 +19,9 @@ pub const FIELDS_PER_HASH: u64 = 16;
 pub const MEMBERS_PER_SET: u64 = 1_000;
 /// Largest amount one transfer moves.
 pub const TRANSFER_AMOUNT_MAX: u64 = 100;
+/// The consumer group the `xreadgroup` workload reads through (created on every stream before
+/// the run).
+pub const CONSUMER_GROUP: &str = "tandem-bench";
 
 /// What to send: a named workload or a command template.
 #[derive(Clone, Debug)]
@@ -91,6 +96,10 @@ pub struct OpGenerator {
     /// `--sessions`: the session every write is tagged with, the last request number used,
     /// and how many requests may be unanswered (replies before `seq - window` are in).
     session: Option<(u64, u64, u64)>,
+    /// `xreadgroup`: this client's consumer name, and the entries it was delivered and has not
+    /// acknowledged yet (stream key, entry id), acknowledged by its next operation.
+    consumer: Bytes,
+    unacked: Vec<(Bytes, Bytes)>,
 }
 
 impl OpGenerator {
@@ -121,7 +130,45 @@ impl OpGenerator {
             value: Bytes::from(value),
             wait_replicas,
             session: None,
+            consumer: Bytes::from(format!("consumer:{seed:x}")),
+            unacked: Vec::new(),
         }
+    }
+
+    /// Learns from a finished operation's replies what later operations depend on: the
+    /// entries an XREADGROUP delivered, which the next `xreadgroup` operation acknowledges.
+    pub fn learn(&mut self, op: &Op, replies: &[Value]) {
+        if !matches!(self.workload, Workload::Named(WorkloadName::Xreadgroup)) {
+            return;
+        }
+        for (command, reply) in op.commands.iter().zip(replies) {
+            if command
+                .first()
+                .is_some_and(|name| name.eq_ignore_ascii_case(b"XREADGROUP"))
+            {
+                delivered_entries(reply, &mut self.unacked);
+            }
+        }
+    }
+
+    /// One XACK per stream for everything delivered and not yet acknowledged.
+    fn take_acks(&mut self) -> Vec<Vec<Bytes>> {
+        let mut by_stream: BTreeMap<Bytes, Vec<Bytes>> = BTreeMap::new();
+        for (key, id) in self.unacked.drain(..) {
+            by_stream.entry(key).or_default().push(id);
+        }
+        by_stream
+            .into_iter()
+            .map(|(key, ids)| {
+                let mut command = vec![
+                    Bytes::from_static(b"XACK"),
+                    key,
+                    Bytes::from_static(CONSUMER_GROUP.as_bytes()),
+                ];
+                command.extend(ids);
+                command
+            })
+            .collect()
     }
 
     pub fn next_op(&mut self) -> Op {
@@ -258,6 +305,31 @@ impl OpGenerator {
                 None,
                 true,
             ),
+            WorkloadName::Xreadgroup => {
+                let key = self.key("stream");
+                let mut commands = self.take_acks();
+                commands.push(vec![
+                    arg(b"XREADGROUP"),
+                    arg(b"GROUP"),
+                    arg(CONSUMER_GROUP.as_bytes()),
+                    self.consumer.clone(),
+                    arg(b"COUNT"),
+                    arg(b"1"),
+                    arg(b"STREAMS"),
+                    key,
+                    arg(b">"),
+                ]);
+                (commands, None, true)
+            }
+            WorkloadName::Publish => (
+                vec![vec![
+                    arg(b"PUBLISH"),
+                    self.key("channel"),
+                    self.value.clone(),
+                ]],
+                None,
+                false,
+            ),
             WorkloadName::Transfer => {
                 let from = self.keys.next(&mut self.rng);
                 let mut to = self.keys.next(&mut self.rng);
@@ -282,6 +354,34 @@ impl OpGenerator {
 
     fn key(&mut self, prefix: &str) -> Bytes {
         Bytes::from(format!("{prefix}:{}", self.keys.next(&mut self.rng)))
+    }
+}
+
+/// Appends the (stream key, entry id) of every entry in an XREADGROUP reply: RESP2 answers an
+/// array of [key, entries] pairs, RESP3 a map from key to entries; nil when nothing was new.
+fn delivered_entries(reply: &Value, into: &mut Vec<(Bytes, Bytes)>) {
+    let streams: Vec<(&Value, &Value)> = match reply {
+        Value::Array(streams) => streams
+            .iter()
+            .filter_map(|stream| match stream {
+                Value::Array(pair) if pair.len() == 2 => Some((&pair[0], &pair[1])),
+                _ => None,
+            })
+            .collect(),
+        Value::Map(pairs) => pairs.iter().map(|(key, entries)| (key, entries)).collect(),
+        _ => return,
+    };
+    for (key, entries) in streams {
+        let (Value::Bulk(key), Value::Array(entries)) = (key, entries) else {
+            continue;
+        };
+        for entry in entries {
+            if let Value::Array(parts) = entry {
+                if let Some(Value::Bulk(id)) = parts.first() {
+                    into.push((key.clone(), id.clone()));
+                }
+            }
+        }
     }
 }
 
@@ -366,6 +466,36 @@ mod tests {
             }
         }
         assert!(reads > 0 && writes > 0);
+    }
+
+    #[test]
+    fn xreadgroup_acknowledges_what_the_previous_read_delivered() {
+        let mut ops = generator(Workload::Named(WorkloadName::Xreadgroup), None);
+        let first = ops.next_op();
+        let lines = text(&first);
+        assert_eq!(lines.len(), 1, "nothing to acknowledge yet: {lines:?}");
+        assert!(lines[0]
+            .starts_with("XREADGROUP GROUP tandem-bench consumer:3 COUNT 1 STREAMS stream:"));
+        assert!(lines[0].ends_with(" >"));
+        let bulk = |text: &str| Value::Bulk(Bytes::copy_from_slice(text.as_bytes()));
+        let entry =
+            |id: &str| Value::Array(vec![bulk(id), Value::Array(vec![bulk("f"), bulk("v")])]);
+        // RESP2 shape: [[key, [entry, ...]]].
+        let resp2 = Value::Array(vec![Value::Array(vec![
+            bulk("stream:1"),
+            Value::Array(vec![entry("1-1"), entry("1-2")]),
+        ])]);
+        ops.learn(&first, &[resp2]);
+        // RESP3 shape: {key: [entry, ...]}; and an empty read (nil) adds nothing.
+        let second = ops.next_op();
+        assert_eq!(text(&second)[0], "XACK stream:1 tandem-bench 1-1 1-2");
+        assert!(text(&second)[1].starts_with("XREADGROUP"));
+        let resp3 = Value::Map(vec![(bulk("stream:0"), Value::Array(vec![entry("2-0")]))]);
+        ops.learn(&second, &[Value::Integer(2), resp3]);
+        let third = ops.next_op();
+        assert_eq!(text(&third)[0], "XACK stream:0 tandem-bench 2-0");
+        ops.learn(&third, &[Value::Integer(1), Value::Nil]);
+        assert_eq!(text(&ops.next_op()).len(), 1, "everything was acknowledged");
     }
 
     #[test]

@@ -41,6 +41,14 @@ pub enum Reply {
 }
 
 impl Reply {
+    /// The error's text, if this reply is an error.
+    pub fn error_text(&self) -> Option<&str> {
+        match self {
+            Reply::Error(text) => Some(text),
+            _ => None,
+        }
+    }
+
     pub fn bulk(bytes: &Bytes) -> Reply {
         Reply::Bulk(bytes.clone())
     }

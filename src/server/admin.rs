@@ -513,7 +513,7 @@ mod tests {
         let node = Arc::new(Node::builder(dir.path()).open().await.expect("open node"));
         node.db().set("k", "v").await.expect("set");
         let stats = Arc::new(ServerStats::default());
-        stats.record_command(Some("set"), false);
+        stats.record_command(Some("set"), None);
         let metrics = Arc::new(Metrics::default());
         metrics.observe_command(CommandClass::Normal, Duration::from_micros(120));
         let ready_override = Arc::new(AtomicBool::new(true));
@@ -700,7 +700,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn keep_alive_serves_pipelined_requests_in_order() {
         let h = start().await;
-        h.stats.record_command(Some("get"), false);
+        h.stats.record_command(Some("get"), None);
         let response = exchange(
             h.addr,
             b"GET /health HTTP/1.1\r\n\r\nGET /nope HTTP/1.1\r\n\r\nGET /health HTTP/1.1\r\nConnection: close\r\n\r\n",

@@ -371,7 +371,7 @@ impl Connection {
                     Ok(None) => break,
                     Err(e) => {
                         let text = format!("ERR {e}");
-                        self.shared.stats.record_command(None, true);
+                        self.shared.stats.record_command(None, Some(&text));
                         let _ = self
                             .send(Outgoing::Reply {
                                 reply: Reply::Error(text.clone()),
@@ -460,7 +460,7 @@ impl Connection {
         let elapsed = self.command_started.elapsed();
         self.shared
             .stats
-            .record_command_timed(name, matches!(reply, Reply::Error(_)), elapsed);
+            .record_command_timed(name, reply.error_text(), elapsed);
         self.shared.metrics.observe_command(self.class(), elapsed);
         let sent = self
             .send(Outgoing::Reply {
@@ -612,11 +612,7 @@ async fn write_loop(
                     Ok(_) = gone.wait_for(|gone| *gone) => return,
                 };
                 let elapsed = started.elapsed();
-                stats.record_command_timed(
-                    Some(spec.name),
-                    matches!(reply, Reply::Error(_)),
-                    elapsed,
-                );
+                stats.record_command_timed(Some(spec.name), reply.error_text(), elapsed);
                 shared.metrics.observe_command(class, elapsed);
                 shared.observe_command(spec, &args, elapsed, &client);
                 writes_answered += 1;
@@ -641,7 +637,7 @@ async fn write_loop(
                 };
                 let reply = super::multi::exec_reply(&shared, &client, data, slots).await;
                 let elapsed = started.elapsed();
-                stats.record_command_timed(Some("exec"), matches!(reply, Reply::Error(_)), elapsed);
+                stats.record_command_timed(Some("exec"), reply.error_text(), elapsed);
                 shared.metrics.observe_command(class, elapsed);
                 writes_answered += 1;
                 answered.send_replace(writes_answered);

@@ -22,6 +22,7 @@ const DEFAULT_SECTIONS: &[&str] = &[
     "stats",
     "replication",
     "cpu",
+    "errorstats",
     "keyspace",
     "tandem",
     "lanes",
@@ -76,6 +77,7 @@ pub(crate) fn render(shared: &Shared, requested: &[String]) -> String {
             "tandem" => tandem(&mut out, shared, &status),
             "lanes" => super::priority::info_section(&mut out, shared),
             "commandstats" => commandstats(&mut out, &shared.stats),
+            "errorstats" => errorstats(&mut out, &shared.stats),
             _ => unreachable!("section names come from the lists above"),
         }
     }
@@ -434,6 +436,14 @@ fn commandstats(out: &mut String, stats: &ServerStats) {
             counts.usec as f64 / counts.calls.max(1) as f64,
             counts.errors
         );
+    }
+}
+
+/// Error replies by error code, as Redis's `# Errorstats`.
+fn errorstats(out: &mut String, stats: &ServerStats) {
+    out.push_str("# Errorstats\r\n");
+    for (code, count) in stats.error_codes() {
+        let _ = write!(out, "errorstat_{code}:count={count}\r\n");
     }
 }
 

@@ -323,9 +323,9 @@ mod tests {
     fn histogram_is_cumulative_per_command() {
         let stats = ServerStats::default();
         let us = Duration::from_micros;
-        stats.record_command_timed(Some("set"), false, us(12));
-        stats.record_command_timed(Some("set"), false, us(5));
-        stats.record_command_timed(Some("get"), false, us(3));
+        stats.record_command_timed(Some("set"), None, us(12));
+        stats.record_command_timed(Some("set"), None, us(5));
+        stats.record_command_timed(Some("get"), None, us(3));
         let reply = histogram(&stats, &args(&["SET", "nosuch", "set"]));
         let expected = Reply::Map(vec![(
             Reply::Bulk("set".into()),

@@ -836,10 +836,10 @@ pub(crate) mod tests {
     #[test]
     fn exposition_parses_and_carries_every_value() {
         let stats = ServerStats::default();
-        stats.record_command(Some("set"), false);
-        stats.record_command(Some("set"), true);
-        stats.record_command(Some("get"), false);
-        stats.record_command(None, true);
+        stats.record_command(Some("set"), None);
+        stats.record_command(Some("set"), Some("ERR x"));
+        stats.record_command(Some("get"), None);
+        stats.record_command(None, Some("ERR unknown command"));
         stats.connections_current.store(3, Ordering::Relaxed);
         stats.bytes_in.store(100, Ordering::Relaxed);
         let metrics = Metrics::default();

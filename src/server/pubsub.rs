@@ -530,7 +530,7 @@ impl Connection {
     /// SUBSCRIBE / PSUBSCRIBE / SSUBSCRIBE name [name ...]: one confirmation push per name.
     pub(super) async fn subscribe(&mut self, kind: Kind, args: &[Bytes]) -> Flow {
         let name = kind.subscribe_word();
-        self.shared.stats.record_command(Some(name), false);
+        self.shared.stats.record_command(Some(name), None);
         for channel in &args[1..] {
             if self.subscriptions.of(kind).insert(channel.clone()) {
                 self.shared
@@ -555,7 +555,7 @@ impl Connection {
     /// that kind; one confirmation per name (a nil name when there was none).
     pub(super) async fn unsubscribe(&mut self, kind: Kind, args: &[Bytes]) -> Flow {
         let name = kind.unsubscribe_word();
-        self.shared.stats.record_command(Some(name), false);
+        self.shared.stats.record_command(Some(name), None);
         let names: Vec<Bytes> = if args.len() > 1 {
             args[1..].to_vec()
         } else {

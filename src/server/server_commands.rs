@@ -399,7 +399,7 @@ impl Connection {
             return self.error(name, text).await;
         }
         tracing::info!(id = self.client.id, addr = %self.client.addr, "SHUTDOWN received");
-        self.shared.stats.record_command(name, false);
+        self.shared.stats.record_command(name, None);
         self.shared.shutdown_requested.send_replace(true);
         Flow::Close
     }

@@ -2,7 +2,7 @@
 //! admin endpoint. Counters only grow (except `connections_current`); readers see each counter
 //! atomically but not the set as one snapshot.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -49,7 +49,14 @@ pub struct ServerStats {
     pub bytes_in: AtomicU64,
     pub bytes_out: AtomicU64,
     commands: Mutex<HashMap<&'static str, CommandCounts>>,
+    /// Error replies by error code (the error's first word: `ERR`, `WRONGTYPE`, ...), for INFO
+    /// errorstats; at most [`ERROR_CODES_MAX`] codes, later new codes are not tracked.
+    error_codes: Mutex<BTreeMap<String, u64>>,
 }
+
+/// Most distinct error codes INFO errorstats tracks (as Redis: a client sending errors with
+/// made-up codes, e.g. from scripts, cannot grow the table without bound).
+pub const ERROR_CODES_MAX: usize = 128;
 
 impl Default for ServerStats {
     fn default() -> Self {
@@ -65,27 +72,31 @@ impl Default for ServerStats {
             bytes_in: AtomicU64::new(0),
             bytes_out: AtomicU64::new(0),
             commands: Mutex::new(HashMap::new()),
+            error_codes: Mutex::new(BTreeMap::new()),
         }
     }
 }
 
 impl ServerStats {
     /// Counts one answered command. `name` is the lowercase command name, or `None` for a
-    /// command that does not exist (counted as processed and as an error, not by name).
-    pub fn record_command(&self, name: Option<&'static str>, failed: bool) {
-        self.record_command_timed(name, failed, Duration::ZERO);
+    /// command that does not exist (counted as processed and as an error, not by name);
+    /// `error` is the error reply's text when the answer was an error.
+    pub fn record_command(&self, name: Option<&'static str>, error: Option<&str>) {
+        self.record_command_timed(name, error, Duration::ZERO);
     }
 
     /// [`Self::record_command`] for a command answered `elapsed` after it was parsed.
     pub fn record_command_timed(
         &self,
         name: Option<&'static str>,
-        failed: bool,
+        error: Option<&str>,
         elapsed: Duration,
     ) {
         self.commands_processed.fetch_add(1, Ordering::Relaxed);
-        if failed {
+        let failed = error.is_some();
+        if let Some(text) = error {
             self.error_replies.fetch_add(1, Ordering::Relaxed);
+            self.count_error_code(text);
         }
         if let Some(name) = name {
             let usec = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
@@ -96,6 +107,22 @@ impl ServerStats {
             counts.usec = counts.usec.saturating_add(usec);
             counts.usec_buckets[latency_bucket(usec)] += 1;
         }
+    }
+
+    fn count_error_code(&self, text: &str) {
+        let code = text.split(' ').next().unwrap_or_default();
+        let mut codes = self.error_codes.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(count) = codes.get_mut(code) {
+            *count += 1;
+        } else if codes.len() < ERROR_CODES_MAX {
+            codes.insert(code.to_string(), 1);
+        }
+    }
+
+    /// Error replies per error code, sorted by code (INFO errorstats).
+    pub fn error_codes(&self) -> Vec<(String, u64)> {
+        let codes = self.error_codes.lock().unwrap_or_else(|e| e.into_inner());
+        codes.iter().map(|(code, n)| (code.clone(), *n)).collect()
     }
 
     /// Per-command counts, sorted by name.
@@ -121,6 +148,10 @@ impl ServerStats {
             counter.store(0, Ordering::Relaxed);
         }
         self.commands
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+        self.error_codes
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clear();
@@ -151,8 +182,8 @@ mod tests {
         assert_eq!(latency_bucket(12), 4);
         assert_eq!(latency_bucket(u64::MAX), LATENCY_BUCKETS - 1);
         let stats = ServerStats::default();
-        stats.record_command_timed(Some("set"), false, Duration::from_micros(12));
-        stats.record_command_timed(Some("set"), false, Duration::from_micros(5));
+        stats.record_command_timed(Some("set"), None, Duration::from_micros(12));
+        stats.record_command_timed(Some("set"), None, Duration::from_micros(5));
         let counts = stats.commands()[0].1;
         assert_eq!(counts.usec, 17);
         assert_eq!(counts.usec_buckets[3], 1);
@@ -162,12 +193,17 @@ mod tests {
     #[test]
     fn per_command_counts_and_totals() {
         let stats = ServerStats::default();
-        stats.record_command(Some("get"), false);
-        stats.record_command(Some("get"), true);
-        stats.record_command(Some("set"), false);
-        stats.record_command(None, true);
-        assert_eq!(ServerStats::get(&stats.commands_processed), 4);
-        assert_eq!(ServerStats::get(&stats.error_replies), 2);
+        stats.record_command(Some("get"), None);
+        stats.record_command(Some("get"), Some("WRONGTYPE Operation against a key"));
+        stats.record_command(Some("set"), None);
+        stats.record_command(None, Some("ERR unknown command 'x'"));
+        stats.record_command(None, Some("ERR unknown command 'y'"));
+        assert_eq!(ServerStats::get(&stats.commands_processed), 5);
+        assert_eq!(ServerStats::get(&stats.error_replies), 3);
+        assert_eq!(
+            stats.error_codes(),
+            vec![("ERR".to_string(), 2), ("WRONGTYPE".to_string(), 1)]
+        );
         assert_eq!(
             stats.commands(),
             vec![
@@ -194,5 +230,11 @@ mod tests {
         stats.reset();
         assert!(stats.commands().is_empty());
         assert_eq!(ServerStats::get(&stats.commands_processed), 0);
+        for n in 0..ERROR_CODES_MAX + 10 {
+            stats.record_command(None, Some(&format!("CODE{n} made up")));
+        }
+        assert_eq!(stats.error_codes().len(), ERROR_CODES_MAX, "bounded");
+        stats.reset();
+        assert!(stats.error_codes().is_empty());
     }
 }
