@@ -244,3 +244,105 @@ fn random_commands_get_the_same_resp3_replies_as_redis() {
     eprintln!("RESP3: {tally:?}; keys at the end: {types:?}");
     assert_exercised(&tally);
 }
+
+/// Sends the pattern subscription that sees every keyspace event, plus `marker`, published to
+/// after each command so the subscriber can tell which command caused which events.
+fn subscribe_to_events(subscriber: &mut Raw) {
+    for pattern in ["__key*__:*", "marker"] {
+        let reply = subscriber.cmd(&["PSUBSCRIBE", pattern]);
+        assert!(reply.starts_with("*3\r\n$10\r\npsubscribe\r\n"), "{reply}");
+    }
+}
+
+/// The events (`channel payload`) of each command, up to `commands` marker messages.
+fn events_per_command(subscriber: &mut Raw, commands: usize) -> Vec<Vec<String>> {
+    let mut per_command = vec![Vec::new()];
+    while per_command.len() <= commands {
+        let frame = subscriber.reply_bytes();
+        let header_end = frame.windows(2).position(|w| w == b"\r\n").unwrap() + 2;
+        let (parts, _) = frames(&frame[header_end..]);
+        let text: Vec<String> = parts
+            .iter()
+            .map(|part| {
+                let part = String::from_utf8_lossy(part);
+                part.split("\r\n").nth(1).unwrap_or_default().to_string()
+            })
+            .collect();
+        assert_eq!(text.len(), 4, "pmessage pattern channel payload: {text:?}");
+        if text[1] == "marker" {
+            per_command.push(Vec::new());
+        } else {
+            let last = per_command.last_mut().expect("one list at least");
+            last.push(format!("{} {}", text[2], text[3]));
+        }
+    }
+    per_command.pop();
+    per_command
+}
+
+/// Keyspace notifications (`notify-keyspace-events KEA`) for the same random command stream:
+/// every command causes the same events, in the same order, on Redis 7.0 and Tandem. After
+/// each command the test publishes to `marker`, so events are compared command by command.
+#[test]
+fn keyspace_notifications_match_redis() {
+    let seed = common::seed("keyspace_notifications_match_redis");
+    let redis_server = RedisServer::start("differential-events-redis");
+    let tandem_server = Tandem::start("differential-events", &[]);
+    let mut redis = redis_server.raw();
+    let mut tandem = tandem_server.raw();
+    let mut redis_events = redis_server.raw();
+    let mut tandem_events = tandem_server.raw();
+    for (raw, events) in [
+        (&mut redis, &mut redis_events),
+        (&mut tandem, &mut tandem_events),
+    ] {
+        assert_eq!(
+            raw.cmd(&["CONFIG", "SET", "notify-keyspace-events", "KEA"]),
+            "+OK\r\n"
+        );
+        subscribe_to_events(events);
+    }
+    let mut generator = Generator::new(seed);
+    let mut commands: Vec<Vec<String>> = Vec::new();
+    while commands.len() < 1_500 {
+        let command = generator.command(false);
+        if command[0] != "__MULTI__" {
+            commands.push(command);
+        }
+    }
+    for batch in commands.chunks(50) {
+        let mut wire = Vec::new();
+        for command in batch {
+            let args: Vec<&str> = command.iter().map(String::as_str).collect();
+            wire.extend(encode(&args));
+            wire.extend(encode(&["PUBLISH", "marker", "next"]));
+        }
+        for raw in [&mut redis, &mut tandem] {
+            raw.send(&wire);
+            for _ in 0..batch.len() * 2 {
+                raw.reply_bytes();
+            }
+        }
+    }
+    let expected = events_per_command(&mut redis_events, commands.len());
+    let got = events_per_command(&mut tandem_events, commands.len());
+    let differences: Vec<String> = commands
+        .iter()
+        .zip(expected.iter().zip(&got))
+        .enumerate()
+        .filter(|(_, (_, (redis, tandem)))| redis != tandem)
+        .map(|(i, (command, (redis, tandem)))| {
+            format!("#{i} {command:?}\n    redis:  {redis:?}\n    tandem: {tandem:?}")
+        })
+        .collect();
+    let events: usize = expected.iter().map(Vec::len).sum();
+    assert!(
+        differences.is_empty(),
+        "seed {seed}: {} of {} commands caused different events; the first ones:\n  {}",
+        differences.len(),
+        commands.len(),
+        differences[..differences.len().min(25)].join("\n  ")
+    );
+    eprintln!("{events} events matched over {} commands", commands.len());
+    assert!(events > 500, "the stream produced few events: {events}");
+}

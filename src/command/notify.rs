@@ -11,7 +11,7 @@
 
 use bytes::Bytes;
 
-use super::{Command, Cx, Keyspace, Reply, SetCondition, SetExpiry, Slot};
+use super::{Command, Cx, GetExExpiry, Keyspace, Reply, ScoreEnd, SetCondition, SetExpiry, Slot};
 
 /// `K`: publish on `__keyspace@0__:<key>`.
 pub const KEYSPACE: u32 = 1 << 0;
@@ -189,17 +189,64 @@ fn keys_of(cmd: &Command) -> Vec<Bytes> {
         C::ZInterStore(c) => one(&c.destination),
         C::ZDiffStore(c) => one(&c.destination),
         C::ZRangeStore(c) => one(&c.destination),
+        C::SetBit(c) => one(&c.key),
+        C::BitField(c) => one(&c.key),
+        C::BitOp(c) => one(&c.destination),
+        C::GetEx(c) => one(&c.key),
+        C::SortStore(c) => one(&c.destination),
+        C::LMPop(c) => c.keys.clone(),
+        C::ZMPop(c) => c.keys.clone(),
+        C::BLPop(c) => c.0.keys.clone(),
+        C::BRPop(c) => c.0.keys.clone(),
+        C::BZPopMin(c) => c.0.keys.clone(),
+        C::BZPopMax(c) => c.0.keys.clone(),
+        C::BLMPop(c) => c.pop.keys.clone(),
+        C::BZMPop(c) => c.keys.clone(),
+        C::BLMove(c) => vec![c.source.clone(), c.destination.clone()],
+        C::BRPopLPush(c) => vec![c.source.clone(), c.destination.clone()],
         _ => Vec::new(),
+    }
+}
+
+/// The key a multi-key pop (BLPOP, LMPOP, BZPOPMIN, ZMPOP, ...) popped from: the first
+/// element of its reply. None when it popped nothing or blocked.
+fn popped_key(reply: &Reply) -> Option<&Bytes> {
+    match reply {
+        Reply::Array(items) => match items.first() {
+            Some(Reply::Bulk(key)) => Some(key),
+            _ => None,
+        },
+        Reply::KeyedArrays(pairs) | Reply::Map(pairs) => match pairs.first() {
+            Some((Reply::Bulk(key), _)) => Some(key),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+fn score_end_event(end: ScoreEnd) -> &'static str {
+    match end {
+        ScoreEnd::Min => "zpopmin",
+        ScoreEnd::Max => "zpopmax",
     }
 }
 
 fn changed(reply: &Reply) -> bool {
     match reply {
         Reply::Integer(n) => *n > 0,
-        Reply::Nil | Reply::NilArray => false,
-        Reply::Array(items) => !items.is_empty(),
+        Reply::Nil | Reply::NilArray | Reply::Blocked => false,
+        Reply::Array(items) | Reply::Set(items) => !items.is_empty(),
+        Reply::Map(pairs) | Reply::Pairs(pairs) | Reply::KeyedArrays(pairs) => !pairs.is_empty(),
         _ => true,
     }
+}
+
+/// Per key of [`keys_of`]: live before the command, live after it, and whether the command
+/// changed it (its WATCH version moved).
+struct KeyStates {
+    existed: Vec<bool>,
+    exists: Vec<bool>,
+    touched: Vec<bool>,
 }
 
 fn end_event(end: super::ListEnd, push: bool) -> &'static str {
@@ -211,9 +258,10 @@ fn end_event(end: super::ListEnd, push: bool) -> &'static str {
     }
 }
 
-/// The command's own events, given its reply and whether each of `keys_of` existed before.
-fn command_events(cmd: &Command, reply: &Reply, existed: &[bool], out: &mut Vec<KeyEvent>) {
+/// The command's own events, given its reply and the states of its `keys_of`.
+fn command_events(cmd: &Command, reply: &Reply, keys: &KeyStates, out: &mut Vec<KeyEvent>) {
     use Command as C;
+    let (existed, exists, touched) = (&keys.existed, &keys.exists, &keys.touched);
     let mut add = |class: u32, event: &'static str, key: &Bytes| {
         out.push(KeyEvent {
             class,
@@ -235,7 +283,7 @@ fn command_events(cmd: &Command, reply: &Reply, existed: &[bool], out: &mut Vec<
             };
             if done {
                 add(STRING, "set", &c.key);
-                if matches!(c.expiry, SetExpiry::InMs(_)) {
+                if matches!(c.expiry, SetExpiry::InMs(_) | SetExpiry::AtMs(_)) {
                     add(GENERIC, "expire", &c.key);
                 }
             }
@@ -253,26 +301,30 @@ fn command_events(cmd: &Command, reply: &Reply, existed: &[bool], out: &mut Vec<
         C::GetDel(c) if did => add(GENERIC, "del", &c.key),
         C::Append(c) => add(STRING, "append", &c.key),
         C::Incr(c) => add(STRING, "incrby", &c.key),
-        C::Decr(c) => add(STRING, "decrby", &c.key),
+        // Redis reports DECR and DECRBY as `incrby` (one implementation for all four).
+        C::Decr(c) => add(STRING, "incrby", &c.key),
         C::IncrBy(c) => add(STRING, "incrby", &c.key),
-        C::DecrBy(c) => add(STRING, "decrby", &c.key),
+        C::DecrBy(c) => add(STRING, "incrby", &c.key),
         C::IncrByFloat(c) => add(STRING, "incrbyfloat", &c.key),
         C::SetRange(c) if !c.value.is_empty() => add(STRING, "setrange", &c.key),
         C::MSet(c) => c.pairs.iter().for_each(|(k, _)| add(STRING, "set", k)),
         C::MSetNx(c) if did => c.pairs.iter().for_each(|(k, _)| add(STRING, "set", k)),
         C::Del(Super { keys }) | C::Unlink(UnlinkKeys { keys }) => {
-            for (key, was) in keys.iter().zip(existed) {
-                if *was {
+            // A key named twice is deleted (and reported) once.
+            for (i, (key, was)) in keys.iter().zip(existed).enumerate() {
+                if *was && !keys[..i].contains(key) {
                     add(GENERIC, "del", key);
                 }
             }
         }
-        C::Expire(c) if did => add(GENERIC, "expire", &c.key),
-        C::PExpire(c) if did => add(GENERIC, "expire", &c.key),
-        C::ExpireAt(c) if did => add(GENERIC, "expire", &c.key),
-        C::PExpireAt(c) if did => add(GENERIC, "expire", &c.key),
+        // An expiry in the past deletes the key: only `del`, added below.
+        C::Expire(c) if did && exists[0] => add(GENERIC, "expire", &c.key),
+        C::PExpire(c) if did && exists[0] => add(GENERIC, "expire", &c.key),
+        C::ExpireAt(c) if did && exists[0] => add(GENERIC, "expire", &c.key),
+        C::PExpireAt(c) if did && exists[0] => add(GENERIC, "expire", &c.key),
         C::Persist(c) if did => add(GENERIC, "persist", &c.key),
-        C::Rename(c) if did => {
+        // Renaming a key to itself changes nothing and reports nothing.
+        C::Rename(c) if did && c.source != c.target => {
             add(GENERIC, "rename_from", &c.source);
             add(GENERIC, "rename_to", &c.target);
         }
@@ -291,19 +343,25 @@ fn command_events(cmd: &Command, reply: &Reply, existed: &[bool], out: &mut Vec<
         C::LInsert(c) if did => add(LIST, "linsert", &c.key),
         C::LRem(c) if did => add(LIST, "lrem", &c.key),
         C::LTrim(c) if existed[0] => add(LIST, "ltrim", &c.key),
+        // Redis reports the push before the pop.
         C::RPopLPush(c) if did => {
-            add(LIST, "rpop", &c.source);
             add(LIST, "lpush", &c.destination);
+            add(LIST, "rpop", &c.source);
         }
         C::LMove(c) if did => {
-            add(LIST, end_event(c.from, false), &c.source);
             add(LIST, end_event(c.to, true), &c.destination);
+            add(LIST, end_event(c.from, false), &c.source);
         }
         C::SAdd(c) if did => add(SET, "sadd", &c.key),
         C::SRem(c) if did => add(SET, "srem", &c.key),
         C::SPop(c) if did => add(SET, "spop", &c.key),
-        C::SMove(c) if did => {
+        // Moving within one set changes nothing. The source's `del`, if it emptied, comes
+        // between the removal and the addition, as in Redis.
+        C::SMove(c) if did && c.source != c.destination => {
             add(SET, "srem", &c.source);
+            if existed[0] && !exists[0] {
+                add(GENERIC, "del", &c.source);
+            }
             add(SET, "sadd", &c.destination);
         }
         C::SInterStore(c) if did => add(SET, "sinterstore", &c.destination),
@@ -315,9 +373,11 @@ fn command_events(cmd: &Command, reply: &Reply, existed: &[bool], out: &mut Vec<
         C::HDel(c) if did => add(HASH, "hdel", &c.key),
         C::HIncrBy(c) => add(HASH, "hincrby", &c.key),
         C::HIncrByFloat(c) => add(HASH, "hincrbyfloat", &c.key),
-        C::ZAdd(c) if c.incr && did => add(ZSET, "zincr", &c.key),
-        C::ZAdd(c) if !c.incr => add(ZSET, "zadd", &c.key),
-        C::ZIncrBy(c) => add(ZSET, "zincr", &c.key),
+        C::ZAdd(c) if c.incr && touched[0] => add(ZSET, "zincr", &c.key),
+        // Only when a member was added or its score changed.
+        C::ZAdd(c) if !c.incr && touched[0] => add(ZSET, "zadd", &c.key),
+        // Only when the score moved (an infinite score plus anything finite stays put).
+        C::ZIncrBy(c) if touched[0] => add(ZSET, "zincr", &c.key),
         C::ZRem(c) if did => add(ZSET, "zrem", &c.key),
         C::ZPopMin(c) if did => add(ZSET, "zpopmin", &c.key),
         C::ZPopMax(c) if did => add(ZSET, "zpopmax", &c.key),
@@ -328,6 +388,67 @@ fn command_events(cmd: &Command, reply: &Reply, existed: &[bool], out: &mut Vec<
         C::ZInterStore(c) if did => add(ZSET, "zinterstore", &c.destination),
         C::ZDiffStore(c) if did => add(ZSET, "zdiffstore", &c.destination),
         C::ZRangeStore(c) if did => add(ZSET, "zrangestore", &c.destination),
+        // Only when the bit changed or the string grew.
+        C::SetBit(c) if touched[0] => add(STRING, "setbit", &c.key),
+        // Only when a SET or INCRBY changed a value, or the string was created or grew.
+        C::BitField(c) if touched[0] => add(STRING, "setbit", &c.key),
+        // An empty result deletes the destination: `del`, added below.
+        C::BitOp(c) if exists[0] => add(STRING, "set", &c.destination),
+        C::SortStore(c) if exists[0] => add(LIST, "sortstore", &c.destination),
+        C::GetEx(c) => match c.expiry {
+            Ok(GetExExpiry::Persist) if touched[0] => add(GENERIC, "persist", &c.key),
+            // An expiry in the past deletes the key: `del`, added below.
+            Ok(GetExExpiry::Set(_)) if existed[0] && exists[0] => add(GENERIC, "expire", &c.key),
+            _ => {}
+        },
+        C::LMPop(c) => {
+            if let Some(key) = popped_key(reply) {
+                add(LIST, end_event(c.end, false), key);
+            }
+        }
+        C::BLMPop(c) => {
+            if let Some(key) = popped_key(reply) {
+                add(LIST, end_event(c.pop.end, false), key);
+            }
+        }
+        C::BLPop(_) | C::BRPop(_) => {
+            let event = if matches!(cmd, C::BLPop(_)) {
+                "lpop"
+            } else {
+                "rpop"
+            };
+            if let Some(key) = popped_key(reply) {
+                add(LIST, event, key);
+            }
+        }
+        C::ZMPop(c) => {
+            if let Some(key) = popped_key(reply) {
+                add(ZSET, score_end_event(c.from), key);
+            }
+        }
+        C::BZMPop(c) => {
+            if let Some(key) = popped_key(reply) {
+                add(ZSET, score_end_event(c.from), key);
+            }
+        }
+        C::BZPopMin(_) | C::BZPopMax(_) => {
+            let end = if matches!(cmd, C::BZPopMin(_)) {
+                ScoreEnd::Min
+            } else {
+                ScoreEnd::Max
+            };
+            if let Some(key) = popped_key(reply) {
+                add(ZSET, score_end_event(end), key);
+            }
+        }
+        C::BRPopLPush(c) if did => {
+            add(LIST, "lpush", &c.destination);
+            add(LIST, "rpop", &c.source);
+        }
+        C::BLMove(c) if did => {
+            add(LIST, end_event(c.to, true), &c.destination);
+            add(LIST, end_event(c.from, false), &c.source);
+        }
         _ => {}
     }
 }
@@ -340,11 +461,17 @@ pub(super) fn apply_notifying(cmd: &Command, ks: &mut Keyspace, cx: &mut Cx) -> 
     let live =
         |ks: &Keyspace, key: &Bytes, now: u64| ks.live(&Slot::new(key.clone()), now).is_some();
     let existed: Vec<bool> = keys.iter().map(|k| live(ks, k, cx.now_ms)).collect();
+    let versions: Vec<_> = keys.iter().map(|k| ks.version(k, cx.now_ms)).collect();
     let reply = cmd.run_mut(ks, cx).unwrap_or_else(|error| error.to_reply());
-    if matches!(reply, Reply::Error(_)) || keys.is_empty() {
+    if matches!(reply, Reply::Error(_) | Reply::Blocked) || keys.is_empty() {
         return reply;
     }
     let exists: Vec<bool> = keys.iter().map(|k| live(ks, k, cx.now_ms)).collect();
+    let touched: Vec<bool> = keys
+        .iter()
+        .zip(&versions)
+        .map(|(k, before)| ks.version(k, cx.now_ms) != *before)
+        .collect();
     let mut events = Vec::new();
     for (i, key) in keys.iter().enumerate() {
         if !existed[i] && exists[i] && !keys[..i].contains(key) {
@@ -355,7 +482,12 @@ pub(super) fn apply_notifying(cmd: &Command, ks: &mut Keyspace, cx: &mut Cx) -> 
             });
         }
     }
-    command_events(cmd, &reply, &existed, &mut events);
+    let states = KeyStates {
+        existed: existed.clone(),
+        exists: exists.clone(),
+        touched,
+    };
+    command_events(cmd, &reply, &states, &mut events);
     let renamed = matches!(cmd, Command::Rename(_) | Command::RenameNx(_));
     for (i, key) in keys.iter().enumerate() {
         let reported = events

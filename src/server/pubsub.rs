@@ -611,9 +611,15 @@ impl Connection {
         }
     }
 
-    /// PUBLISH / SPUBLISH channel message.
+    /// PUBLISH / SPUBLISH channel message. Sent after this connection's earlier writes are
+    /// applied, as in Redis, where commands run in order: a subscriber that hears "changed"
+    /// after a pipelined `SET k v; PUBLISH c changed` reads the new value, and keyspace events
+    /// of those writes arrive before the message.
     pub(super) async fn publish(&mut self, shard: bool, args: &[Bytes]) -> Flow {
         let name = if shard { "spublish" } else { "publish" };
+        if !self.wait_for_own_writes().await {
+            return Flow::Close;
+        }
         let receivers = publish(&self.shared, shard, &args[1], &args[2]).await;
         self.reply(Some(name), Reply::Integer(receivers as i64))
             .await
