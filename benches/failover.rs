@@ -364,6 +364,12 @@ fn soak(root: &Path, length: Duration) {
     let clients: usize = env_number("FAILOVER_SOAK_CLIENTS").unwrap_or(8);
     let mut nodes = start_cluster(root, "tandem=warn,openraft=error");
     let leader = wait_for_steady(&nodes);
+    // A follower counts its first leader once it hears from it, which can come after the
+    // cluster looks steady: take the baseline once every node has.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !nodes.iter().all(|n| n.role().is_some_and(|r| r.3 >= 1)) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
     let before: Vec<(u64, u64)> = nodes
         .iter()
         .map(|n| n.role().map(|r| (r.2, r.3)).expect("INFO"))

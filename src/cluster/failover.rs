@@ -24,11 +24,14 @@
 //! So every survivor that confirmed the death campaigns ("releases" its lease: term T+1, its
 //! own vote). The survivor with the highest id then collects the others' votes, as long as its
 //! log is at least as long as theirs, usually within a few milliseconds. The campaigns also
-//! tell each survivor who else released and how long its log is: if a lower-id survivor holds
-//! the longest log (the highest id cannot get its vote), that one campaigns again at T+2,
-//! which the others grant. When a survivor did not confirm the death (it saw no reset, or its
-//! probe was not refused), it keeps its lease and refuses; the others' campaigns fail and the
-//! normal timers finish the election, as without fast failover.
+//! tell each survivor who else released and how long its log is, and each candidate learns
+//! which peers refused it. The survivor that ranks first (longest log, then highest id)
+//! campaigns again at T+2, which the others grant, when its first campaign cannot win: a
+//! lower-id survivor holds the longest log (the highest id cannot get its vote), or a peer
+//! refused it because that peer released only after the request came (it still held its
+//! lease). When a survivor did not confirm the death (it saw no reset, or its probe was not
+//! refused), it keeps its lease and refuses; the others' campaigns fail and the normal timers
+//! finish the election, as without fast failover.
 
 use std::collections::BTreeMap;
 use std::io::ErrorKind;
@@ -107,9 +110,9 @@ pub(crate) struct Failover {
     /// Set while a leader transfer asked this node not to campaign.
     paused_until: Mutex<Option<Instant>>,
     /// Elections this node started because its leader's process was gone.
-    pub(crate) fast_elections: AtomicU64,
+    fast_elections: AtomicU64,
     /// Probes that found the leader alive after one of its connections ended.
-    pub(crate) probes_answered: AtomicU64,
+    probes_answered: AtomicU64,
 }
 
 impl Failover {
@@ -176,20 +179,39 @@ fn outranks(log: Option<LogId>, id: NodeId, other_log: Option<LogId>, other_id: 
     (log, id) > (other_log, other_id)
 }
 
-/// Whether a survivor that released its lease must campaign again. In one term openraft lets
-/// a voter move its vote to a candidate with a higher node id, so among the survivors that
-/// released, the one with the highest id wins by itself when its log is at least as long as
-/// theirs. Only when a lower-id survivor holds a longer log (the highest id cannot get its
-/// vote) must that survivor campaign one term higher; exactly one survivor ranks first.
-fn must_escalate(mine: Option<LogId>, id: NodeId, released: &[(NodeId, Option<LogId>)]) -> bool {
+/// Whether a survivor that released its lease must campaign again, given the others that
+/// released (`released`: id, log) and those that refused its campaign (`refused_by`).
+///
+/// Only the survivor that ranks first (longest log, then highest id) ever campaigns again, so
+/// at most one does. In one term openraft lets a voter move its vote to a candidate with a
+/// higher node id, so the first-ranked survivor wins its first campaign by itself when it also
+/// has the highest id, unless a survivor refused it because that one still held its lease when
+/// the request came (it released just after). If a lower-id survivor ranks first (it holds a
+/// longer log, the highest id cannot get its vote), it must campaign one term higher.
+fn must_escalate(
+    mine: Option<LogId>,
+    id: NodeId,
+    released: &[(NodeId, Option<LogId>)],
+    refused_by: &[NodeId],
+) -> bool {
     let first = released
         .iter()
         .all(|(other, log)| outranks(mine, id, *log, *other));
     let outvoted_by_id = released.iter().any(|(other, _)| *other > id);
-    first && outvoted_by_id
+    let refused = released.iter().any(|(other, _)| refused_by.contains(other));
+    first && (outvoted_by_id || refused)
 }
 
 impl Cluster {
+    /// (elections started because the leader's process was gone, probes that found the leader
+    /// alive after one of its connections ended), since this node started.
+    pub fn fast_failover_counts(&self) -> (u64, u64) {
+        (
+            self.failover.fast_elections.load(Ordering::Relaxed),
+            self.failover.probes_answered.load(Ordering::Relaxed),
+        )
+    }
+
     /// A peer connection from `from` ended (see [`crate::peer::PeerHandler::connection_lost`]).
     /// If `from` is this follower's leader, finds out whether its process is gone and, if so,
     /// starts the election now.
@@ -303,25 +325,32 @@ impl Cluster {
                 continue;
             }
             let released = self.failover.releases(term, &others);
-            let heard_all = released.len() == others.len();
             let timed_out = Instant::now() >= deadline;
-            if heard_all || (timed_out && released.len() + 1 >= quorum) {
+            let heard = released.len() == others.len() || (timed_out && !released.is_empty());
+            if heard && released.len() + 1 >= quorum {
                 let Some(mine) = self.network.campaign_after(term) else {
                     return;
                 };
-                if must_escalate(mine, self.id, &released) && released.len() + 1 >= quorum {
+                let refused_by: Vec<NodeId> = others
+                    .iter()
+                    .copied()
+                    .filter(|peer| self.network.campaign_refused_by(*peer))
+                    .collect();
+                if must_escalate(mine, self.id, &released, &refused_by) {
                     tracing::info!(
                         dead,
                         term,
                         released = released.len(),
-                        "the survivors released their leases and this node's log is the longest: campaigning again"
+                        refused = refused_by.len(),
+                        "the survivors released their leases and this node ranks first: campaigning again"
                     );
                     if let Err(e) = self.raft.trigger().elect().await {
                         tracing::warn!(error = %e, "could not start an election");
                     }
+                    return;
                 }
-                return;
             }
+            // Not first, or first with no refusal yet: a grant may still come.
             if timed_out {
                 return;
             }
@@ -353,27 +382,24 @@ mod tests {
     }
 
     #[test]
-    fn only_a_lower_id_with_the_longest_log_campaigns_again() {
-        // Equal logs: the highest id wins its first campaign, nobody escalates.
-        assert!(!must_escalate(log(3, 10), 1, &[(2, log(3, 10))]));
-        assert!(!must_escalate(log(3, 10), 2, &[(1, log(3, 10))]));
+    fn only_the_first_ranked_survivor_campaigns_again() {
+        // Equal logs: the highest id wins its first campaign, nobody escalates...
+        assert!(!must_escalate(log(3, 10), 1, &[(2, log(3, 10))], &[]));
+        assert!(!must_escalate(log(3, 10), 2, &[(1, log(3, 10))], &[]));
+        // ...unless the other refused it (it still held its lease): then only the highest id.
+        assert!(must_escalate(log(3, 10), 2, &[(1, log(3, 10))], &[1]));
+        assert!(!must_escalate(log(3, 10), 1, &[(2, log(3, 10))], &[2]));
         // The lower id holds more: it escalates, the higher id does not.
-        assert!(must_escalate(log(3, 11), 1, &[(2, log(3, 10))]));
-        assert!(!must_escalate(log(3, 10), 2, &[(1, log(3, 11))]));
+        assert!(must_escalate(log(3, 11), 1, &[(2, log(3, 10))], &[]));
+        assert!(!must_escalate(log(3, 10), 2, &[(1, log(3, 11))], &[1]));
         // The higher id holds more: it wins by itself.
-        assert!(!must_escalate(log(3, 11), 2, &[(1, log(3, 10))]));
-        assert!(!must_escalate(log(3, 10), 1, &[(2, log(3, 11))]));
-        // Five voters: the longest log escalates only if it ranks first among all who released.
-        assert!(must_escalate(
-            log(3, 12),
-            2,
-            &[(3, log(3, 10)), (4, log(3, 11))]
-        ));
-        assert!(!must_escalate(
-            log(3, 11),
-            4,
-            &[(2, log(3, 12)), (3, log(3, 10))]
-        ));
+        assert!(!must_escalate(log(3, 11), 2, &[(1, log(3, 10))], &[]));
+        assert!(!must_escalate(log(3, 10), 1, &[(2, log(3, 11))], &[2]));
+        // Five voters: only the first-ranked of all who released escalates.
+        let others = [(3, log(3, 10)), (4, log(3, 11))];
+        assert!(must_escalate(log(3, 12), 2, &others, &[]));
+        let others = [(2, log(3, 12)), (3, log(3, 10))];
+        assert!(!must_escalate(log(3, 11), 4, &others, &[2]));
     }
 
     #[test]

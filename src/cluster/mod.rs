@@ -33,8 +33,9 @@ use crate::raft::NodeId;
 pub const HEARTBEAT_INTERVAL_DEFAULT: Duration = Duration::from_millis(50);
 /// Default lower bound of the randomized election timeout.
 ///
-/// Failover takes about one leader lease (= the upper bound) plus one election round, so the
-/// bounds set the failover time: measured with `cargo bench --bench failover` (20 trials),
+/// A leader that goes silent (machine lost, partition) is replaced after about one leader
+/// lease (= the upper bound) plus one election timeout, so the bounds set that failover time
+/// (a leader whose process dies is noticed sooner: `LEADER_PROBE_DEFAULT`): measured with `cargo bench --bench failover` (20 trials),
 /// 300-600 ms gave a median of 1,078 ms, 200-400 ms 705 ms, 150-300 ms 548 ms. 200-400 keeps the
 /// median well under a second while leaving 4 heartbeats before a follower may campaign.
 pub const ELECTION_TIMEOUT_MIN_DEFAULT: Duration = Duration::from_millis(200);

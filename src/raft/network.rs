@@ -38,6 +38,8 @@ struct NetworkInner {
     /// The newest vote request this node sent as a candidate: its term and the last log id it
     /// carried (fast failover compares it with the other candidates').
     campaign: Mutex<Option<(u64, Option<LogId>)>>,
+    /// Per peer, the term of the newest vote request it answered and whether it granted it.
+    campaign_answers: Mutex<HashMap<NodeId, (u64, bool)>>,
 }
 
 impl std::fmt::Debug for PeerNetwork {
@@ -107,6 +109,27 @@ impl PeerNetwork {
         campaign
             .filter(|(campaign_term, _)| *campaign_term > term)
             .map(|(_, last_log_id)| last_log_id)
+    }
+
+    /// True when `peer` refused this node's newest campaign (the one of `campaign_after`).
+    pub fn campaign_refused_by(&self, peer: NodeId) -> bool {
+        let Some((term, _)) = *self.inner.campaign.lock().expect("campaign lock") else {
+            return false;
+        };
+        self.inner
+            .campaign_answers
+            .lock()
+            .expect("campaign lock")
+            .get(&peer)
+            .is_some_and(|(answered, granted)| *answered == term && !granted)
+    }
+
+    fn note_campaign_answer(&self, peer: NodeId, term: u64, granted: bool) {
+        let mut answers = self.inner.campaign_answers.lock().expect("campaign lock");
+        let answer = answers.entry(peer).or_insert((term, granted));
+        if answer.0 <= term {
+            *answer = (term, granted);
+        }
     }
 
     fn note_campaign(&self, request: &VoteRequest<NodeId>) {
@@ -265,6 +288,12 @@ impl RaftNetwork<TypeConfig> for PeerConnection {
         option: RPCOption,
     ) -> Result<VoteResponse<NodeId>, RPCError<NodeId, NodeInfo, RaftError<NodeId>>> {
         self.network.note_campaign(&rpc);
-        self.rpc(rpc::KIND_VOTE, &rpc, &option).await
+        let response: VoteResponse<NodeId> = self.rpc(rpc::KIND_VOTE, &rpc, &option).await?;
+        self.network.note_campaign_answer(
+            self.target,
+            rpc.vote.leader_id.term,
+            response.vote_granted,
+        );
+        Ok(response)
     }
 }
