@@ -131,6 +131,8 @@ pub struct Cluster {
     resubmit_rx: Mutex<Option<mpsc::UnboundedReceiver<Resubmission>>>,
     /// Where messages published on other nodes are delivered (set by the server).
     pub(crate) publisher: std::sync::OnceLock<super::Publisher>,
+    /// Fast failover: noticing a dead leader by its connections (`failover.rs`).
+    pub(crate) failover: super::failover::Failover,
 }
 
 impl std::fmt::Debug for Cluster {
@@ -184,6 +186,7 @@ impl Cluster {
             resubmit,
             resubmit_rx: Mutex::new(Some(resubmit_rx)),
             publisher: std::sync::OnceLock::new(),
+            failover: super::failover::Failover::default(),
         })
     }
 

@@ -31,6 +31,10 @@ impl crate::peer::PeerHandler for PeerService {
         let cluster = self.cluster.clone();
         Box::pin(async move { serve(cluster, from, kind, payload).await })
     }
+
+    fn connection_lost(&self, from: u64) {
+        self.cluster.peer_connection_lost(from);
+    }
 }
 
 async fn serve(
@@ -61,6 +65,7 @@ async fn serve(
         }
         rpc::KIND_VOTE => {
             let request: VoteRequest<NodeId> = decode(&payload, "vote")?;
+            cluster.failover.note_campaign(from, &request);
             Ok(encode(&cluster.raft.vote(request).await))
         }
         rpc::KIND_INSTALL_SNAPSHOT => {

@@ -420,14 +420,20 @@ impl Cluster {
         match control {
             ElectionControl::Pause { for_ms } => {
                 self.raft.runtime_config().elect(false);
+                self.failover
+                    .pause_until(Some(Instant::now() + Duration::from_millis(for_ms)));
                 let this = self.clone();
                 tokio::spawn(async move {
                     tokio::time::sleep(Duration::from_millis(for_ms)).await;
                     this.raft.runtime_config().elect(true);
                 });
             }
-            ElectionControl::Resume => self.raft.runtime_config().elect(true),
+            ElectionControl::Resume => {
+                self.failover.pause_until(None);
+                self.raft.runtime_config().elect(true);
+            }
             ElectionControl::ElectNow => {
+                self.failover.pause_until(None);
                 *self.transfer_requested.lock().expect("transfer lock") = Some(Instant::now());
                 self.raft.runtime_config().elect(true);
                 if let Err(e) = self.raft.trigger().elect().await {

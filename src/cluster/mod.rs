@@ -9,6 +9,7 @@ pub mod cli;
 // `Cluster` lives in a file named after it, like every main type.
 #[allow(clippy::module_inception)]
 mod cluster;
+mod failover;
 mod gates;
 mod handler;
 mod hook;
@@ -32,14 +33,19 @@ use crate::raft::NodeId;
 pub const HEARTBEAT_INTERVAL_DEFAULT: Duration = Duration::from_millis(50);
 /// Default lower bound of the randomized election timeout.
 ///
-/// Failover takes about one leader lease (= the upper bound) plus one election round, so the
-/// bounds set the failover time: measured with `cargo bench --bench failover` (20 trials),
+/// A leader that goes silent (machine lost, partition) is replaced after about one leader
+/// lease (= the upper bound) plus one election timeout, so the bounds set that failover time
+/// (a leader whose process dies is noticed sooner: `LEADER_PROBE_DEFAULT`): measured with `cargo bench --bench failover` (20 trials),
 /// 300-600 ms gave a median of 1,078 ms, 200-400 ms 705 ms, 150-300 ms 548 ms. 200-400 keeps the
 /// median well under a second while leaving 4 heartbeats before a follower may campaign.
 pub const ELECTION_TIMEOUT_MIN_DEFAULT: Duration = Duration::from_millis(200);
 /// Default upper bound of the randomized election timeout (also openraft's leader lease: a
 /// follower refuses to vote for this long after it last heard from a leader).
 pub const ELECTION_TIMEOUT_MAX_DEFAULT: Duration = Duration::from_millis(400);
+/// Default deadline of the probe a follower sends its leader when the leader's connection to it
+/// resets (fast failover, `failover.rs`): a refused connection within it means the leader's
+/// process is gone and the follower campaigns at once instead of waiting out the lease.
+pub const LEADER_PROBE_DEFAULT: Duration = Duration::from_millis(30);
 /// Default bound on how stale a `READONLY` read on a follower may be.
 pub const STALE_READ_LAG_MAX_DEFAULT: Duration = Duration::from_millis(1_000);
 /// Default time a write or read waits for a leader to be elected before it is refused.
@@ -106,6 +112,9 @@ pub struct ClusterOptions {
     pub election_timeout_max: Duration,
     pub stale_read_lag_max: Duration,
     pub leader_wait: Duration,
+    /// Deadline of the liveness probe behind fast failover; None turns fast failover off (a
+    /// dead leader is then noticed by the election timeout alone).
+    pub leader_probe: Option<Duration>,
     /// Command run (by `sh -c`) on a node when it becomes leader.
     pub on_leader_change: Option<String>,
     /// `tls-cluster yes`: peer connections run over mutual TLS with this configuration (the
@@ -127,6 +136,7 @@ impl ClusterOptions {
             election_timeout_max: ELECTION_TIMEOUT_MAX_DEFAULT,
             stale_read_lag_max: STALE_READ_LAG_MAX_DEFAULT,
             leader_wait: LEADER_WAIT_DEFAULT,
+            leader_probe: Some(LEADER_PROBE_DEFAULT),
             on_leader_change: None,
             peer_tls: None,
         }
@@ -155,6 +165,15 @@ impl ClusterOptions {
                 self.election_timeout_min.as_millis(),
                 self.election_timeout_max.as_millis()
             ));
+        }
+        if let Some(probe) = self.leader_probe {
+            if probe.is_zero() || probe >= self.election_timeout_min {
+                return Err(format!(
+                    "leader_probe_ms ({} ms) must be above 0 and below election_timeout_min ({} ms); 0 turns the probe off",
+                    probe.as_millis(),
+                    self.election_timeout_min.as_millis()
+                ));
+            }
         }
         let mut ids = vec![node_id];
         for peer in &self.peers {

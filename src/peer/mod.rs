@@ -114,6 +114,14 @@ pub type HandlerFuture =
 /// caught and answered as an error.
 pub trait PeerHandler: Send + Sync + 'static {
     fn handle(&self, from: u64, kind: u8, payload: bytes::Bytes) -> HandlerFuture;
+
+    /// Called when an authenticated connection from node `from` ended because the other side
+    /// went away (end of stream or a reset), not because this server shut down or refused a
+    /// malformed frame. A peer whose process dies resets all its connections at once, so this
+    /// is the earliest sign of its death; it must return quickly (spawn any real work).
+    fn connection_lost(&self, from: u64) {
+        let _ = from;
+    }
 }
 
 /// Why a call did not get the handler's reply.

@@ -246,6 +246,11 @@ impl ServerConnection {
                 tracing::warn!(%remote, "peer refused: {detail}");
                 return;
             }
+            // Closed before its first byte: a port check, such as a follower's leader probe.
+            Ok(Err(AcceptError::Frame(FrameError::Closed))) => {
+                tracing::debug!(%remote, "peer connection closed before its handshake");
+                return;
+            }
             Ok(Err(AcceptError::Frame(error))) => {
                 tracing::warn!(%remote, %error, "peer handshake failed");
                 return;
@@ -268,7 +273,10 @@ impl ServerConnection {
             Some(error) if error.is_protocol() => {
                 tracing::error!(%remote, from, %error, "closing peer connection: protocol error");
             }
-            Some(error) => tracing::info!(%remote, from, %error, "peer connection closed"),
+            Some(error) => {
+                tracing::info!(%remote, from, %error, "peer connection closed");
+                self.handler.connection_lost(from);
+            }
             None => tracing::debug!(%remote, from, "peer connection closed by shutdown"),
         }
     }

@@ -20,7 +20,7 @@ use openraft::raft::{
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use super::{NodeId, NodeInfo, TypeConfig};
+use super::{LogId, NodeId, NodeInfo, TypeConfig};
 use crate::cluster::rpc;
 use crate::peer::{PeerClient, PeerConfig, PeerError};
 
@@ -35,6 +35,11 @@ struct NetworkInner {
     config: Option<Arc<PeerConfig>>,
     clients: Mutex<HashMap<NodeId, (String, PeerClient)>>,
     contacts: Mutex<HashMap<NodeId, Instant>>,
+    /// The newest vote request this node sent as a candidate: its term and the last log id it
+    /// carried (fast failover compares it with the other candidates').
+    campaign: Mutex<Option<(u64, Option<LogId>)>>,
+    /// Per peer, the term of the newest vote request it answered and whether it granted it.
+    campaign_answers: Mutex<HashMap<NodeId, (u64, bool)>>,
 }
 
 impl std::fmt::Debug for PeerNetwork {
@@ -95,6 +100,44 @@ impl PeerNetwork {
             .expect("contacts lock")
             .get(&target)
             .copied()
+    }
+
+    /// The last log id this node offered in its newest campaign, if that campaign's term is
+    /// above `term`.
+    pub fn campaign_after(&self, term: u64) -> Option<Option<LogId>> {
+        let campaign = *self.inner.campaign.lock().expect("campaign lock");
+        campaign
+            .filter(|(campaign_term, _)| *campaign_term > term)
+            .map(|(_, last_log_id)| last_log_id)
+    }
+
+    /// True when `peer` refused this node's newest campaign (the one of `campaign_after`).
+    pub fn campaign_refused_by(&self, peer: NodeId) -> bool {
+        let Some((term, _)) = *self.inner.campaign.lock().expect("campaign lock") else {
+            return false;
+        };
+        self.inner
+            .campaign_answers
+            .lock()
+            .expect("campaign lock")
+            .get(&peer)
+            .is_some_and(|(answered, granted)| *answered == term && !granted)
+    }
+
+    fn note_campaign_answer(&self, peer: NodeId, term: u64, granted: bool) {
+        let mut answers = self.inner.campaign_answers.lock().expect("campaign lock");
+        let answer = answers.entry(peer).or_insert((term, granted));
+        if answer.0 <= term {
+            *answer = (term, granted);
+        }
+    }
+
+    fn note_campaign(&self, request: &VoteRequest<NodeId>) {
+        let mut campaign = self.inner.campaign.lock().expect("campaign lock");
+        let term = request.vote.leader_id.term;
+        if campaign.is_none_or(|(newest, _)| newest <= term) {
+            *campaign = Some((term, request.last_log_id));
+        }
     }
 
     fn note_contact(&self, target: NodeId) {
@@ -163,6 +206,15 @@ impl PeerConnection {
             .call(client, kind, request, option.hard_ttl())
             .await
             .map_err(|e| match e {
+                // A connection that broke under a call was there a moment ago (the peer reset
+                // it, or this node dropped it): retry with the next heartbeat, as for a
+                // network error. "Unreachable" makes openraft stop replicating to the peer for
+                // its backoff (500 ms, most of a follower's election timeout), so a reset
+                // between a live leader and a follower would let the follower's timer run out.
+                // If the peer is really gone the next call cannot connect, and that one backs off.
+                PeerError::Unreachable {
+                    request_sent: true, ..
+                } => RPCError::Network(NetworkError::new(&e)),
                 PeerError::Unreachable { .. } | PeerError::Rejected { .. } => {
                     RPCError::Unreachable(Unreachable::new(&e))
                 }
@@ -235,6 +287,13 @@ impl RaftNetwork<TypeConfig> for PeerConnection {
         rpc: VoteRequest<NodeId>,
         option: RPCOption,
     ) -> Result<VoteResponse<NodeId>, RPCError<NodeId, NodeInfo, RaftError<NodeId>>> {
-        self.rpc(rpc::KIND_VOTE, &rpc, &option).await
+        self.network.note_campaign(&rpc);
+        let response: VoteResponse<NodeId> = self.rpc(rpc::KIND_VOTE, &rpc, &option).await?;
+        self.network.note_campaign_answer(
+            self.target,
+            rpc.vote.leader_id.term,
+            response.vote_granted,
+        );
+        Ok(response)
     }
 }

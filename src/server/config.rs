@@ -136,6 +136,9 @@ pub struct ClusterTuning {
     pub stale_read_lag_max_ms: u64,
     /// How long a command waits for a leader to be elected before it is refused.
     pub leader_wait_ms: u64,
+    /// Deadline of the probe a follower sends its leader when the leader's connection resets;
+    /// a refused probe starts an election at once (fast failover). 0 turns it off.
+    pub leader_probe_ms: u64,
     /// Command run by `sh -c` on the node that becomes leader (TANDEM_OLD_LEADER,
     /// TANDEM_NEW_LEADER, TANDEM_TERM, TANDEM_REASON, TANDEM_NODE_ID in its environment).
     pub on_leader_change: Option<String>,
@@ -152,6 +155,7 @@ impl Default for ClusterTuning {
             election_timeout_max_ms: ms(c::ELECTION_TIMEOUT_MAX_DEFAULT),
             stale_read_lag_max_ms: ms(c::STALE_READ_LAG_MAX_DEFAULT),
             leader_wait_ms: ms(c::LEADER_WAIT_DEFAULT),
+            leader_probe_ms: ms(c::LEADER_PROBE_DEFAULT),
             on_leader_change: None,
         }
     }
@@ -537,6 +541,8 @@ impl ServerConfig {
         options.election_timeout_max = Duration::from_millis(t.election_timeout_max_ms);
         options.stale_read_lag_max = Duration::from_millis(t.stale_read_lag_max_ms);
         options.leader_wait = Duration::from_millis(t.leader_wait_ms);
+        options.leader_probe =
+            (t.leader_probe_ms > 0).then(|| Duration::from_millis(t.leader_probe_ms));
         options.on_leader_change = t.on_leader_change.clone();
         options
             .validate(self.node_id)
@@ -632,6 +638,9 @@ pub struct ServeArgs {
     /// Most a READONLY follower read may lag its leader, in ms [default 1000].
     #[arg(long)]
     pub stale_read_lag_max_ms: Option<u64>,
+    /// Fast failover probe deadline in ms; 0 turns fast failover off [default 30].
+    #[arg(long)]
+    pub leader_probe_ms: Option<u64>,
     /// Command run (sh -c) on the node that becomes leader.
     #[arg(long)]
     pub on_leader_change: Option<String>,
@@ -776,6 +785,7 @@ impl ServeArgs {
             &mut tuning.stale_read_lag_max_ms,
             &self.stale_read_lag_max_ms,
         );
+        set(&mut tuning.leader_probe_ms, &self.leader_probe_ms);
         if self.on_leader_change.is_some() {
             tuning.on_leader_change = self.on_leader_change.clone();
         }

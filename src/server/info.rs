@@ -326,6 +326,9 @@ fn replication(out: &mut String, shared: &Shared, status: &NodeStatus) {
     line!(out, "tandem_min_ack_zones", report.min_ack_zones);
     line!(out, "tandem_members", report.members.len());
     line!(out, "tandem_leader_changes", report.leader_changes);
+    let (fast_elections, probes_answered) = cluster.fast_failover_counts();
+    line!(out, "tandem_fast_elections", fast_elections);
+    line!(out, "tandem_leader_probes_answered", probes_answered);
     let stats = cluster.stats();
     line!(
         out,
