@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use tandem::client::{CallError, Client, ClientOptions, ConnectOptions, Value};
+use tandem::client::{CallError, Client, ClientOptions, ConnectOptions, Connection, Value};
 
 use crate::common::linearizability::{
     check, Bank, BankOp, Counter, CounterOp, Operation, Register, RegisterOp, Verdict,
@@ -40,6 +40,9 @@ pub struct Workload {
     pub prefix: String,
     /// Pause between one client's calls, at most.
     pub think_ms_max: u64,
+    /// A deliberately wrong register client: reads go to a random node with `READONLY` (stale
+    /// reads allowed), so the checker has something real to catch.
+    pub stale_reads: bool,
 }
 
 /// Everything the clients saw.
@@ -363,7 +366,11 @@ async fn register_client(
                 Written::Dropped => {}
             }
         } else {
-            let result = client.read(&args(&["GET", &name])).await;
+            let result = if w.stale_reads {
+                stale_get(&w.targets[rng.gen_range(0..w.targets.len())], &name).await
+            } else {
+                client.read(&args(&["GET", &name])).await
+            };
             let ret = nanos(origin);
             let seen = match &result {
                 Ok(Value::Nil) => Some(None),
@@ -397,6 +404,26 @@ async fn register_client(
         think(w, &mut rng).await;
     }
     (ops, successes, counts)
+}
+
+/// GET on `target` itself, allowed to be stale (`READONLY`).
+async fn stale_get(target: &str, name: &str) -> Result<Value, CallError> {
+    let unavailable = |e: String| CallError::Unavailable {
+        waited_ms: 0,
+        last_error: e,
+    };
+    let mut connection = Connection::connect(target, &client_options().connect)
+        .await
+        .map_err(|e| unavailable(e.to_string()))?;
+    let replies = connection
+        .pipeline(&[args(&["READONLY"]), args(&["GET", name])])
+        .await
+        .map_err(|e| unavailable(e.to_string()))?;
+    match replies.last() {
+        Some(Value::Error(e)) => Err(unavailable(e.clone())),
+        Some(v) => Ok(v.clone()),
+        None => Err(unavailable("no reply".into())),
+    }
 }
 
 async fn counter_client(
