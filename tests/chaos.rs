@@ -401,6 +401,9 @@ fn drill() {
     };
     let healed_file = std::env::var("TANDEM_CHAOS_HEALED").ok();
     let origin = Instant::now();
+    let wall_origin = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
     let stop = Arc::new(AtomicBool::new(false));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -429,7 +432,24 @@ fn drill() {
         history
     });
     let report = workload::verify(&history, Duration::from_secs(120));
-    let text = format!("seed: {seed}\n{}", report.text());
+    // The wall-clock time (UTC) the clients started, to line the report up with the faults.
+    let since_midnight_ms = (wall_origin.as_millis() % 86_400_000) as u64;
+    let at = |ms: u64| {
+        let ms = (since_midnight_ms + ms) % 86_400_000;
+        format!(
+            "{:02}:{:02}:{:02}.{:03}",
+            ms / 3_600_000,
+            ms / 60_000 % 60,
+            ms / 1000 % 60,
+            ms % 1000
+        )
+    };
+    let text = format!(
+        "seed: {seed}\nclients started at {} UTC; the longest unavailability began at {}\n{}",
+        at(0),
+        at(report.longest_unavailable_from_ms),
+        report.text()
+    );
     println!("{text}");
     if let Ok(path) = std::env::var("TANDEM_CHAOS_REPORT") {
         std::fs::write(path, &text).expect("write the report");

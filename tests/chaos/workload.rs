@@ -86,6 +86,8 @@ pub struct Report {
     pub duplicated_increments: u64,
     pub money_not_conserved_reads: u64,
     pub longest_unavailable_ms: u64,
+    /// When that stretch began, in ms from the origin.
+    pub longest_unavailable_from_ms: u64,
     /// (history name, verdict text) of every partition that is not linearizable or unknown.
     pub failures: Vec<(String, String)>,
     pub partitions_checked: usize,
@@ -121,8 +123,9 @@ impl Report {
         );
         let _ = writeln!(
             out,
-            "longest unavailability: {} ms",
-            self.longest_unavailable_ms
+            "longest unavailability: {} ms (from t={:.1} s)",
+            self.longest_unavailable_ms,
+            self.longest_unavailable_from_ms as f64 / 1000.0
         );
         let verdict = if self.passed() {
             "PASS: every history linearizable"
@@ -716,6 +719,7 @@ pub fn verify(history: &History, budget: Duration) -> Report {
         + history.counters.values().map(Vec::len).sum::<usize>()
         + history.bank.len();
     let (lost, duplicated) = lost_writes(history);
+    let gap = longest_gap(history);
     let total = INITIAL_BALANCE * ACCOUNTS as i64;
     let money_not_conserved_reads = history
         .bank
@@ -728,7 +732,8 @@ pub fn verify(history: &History, budget: Duration) -> Report {
         acknowledged_writes_lost: lost,
         duplicated_increments: duplicated,
         money_not_conserved_reads,
-        longest_unavailable_ms: longest_gap(history) / 1_000_000,
+        longest_unavailable_ms: gap.0 / 1_000_000,
+        longest_unavailable_from_ms: gap.1 / 1_000_000,
         failures,
         partitions_checked: partitions,
     }
@@ -817,11 +822,15 @@ fn lost_writes(history: &History) -> (u64, u64) {
     (lost, duplicated)
 }
 
-/// The longest stretch of the workload in which no call got a definite reply.
-fn longest_gap(history: &History) -> u64 {
+/// The longest stretch of the workload in which no call got a definite reply: (length, start).
+fn longest_gap(history: &History) -> (u64, u64) {
     let mut times = history.successes.clone();
     times.push(history.span.0);
     times.push(history.span.1);
     times.sort_unstable();
-    times.windows(2).map(|w| w[1] - w[0]).max().unwrap_or(0)
+    times
+        .windows(2)
+        .map(|w| (w[1] - w[0], w[0]))
+        .max()
+        .unwrap_or((0, 0))
 }
