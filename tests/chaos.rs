@@ -508,3 +508,63 @@ fn the_drill_catches_stale_follower_reads() {
         report.text()
     );
 }
+
+/// Found by `scripts/chaos` (stepdown nemesis): a planned leader transfer under continuous
+/// writes stalls the writes in flight for 10 s (`FORWARD_TIMEOUT`) instead of about one election
+/// timeout. Writes sent to the old leader during its transfer answer after ~10 s; writes that
+/// followers forwarded to it end with `TRYAGAIN leader N did not answer a forwarded write`.
+/// Ignored until the transfer path is fixed (src/cluster, issue 20 part 3); run with
+/// `cargo test --release --test chaos -- --ignored leader_transfer`.
+#[test]
+#[ignore = "known bug: writes stall 10 s across a leader transfer"]
+fn a_leader_transfer_under_load_does_not_stall_writes() {
+    let cluster = Cluster::start("chaos-transfer", &["a", "b", "c"], &[]);
+    let leader = cluster.wait_for_leader(Duration::from_secs(30));
+    let stop = Arc::new(AtomicBool::new(false));
+    let writers: Vec<_> = (0..3)
+        .map(|i| {
+            let addr = cluster.server(i).addr;
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let mut raw = common::server::Raw::connect(addr);
+                let mut worst = (Duration::ZERO, String::new());
+                let mut n = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    n += 1;
+                    let started = Instant::now();
+                    let reply = raw.cmd(&["SET", &format!("k{i}"), &n.to_string()]);
+                    if started.elapsed() > worst.0 {
+                        worst = (started.elapsed(), reply);
+                    }
+                }
+                worst
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tandem"))
+        .args([
+            "cluster",
+            "--target",
+            &cluster.server(leader).addr.to_string(),
+        ])
+        .arg("step-down")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    stop.store(true, Ordering::Relaxed);
+    for (i, writer) in writers.into_iter().enumerate() {
+        let (worst, reply) = writer.join().unwrap();
+        eprintln!("node {}: slowest SET {worst:?} -> {reply:?}", i + 1);
+        assert!(
+            worst < Duration::from_secs(3) && reply == "+OK\r\n",
+            "node {}: a SET took {worst:?} across a leader transfer and answered {reply:?}",
+            i + 1
+        );
+    }
+}
