@@ -547,7 +547,9 @@ impl Client {
             let mut connection = Connection::connect(&target, &self.options.connect).await?;
             self.stats.connects += 1;
             if self.options.follow_leader {
-                if let Some(leader) = leader_of(&mut connection).await {
+                // An unanswered INFO leaves its reply in flight on this connection: the
+                // connection must not carry the next command, whose reply would be INFO's.
+                if let Some(leader) = leader_of(&mut connection).await? {
                     if leader != target {
                         if let Ok(to_leader) =
                             Connection::connect(&leader, &self.options.connect).await
@@ -657,16 +659,22 @@ fn tag(
     }
 }
 
-/// The leader's client address, when `connection` is to a follower that knows it.
-async fn leader_of(connection: &mut Connection) -> Option<String> {
+/// The leader's client address, when `connection` is to a follower that knows it. An error
+/// means the connection is unusable (a reply may still be on its way).
+async fn leader_of(connection: &mut Connection) -> Result<Option<String>, ClientError> {
     let args = [
         Bytes::from_static(b"INFO"),
         Bytes::from_static(b"replication"),
     ];
-    let Ok(Value::Bulk(text)) = connection.command(&args).await else {
-        return None;
+    let Value::Bulk(text) = connection.command(&args).await? else {
+        return Ok(None);
     };
-    let text = std::str::from_utf8(&text).ok()?;
+    Ok(leader_in(&text))
+}
+
+/// The leader's address in an `INFO replication` text, when it is a follower's.
+fn leader_in(text: &[u8]) -> Option<String> {
+    let text = std::str::from_utf8(text).ok()?;
     let field = |name: &str| {
         text.lines()
             .find_map(|line| line.strip_prefix(name)?.strip_prefix(':'))
@@ -678,4 +686,61 @@ async fn leader_of(connection: &mut Connection) -> Option<String> {
     let host = field("master_host")?;
     let port = field("master_port")?;
     (!host.is_empty() && port != "0").then(|| format!("{host}:{port}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// Regression (found by scripts/chaos): when the leader-following `INFO replication` timed
+    /// out, the connection was kept, so INFO's late reply was taken as the reply to the next
+    /// command and every later reply on that connection was off by one (a GET answered with
+    /// another key's value).
+    #[tokio::test]
+    async fn a_late_info_reply_is_never_taken_for_a_command_reply() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        tokio::spawn(async move {
+            for n in 0.. {
+                let (mut stream, _) = listener.accept().await.unwrap();
+                tokio::spawn(async move {
+                    let mut buf = [0u8; 4096];
+                    loop {
+                        let Ok(len) = stream.read(&mut buf).await else {
+                            return;
+                        };
+                        if len == 0 {
+                            return;
+                        }
+                        let text = String::from_utf8_lossy(&buf[..len]).to_string();
+                        if text.contains("INFO") {
+                            if n == 0 {
+                                // Slower than the reply timeout (100 ms), and answered before the next one ends.
+                                tokio::time::sleep(Duration::from_millis(150)).await;
+                            }
+                            let _ = stream.write_all(b"$11\r\nrole:master\r\n").await;
+                        }
+                        if text.contains("GET") {
+                            let _ = stream.write_all(b"$1\r\nv\r\n").await;
+                        }
+                    }
+                });
+            }
+        });
+        let options = ClientOptions {
+            connect: ConnectOptions {
+                reply_timeout: Duration::from_millis(100),
+                ..ConnectOptions::default()
+            },
+            deadline: Duration::from_secs(5),
+            ..ClientOptions::default()
+        };
+        let mut client = Client::new(vec![addr], options);
+        let args = [Bytes::from_static(b"GET"), Bytes::from_static(b"k")];
+        for _ in 0..3 {
+            let reply = client.read(&args).await.unwrap();
+            assert_eq!(reply, Value::Bulk(Bytes::from_static(b"v")));
+        }
+    }
 }

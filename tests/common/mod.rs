@@ -43,5 +43,6 @@ pub fn seed(test: &str) -> u64 {
 }
 
 pub mod cluster;
+pub mod linearizability;
 pub mod server;
 pub mod workload;
