@@ -843,6 +843,11 @@ fn redis_call(
 
 /// Runs one command a script asked for, refusing what scripts may not run.
 fn run_command(session: &mut Session<'_>, words: &[Bytes]) -> Result<Reply, String> {
+    // The caller's ACL permissions come first (after the unknown-command, arity and
+    // not-from-scripts checks, which the check leaves to the code below), as in Redis.
+    if let Some(denial) = session.cx.check_call(words) {
+        return Err(denial.script_error());
+    }
     let name = words[0].to_ascii_lowercase();
     match name.as_slice() {
         b"time" => {
