@@ -366,6 +366,18 @@ const ACCESS_COMMANDS: &[(&str, &[&str])] = &[
         "scripter",
         &["EVAL_RO", "return redis.call('get','q')", "0"],
     ),
+    (
+        "scripter",
+        &["EVAL", "return redis.acl_check_cmd('set','x','1')", "0"],
+    ),
+    (
+        "scripter",
+        &["EVAL", "return redis.acl_check_cmd('set','y','1')", "0"],
+    ),
+    (
+        "scripter",
+        &["EVAL", "return redis.acl_check_cmd('del','x')", "0"],
+    ),
     ("split2", &["SET", "w:1", "v", "GET"]),
     ("split2", &["SET", "w:1", "v"]),
     ("split2", &["INCR", "w:1"]),

@@ -129,6 +129,13 @@ impl Cx {
         Some(denial)
     }
 
+    /// Whether the script's user may make the call `args` (unchecked scripts may make any).
+    pub(crate) fn caller_allows(&self, args: &[Bytes]) -> bool {
+        self.caller
+            .as_ref()
+            .is_none_or(|caller| caller.0.check(args).is_none())
+    }
+
     /// The calls refused so far, with their user (emptied).
     pub fn take_denials(&mut self) -> Vec<(Bytes, Denial)> {
         std::mem::take(&mut self.denials)
