@@ -304,3 +304,239 @@ fn aclfile_seeds_users_and_save_load_round_trip() {
     assert_eq!(raw.cmd(&["ACL", "LOAD"]), "+OK\r\n");
     assert_eq!(raw.cmd(&["AUTH", "bob", "bob"]), "+OK\r\n");
 }
+
+/// The user scripts and per-access key patterns are checked against, on both servers.
+const SCRIPTER: &[&str] = &[
+    "scripter", "on", ">pw", "+eval", "+eval_ro", "+get", "+set", "+incr", "+exists", "+ping",
+    "~x", "%R~r:*", "%W~w:*",
+];
+
+/// A user with every command and per-access key patterns only.
+const SPLIT: &[&str] = &[
+    "split2",
+    "on",
+    ">pw",
+    "+@all",
+    "-@dangerous",
+    "%R~r:*",
+    "%W~w:*",
+];
+
+/// (user, command) in order, each on a fresh connection; earlier writes are seen by later
+/// commands, identically on both servers.
+const ACCESS_COMMANDS: &[(&str, &[&str])] = &[
+    (
+        "scripter",
+        &["EVAL", "return redis.call('set','x','1')", "0"],
+    ),
+    (
+        "scripter",
+        &["EVAL", "return redis.call('set','y','1')", "0"],
+    ),
+    ("scripter", &["EVAL", "return redis.call('del','x')", "0"]),
+    ("scripter", &["EVAL", "return redis.pcall('del','x')", "0"]),
+    (
+        "scripter",
+        &[
+            "EVAL",
+            "local r = redis.pcall('set','y','1'); return r['err']",
+            "0",
+        ],
+    ),
+    ("scripter", &["EVAL", "return redis.call('get','w:1')", "0"]),
+    (
+        "scripter",
+        &["EVAL", "return redis.call('set','w:1','v')", "0"],
+    ),
+    (
+        "scripter",
+        &["EVAL", "return redis.call('incr','w:1')", "0"],
+    ),
+    (
+        "scripter",
+        &["EVAL", "return redis.call('exists','w:1')", "0"],
+    ),
+    ("scripter", &["EVAL", "return redis.call('ping')", "0"]),
+    ("scripter", &["EVAL", "return redis.call('time')", "0"]),
+    (
+        "scripter",
+        &["EVAL_RO", "return redis.call('get','r:1')", "0"],
+    ),
+    (
+        "scripter",
+        &["EVAL_RO", "return redis.call('get','q')", "0"],
+    ),
+    (
+        "scripter",
+        &["EVAL", "return redis.acl_check_cmd('set','x','1')", "0"],
+    ),
+    (
+        "scripter",
+        &["EVAL", "return redis.acl_check_cmd('set','y','1')", "0"],
+    ),
+    (
+        "scripter",
+        &["EVAL", "return redis.acl_check_cmd('del','x')", "0"],
+    ),
+    ("split2", &["SET", "w:1", "v", "GET"]),
+    ("split2", &["SET", "w:1", "v"]),
+    ("split2", &["INCR", "w:1"]),
+    ("split2", &["EXISTS", "w:1"]),
+    ("split2", &["EXISTS", "r:1"]),
+    ("split2", &["STRLEN", "w:1"]),
+    ("split2", &["TYPE", "w:1"]),
+    ("split2", &["TTL", "w:1"]),
+    ("split2", &["GET", "r:1"]),
+    ("split2", &["COPY", "r:1", "w:2"]),
+    ("split2", &["COPY", "w:1", "w:3"]),
+    ("split2", &["LMOVE", "w:l", "w:m", "LEFT", "LEFT"]),
+    ("split2", &["LPUSH", "w:l", "a"]),
+    ("split2", &["DEL", "r:1"]),
+    ("split2", &["UNLINK", "w:2"]),
+    ("split2", &["GETDEL", "w:1"]),
+    ("split2", &["APPEND", "w:a", "x"]),
+    ("split2", &["BITFIELD", "r:1", "GET", "u8", "0"]),
+    ("split2", &["BITFIELD", "r:1", "SET", "u8", "0", "1"]),
+    ("split2", &["SUNIONSTORE", "w:s", "r:s1", "r:s2"]),
+    ("split2", &["SUNIONSTORE", "r:s", "w:s1"]),
+    ("split2", &["EXPIRE", "w:a", "100"]),
+];
+
+fn run_access(raw_for: impl Fn() -> Raw) -> Vec<String> {
+    let mut admin = raw_for();
+    for user in [SCRIPTER, SPLIT] {
+        let mut args = vec!["ACL", "SETUSER"];
+        args.extend_from_slice(user);
+        assert_eq!(admin.cmd(&args), "+OK\r\n", "{user:?}");
+    }
+    let mut out = Vec::new();
+    for (user, command) in ACCESS_COMMANDS {
+        let mut raw = raw_for();
+        assert_eq!(raw.cmd(&["AUTH", user, "pw"]), "+OK\r\n");
+        out.push(format!(
+            "{user} {command:?} -> {}",
+            raw.cmd(command).trim_end()
+        ));
+    }
+    out
+}
+
+/// Commands called from scripts are checked against the calling user (Redis 7.0's script
+/// error texts, `redis.pcall` returns them), and `%R~`/`%W~` patterns are checked by each key's
+/// access as Redis's key specs give it (SET needs W, INCR R and W, EXISTS either, ...).
+#[test]
+fn script_calls_and_key_access_match_redis() {
+    let redis = RedisServer::start("acl-access-redis");
+    let tandem = Tandem::start("acl-access-tandem", &[]);
+    let expected = run_access(|| redis.raw());
+    let actual = run_access(|| tandem.raw());
+    let differences: Vec<String> = expected
+        .iter()
+        .zip(&actual)
+        .filter(|(e, a)| e != a)
+        .map(|(e, a)| format!("redis:  {e}\ntandem: {a}"))
+        .collect();
+    assert!(differences.is_empty(), "{}", differences.join("\n"));
+
+    // The refused call is in the ACL LOG with context `lua`.
+    let mut admin = tandem.raw();
+    assert_eq!(admin.cmd(&["ACL", "LOG", "RESET"]), "+OK\r\n");
+    let mut raw = tandem.raw();
+    assert_eq!(raw.cmd(&["AUTH", "scripter", "pw"]), "+OK\r\n");
+    raw.cmd(&["EVAL", "return redis.pcall('incr','w:9')", "0"]);
+    let log = admin.cmd(&["ACL", "LOG", "1"]);
+    for expected in [
+        "\r\nkey\r\n",
+        "\r\nlua\r\n",
+        "\r\nw:9\r\n",
+        "\r\nscripter\r\n",
+    ] {
+        assert!(log.contains(expected), "{expected:?} in {log}");
+    }
+}
+
+/// Replies of one MULTI block whose user loses permissions before EXEC.
+fn exec_after_acl_change(raw_for: impl Fn() -> Raw) -> String {
+    let mut admin = raw_for();
+    assert_eq!(
+        admin.cmd(&["ACL", "SETUSER", "tx", "on", ">pw", "+@all", "~*", "&*"]),
+        "+OK\r\n"
+    );
+    let mut raw = raw_for();
+    assert_eq!(raw.cmd(&["AUTH", "tx", "pw"]), "+OK\r\n");
+    assert_eq!(raw.cmd(&["MULTI"]), "+OK\r\n");
+    for command in [
+        &["INCR", "a"][..],
+        &["SET", "c", "1"],
+        &["SET", "b", "1"],
+        &["PUBLISH", "ch", "x"],
+        &["EVAL", "return redis.call('get','c')", "0"],
+    ] {
+        assert_eq!(raw.cmd(command), "+QUEUED\r\n", "{command:?}");
+    }
+    assert_eq!(
+        admin.cmd(&[
+            "ACL",
+            "SETUSER",
+            "tx",
+            "-incr",
+            "resetkeys",
+            "~b",
+            "resetchannels"
+        ]),
+        "+OK\r\n"
+    );
+    let exec = raw.cmd(&["EXEC"]);
+    let log = admin.cmd(&["ACL", "LOG"]);
+    assert!(log.contains("\r\nmulti\r\n"), "{log}");
+    assert!(log.contains("\r\nlua\r\n"), "{log}");
+    exec
+}
+
+/// EXEC checks the queued commands again, as Redis does: those the user may no longer run
+/// answer NOPERM in their slot, the others run.
+#[test]
+fn exec_checks_queued_commands_again() {
+    let redis = RedisServer::start("acl-exec-redis");
+    let tandem = Tandem::start("acl-exec-tandem", &[]);
+    let expected = exec_after_acl_change(|| redis.raw());
+    let actual = exec_after_acl_change(|| tandem.raw());
+    assert_eq!(actual, expected);
+}
+
+/// On a cluster, a script's calls are checked at apply against the replicated users: a
+/// refused call changes nothing on any node, an allowed one is applied everywhere, and the
+/// refusal is in the ACL LOG of every node.
+#[test]
+fn script_calls_are_checked_alike_on_every_node() {
+    let (cluster, leader) = cluster("acl-scripts-cluster");
+    let follower = (leader + 1) % 3;
+    let mut admin = raw_on(&cluster, leader);
+    assert_eq!(
+        admin.cmd(&["ACL", "SETUSER", "eve", "on", ">pw", "+eval", "+set", "~e:*"]),
+        "+OK\r\n"
+    );
+    eventually(&cluster, follower, "eve can log in", |raw| {
+        raw.cmd(&["AUTH", "eve", "pw"]) == "+OK\r\n"
+    });
+    let mut eve = raw_on(&cluster, follower);
+    assert_eq!(eve.cmd(&["AUTH", "eve", "pw"]), "+OK\r\n");
+    let script = "redis.call('set','e:1','v'); return redis.call('set','other','v')";
+    let reply = eve.cmd(&["EVAL", script, "0"]);
+    assert!(
+        reply.starts_with("-ERR The user executing the script can't access at least one of the keys mentioned in the command arguments"),
+        "{reply}"
+    );
+    for i in 0..3 {
+        eventually(
+            &cluster,
+            i,
+            "the allowed call applied, the refused one not",
+            |raw| raw.cmd(&["MGET", "e:1", "other"]) == "*2\r\n$1\r\nv\r\n$-1\r\n",
+        );
+        eventually(&cluster, i, "the refusal is logged", |raw| {
+            raw.cmd(&["ACL", "LOG", "1"]).contains("\r\nlua\r\n")
+        });
+    }
+    cluster.wait_for_convergence(Duration::from_secs(30));
+}

@@ -43,7 +43,8 @@ redis_start() {
 }
 
 # tandem_start NAME [extra tandem serve args...]: starts, waits for the ready line, sets
-# $listen and $admin to its client and admin addresses and $started_pid.
+# $listen and $admin to its client and admin addresses, $tls to its TLS address (if any)
+# and $started_pid.
 tandem_start() {
   local name=$1; shift
   "$tandem" serve --data "$data/$name" --admin-listen 127.0.0.1:0 "$@" \
@@ -53,6 +54,7 @@ tandem_start() {
   for _ in $(seq 200); do
     if grep -q '^ready' "$data/$name.out" 2>/dev/null; then
       read -r listen admin < <(sed -n 's/^ready listen=\([^ ]*\) admin=\([^ ]*\).*/\1 \2/p' "$data/$name.out")
+      tls=$(sed -n 's/^ready .* tls=\([^ ]*\).*/\1/p' "$data/$name.out")
       return
     fi
     sleep 0.1
@@ -145,4 +147,85 @@ run_bench() {
   "$tandem" bench "${targets[@]}" ${extra[$name]} -w "$workload" --clients "$clients" \
     --duration "$duration" --warmup "$warmup" --json "$out" "$@" >/dev/null 2>"$out.err" || true
   [[ -s $out ]] || { echo "bench $name $workload $clients failed:" >&2; cat "$out.err" >&2; exit 1; }
+}
+
+# make_tls_files: a throwaway CA in $data/tls, a certificate per node n (1-3) naming
+# tandem-node-n and 127.0.0.1 (server and client use, for mTLS peers) and a client
+# certificate for the load generator. Sets $tls_dir.
+make_tls_files() {
+  tls_dir="$data/tls"
+  mkdir -p "$tls_dir"
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+    -subj "/CN=bench-ca" -keyout "$tls_dir/ca.key" -out "$tls_dir/ca.crt" 2>/dev/null
+  local n name
+  for name in node-1 node-2 node-3 client; do
+    n=${name#node-}
+    local san="IP:127.0.0.1"
+    if [[ $name != client ]]; then san="DNS:tandem-node-$n,IP:127.0.0.1"; fi
+    openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj "/CN=$name" \
+      -keyout "$tls_dir/$name.key" -out "$tls_dir/$name.csr" 2>/dev/null
+    openssl x509 -req -in "$tls_dir/$name.csr" -CA "$tls_dir/ca.crt" -CAkey "$tls_dir/ca.key" \
+      -CAcreateserial -days 2 -out "$tls_dir/$name.crt" \
+      -extfile <(printf 'subjectAltName=%s\nextendedKeyUsage=serverAuth,clientAuth\n' "$san") 2>/dev/null
+  done
+}
+
+# The bench flags that connect over TLS with the client certificate.
+tls_bench_flags() {
+  echo "--tls --tls-ca-cert-file $tls_dir/ca.crt --tls-cert-file $tls_dir/client.crt --tls-key-file $tls_dir/client.key"
+}
+
+# tls_serve_flags N: the serve flags for node N's TLS client port (and, for a cluster,
+# mTLS peers with the same files).
+tls_serve_flags() {
+  echo "--tls-port 0 --tls-cert-file $tls_dir/node-$1.crt --tls-key-file $tls_dir/node-$1.key --tls-ca-cert-file $tls_dir/ca.crt"
+}
+
+# tandem-1-tls: a single node; the load goes to its TLS port (client certificates required).
+start_tandem_1_tls() {
+  # shellcheck disable=SC2046 # several flags
+  tandem_start tandem-1-tls --listen 127.0.0.1:0 $(tls_serve_flags 1)
+  contestants+=(tandem-1-tls); target[tandem-1-tls]="$tls"; extra[tandem-1-tls]="$(tls_bench_flags)"
+  server_pids[tandem-1-tls]="$started_pid"
+  describe[tandem-1-tls]="as tandem-1, the load on its TLS port (\`tls-auth-clients yes\`, a client certificate, rustls)"
+}
+
+# tandem-3-tls: as tandem-3, with mTLS peers (`tls-cluster yes`) and the load on the TLS ports.
+start_tandem_3_tls() {
+  local secret="bench-secret-$RANDOM$RANDOM$RANDOM"
+  local zones=(- a b c) n m leader="" targets
+  local -a client_port peer_port client_addr tls_addr
+  for n in 1 2 3; do client_port[n]=$(free_port); peer_port[n]=$(free_port); done
+  server_pids[tandem-3-tls]=""
+  for n in 1 2 3; do
+    local peers=()
+    for m in 1 2 3; do
+      if [[ $m != "$n" ]]; then peers+=(--peer "$m@127.0.0.1:${peer_port[m]}"); fi
+    done
+    # shellcheck disable=SC2046 # several flags
+    tandem_start "tandem-3-tls-n$n" --node-id "$n" --zone "${zones[n]}" \
+      --listen "127.0.0.1:${client_port[n]}" --peer-listen "127.0.0.1:${peer_port[n]}" \
+      "${peers[@]}" --cluster-secret "$secret" $(tls_serve_flags "$n") --tls-cluster yes
+    client_addr[n]=$listen
+    tls_addr[n]=$tls
+    server_pids[tandem-3-tls]+=" $started_pid"
+  done
+  for _ in $(seq 100); do
+    for n in 1 2 3; do
+      if redis-cli -h 127.0.0.1 -p "${client_addr[n]##*:}" info replication 2>/dev/null | grep -q '^role:master'; then
+        leader=$n; break 2
+      fi
+    done
+    sleep 0.1
+  done
+  if [[ -z $leader ]]; then
+    three_note="tandem-3-tls: skipped, no leader elected within 10 s (logs in $data/tandem-3-tls-n*.log)."
+    return
+  fi
+  targets="--target ${tls_addr[leader]}"
+  for n in 1 2 3; do
+    if [[ $n != "$leader" ]]; then targets+=" --target ${tls_addr[n]}"; fi
+  done
+  contestants+=(tandem-3-tls); target[tandem-3-tls]=""; extra[tandem-3-tls]="$targets --follow-leader $(tls_bench_flags)"
+  describe[tandem-3-tls]="as tandem-3, with mutual TLS between the nodes (\`tls-cluster yes\`) and the load on the TLS ports"
 }

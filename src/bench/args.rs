@@ -29,6 +29,21 @@ pub struct BenchArgs {
     /// Speak RESP3 (send `HELLO 3` first).
     #[arg(long)]
     pub resp3: bool,
+    /// Connect over TLS (as `redis-cli --tls`); needs --tls-ca-cert-file.
+    #[arg(long)]
+    pub tls: bool,
+    /// CA certificates (PEM) the server's certificate must chain to (with --tls).
+    #[arg(long, value_name = "FILE")]
+    pub tls_ca_cert_file: Option<std::path::PathBuf>,
+    /// Client certificate chain (PEM) to present (with --tls and --tls-key-file).
+    #[arg(long, value_name = "FILE")]
+    pub tls_cert_file: Option<std::path::PathBuf>,
+    /// The client certificate's private key (PEM).
+    #[arg(long, value_name = "FILE")]
+    pub tls_key_file: Option<std::path::PathBuf>,
+    /// The name the server's certificate must carry [default: the target's host].
+    #[arg(long, value_name = "NAME")]
+    pub tls_server_name: Option<String>,
     /// Concurrent connections.
     #[arg(long, default_value_t = 50)]
     pub clients: usize,

@@ -138,6 +138,40 @@ fn workload(args: &BenchArgs) -> anyhow::Result<Workload> {
     }
 }
 
+/// The TLS settings of --tls: the server name defaults to the first target's host.
+fn client_tls(
+    args: &BenchArgs,
+    targets: &[String],
+) -> anyhow::Result<Option<crate::client::ClientTls>> {
+    if !args.tls {
+        return Ok(None);
+    }
+    let ca = args
+        .tls_ca_cert_file
+        .as_deref()
+        .context("--tls needs --tls-ca-cert-file")?;
+    let identity = match (&args.tls_cert_file, &args.tls_key_file) {
+        (Some(cert), Some(key)) => Some((cert.as_path(), key.as_path())),
+        (None, None) => None,
+        _ => anyhow::bail!("--tls-cert-file and --tls-key-file go together"),
+    };
+    let connector = crate::tls::client_connector(ca, identity).map_err(anyhow::Error::msg)?;
+    let host = match &args.tls_server_name {
+        Some(name) => name.clone(),
+        None => {
+            let target = targets.first().context("a target")?;
+            let (host, _) = target.rsplit_once(':').context("--target is host:port")?;
+            host.trim_matches(|c| c == '[' || c == ']').to_string()
+        }
+    };
+    let server_name = rustls::pki_types::ServerName::try_from(host.clone())
+        .map_err(|e| anyhow::anyhow!("--tls-server-name {host}: {e}"))?;
+    Ok(Some(crate::client::ClientTls {
+        connector,
+        server_name,
+    }))
+}
+
 /// One run against `targets` (one server, or one cluster with --follow-leader).
 async fn run_targets(args: &BenchArgs, targets: Vec<String>) -> anyhow::Result<RunReport> {
     let label = targets.join(",");
@@ -154,6 +188,7 @@ async fn run_targets(args: &BenchArgs, targets: Vec<String>) -> anyhow::Result<R
         } else {
             Protocol::Resp2
         },
+        tls: client_tls(args, &targets)?,
     };
     // Connect every client before the clock starts, as redis-benchmark does.
     let mut sessions = Vec::with_capacity(args.clients);

@@ -24,6 +24,45 @@ pub struct Auth {
     pub password: String,
 }
 
+/// TLS for a client connection: the connector and the name the server's certificate must
+/// carry.
+#[derive(Clone)]
+pub struct ClientTls {
+    pub connector: tokio_rustls::TlsConnector,
+    pub server_name: rustls::pki_types::ServerName<'static>,
+}
+
+impl std::fmt::Debug for ClientTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ClientTls({:?})", self.server_name)
+    }
+}
+
+/// The socket: plain TCP, or TLS over it.
+enum Stream {
+    Plain(TcpStream),
+    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+}
+
+impl Stream {
+    async fn write_all(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        match self {
+            Stream::Plain(stream) => stream.write_all(bytes).await,
+            Stream::Tls(stream) => {
+                stream.write_all(bytes).await?;
+                stream.flush().await
+            }
+        }
+    }
+
+    async fn read_buf(&mut self, buf: &mut BytesMut) -> std::io::Result<usize> {
+        match self {
+            Stream::Plain(stream) => stream.read_buf(buf).await,
+            Stream::Tls(stream) => stream.read_buf(buf).await,
+        }
+    }
+}
+
 /// How to open a connection.
 #[derive(Clone, Debug)]
 pub struct ConnectOptions {
@@ -33,6 +72,8 @@ pub struct ConnectOptions {
     pub auth: Option<Auth>,
     /// `Resp2`: no HELLO is sent (works with every server). `Resp3`: `HELLO 3` first.
     pub protocol: Protocol,
+    /// TLS over the TCP connection (None: plaintext).
+    pub tls: Option<ClientTls>,
 }
 
 impl Default for ConnectOptions {
@@ -42,13 +83,14 @@ impl Default for ConnectOptions {
             reply_timeout: Duration::from_secs(10),
             auth: None,
             protocol: Protocol::Resp2,
+            tls: None,
         }
     }
 }
 
 /// One open connection.
 pub struct Connection {
-    stream: TcpStream,
+    stream: Stream,
     target: String,
     read_buf: BytesMut,
     write_buf: BytesMut,
@@ -75,6 +117,27 @@ impl Connection {
                 }
             };
         let _ = stream.set_nodelay(true);
+        let stream = match &options.tls {
+            None => Stream::Plain(stream),
+            Some(tls) => {
+                let handshake = tls.connector.connect(tls.server_name.clone(), stream);
+                match tokio::time::timeout(options.connect_timeout, handshake).await {
+                    Ok(Ok(stream)) => Stream::Tls(Box::new(stream)),
+                    Ok(Err(source)) => {
+                        return Err(ClientError::Connect {
+                            target: target.to_string(),
+                            source,
+                        })
+                    }
+                    Err(_) => {
+                        return Err(ClientError::ConnectTimeout {
+                            target: target.to_string(),
+                            timeout_ms: options.connect_timeout.as_millis() as u64,
+                        })
+                    }
+                }
+            }
+        };
         let mut connection = Connection {
             stream,
             target: target.to_string(),

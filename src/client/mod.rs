@@ -12,7 +12,7 @@ mod reconnect;
 mod retrying;
 mod value;
 
-pub use connection::{Auth, ConnectOptions, Connection};
+pub use connection::{Auth, ClientTls, ConnectOptions, Connection};
 pub use error::ClientError;
 pub use reconnect::{Reconnecting, RoundRobin, TargetPolicy};
 pub use retrying::{CallError, Client, ClientOptions, ClientStats, Outcome};

@@ -4,6 +4,10 @@
 //! derived from the entry's position, the entry's term), never from the replica, so every
 //! replica that applies the entry makes the same choices (SPOP, which waiter is served, ...).
 
+use std::sync::Arc;
+
+use bytes::Bytes;
+
 use super::Reply;
 use crate::keyspace::WaiterId;
 
@@ -24,6 +28,54 @@ pub struct Cx {
     notify_flags: u32,
     /// Keyspace events recorded so far, in order.
     events: Vec<super::notify::KeyEvent>,
+    /// The user a script runs as, checking each command it calls (None: unchecked, as for
+    /// log entries written before scripts carried their user).
+    caller: Option<Caller>,
+    /// Calls the caller check refused, with the user's name, in order (for the ACL LOG).
+    denials: Vec<(Bytes, Denial)>,
+}
+
+/// Why a user may not run a command: its ACL permissions lack the command, a key or a channel.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Denial {
+    /// The command (`get`, or `client|kill` for a subcommand).
+    Command(String),
+    Key(Bytes),
+    Channel(Bytes),
+}
+
+impl Denial {
+    /// The error `redis.call` raises (and `redis.pcall` returns) for a refused call: Redis
+    /// 7.0's texts, which differ from the NOPERM a client gets at top level.
+    pub fn script_error(&self) -> String {
+        match self {
+            Denial::Command(_) => {
+                "ERR The user executing the script can't run this command or subcommand".into()
+            }
+            Denial::Key(_) => "ERR The user executing the script can't access at least one of the keys mentioned in the command arguments".into(),
+            Denial::Channel(_) => "ERR The user executing the script can't publish to the channel mentioned in the command".into(),
+        }
+    }
+}
+
+/// Checks the commands a script calls against its user's ACL permissions.
+pub trait CallerCheck: Send + Sync {
+    /// The user's name.
+    fn user(&self) -> &Bytes;
+    /// Why the call `args` (`args[0]` is the command name) is refused, or None. Unknown
+    /// commands, wrong argument counts and commands scripts may not call are None: the script
+    /// engine answers those with its own errors.
+    fn check(&self, args: &[Bytes]) -> Option<Denial>;
+}
+
+/// A script's user, as a [`Cx`] holds it.
+#[derive(Clone)]
+pub struct Caller(pub Arc<dyn CallerCheck>);
+
+impl std::fmt::Debug for Caller {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Caller({})", String::from_utf8_lossy(self.0.user()))
+    }
 }
 
 /// A blocked client whose wait ended in an apply; the node it is connected to tells it.
@@ -58,7 +110,35 @@ impl Cx {
             unblocked: Vec::new(),
             notify_flags: 0,
             events: Vec::new(),
+            caller: None,
+            denials: Vec::new(),
         }
+    }
+
+    /// Sets the user scripts run as (None: unchecked); returns the previous one.
+    pub fn set_caller(&mut self, caller: Option<Caller>) -> Option<Caller> {
+        std::mem::replace(&mut self.caller, caller)
+    }
+
+    /// Checks a call a script makes against its user: the denial (also recorded for the ACL
+    /// LOG), or None if it may run.
+    pub(crate) fn check_call(&mut self, args: &[Bytes]) -> Option<Denial> {
+        let caller = self.caller.as_ref()?;
+        let denial = caller.0.check(args)?;
+        self.denials.push((caller.0.user().clone(), denial.clone()));
+        Some(denial)
+    }
+
+    /// Whether the script's user may make the call `args` (unchecked scripts may make any).
+    pub(crate) fn caller_allows(&self, args: &[Bytes]) -> bool {
+        self.caller
+            .as_ref()
+            .is_none_or(|caller| caller.0.check(args).is_none())
+    }
+
+    /// The calls refused so far, with their user (emptied).
+    pub fn take_denials(&mut self) -> Vec<(Bytes, Denial)> {
+        std::mem::take(&mut self.denials)
     }
 
     /// The same context recording the keyspace events `flags` select (0: none, at no cost).

@@ -38,7 +38,7 @@ pub(crate) use blocking::{cancel_wait, end_stale_waits, serve_blocked};
 pub use blocking::{
     BLMPop, BLMove, BLPop, BRPop, BRPopLPush, BZMPop, BZPopMax, BZPopMin, ListWait,
 };
-pub use context::{Cx, UnblockOutcome, Unblocked};
+pub use context::{Caller, CallerCheck, Cx, Denial, UnblockOutcome, Unblocked};
 pub use error::{CommandError, STRING_BYTES_MAX};
 pub use registry::Registry;
 pub use reply::{format_double, Reply};

@@ -35,6 +35,22 @@ const EVAL_RO_FLAGS: Flags = Flags::READONLY
     .union(Flags::STALE);
 
 /// EVAL-style key positions: `numkeys` at 2, then the keys.
+impl Command {
+    /// Whether this command runs Lua (a script or a function), whose calls are checked
+    /// against the ACL permissions of the user running it.
+    pub fn runs_script(&self) -> bool {
+        matches!(
+            self,
+            Command::Eval(_)
+                | Command::EvalSha(_)
+                | Command::EvalRo(_)
+                | Command::EvalShaRo(_)
+                | Command::FCall(_)
+                | Command::FCallRo(_)
+        )
+    }
+}
+
 fn eval_keys(args: &[Bytes]) -> Option<Vec<usize>> {
     super::numkeys_positions(args, 2)
 }

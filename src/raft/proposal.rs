@@ -171,6 +171,26 @@ pub enum Op {
     /// A change to the ACL users (SETUSER, DELUSER, LOAD): replies OK, the number of users
     /// deleted, or `[index, reason]` for the SETUSER rule that failed (nothing changed).
     Acl(crate::keyspace::UserChange),
+    /// A script (EVAL, FCALL, ...; or a transaction holding one) run as `user`: every command
+    /// it calls is checked against that user's permissions in the replicated user table as of
+    /// this entry, so every replica allows and refuses the same calls. Ops written before this
+    /// variant existed carry no user and run unchecked.
+    AsUser {
+        user: bytes::Bytes,
+        op: Box<Op>,
+    },
+}
+
+impl Op {
+    /// Whether this op runs a script (so it must say which user runs it).
+    pub fn runs_script(&self) -> bool {
+        match self {
+            Op::Command(command) => command.runs_script(),
+            Op::Transaction(transaction) => transaction.commands.iter().any(|c| c.runs_script()),
+            Op::InSession { op, .. } | Op::AsUser { op, .. } => op.runs_script(),
+            _ => false,
+        }
+    }
 }
 
 /// Where one op's reply goes.

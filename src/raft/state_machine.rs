@@ -61,7 +61,12 @@ pub struct SmShared {
     /// Called after an apply or snapshot install that changed the ACL users (the server
     /// disconnects clients of users that are gone or disabled).
     acl_sink: std::sync::OnceLock<AclSink>,
+    /// Where the script calls refused by ACL during an apply go (the server's ACL LOG).
+    denial_sink: std::sync::OnceLock<DenialSink>,
 }
+
+/// Receives the script calls an applied batch refused, with the user each ran as.
+pub type DenialSink = Arc<dyn Fn(Vec<(bytes::Bytes, command::Denial)>) + Send + Sync>;
 
 /// Told that the ACL users changed.
 pub type AclSink = Arc<dyn Fn() + Send + Sync>;
@@ -95,6 +100,11 @@ impl SmShared {
     /// Installs where keyspace events are delivered (once).
     pub fn set_event_sink(&self, sink: EventSink) {
         let _ = self.event_sink.set(sink);
+    }
+
+    /// Installs where refused script calls are reported (once).
+    pub fn set_denial_sink(&self, sink: DenialSink) {
+        let _ = self.denial_sink.set(sink);
     }
 
     /// Installs who hears of ACL user changes (once).
@@ -173,6 +183,7 @@ impl StateMachine {
             event_sink: std::sync::OnceLock::new(),
             acl_generation: AtomicU64::new(0),
             acl_sink: std::sync::OnceLock::new(),
+            denial_sink: std::sync::OnceLock::new(),
         });
         let sm = Self {
             shared: shared.clone(),
@@ -277,6 +288,13 @@ pub(crate) fn apply_op(keyspace: &mut Keyspace, op: &Op, cx: &mut Cx) -> Reply {
                 Outcome::Refused(error) => Reply::Error(error),
             }
         }
+        Op::AsUser { user, op } => {
+            let caller = crate::server::acl::script_caller(keyspace.users(), user);
+            let outer = cx.set_caller(caller);
+            let reply = apply_op(keyspace, op, cx);
+            cx.set_caller(outer);
+            reply
+        }
         Op::Acl(change) => match keyspace.users_mut().change(change) {
             Ok(_) if !matches!(change, crate::keyspace::UserChange::DelUsers(_)) => Reply::Ok,
             Ok(removed) => Reply::Integer(removed as i64),
@@ -311,6 +329,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let mut acl_changed = false;
         let mut unblocked = Vec::new();
         let mut events = Vec::new();
+        let mut denials = Vec::new();
         let notify_flags = self.shared.notify_flags.load(Ordering::Relaxed);
         let mut keyspace = self.shared.keyspace.write().expect("keyspace lock");
         let mut applied = self.shared.applied.lock().expect("applied lock");
@@ -348,6 +367,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                             if cx.notifications_on() {
                                 events.extend(cx.take_events());
                             }
+                            denials.extend(cx.take_denials());
                             reply
                         })
                         .collect()
@@ -370,6 +390,11 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         if !events.is_empty() {
             if let Some(sink) = self.shared.event_sink.get() {
                 sink(notify_flags, events);
+            }
+        }
+        if !denials.is_empty() {
+            if let Some(sink) = self.shared.denial_sink.get() {
+                sink(denials);
             }
         }
         Ok(responses)

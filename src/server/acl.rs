@@ -11,8 +11,9 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
+use super::acl_keys::{key_access, KeyAccess};
 use super::command_table;
-use crate::command::{Categories, CommandSpec, Flags};
+use crate::command::{Caller, CallerCheck, Categories, CommandSpec, Flags};
 use crate::keyspace::{glob_match, password_hash, KeyPattern, PasswordHash, Rule, User, Users};
 
 /// Commands whose first argument names a subcommand, as Redis 7.0 has them, with the
@@ -492,14 +493,8 @@ pub(crate) struct Compiled {
     bits: CommandBits,
 }
 
-/// Why a command was refused.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) enum Denial {
-    /// The command (`get`, or `client|kill` for a subcommand).
-    Command(String),
-    Key(Bytes),
-    Channel(Bytes),
-}
+/// Why a command was refused (defined with the command context, which scripts check with).
+pub(crate) use crate::command::Denial;
 
 impl Denial {
     /// The NOPERM error a client gets.
@@ -530,6 +525,15 @@ impl Denial {
                 "This user has no permissions to access the '{}' channel",
                 String::from_utf8_lossy(channel)
             ),
+        }
+    }
+
+    /// The reason EXEC gives for a queued command the user may no longer run.
+    pub(crate) fn exec_reason(&self) -> &'static str {
+        match self {
+            Denial::Command(_) => "no permission to execute the command or subcommand",
+            Denial::Key(_) => "no permission to touch the specified keys",
+            Denial::Channel(_) => "no permission to access one of the channels used as arguments",
         }
     }
 
@@ -613,13 +617,13 @@ impl Compiled {
         Err(spec.name.to_string())
     }
 
-    fn key_allowed(&self, key: &[u8], write: bool) -> bool {
+    fn key_allowed(&self, key: &[u8], access: KeyAccess) -> bool {
         self.user.all_keys
-            || self
-                .user
-                .keys
-                .iter()
-                .any(|p| (if write { p.write } else { p.read }) && glob_match(&p.pattern, key))
+            || self.user.keys.iter().any(|p| {
+                (p.read || !access.needs_read())
+                    && (p.write || !access.needs_write())
+                    && glob_match(&p.pattern, key)
+            })
     }
 
     fn channel_allowed(&self, channel: &[u8], literal: bool) -> bool {
@@ -649,10 +653,17 @@ impl Compiled {
         // channel below.
         let shard_channels = matches!(spec.name, "spublish" | "ssubscribe" | "sunsubscribe");
         if !self.user.all_keys && !shard_channels {
-            let write = spec.is_write();
-            for position in spec.keys.positions(args) {
+            let container = lookup_container(spec.name).is_some();
+            // A command Redis does not have: its reads need R, its writes W.
+            let fallback = if spec.is_write() {
+                KeyAccess::W
+            } else {
+                KeyAccess::R
+            };
+            for (nth, position) in spec.keys.positions(args).into_iter().enumerate() {
                 if let Some(key) = args.get(position) {
-                    if !self.key_allowed(key, write) {
+                    let access = key_access(spec, container, args, nth).unwrap_or(fallback);
+                    if !self.key_allowed(key, access) {
                         return Err(Denial::Key(key.clone()));
                     }
                 }
@@ -679,6 +690,48 @@ impl Compiled {
         channels.iter().all(|c| self.channel_allowed(c, false))
             && patterns.iter().all(|p| self.channel_allowed(p, true))
     }
+}
+
+/// A script's user as the replicated table has it: what its calls are checked against.
+struct ScriptCaller {
+    name: Bytes,
+    /// None: no such user (deleted after the script was proposed): every call is refused.
+    user: Option<Compiled>,
+}
+
+impl CallerCheck for ScriptCaller {
+    fn user(&self) -> &Bytes {
+        &self.name
+    }
+
+    fn check(&self, args: &[Bytes]) -> Option<Denial> {
+        let (index, spec) = command_table::lookup_indexed(args.first()?)?;
+        if !spec.arity_ok(args.len()) || spec.flags.contains(Flags::NOSCRIPT) {
+            return None;
+        }
+        match &self.user {
+            Some(user) => user.check(index, spec, args).err(),
+            None => Some(Denial::Command(spec.name.to_string())),
+        }
+    }
+}
+
+/// The checker for a script run as `name`, from the user table as of the script's log entry;
+/// None when there is nothing to check (the user may run every command on every key and
+/// channel, as the implicit `default` user does).
+pub(crate) fn script_caller(users: &Users, name: &Bytes) -> Option<Caller> {
+    let user = match users.get(name) {
+        Some(user) => Some(Compiled::new(name.clone(), user.clone())),
+        None if &name[..] == b"default" => return None,
+        None => None,
+    };
+    if user.as_ref().is_some_and(|u| u.unrestricted) {
+        return None;
+    }
+    Some(Caller(Arc::new(ScriptCaller {
+        name: name.clone(),
+        user,
+    })))
 }
 
 /// The command rules of `user` as ACL GETUSER shows them: `+@all` or `-@all`, then each
@@ -1107,6 +1160,66 @@ mod tests {
             !removal.contains("secret"),
             "passwords are never quoted: {removal}"
         );
+    }
+
+    /// `%W~` alone allowed INCR (a read-modify-write) when keys were checked by the command's
+    /// write flag instead of each key's access.
+    #[test]
+    fn keys_are_checked_by_their_access() {
+        let u = user(&["on", "nopass", "+@all", "%R~r*", "%W~w*"]);
+        let key = |k: &str| Err(Denial::Key(Bytes::from(k.to_string())));
+        assert_eq!(check(&u, &["set", "w1", "v"]), Ok(()));
+        assert_eq!(check(&u, &["set", "w1", "v", "GET"]), key("w1"));
+        assert_eq!(check(&u, &["incr", "w1"]), key("w1"));
+        assert_eq!(check(&u, &["get", "w1"]), key("w1"));
+        assert_eq!(check(&u, &["exists", "w1"]), Ok(()));
+        assert_eq!(check(&u, &["exists", "r1"]), Ok(()));
+        assert_eq!(check(&u, &["exists", "x"]), key("x"));
+        assert_eq!(check(&u, &["copy", "r1", "w2"]), Ok(()));
+        assert_eq!(check(&u, &["copy", "w1", "w2"]), key("w1"));
+        assert_eq!(check(&u, &["sunionstore", "w1", "r1", "r2"]), Ok(()));
+        assert_eq!(check(&u, &["sunionstore", "w1", "r1", "w2"]), key("w2"));
+        assert_eq!(check(&u, &["bitfield", "r1", "get", "u8", "0"]), Ok(()));
+        assert_eq!(
+            check(&u, &["bitfield", "r1", "set", "u8", "0", "1"]),
+            key("r1")
+        );
+        assert_eq!(check(&u, &["xinfo", "stream", "r1"]), Ok(()));
+        assert_eq!(check(&u, &["xgroup", "destroy", "r1", "g"]), key("r1"));
+        let both = user(&["on", "nopass", "+@all", "%RW~k*"]);
+        assert_eq!(check(&both, &["incr", "k1"]), Ok(()));
+    }
+
+    #[test]
+    fn a_script_caller_checks_calls_against_the_replicated_user() {
+        let mut users = Users::default();
+        let rules = parse_rules(&args(&["on", "nopass", "+set", "~k*"])).unwrap();
+        users
+            .change(&crate::keyspace::UserChange::SetUser {
+                name: Bytes::from("s"),
+                base: None,
+                rules,
+            })
+            .unwrap();
+        let caller = script_caller(&users, &Bytes::from("s")).unwrap();
+        assert_eq!(caller.0.check(&args(&["set", "k1", "v"])), None);
+        assert_eq!(
+            caller.0.check(&args(&["set", "x", "v"])),
+            Some(Denial::Key(Bytes::from("x")))
+        );
+        assert_eq!(
+            caller.0.check(&args(&["get", "k1"])),
+            Some(Denial::Command("get".into()))
+        );
+        // Unknown commands and wrong arity are the script engine's errors, not ACL's.
+        assert_eq!(caller.0.check(&args(&["nosuch"])), None);
+        assert_eq!(caller.0.check(&args(&["get"])), None);
+        let gone = script_caller(&users, &Bytes::from("gone")).unwrap();
+        assert_eq!(
+            gone.0.check(&args(&["set", "k1", "v"])),
+            Some(Denial::Command("set".into()))
+        );
+        assert!(script_caller(&users, &Bytes::from("default")).is_none());
     }
 
     #[test]

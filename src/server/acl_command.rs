@@ -125,6 +125,19 @@ impl Connection {
         Some(denial.error())
     }
 
+    /// `op`, run as this connection's user if it runs a script: the commands the script
+    /// calls are checked at apply, against the users as of its log entry.
+    pub(crate) fn as_caller(&self, op: Op) -> Op {
+        if op.runs_script() {
+            Op::AsUser {
+                user: self.user.name.clone(),
+                op: Box::new(op),
+            }
+        } else {
+            op
+        }
+    }
+
     /// Proposes a change to the users and waits until it is applied.
     async fn submit_acl(&mut self, change: UserChange) -> Reply {
         let pending = match self.db().enqueue_op(Op::Acl(change)).await {

@@ -204,7 +204,8 @@ impl Connection {
             return self.start_blocking(spec, args, command).await;
         }
         if spec.is_write() {
-            match self.db().enqueue(command).await {
+            let op = self.as_caller(crate::raft::Op::Command(command));
+            match self.db().enqueue_op(op).await {
                 Ok(pending) => self.reply_later(spec, args, pending).await,
                 Err(e) => self.reply(Some(name), node_error_reply(&e)).await,
             }
@@ -220,6 +221,14 @@ impl Connection {
         args: Vec<Bytes>,
         command: crate::command::Command,
     ) -> Flow {
+        if command.runs_script() && !self.user.unrestricted {
+            // Checked at apply against the replicated users, as a script that writes is.
+            let op = self.as_caller(crate::raft::Op::Command(command));
+            return match self.db().enqueue_op(op).await {
+                Ok(pending) => self.reply_later(spec, args, pending).await,
+                Err(e) => self.reply(Some(spec.name), node_error_reply(&e)).await,
+            };
+        }
         if !self.wait_for_own_writes().await {
             return Flow::Close;
         }

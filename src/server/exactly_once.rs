@@ -189,7 +189,7 @@ impl Connection {
         if self.too_few_replicas() {
             return self.error(Some(spec.name), NOREPLICAS).await;
         }
-        let op = tag.wrap(Op::Command(command));
+        let op = tag.wrap(self.as_caller(Op::Command(command)));
         match self.db().enqueue_op(op).await {
             Ok(pending) => self.reply_later(spec, inner, pending).await,
             Err(e) => self.reply(Some(spec.name), node_error_reply(&e)).await,

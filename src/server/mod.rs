@@ -5,8 +5,9 @@
 //! (`dispatch`). Shutdown stops accepting, lets every connection finish the commands it has
 //! already read, then shuts the node down (drain, final fsync).
 
-mod acl;
+pub(crate) mod acl;
 mod acl_command;
+mod acl_keys;
 pub mod admin;
 mod blocking;
 mod clients;
@@ -284,6 +285,26 @@ impl Server {
             if let Some(shared) = clients.upgrade() {
                 for client in shared.clients.list() {
                     client.acl_check.notify_one();
+                }
+            }
+        }));
+        // Script calls refused at apply: every node that applies the entry logs them (the
+        // calling client is known only on the node it is connected to).
+        let log_to = Arc::downgrade(&shared);
+        shared.sm().set_denial_sink(Arc::new(move |denials| {
+            if let Some(shared) = log_to.upgrade() {
+                for (user, denial) in denials {
+                    let client_info = format!(
+                        "user={} cmd=script (a script's call, applied from the log)",
+                        String::from_utf8_lossy(&user)
+                    );
+                    shared.acl.log_denial(
+                        shared.live.acllog_len_max(),
+                        &denial,
+                        "lua",
+                        &user,
+                        client_info,
+                    );
                 }
             }
         }));

@@ -29,8 +29,8 @@ const NOT_IN_MULTI: &str = "ERR Command not allowed inside a transaction";
 /// One command queued after MULTI.
 #[derive(Debug)]
 pub(crate) enum Queued {
-    /// Goes into the transaction's log entry.
-    Data(Command),
+    /// Goes into the transaction's log entry (with its arguments, checked again at EXEC).
+    Data(Command, Vec<Bytes>),
     /// A data command whose arguments Redis rejects only when it runs: EXEC answers this error
     /// in its slot and the command never reaches the log.
     Failed(String),
@@ -193,8 +193,9 @@ impl Connection {
         if failed {
             return self.error(name, EXECABORT).await;
         }
+        let queued = self.recheck_queued(queued);
         let grows_memory = queued.iter().any(|q| match q {
-            Queued::Data(command) => command.spec().flags.contains(Flags::DENYOOM),
+            Queued::Data(command, _) => command.spec().flags.contains(Flags::DENYOOM),
             _ => false,
         });
         if grows_memory && self.over_maxmemory() {
@@ -202,7 +203,7 @@ impl Connection {
             return self.error(name, text).await;
         }
         let writes = queued.iter().any(|q| match q {
-            Queued::Data(command) => command.is_write(),
+            Queued::Data(command, _) => command.is_write(),
             _ => false,
         });
         if writes && self.too_few_replicas() {
@@ -213,7 +214,7 @@ impl Connection {
         let slots: Vec<ExecSlot> = queued
             .into_iter()
             .map(|q| match q {
-                Queued::Data(command) => {
+                Queued::Data(command, _) => {
                     commands.push(command);
                     ExecSlot::Data
                 }
@@ -225,10 +226,13 @@ impl Connection {
             // Nothing to apply and nothing to check: no log entry.
             return self.reply_exec(None, slots).await;
         }
-        let transaction = Transaction { watches, commands };
+        let transaction = self.as_caller(crate::raft::Op::Transaction(Transaction {
+            watches,
+            commands,
+        }));
         let op = match self.session_tag.take() {
-            Some(tag) => tag.wrap(crate::raft::Op::Transaction(transaction)),
-            None => crate::raft::Op::Transaction(transaction),
+            Some(tag) => tag.wrap(transaction),
+            None => transaction,
         };
         match self.db().enqueue_op(op).await {
             Ok(pending) => self.reply_exec(Some(pending), slots).await,
@@ -267,7 +271,7 @@ impl Connection {
                 return self.error(name, text).await;
             }
             None => match spec.parse(&args) {
-                Ok(command) => Queued::Data(command),
+                Ok(command) => Queued::Data(command, args),
                 // The arity was checked above: anything else is the command's own argument
                 // check, which Redis runs at EXEC.
                 Err(error @ CommandError::Internal { .. }) => {
@@ -283,6 +287,45 @@ impl Connection {
             .multi
             .store(queue.len() as i64, Ordering::Relaxed);
         self.reply(name, Reply::Simple("QUEUED".into())).await
+    }
+
+    /// Checks the queued commands again against the user as it is now (the users may have
+    /// changed since they were queued, as Redis does at EXEC): a command no longer allowed
+    /// is not run and answers NOPERM in its slot; the others run.
+    fn recheck_queued(&self, queued: Vec<Queued>) -> Vec<Queued> {
+        if self.user.unrestricted {
+            return queued;
+        }
+        queued
+            .into_iter()
+            .map(|q| {
+                let args = match &q {
+                    Queued::Data(_, args) | Queued::Server(_, _, args) => args,
+                    Queued::Failed(_) => return q,
+                };
+                let Some((index, spec)) = command_table::lookup_indexed(&args[0]) else {
+                    return q;
+                };
+                match self.user.check(index, spec, args) {
+                    Ok(()) => q,
+                    Err(denial) => {
+                        self.shared.acl.log_denial(
+                            self.shared.live.acllog_len_max(),
+                            &denial,
+                            "multi",
+                            &self.user.name,
+                            self.client.line(),
+                        );
+                        Queued::Failed(format!(
+                            "NOPERM ACLs rules changed between the moment the transaction was \
+                             accumulated and the EXEC call. This command is no longer allowed \
+                             for the following reason: {}",
+                            denial.exec_reason()
+                        ))
+                    }
+                }
+            })
+            .collect()
     }
 
     /// Marks an open MULTI block as failed (EXEC will answer EXECABORT).

@@ -415,6 +415,28 @@ fn build(settings: &TlsSettings) -> Result<Built, String> {
     })
 }
 
+/// A connector for a RESP client (`tandem bench --tls`): trusts the CAs in `ca_cert_file` and,
+/// with `identity` (certificate chain, key), presents that client certificate.
+pub fn client_connector(
+    ca_cert_file: &Path,
+    identity: Option<(&Path, &Path)>,
+) -> Result<TlsConnector, String> {
+    let roots = read_roots(ca_cert_file)?;
+    let builder = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| format!("tls: {e}"))?
+    .with_root_certificates(roots);
+    let config = match identity {
+        Some((cert, key)) => builder
+            .with_client_auth_cert(read_certs(cert, "tls-cert-file")?, read_key(key)?)
+            .map_err(|e| format!("tls-cert-file / tls-key-file: {e}"))?,
+        None => builder.with_no_client_auth(),
+    };
+    Ok(TlsConnector::from(Arc::new(config)))
+}
+
 /// Checks that the leaf of `chain` names member `id` (`tandem-node-<id>` among its DNS subject
 /// alternative names). The chain itself was already verified against the CA by rustls.
 pub fn certificate_names_node(chain: &[CertificateDer<'_>], id: u64) -> Result<(), String> {

@@ -172,6 +172,40 @@ fn run_inner(
             let (value, failed) = redis_call(lua, &mut session, args)?;
             Ok((value, failed))
         })?;
+        // `redis.acl_check_cmd(command, ...)`: whether the script's user may run that call
+        // (nothing is logged); an error for a command that does not exist.
+        let acl_check = scope.create_function(|lua, args: MultiValue| {
+            let mut words = Vec::with_capacity(args.len());
+            for arg in args.iter() {
+                words.push(match arg {
+                    Value::String(s) => Bytes::copy_from_slice(&s.as_bytes()),
+                    Value::Integer(n) => Bytes::from(n.to_string()),
+                    Value::Number(_) => match lua.coerce_string(arg.clone())? {
+                        Some(s) => Bytes::copy_from_slice(&s.as_bytes()),
+                        None => Bytes::new(),
+                    },
+                    _ => {
+                        return Err(mlua::Error::external(CallError(
+                            "ERR Lua redis lib command arguments must be strings or integers"
+                                .into(),
+                        )))
+                    }
+                });
+            }
+            let known = words
+                .first()
+                .and_then(|name| crate::server::command_table::lookup(name))
+                .is_some();
+            if !known {
+                return Err(mlua::Error::external(CallError(
+                    "ERR Invalid command passed to redis.acl_check_cmd()".into(),
+                )));
+            }
+            Ok(session.borrow().cx.caller_allows(&words))
+        })?;
+        lua.globals()
+            .raw_get::<Table>("redis")?
+            .raw_set("acl_check_cmd", acl_check)?;
         let setresp = scope.create_function(|_, version: Value| {
             let version = match version {
                 Value::Integer(n) => n,
@@ -843,6 +877,11 @@ fn redis_call(
 
 /// Runs one command a script asked for, refusing what scripts may not run.
 fn run_command(session: &mut Session<'_>, words: &[Bytes]) -> Result<Reply, String> {
+    // The caller's ACL permissions come first (after the unknown-command, arity and
+    // not-from-scripts checks, which the check leaves to the code below), as in Redis.
+    if let Some(denial) = session.cx.check_call(words) {
+        return Err(denial.script_error());
+    }
     let name = words[0].to_ascii_lowercase();
     match name.as_slice() {
         b"time" => {
