@@ -194,10 +194,10 @@ impl Connection {
             return self.error(name, EXECABORT).await;
         }
         let grows_memory = queued.iter().any(|q| match q {
-            Queued::Data(command) => command.spec().flags.contains(Flags::DENYOOM),
+            Queued::Data(command) => self.refused_for_memory(command),
             _ => false,
         });
-        if grows_memory && self.over_maxmemory() {
+        if grows_memory {
             let text = format!("EXECABORT Transaction discarded because of: {OOM}");
             return self.error(name, text).await;
         }
