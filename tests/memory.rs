@@ -141,6 +141,8 @@ fn over_maxmemory_writes_are_refused_until_memory_is_freed() {
     assert_eq!(raw.cmd(&["EVALSHA", &sha, "1", "s", "v"]), OOM);
     assert_eq!(raw.cmd(&["EVAL", "#!lua\nreturn 1", "0"]), OOM);
     assert_eq!(raw.cmd(&["FCALL", "w", "1", "s"]), OOM);
+    let other = "#!lua name=other\nredis.register_function('x', function() return 1 end)";
+    assert_eq!(raw.cmd(&["FUNCTION", "LOAD", other]), OOM);
     assert_eq!(raw.cmd(&["MULTI"]), "+OK\r\n");
     assert_eq!(raw.cmd(&["SET", "fresh", "1"]), OOM);
     assert_eq!(

@@ -99,7 +99,8 @@ fn run_script(
 }
 
 /// Whether `command` runs a script or function that must be refused while used memory is over
-/// `maxmemory`: one that may write (not `no-writes`) and does not declare `allow-oom`. Redis
+/// `maxmemory`: one that may write (not `no-writes`) and does not declare `allow-oom`; or is
+/// FUNCTION LOAD or RESTORE. Redis
 /// lets a script without a shebang start and fails its first memory-growing write; Tandem
 /// decides before the script enters the log (apply must not depend on a node's memory), so a
 /// script without a shebang is refused whole. Scripts that are not cached, functions that do
@@ -121,6 +122,11 @@ pub fn refused_over_maxmemory(command: &Command, ks: &Keyspace) -> bool {
             .is_some_and(|(_, function)| {
                 !function.has_flag("no-writes") && !function.has_flag("allow-oom")
             }),
+        // FUNCTION LOAD and RESTORE add code (Redis flags those subcommands denyoom).
+        Command::Function(function) => matches!(
+            function.request,
+            FunctionRequest::Load { .. } | FunctionRequest::Restore { .. }
+        ),
         _ => false,
     }
 }
