@@ -37,6 +37,7 @@
 //! # });
 //! ```
 
+pub mod allocator;
 pub mod backup;
 pub mod bench;
 pub mod client;

@@ -10,6 +10,13 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use tandem::{Backend, Node, Transaction};
 
+/// jemalloc rather than the system allocator: its own accounting gives `used_memory` (what
+/// `maxmemory` is compared with) without reading /proc, it fragments less under a keyspace of
+/// many small allocations, and with its background threads it returns freed pages to the
+/// kernel after a burst (glibc's malloc keeps them in per-thread arenas).
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[derive(Parser)]
 #[command(
     name = "tandem",
@@ -183,6 +190,7 @@ enum ClusterAction {
 }
 
 fn main() -> anyhow::Result<()> {
+    tandem::allocator::jemalloc_is_global();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -191,6 +199,7 @@ fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .init();
+    tandem::allocator::enable_background_purge();
     let cli = Cli::parse();
     match cli.command {
         Cmd::Serve(args) if args.check_config => check_config(&args),

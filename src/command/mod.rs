@@ -68,8 +68,8 @@ pub use lists::{
 };
 pub use memory::{Memory, MemoryQuestion};
 pub use scripting::{
-    Eval, EvalRo, EvalSha, EvalShaRo, FCall, FCallRo, Function, FunctionRequest, RestorePolicy,
-    Script, ScriptRequest, SCRIPT_INSTRUCTIONS_MAX,
+    refused_over_maxmemory, Eval, EvalRo, EvalSha, EvalShaRo, FCall, FCallRo, Function,
+    FunctionRequest, RestorePolicy, Script, ScriptRequest, SCRIPT_INSTRUCTIONS_MAX,
 };
 pub use sets::{
     SAdd, SCard, SDiff, SDiffStore, SInter, SInterCard, SInterStore, SIsMember, SMIsMember,

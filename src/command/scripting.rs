@@ -20,9 +20,9 @@ use crate::keyspace::{sha1_hex, Keyspace};
 pub use engine::SCRIPT_INSTRUCTIONS_MAX;
 pub use functions::{FCall, FCallRo, Function, FunctionRequest, RestorePolicy};
 
-/// DENYOOM: as in Redis 7, a script (without `allow-oom`) is refused while over `maxmemory`.
+/// No DENYOOM, as in Redis 7: whether a script is refused over `maxmemory` depends on its
+/// flags ([`refused_over_maxmemory`]).
 const EVAL_FLAGS: Flags = Flags::WRITE
-    .union(Flags::DENYOOM)
     .union(Flags::NOSCRIPT)
     .union(Flags::SKIP_MONITOR)
     .union(Flags::MAY_REPLICATE)
@@ -112,6 +112,39 @@ fn run_script(
         access,
         cx,
     ))
+}
+
+/// Whether `command` runs a script or function that must be refused while used memory is over
+/// `maxmemory`: one that may write (not `no-writes`) and does not declare `allow-oom`; or is
+/// FUNCTION LOAD or RESTORE. Redis
+/// lets a script without a shebang start and fails its first memory-growing write; Tandem
+/// decides before the script enters the log (apply must not depend on a node's memory), so a
+/// script without a shebang is refused whole. Scripts that are not cached, functions that do
+/// not exist and malformed shebangs are not refused here: running them gives their own error.
+pub fn refused_over_maxmemory(command: &Command, ks: &Keyspace) -> bool {
+    let refused = |flags: Option<Vec<String>>| match flags {
+        None => true,
+        Some(flags) => !flags
+            .iter()
+            .any(|flag| flag == "no-writes" || flag == "allow-oom"),
+    };
+    match command {
+        Command::Eval(eval) => engine::script_flags(&eval.body).is_ok_and(refused),
+        Command::EvalSha(eval) => cached_body(ks, &eval.sha)
+            .is_ok_and(|(body, _)| engine::script_flags(&body).is_ok_and(refused)),
+        Command::FCall(call) => ks
+            .functions()
+            .function(&String::from_utf8_lossy(&call.function))
+            .is_some_and(|(_, function)| {
+                !function.has_flag("no-writes") && !function.has_flag("allow-oom")
+            }),
+        // FUNCTION LOAD and RESTORE add code (Redis flags those subcommands denyoom).
+        Command::Function(function) => matches!(
+            function.request,
+            FunctionRequest::Load { .. } | FunctionRequest::Restore { .. }
+        ),
+        _ => false,
+    }
 }
 
 /// EVAL_RO and EVALSHA_RO refuse a script whose shebang does not declare `no-writes`.

@@ -157,7 +157,7 @@ fn stream_at<'a>(
         Some(Entry {
             value: Value::Stream(stream),
             ..
-        }) => Ok(Some(stream)),
+        }) => Ok(Some(&**stream)),
         Some(_) => Err(CommandError::WrongType),
     }
 }
@@ -172,7 +172,7 @@ fn stream_mut<'a>(
         Some(Entry {
             value: Value::Stream(stream),
             ..
-        }) => Ok(Some(stream)),
+        }) => Ok(Some(&mut **stream)),
         Some(_) => Err(CommandError::WrongType),
     }
 }
@@ -402,7 +402,7 @@ impl XAdd {
             }
             // Checked on an empty stream before the key is created, so an error creates nothing.
             self.next_id(&StreamValue::default(), cx.now_ms)?;
-            ks.insert(slot.clone(), Value::Stream(StreamValue::default()), 0);
+            ks.insert(slot.clone(), Value::Stream(Box::default()), 0);
             new_key(cx, &self.key);
         }
         let Some(stream) = stream_mut(ks, &slot, cx.now_ms)? else {
@@ -1480,7 +1480,7 @@ impl XGroup {
                     if !mkstream {
                         return Err(requires_key());
                     }
-                    ks.insert(slot.clone(), Value::Stream(StreamValue::default()), 0);
+                    ks.insert(slot.clone(), Value::Stream(Box::default()), 0);
                     new_key(cx, key);
                 }
                 let Some(stream) = stream_mut(ks, &slot, now)? else {

@@ -467,7 +467,7 @@ pub(crate) fn decode_record(record: &[u8]) -> Result<(Bytes, Entry), KeyspaceErr
             }
             Value::Set(set)
         }
-        TAG_STREAM => Value::Stream(decode_stream(&mut reader)?),
+        TAG_STREAM => Value::Stream(Box::new(decode_stream(&mut reader)?)),
         tag => return Err(KeyspaceError::UnknownTypeTag { tag }),
     };
     let trailing = record.len() - reader.offset;

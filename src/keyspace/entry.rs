@@ -51,7 +51,9 @@ pub(crate) enum Value {
     ZSet(ZSet),
     Set(SetValue),
     List(ListValue),
-    Stream(StreamValue),
+    /// Boxed: a stream's counters and maps take about 90 bytes, and every `Value` (so every
+    /// key's entry, in the top-level map's nodes) is as large as its largest variant.
+    Stream(Box<StreamValue>),
 }
 
 impl Value {

@@ -5,6 +5,7 @@
 
 use std::borrow::Borrow;
 use std::cmp::Ordering;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use imbl::OrdMap;
@@ -12,10 +13,39 @@ use xxhash_rust::xxh3::xxh3_64;
 
 /// Field → value map iterated in insertion order (an overwritten field keeps
 /// its place; a deleted and re-added field moves to the end), like a Redis
-/// listpack-encoded hash. Both maps are persistent, so cloning is O(1) and
-/// mutating a hash that a snapshot still holds copies only the touched path.
-#[derive(Clone, Debug, Default)]
+/// listpack-encoded hash. Cloning is O(1) in both encodings: a small hash is one shared
+/// vector (copied on the first write after a clone), a large one two persistent maps that
+/// share structure, so mutating a hash that a snapshot still holds copies only the touched
+/// path. The encoding is invisible: iteration, scan order, equality, the snapshot encoding
+/// and the digest are the same for the same fields and history.
+#[derive(Clone, Debug)]
 pub(crate) struct HashValue {
+    repr: Repr,
+}
+
+/// Most fields a hash keeps in the small encoding; the write that adds one more converts it
+/// (for good: a large hash that shrinks stays large until a snapshot reload).
+pub(crate) const SMALL_FIELDS_MAX: usize = 64;
+
+#[derive(Clone, Debug)]
+enum Repr {
+    /// Up to [`SMALL_FIELDS_MAX`] (field, value) pairs in insertion order, found by a linear
+    /// scan: about 80 bytes per field instead of two B-tree entries sized for 64.
+    Small(Arc<Vec<(Bytes, Bytes)>>),
+    /// Boxed so that a small hash (and every `Value`) stays small.
+    Large(Box<Large>),
+}
+
+impl Default for HashValue {
+    fn default() -> Self {
+        HashValue {
+            repr: Repr::Small(Arc::new(Vec::new())),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default)]
+struct Large {
     /// (xxh3(field), field) → (insertion sequence, value). Ordering by the hash first gives
     /// a scan order that depends only on the field set, never on history or on the node.
     fields: OrdMap<FieldKey, (u64, Bytes)>,
@@ -93,30 +123,13 @@ impl PartialEq for HashValue {
     }
 }
 
-impl HashValue {
-    pub(crate) fn len(&self) -> usize {
-        self.fields.len()
-    }
-
-    pub(crate) fn is_empty(&self) -> bool {
-        self.fields.is_empty()
-    }
-
+impl Large {
     fn entry(&self, field: &[u8]) -> Option<&(u64, Bytes)> {
         let probe = (xxh3_64(field), field);
         self.fields.get(&probe as &dyn FieldOrder)
     }
 
-    pub(crate) fn get(&self, field: &[u8]) -> Option<&Bytes> {
-        self.entry(field).map(|(_, value)| value)
-    }
-
-    pub(crate) fn contains(&self, field: &[u8]) -> bool {
-        self.entry(field).is_some()
-    }
-
-    /// Sets `field`; returns true when the field is new.
-    pub(crate) fn insert(&mut self, field: Bytes, value: Bytes) -> bool {
+    fn insert(&mut self, field: Bytes, value: Bytes) -> bool {
         let probe = (xxh3_64(&field), &field[..]);
         if let Some((_, slot)) = self.fields.get_mut(&probe as &dyn FieldOrder) {
             *slot = value;
@@ -129,8 +142,7 @@ impl HashValue {
         true
     }
 
-    /// Removes `field`; returns true when it was present.
-    pub(crate) fn remove(&mut self, field: &[u8]) -> bool {
+    fn remove(&mut self, field: &[u8]) -> bool {
         let probe = (xxh3_64(field), field);
         match self.fields.remove(&probe as &dyn FieldOrder) {
             Some((seq, _)) => {
@@ -140,15 +152,104 @@ impl HashValue {
             None => false,
         }
     }
+}
+
+/// Either of two iterators (the two encodings' iterators have different types).
+enum Either<A, B> {
+    Small(A),
+    Large(B),
+}
+
+impl<T, A: Iterator<Item = T>, B: Iterator<Item = T>> Iterator for Either<A, B> {
+    type Item = T;
+
+    fn next(&mut self) -> Option<T> {
+        match self {
+            Either::Small(a) => a.next(),
+            Either::Large(b) => b.next(),
+        }
+    }
+}
+
+impl HashValue {
+    pub(crate) fn len(&self) -> usize {
+        match &self.repr {
+            Repr::Small(pairs) => pairs.len(),
+            Repr::Large(large) => large.fields.len(),
+        }
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Whether this hash is in the small encoding (for tests and MEMORY USAGE).
+    pub(crate) fn is_small(&self) -> bool {
+        matches!(self.repr, Repr::Small(_))
+    }
+
+    pub(crate) fn get(&self, field: &[u8]) -> Option<&Bytes> {
+        match &self.repr {
+            Repr::Small(pairs) => pairs
+                .iter()
+                .find(|(f, _)| f[..] == *field)
+                .map(|(_, value)| value),
+            Repr::Large(large) => large.entry(field).map(|(_, value)| value),
+        }
+    }
+
+    pub(crate) fn contains(&self, field: &[u8]) -> bool {
+        self.get(field).is_some()
+    }
+
+    /// Sets `field`; returns true when the field is new.
+    pub(crate) fn insert(&mut self, field: Bytes, value: Bytes) -> bool {
+        let pairs = match &mut self.repr {
+            Repr::Large(large) => return large.insert(field, value),
+            Repr::Small(pairs) => pairs,
+        };
+        if let Some(at) = pairs.iter().position(|(f, _)| *f == field) {
+            Arc::make_mut(pairs)[at].1 = value;
+            return false;
+        }
+        if pairs.len() < SMALL_FIELDS_MAX {
+            Arc::make_mut(pairs).push((field, value));
+            return true;
+        }
+        let mut large = Large::default();
+        for (f, v) in pairs.iter() {
+            large.insert(f.clone(), v.clone());
+        }
+        large.insert(field, value);
+        self.repr = Repr::Large(Box::new(large));
+        true
+    }
+
+    /// Removes `field`; returns true when it was present.
+    pub(crate) fn remove(&mut self, field: &[u8]) -> bool {
+        match &mut self.repr {
+            Repr::Large(large) => large.remove(field),
+            Repr::Small(pairs) => match pairs.iter().position(|(f, _)| f[..] == *field) {
+                Some(at) => {
+                    Arc::make_mut(pairs).remove(at);
+                    true
+                }
+                None => false,
+            },
+        }
+    }
 
     /// Fields and values in insertion order.
     pub(crate) fn iter(&self) -> impl Iterator<Item = (&Bytes, &Bytes)> + '_ {
-        self.order.values().map(move |field| {
-            let value = self
-                .get(field)
-                .expect("order and fields hold the same field set");
-            (field, value)
-        })
+        match &self.repr {
+            Repr::Small(pairs) => Either::Small(pairs.iter().map(|(f, v)| (f, v))),
+            Repr::Large(large) => Either::Large(large.order.values().map(move |field| {
+                let (_, value) = large
+                    .entry(field)
+                    .expect("order and fields hold the same field set");
+                (field, value)
+            })),
+        }
     }
 
     /// (hash, field, value) in scan order, from the first field whose xxh3 hash is
@@ -158,13 +259,29 @@ impl HashValue {
         &self,
         hash_from: u64,
     ) -> impl Iterator<Item = (u64, &Bytes, &Bytes)> + '_ {
-        let start = FieldKey {
-            hash: hash_from,
-            field: Bytes::new(),
-        };
-        self.fields
-            .range(start..)
-            .map(|(key, (_, value))| (key.hash, &key.field, value))
+        match &self.repr {
+            Repr::Small(pairs) => {
+                let mut found: Vec<(u64, &Bytes, &Bytes)> = pairs
+                    .iter()
+                    .map(|(f, v)| (xxh3_64(f), f, v))
+                    .filter(|(hash, _, _)| *hash >= hash_from)
+                    .collect();
+                found.sort_unstable_by(|a, b| (a.0, &a.1[..]).cmp(&(b.0, &b.1[..])));
+                Either::Small(found.into_iter())
+            }
+            Repr::Large(large) => {
+                let start = FieldKey {
+                    hash: hash_from,
+                    field: Bytes::new(),
+                };
+                Either::Large(
+                    large
+                        .fields
+                        .range(start..)
+                        .map(|(key, (_, value))| (key.hash, &key.field, value)),
+                )
+            }
+        }
     }
 }
 
@@ -224,5 +341,119 @@ mod tests {
             forward.scan_from(u64::MAX).count(),
             usize::from(order[3].0 == u64::MAX)
         );
+    }
+
+    /// The two encodings against a reference (a vector in insertion order), seeded random
+    /// operations crossing the small/large threshold both ways: every read agrees.
+    #[test]
+    fn encodings_agree_with_a_reference_model() {
+        use rand::rngs::StdRng;
+        use rand::{Rng, SeedableRng};
+        for seed in 0..20u64 {
+            let mut rng = StdRng::seed_from_u64(seed);
+            let mut hash = HashValue::default();
+            let mut model: Vec<(Bytes, Bytes)> = Vec::new();
+            let mut snapshots: Vec<(HashValue, Vec<(Bytes, Bytes)>)> = Vec::new();
+            // Grow past the threshold, then shrink, then grow again.
+            let universe = [40, 150, 20, 90][seed as usize % 4];
+            for step in 0..3000 {
+                let field = Bytes::from(format!("f{}", rng.gen_range(0..universe)));
+                let grow = (step / 500) % 2 == 0;
+                if rng.gen_bool(if grow { 0.7 } else { 0.3 }) {
+                    let value = Bytes::from(format!("v{step}"));
+                    let at = model.iter().position(|(f, _)| *f == field);
+                    let new = hash.insert(field.clone(), value.clone());
+                    assert_eq!(new, at.is_none());
+                    match at {
+                        Some(at) => model[at].1 = value,
+                        None => model.push((field.clone(), value)),
+                    }
+                } else {
+                    let at = model.iter().position(|(f, _)| *f == field);
+                    assert_eq!(hash.remove(&field), at.is_some());
+                    if let Some(at) = at {
+                        model.remove(at);
+                    }
+                }
+                assert_eq!(hash.len(), model.len());
+                assert_eq!(
+                    hash.get(&field),
+                    model.iter().find(|(f, _)| *f == field).map(|(_, v)| v)
+                );
+                if step % 97 == 0 {
+                    let pairs: Vec<_> = hash.iter().map(|(f, v)| (f.clone(), v.clone())).collect();
+                    assert_eq!(pairs, model, "seed {seed} step {step}");
+                    let mut expected: Vec<_> = model
+                        .iter()
+                        .map(|(f, v)| (xxh3_64(f), f.clone(), v.clone()))
+                        .collect();
+                    expected.sort();
+                    let from = rng.gen::<u64>() >> rng.gen_range(0..64);
+                    expected.retain(|(h, _, _)| *h >= from);
+                    let scanned: Vec<_> = hash
+                        .scan_from(from)
+                        .map(|(h, f, v)| (h, f.clone(), v.clone()))
+                        .collect();
+                    assert_eq!(scanned, expected, "seed {seed} step {step}");
+                    snapshots.push((hash.clone(), model.clone()));
+                }
+            }
+            // Clones taken along the way were not changed by later writes.
+            for (clone, model) in snapshots {
+                let pairs: Vec<_> = clone.iter().map(|(f, v)| (f.clone(), v.clone())).collect();
+                assert_eq!(pairs, model);
+            }
+        }
+    }
+
+    /// A hash that grew large and shrank back holds the same logical value as one that
+    /// stayed small: equal, and the same snapshot record (so the same digest).
+    #[test]
+    fn encoding_does_not_reach_equality_or_the_snapshot_record() {
+        let mut grown = HashValue::default();
+        let mut small = HashValue::default();
+        for i in 0..SMALL_FIELDS_MAX + 10 {
+            grown.insert(Bytes::from(format!("tmp{i}")), Bytes::from("x"));
+        }
+        for i in 0..10 {
+            let field = Bytes::from(format!("f{i}"));
+            grown.insert(field.clone(), Bytes::from(format!("{i}")));
+            small.insert(field, Bytes::from(format!("{i}")));
+        }
+        for i in 0..SMALL_FIELDS_MAX + 10 {
+            assert!(grown.remove(format!("tmp{i}").as_bytes()));
+        }
+        assert!(!grown.is_small() && small.is_small());
+        assert_eq!(grown, small);
+        let record = |hash: &HashValue| {
+            let entry = super::super::Entry {
+                value: super::super::Value::Hash(hash.clone()),
+                expiry_ms: 0,
+                version: 7,
+            };
+            let mut out = Vec::new();
+            super::super::codec::encode_record(b"h", &entry, &mut out);
+            out
+        };
+        assert_eq!(record(&grown), record(&small));
+    }
+
+    /// Where a key's bytes go (printed with --nocapture): the value types stay small.
+    #[test]
+    fn sizes_of_the_encodings() {
+        use std::mem::size_of;
+        println!(
+            "HashValue {} Entry {} Value {} Bytes {} (Bytes, Bytes) {} Slot {}",
+            size_of::<HashValue>(),
+            size_of::<super::super::Entry>(),
+            size_of::<super::super::Value>(),
+            size_of::<Bytes>(),
+            size_of::<(Bytes, Bytes)>(),
+            size_of::<super::super::Slot>(),
+        );
+        assert!(size_of::<HashValue>() <= 16);
+        // Large variants are boxed, so a key's entry stays small whatever its type.
+        assert!(size_of::<super::super::Value>() <= 40);
+        assert!(size_of::<super::super::Entry>() <= 56);
     }
 }

@@ -17,7 +17,9 @@ pub enum ListEnd {
 /// list shares it until a write touches it.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub(crate) struct ListValue {
-    items: Vector<Bytes>,
+    /// Boxed: an RRB vector is about 64 bytes inline, and every `Value` (so every key's entry)
+    /// is as large as its largest variant.
+    items: Box<Vector<Bytes>>,
 }
 
 impl ListValue {
@@ -61,7 +63,7 @@ impl ListValue {
     /// Keeps only the elements in `range` (which must lie within the list).
     pub(crate) fn retain_range(&mut self, range: std::ops::Range<usize>) {
         self.items.truncate(range.end);
-        self.items = self.items.skip(range.start);
+        *self.items = self.items.skip(range.start);
     }
 
     /// Removes up to `count_max` elements equal to `element` (every one if None), scanning from
@@ -96,7 +98,7 @@ impl ListValue {
             }
         }
         if removed > 0 {
-            self.items = kept;
+            *self.items = kept;
         }
         removed
     }
@@ -115,7 +117,7 @@ impl ListValue {
 impl FromIterator<Bytes> for ListValue {
     fn from_iter<I: IntoIterator<Item = Bytes>>(elements: I) -> Self {
         ListValue {
-            items: elements.into_iter().collect(),
+            items: Box::new(elements.into_iter().collect()),
         }
     }
 }

@@ -48,10 +48,14 @@ fn sampled(len: usize, samples: usize, each: impl Iterator<Item = usize>) -> usi
 
 impl HashValue {
     fn memory_estimate(&self, samples: usize) -> usize {
-        // fields: field → (sequence, value); order: sequence → field (a second handle to the
-        // same field buffer, which is counted once).
-        let per_field = ord_entry_bytes(size_of::<(Bytes, (u64, Bytes))>())
-            + ord_entry_bytes(size_of::<(u64, Bytes)>());
+        // Small: one vector of (field, value) pairs. Large: fields: field → (sequence, value);
+        // order: sequence → field (a second handle to the same field buffer, counted once).
+        let per_field = if self.is_small() {
+            size_of::<(Bytes, Bytes)>()
+        } else {
+            ord_entry_bytes(size_of::<(Bytes, (u64, Bytes))>())
+                + ord_entry_bytes(size_of::<(u64, Bytes)>())
+        };
         sampled(
             self.len(),
             samples,

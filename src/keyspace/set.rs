@@ -51,8 +51,10 @@ impl Member {
 /// An unordered set of byte strings with uniformly random picks. See the module docs.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct SetValue {
-    /// Position order: what random picks index into and what a snapshot stores.
-    members: Vector<Member>,
+    /// Position order: what random picks index into and what a snapshot stores. Boxed: an
+    /// RRB vector is about 64 bytes inline, and every `Value` is as large as its largest
+    /// variant.
+    members: Box<Vector<Member>>,
     /// (hash, member) → position in `members`.
     positions: OrdMap<Member, usize>,
 }

@@ -112,12 +112,26 @@ impl Connection {
         }
     }
 
-    /// Whether `maxmemory` is set and the process's resident memory is over it.
+    /// Whether `maxmemory` is set and used memory (the allocator's count, refreshed every few
+    /// milliseconds: see [`crate::allocator::used_memory`]) is over it.
     pub(crate) fn over_maxmemory(&self) -> bool {
         self.shared
             .live
             .maxmemory_bytes()
-            .is_some_and(|max| super::info::rss_bytes() > max)
+            .is_some_and(|max| crate::allocator::used_memory() > max)
+    }
+
+    /// Whether `command` is refused with OOM now: used memory is over `maxmemory` and the command
+    /// may grow memory (DENYOOM), or runs a script that may write without `allow-oom`.
+    pub(crate) fn refused_for_memory(&self, command: &crate::command::Command) -> bool {
+        if !self.over_maxmemory() {
+            return false;
+        }
+        if command.spec().flags.contains(Flags::DENYOOM) {
+            return true;
+        }
+        let keyspace = self.shared.sm().keyspace.read().expect("keyspace lock");
+        crate::command::refused_over_maxmemory(command, &keyspace)
     }
 
     /// Whether `min-replicas-to-write` is set and fewer followers than that have been heard
@@ -204,6 +218,9 @@ impl Connection {
             return self.start_blocking(spec, args, command).await;
         }
         if spec.is_write() {
+            if self.refused_for_memory(&command) {
+                return self.error(Some(name), OOM).await;
+            }
             let op = self.as_caller(crate::raft::Op::Command(command));
             match self.db().enqueue_op(op).await {
                 Ok(pending) => self.reply_later(spec, args, pending).await,

@@ -20,7 +20,6 @@ use bytes::Bytes;
 use super::command_table;
 use super::connection::{node_error_reply, Connection, Flow};
 use super::dispatch::{wrong_arity, NOREPLICAS, OOM};
-use crate::command::Flags;
 use crate::keyspace::SESSION_IDLE_TIMEOUT_DEFAULT_MS;
 use crate::raft::Op;
 
@@ -183,7 +182,7 @@ impl Connection {
             // Reads change nothing: they run as any read, untagged.
             return self.data_read(spec, inner, command).await;
         }
-        if spec.flags.contains(Flags::DENYOOM) && self.over_maxmemory() {
+        if self.refused_for_memory(&command) {
             return self.error(Some(spec.name), OOM).await;
         }
         if self.too_few_replicas() {

@@ -136,20 +136,7 @@ fn clients(out: &mut String, shared: &Shared) {
     line!(out, "tracking_clients", 0);
 }
 
-/// Resident set size in bytes from /proc/self/statm (0 where unavailable).
-pub fn rss_bytes() -> u64 {
-    let Ok(statm) = std::fs::read_to_string("/proc/self/statm") else {
-        return 0;
-    };
-    let pages: u64 = statm
-        .split_whitespace()
-        .nth(1)
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(0);
-    // SAFETY: sysconf has no preconditions.
-    let page_bytes = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    pages * u64::try_from(page_bytes).unwrap_or(4096)
-}
+pub use crate::allocator::rss_bytes;
 
 fn human_bytes(bytes: u64) -> String {
     const UNITS: &[&str] = &["B", "K", "M", "G", "T"];
@@ -167,12 +154,68 @@ fn human_bytes(bytes: u64) -> String {
 }
 
 fn memory(out: &mut String, shared: &Shared) {
+    use crate::allocator;
     let rss = rss_bytes();
+    let jemalloc = allocator::jemalloc_stats();
+    let used = match jemalloc {
+        Some(stats) => stats.allocated,
+        None => rss,
+    };
+    let peak = allocator::peak_memory().max(used);
+    let maxmemory = shared.live.maxmemory_bytes().unwrap_or(0);
+    let ratio = |a: u64, b: u64| {
+        if b == 0 {
+            "0.00".to_string()
+        } else {
+            format!("{:.2}", a as f64 / b as f64)
+        }
+    };
+    let diff = |a: u64, b: u64| a as i64 - b as i64;
     out.push_str("# Memory\r\n");
+    line!(out, "used_memory", used);
+    line!(out, "used_memory_human", human_bytes(used));
     line!(out, "used_memory_rss", rss);
     line!(out, "used_memory_rss_human", human_bytes(rss));
-    line!(out, "maxmemory", shared.live.maxmemory_bytes().unwrap_or(0));
+    line!(out, "used_memory_peak", peak);
+    line!(out, "used_memory_peak_human", human_bytes(peak));
+    if let Some(stats) = jemalloc {
+        line!(out, "allocator_allocated", stats.allocated);
+        line!(out, "allocator_active", stats.active);
+        line!(out, "allocator_resident", stats.resident);
+        line!(out, "allocator_metadata", stats.metadata);
+        line!(out, "allocator_mapped", stats.mapped);
+        line!(out, "allocator_retained", stats.retained);
+    }
+    line!(out, "maxmemory", maxmemory);
+    line!(out, "maxmemory_human", human_bytes(maxmemory));
     line!(out, "maxmemory_policy", "noeviction");
+    if let Some(stats) = jemalloc {
+        line!(
+            out,
+            "allocator_frag_ratio",
+            ratio(stats.active, stats.allocated)
+        );
+        line!(
+            out,
+            "allocator_frag_bytes",
+            diff(stats.active, stats.allocated)
+        );
+        line!(
+            out,
+            "allocator_rss_ratio",
+            ratio(stats.resident, stats.active)
+        );
+        line!(
+            out,
+            "allocator_rss_bytes",
+            diff(stats.resident, stats.active)
+        );
+        line!(out, "rss_overhead_ratio", ratio(rss, stats.resident));
+        line!(out, "rss_overhead_bytes", diff(rss, stats.resident));
+    }
+    line!(out, "mem_fragmentation_ratio", ratio(rss, used));
+    line!(out, "mem_fragmentation_bytes", diff(rss, used));
+    line!(out, "mem_allocator", allocator::name());
 }
 
 /// CPU time used, as `seconds.micros` (getrusage).

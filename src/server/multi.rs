@@ -195,10 +195,10 @@ impl Connection {
         }
         let queued = self.recheck_queued(queued);
         let grows_memory = queued.iter().any(|q| match q {
-            Queued::Data(command, _) => command.spec().flags.contains(Flags::DENYOOM),
+            Queued::Data(command, _) => self.refused_for_memory(command),
             _ => false,
         });
-        if grows_memory && self.over_maxmemory() {
+        if grows_memory {
             let text = format!("EXECABORT Transaction discarded because of: {OOM}");
             return self.error(name, text).await;
         }
