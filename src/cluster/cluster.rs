@@ -46,6 +46,8 @@ pub struct ClusterStats {
     pub forwarded_batches: AtomicU64,
     pub forwarded_reads: AtomicU64,
     pub forwards_uncertain: AtomicU64,
+    /// Forwarded batches refused because a leader transfer paused proposals here.
+    pub forwards_refused_paused: AtomicU64,
     /// Writes of a discarded entry not re-routed because their client had gone.
     pub resubmits_dropped: AtomicU64,
     pub stale_reads_refused: AtomicU64,
@@ -465,7 +467,20 @@ impl Cluster {
     }
 
     /// A follower's batch, run by this node if it leads (on the peer transport).
+    ///
+    /// While a leader transfer pauses proposals here the batch is refused, never proposed (the
+    /// follower waits for the next leader and sends it there, or proposes it itself if it is
+    /// the target). Accepting it would park it in this node's batcher until the transfer ends
+    /// and then forward it to the new leader, while the follower's own batcher holds its only
+    /// unflushed slot for this very batch: if the follower is the new leader, neither side can
+    /// move until the forward times out (10 s).
     pub(crate) async fn serve_forward(&self, ops: Vec<Op>) -> ForwardResults {
+        if *self.paused.borrow() {
+            self.stats
+                .forwards_refused_paused
+                .fetch_add(1, Ordering::Relaxed);
+            return Err(Error::NotLeader { leader: None });
+        }
         if !self.is_leader() {
             return Err(Error::NotLeader {
                 leader: self.current_leader(),

@@ -390,6 +390,11 @@ fn replication(out: &mut String, shared: &Shared, status: &NodeStatus) {
     );
     line!(
         out,
+        "tandem_forwards_refused_paused",
+        stats.forwards_refused_paused.load(Ordering::Relaxed)
+    );
+    line!(
+        out,
         "tandem_resubmits_dropped",
         stats.resubmits_dropped.load(Ordering::Relaxed)
     );
