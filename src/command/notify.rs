@@ -362,7 +362,10 @@ fn command_events(cmd: &Command, reply: &Reply, keys: &KeyStates, out: &mut Vec<
             if existed[0] && !exists[0] {
                 add(GENERIC, "del", &c.source);
             }
-            add(SET, "sadd", &c.destination);
+            // Already a member there: only removed from the source.
+            if touched[1] {
+                add(SET, "sadd", &c.destination);
+            }
         }
         C::SInterStore(c) if did => add(SET, "sinterstore", &c.destination),
         C::SUnionStore(c) if did => add(SET, "sunionstore", &c.destination),
