@@ -242,18 +242,9 @@ fn checker_handles_long_concurrent_histories() {
     assert!(!verdict(&Register, &history).is_linearizable());
 }
 
+/// The fault schedule's seed: `TANDEM_CHAOS_SEED` replays it.
 fn chaos_seed() -> u64 {
-    let seed = std::env::var("TANDEM_CHAOS_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos() as u64
-        });
-    eprintln!("chaos: seed {seed} (replay the fault schedule with TANDEM_CHAOS_SEED={seed})");
-    seed
+    common::seed_from("TANDEM_CHAOS_SEED", "chaos fault schedule")
 }
 
 #[derive(Clone, Copy, Debug)]

@@ -29,7 +29,13 @@ pub fn files_with_suffix(dir: &Path, suffix: &str) -> Vec<std::path::PathBuf> {
 
 /// A seed from TANDEM_TEST_SEED or the clock; printed so a failure can be replayed.
 pub fn seed(test: &str) -> u64 {
-    let seed = std::env::var("TANDEM_TEST_SEED")
+    seed_from("TANDEM_TEST_SEED", test)
+}
+
+/// A seed from the environment variable `var` or the clock; printed with the variable that
+/// replays it.
+pub fn seed_from(var: &str, test: &str) -> u64 {
+    let seed = std::env::var(var)
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or_else(|| {
@@ -38,7 +44,7 @@ pub fn seed(test: &str) -> u64 {
                 .unwrap()
                 .as_nanos() as u64
         });
-    eprintln!("{test}: seed {seed} (replay with TANDEM_TEST_SEED={seed})");
+    eprintln!("{test}: seed {seed} (replay with {var}={seed})");
     seed
 }
 
