@@ -693,7 +693,7 @@ impl FieldOp {
         Ok(ops)
     }
 
-    fn is_get(&self) -> bool {
+    pub(super) fn is_get(&self) -> bool {
         matches!(self, FieldOp::Get { .. })
     }
 
@@ -728,9 +728,10 @@ fn get_field(bytes: &[u8], field: FieldType, offset: u64) -> Reply {
     Reply::Integer(field.decode(read_bits(bytes, offset, field.bits)))
 }
 
-/// Runs one operation on a string already long enough for every write; sets `changed` when
-/// a field's bits changed.
-fn run_field_op(op: &FieldOp, bytes: &mut [u8], changed: &mut bool) -> Reply {
+/// Runs one operation on a string already long enough for every write. As in Redis, a SET or
+/// INCRBY that writes counts as a change (`changed`) when the field's bits changed or the string
+/// had to grow (`grew`); one refused by OVERFLOW FAIL never does.
+fn run_field_op(op: &FieldOp, bytes: &mut [u8], grew: bool, changed: &mut bool) -> Reply {
     let (field, offset, amount, overflow) = match *op {
         FieldOp::Get { field, offset } => return get_field(bytes, field, offset),
         FieldOp::Set {
@@ -760,8 +761,8 @@ fn run_field_op(op: &FieldOp, bytes: &mut [u8], changed: &mut bool) -> Reply {
     let new_raw = field.encode(new);
     if new_raw != old_raw {
         write_bits(bytes, offset, field.bits, new_raw);
-        *changed = true;
     }
+    *changed |= grew || new_raw != old_raw;
     Reply::Integer(match op {
         FieldOp::IncrBy { .. } => field.decode(new_raw),
         _ => old,
@@ -837,12 +838,13 @@ impl BitField {
         };
         let len = (last_bit >> 3) as usize + 1;
         let replies = edit_string(ks, &slot, cx.now_ms, |buffer| {
-            let mut changed = created || buffer.len() < len;
+            let grew = created || buffer.len() < len;
+            let mut changed = false;
             grow_zeroed(buffer, len);
             let replies = self
                 .ops
                 .iter()
-                .map(|op| run_field_op(op, buffer, &mut changed))
+                .map(|op| run_field_op(op, buffer, grew, &mut changed))
                 .collect();
             (replies, changed)
         })?;

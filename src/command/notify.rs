@@ -241,6 +241,18 @@ fn changed(reply: &Reply) -> bool {
     }
 }
 
+/// Whether some SET or INCRBY of a BITFIELD wrote (OVERFLOW FAIL answers nil for one that
+/// did not; GETs never answer nil).
+fn bitfield_wrote(cmd: &super::BitField, reply: &Reply) -> bool {
+    let Reply::Array(replies) = reply else {
+        return false;
+    };
+    cmd.ops
+        .iter()
+        .zip(replies)
+        .any(|(op, r)| !op.is_get() && !matches!(r, Reply::Nil))
+}
+
 /// Per key of [`keys_of`]: live before the command, live after it, and whether the command
 /// changed it (its WATCH version moved).
 struct KeyStates {
@@ -393,8 +405,9 @@ fn command_events(cmd: &Command, reply: &Reply, keys: &KeyStates, out: &mut Vec<
         C::ZRangeStore(c) if did => add(ZSET, "zrangestore", &c.destination),
         // Only when the bit changed or the string grew.
         C::SetBit(c) if touched[0] => add(STRING, "setbit", &c.key),
-        // Only when a SET or INCRBY changed a value, or the string was created or grew.
-        C::BitField(c) if touched[0] => add(STRING, "setbit", &c.key),
+        // Only when a SET or INCRBY that was not refused by OVERFLOW FAIL changed a value or
+        // made the string grow. A key created for writes that all failed reports nothing.
+        C::BitField(c) if touched[0] && bitfield_wrote(c, reply) => add(STRING, "setbit", &c.key),
         // An empty result deletes the destination: `del`, added below.
         C::BitOp(c) if exists[0] => add(STRING, "set", &c.destination),
         C::SortStore(c) if exists[0] => add(LIST, "sortstore", &c.destination),
