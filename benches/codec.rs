@@ -13,7 +13,7 @@
 
 use bytes::{Bytes, BytesMut};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use tandem::server::resp::{self, Limits, Protocol};
+use tandem::resp::{self, Limits, Protocol};
 use tandem::Reply;
 
 const PIPELINE: usize = 100;

@@ -49,6 +49,7 @@ pub mod keyspace;
 pub mod node;
 pub mod peer;
 pub mod raft;
+pub mod resp;
 pub mod server;
 pub mod snapshot;
 pub mod tls;

@@ -394,11 +394,11 @@ fn slow_server(delay: Duration) -> (SocketAddr, Arc<AtomicU64>) {
 }
 
 fn serve_slowly(mut stream: TcpStream, delay: Duration, served: &AtomicU64) {
-    let limits = tandem::server::resp::Limits::default();
+    let limits = tandem::resp::Limits::default();
     let mut buf = BytesMut::new();
     let mut chunk = [0u8; 4096];
     loop {
-        while let Ok(Some(_command)) = tandem::server::resp::parse_command(&mut buf, &limits) {
+        while let Ok(Some(_command)) = tandem::resp::parse_command(&mut buf, &limits) {
             std::thread::sleep(delay);
             served.fetch_add(1, Ordering::SeqCst);
             if stream.write_all(b"+OK\r\n").is_err() {

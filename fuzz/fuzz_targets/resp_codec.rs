@@ -6,7 +6,7 @@
 
 use bytes::BytesMut;
 use libfuzzer_sys::fuzz_target;
-use tandem::server::resp::{parse_command, write_command, CommandDecoder, Limits};
+use tandem::resp::{parse_command, write_command, CommandDecoder, Limits};
 
 fuzz_target!(|data: &[u8]| {
     // The first byte picks the chunk size and whether tight limits apply, so limit errors and

@@ -29,7 +29,7 @@ pub use stats::{Latency, Recorder};
 pub use workload::{Op, OpGenerator, Workload};
 
 use crate::client::{Auth, ConnectOptions, Reconnecting, RoundRobin};
-use crate::server::resp::Protocol;
+use crate::resp::Protocol;
 use worker::{Client, Plan, Shared, Stop};
 
 /// Most clients one run may open (each is a connection and a histogram).

@@ -10,8 +10,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use super::error::ClientError;
-use super::value::{parse_value, Value};
-use crate::server::resp::{self, Protocol};
+use crate::resp::{self, parse_value, Protocol, Value};
 
 /// Bytes reserved in the read buffer before each read.
 const READ_CHUNK_BYTES: usize = 16 * 1024;

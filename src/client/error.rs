@@ -1,7 +1,7 @@
 //! `ClientError`: why a connection failed. An error *reply* is not here: it is a
 //! [`super::Value::Error`], one command's answer on a healthy connection.
 
-use super::value::ValueError;
+use crate::resp::ValueError;
 
 /// Why a connection could not be opened or can no longer be used. After any of these the
 /// connection is dropped: replies in flight are lost and could not be matched to commands.

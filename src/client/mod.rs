@@ -10,10 +10,11 @@ mod connection;
 mod error;
 mod reconnect;
 mod retrying;
-mod value;
 
+pub use crate::resp::{
+    parse_value, Value, ValueError, BULK_BYTES_MAX, LINE_BYTES_MAX, VALUE_DEPTH_MAX,
+};
 pub use connection::{Auth, ClientTls, ConnectOptions, Connection};
 pub use error::ClientError;
 pub use reconnect::{Reconnecting, RoundRobin, TargetPolicy};
 pub use retrying::{CallError, Client, ClientOptions, ClientStats, Outcome};
-pub use value::{parse_value, Value, ValueError, BULK_BYTES_MAX, LINE_BYTES_MAX, VALUE_DEPTH_MAX};

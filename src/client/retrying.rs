@@ -24,7 +24,7 @@ use bytes::Bytes;
 
 use super::connection::{ConnectOptions, Connection};
 use super::error::ClientError;
-use super::value::Value;
+use crate::resp::Value;
 
 /// How a [`Client`] retries, and for how long.
 #[derive(Clone, Debug)]

@@ -5,7 +5,6 @@
 //! openraft decides leadership and commitment; this module only routes work to the leader and
 //! holds replies back until the contract allows them (docs/guarantees.md).
 
-pub mod cli;
 // `Cluster` lives in a file named after it, like every main type.
 #[allow(clippy::module_inception)]
 mod cluster;

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::priority::{LaneConfig, CRITICAL_THREADS_DEFAULT};
-use super::resp;
+use crate::resp;
 use crate::tls::{ClientAuth, TlsSettings, TlsState};
 use crate::wal::Backend;
 

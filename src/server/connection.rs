@@ -23,12 +23,12 @@ use tokio_rustls::server::TlsStream;
 
 use super::clients::ClientInfo;
 use super::multi::{ExecSlot, Queued};
-use super::resp::{self, Protocol};
 use super::Shared;
 use crate::command::{CommandSpec, Reply};
 use crate::error::Error;
 use crate::keyspace::KeyVersion;
 use crate::node::PendingReply;
+use crate::resp::{self, Protocol};
 
 /// Replies (ready or awaited) queued between the reader and the writer of one connection.
 const OUTGOING_DEPTH_MAX: usize = 1024;

@@ -9,8 +9,8 @@ use bytes::Bytes;
 use super::command_table::{self, ServerCommand};
 use super::connection::{node_error_reply, Connection, Flow, ReplyMode};
 use super::pubsub::Kind;
-use super::resp::Protocol;
 use crate::command::{CommandError, CommandSpec, Flags, Group, Reply};
+use crate::resp::Protocol;
 
 pub(super) const ECHO: CommandSpec =
     CommandSpec::server("echo", 2, Group::Connection, ServerCommand::Echo as u16)

@@ -22,8 +22,8 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use super::config::ServerConfig;
-use super::resp;
 use crate::keyspace::glob_match;
+use crate::resp;
 
 /// Redis's `slowlog-log-slower-than` default, in microseconds.
 pub const SLOWLOG_SLOWER_THAN_US_DEFAULT: i64 = 10_000;

@@ -25,7 +25,6 @@ pub mod metrics;
 mod multi;
 pub mod priority;
 pub(crate) mod pubsub;
-pub mod resp;
 mod server_commands;
 mod session;
 mod slowlog;

@@ -17,9 +17,9 @@ use tokio::sync::mpsc;
 
 use super::clients::ClientInfo;
 use super::connection::Outgoing;
-use super::resp::Protocol;
 use crate::command::Reply;
 use crate::keyspace::glob_match;
+use crate::resp::Protocol;
 
 /// Undelivered push bytes a subscriber may have before it is disconnected: Redis's default
 /// hard limit for pub/sub clients (`client-output-buffer-limit pubsub 32mb`).

@@ -11,9 +11,9 @@ use super::command_table::ServerCommand;
 use super::connection::{Connection, Flow};
 use super::dispatch::wrong_arity;
 use super::info::REDIS_VERSION;
-use super::resp::Protocol;
 use crate::command::Reply;
 use crate::command::{CommandSpec, Flags, Group};
+use crate::resp::Protocol;
 
 const NOPASS_AUTH: &str = "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?";
 const WRONGPASS: &str = "WRONGPASS invalid username-password pair or user is disabled.";

@@ -2,94 +2,57 @@
 //! `tandem demo`. They talk to any node's client port with plain RESP (`TANDEM ...` commands),
 //! so they work through the same firewall holes as any Redis client.
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command as Process, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-
-use super::status::{ClusterStatus, MemberStatus};
+use bytes::Bytes;
+use tandem::client::{Auth, ConnectOptions, Value};
+use tandem::cluster::status::{ClusterStatus, MemberStatus, Progress};
 
 /// How long the tools wait for a node to answer.
 const TOOL_TIMEOUT: Duration = Duration::from_secs(90);
+/// How long the tools wait for a node to accept the connection.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 
-/// One RESP reply, as far as the tools need to understand it.
-#[derive(Debug)]
-enum Answer {
-    Text(String),
-    Integer(i64),
-    Nil,
-    Array(Vec<Answer>),
-}
-
-/// A blocking RESP connection to one node.
+/// A connection to one node: [`tandem::client::Connection`] on a small runtime of its own,
+/// since the tools are synchronous.
 struct Connection {
-    reader: BufReader<TcpStream>,
-    writer: TcpStream,
+    runtime: tokio::runtime::Runtime,
+    inner: tandem::client::Connection,
 }
 
 impl Connection {
     fn open(target: &str, auth: Option<&str>) -> anyhow::Result<Self> {
-        let addr = std::net::ToSocketAddrs::to_socket_addrs(target)
-            .with_context(|| format!("cannot resolve {target}"))?
-            .next()
-            .with_context(|| format!("{target} resolves to nothing"))?;
-        let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(3))
-            .with_context(|| format!("cannot connect to {target}"))?;
-        stream.set_read_timeout(Some(TOOL_TIMEOUT))?;
-        let mut connection = Self {
-            reader: BufReader::new(stream.try_clone()?),
-            writer: stream,
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .context("cannot start the tool's runtime")?;
+        let options = ConnectOptions {
+            connect_timeout: CONNECT_TIMEOUT,
+            reply_timeout: TOOL_TIMEOUT,
+            auth: auth.map(|password| Auth {
+                username: None,
+                password: password.to_string(),
+            }),
+            ..ConnectOptions::default()
         };
-        if let Some(password) = auth {
-            connection.call(&["AUTH", password])?;
-        }
-        Ok(connection)
+        let inner = runtime
+            .block_on(tandem::client::Connection::connect(target, &options))
+            .with_context(|| format!("cannot connect to {target}"))?;
+        Ok(Self { runtime, inner })
     }
 
-    fn call(&mut self, args: &[&str]) -> anyhow::Result<Answer> {
-        let mut request = format!("*{}\r\n", args.len()).into_bytes();
-        for arg in args {
-            request.extend_from_slice(format!("${}\r\n", arg.len()).as_bytes());
-            request.extend_from_slice(arg.as_bytes());
-            request.extend_from_slice(b"\r\n");
-        }
-        self.writer.write_all(&request)?;
-        self.read()
-    }
-
-    fn read(&mut self) -> anyhow::Result<Answer> {
-        let mut line = String::new();
-        if self.reader.read_line(&mut line)? == 0 {
-            bail!("the node closed the connection");
-        }
-        let line = line.trim_end_matches(['\r', '\n']);
-        let (kind, rest) = line.split_at(line.len().min(1));
-        match kind {
-            "+" => Ok(Answer::Text(rest.to_string())),
-            "-" => bail!("{rest}"),
-            ":" => Ok(Answer::Integer(rest.parse()?)),
-            "$" => {
-                let len: i64 = rest.parse()?;
-                if len < 0 {
-                    return Ok(Answer::Nil);
-                }
-                let mut body = vec![0u8; len as usize + 2];
-                std::io::Read::read_exact(&mut self.reader, &mut body)?;
-                body.truncate(len as usize);
-                Ok(Answer::Text(String::from_utf8_lossy(&body).into_owned()))
-            }
-            "*" => {
-                let len: i64 = rest.parse()?;
-                let mut items = Vec::new();
-                for _ in 0..len.max(0) {
-                    items.push(self.read()?);
-                }
-                Ok(Answer::Array(items))
-            }
-            _ => bail!("unexpected reply from the node: {line:?}"),
+    /// Sends one command and returns its reply; an error reply is an error.
+    fn call(&mut self, args: &[&str]) -> anyhow::Result<Value> {
+        let args: Vec<Bytes> = args
+            .iter()
+            .map(|a| Bytes::copy_from_slice(a.as_bytes()))
+            .collect();
+        match self.runtime.block_on(self.inner.command(&args))? {
+            Value::Error(text) => bail!("{text}"),
+            value => Ok(value),
         }
     }
 }
@@ -98,13 +61,13 @@ fn fetch_status(target: &str, auth: Option<&str>, deep: bool) -> anyhow::Result<
     let mut connection = Connection::open(target, auth)?;
     let sub = if deep { "CHECK" } else { "STATUS" };
     match connection.call(&["TANDEM", sub])? {
-        Answer::Text(json) => serde_json::from_str(&json).context("status is not valid JSON"),
+        Value::Bulk(json) => serde_json::from_slice(&json).context("status is not valid JSON"),
         other => bail!("unexpected answer to TANDEM {sub}: {other:?}"),
     }
 }
 
 /// The leader's progress entry for `id`, from whichever report is the leader's.
-fn progress(status: &ClusterStatus, id: u64) -> Option<&super::status::Progress> {
+fn progress(status: &ClusterStatus, id: u64) -> Option<&Progress> {
     status
         .nodes
         .iter()
@@ -361,12 +324,22 @@ pub fn step_down(target: &str, auth: Option<&str>) -> anyhow::Result<String> {
     admin(target, auth, &["TRANSFER-LEADER", &successor.to_string()])
 }
 
-fn render(answer: &Answer) -> String {
-    match answer {
-        Answer::Text(text) => text.clone(),
-        Answer::Integer(n) => n.to_string(),
-        Answer::Nil => "(nil)".into(),
-        Answer::Array(items) => items.iter().map(render).collect::<Vec<_>>().join("\n"),
+fn render(value: &Value) -> String {
+    match value {
+        Value::Simple(text) | Value::Error(text) | Value::BigNumber(text) => text.clone(),
+        Value::Bulk(bytes) => String::from_utf8_lossy(bytes).into_owned(),
+        Value::Integer(n) => n.to_string(),
+        Value::Double(x) => x.to_string(),
+        Value::Boolean(b) => b.to_string(),
+        Value::Nil => "(nil)".into(),
+        Value::Array(items) | Value::Set(items) | Value::Push(items) => {
+            items.iter().map(render).collect::<Vec<_>>().join("\n")
+        }
+        Value::Map(pairs) => pairs
+            .iter()
+            .map(|(k, v)| format!("{}: {}", render(k), render(v)))
+            .collect::<Vec<_>>()
+            .join("\n"),
     }
 }
 
@@ -560,7 +533,7 @@ fn stop_demo_node(node: &mut DemoNode) {
 fn demo_certificates(dir: &Path) -> anyhow::Result<PathBuf> {
     let tls = dir.join("tls");
     std::fs::create_dir_all(&tls).with_context(|| format!("cannot create {}", tls.display()))?;
-    let ca = crate::tls::certs::CertAuthority::new("tandem demo CA")?;
+    let ca = tandem::tls::certs::CertAuthority::new("tandem demo CA")?;
     ca.write(&tls)?;
     for id in 1..=3u64 {
         ca.node(id, &[])?.write(&tls, &format!("node{id}"))?;

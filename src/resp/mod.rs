@@ -1,8 +1,20 @@
-//! RESP2/RESP3 codec: client bytes become command argument vectors, [`Reply`] trees become wire
-//! bytes. Invariants: parsing never panics, never allocates more than the bytes that actually
-//! arrived (a length field is a claim, not a budget), and removes a command's bytes from the
-//! buffer only once the whole command is present; encoded error and status text never contains
-//! `\r` or `\n`, so a reply cannot break the framing.
+//! RESP2/RESP3, the one codec for both directions. A server turns client bytes into command
+//! argument vectors ([`CommandDecoder`], [`parse_command`]) and [`Reply`] trees into wire bytes
+//! ([`write_reply`], [`write_push`]); a client turns arguments into a request
+//! ([`write_command`]) and wire bytes back into a [`Value`] ([`parse_value`]). The server, the
+//! client library, `tandem bench` and the operator tools all use this module; nothing else in
+//! the crate reads RESP.
+//!
+//! Invariants: parsing never panics, never allocates more than the bytes that actually arrived
+//! (a length field is a claim, not a budget), and consumes a command's or a reply's bytes only
+//! once the whole of it is present; encoded error and status text never contains `\r` or `\n`,
+//! so a reply cannot break the framing. The request side accepts what Redis accepts, quirks
+//! included (inline commands, a `\r` not checked to be followed by `\n`); the reply side reads
+//! whatever a Redis 7 server sends, RESP3 included.
+
+mod value;
+
+pub use value::{parse_value, Value, ValueError, BULK_BYTES_MAX, LINE_BYTES_MAX, VALUE_DEPTH_MAX};
 
 use std::fmt;
 use std::ops::Range;

@@ -9,7 +9,7 @@ use bytes::Bytes;
 /// replies nest a few levels, e.g. EXEC of ZRANGE WITHSCORES).
 pub const VALUE_DEPTH_MAX: usize = 64;
 /// Largest bulk string accepted: Redis's `proto-max-bulk-len` default.
-pub const BULK_BYTES_MAX: usize = 512 * 1024 * 1024;
+pub const BULK_BYTES_MAX: usize = super::BULK_BYTES_MAX_DEFAULT;
 /// Longest `+`/`-`/`:` line accepted before its `\r\n`.
 pub const LINE_BYTES_MAX: usize = 1024 * 1024;
 /// Smallest encoding of one element (`_\r\n`): preallocation is capped by the bytes present.
@@ -218,7 +218,7 @@ fn line(buf: &[u8], from: usize) -> Result<Option<&[u8]>, ValueError> {
 }
 
 fn integer(text: &[u8]) -> Option<i64> {
-    std::str::from_utf8(text).ok()?.parse().ok()
+    super::parse_i64(text)
 }
 
 fn pairs(items: Vec<Value>) -> Vec<(Value, Value)> {
