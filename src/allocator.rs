@@ -7,10 +7,14 @@
 //!
 //! Reading jemalloc's statistics needs an epoch advance (it refreshes every arena's counters),
 //! too costly for every write; [`used_memory`] returns a cached value that a background thread
-//! refreshes every [`REFRESH`] once anything asked for it.
+//! refreshes every [`REFRESH`] while anything keeps asking for it. When nobody asked during a
+//! whole period (an idle node), the thread parks until the next caller wakes it, so an idle node
+//! has no wake-ups; that next caller gets the figure from before the pause, which nothing but
+//! reads could have changed.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Once;
+use std::sync::{Once, OnceLock};
+use std::thread::Thread;
 use std::time::Duration;
 
 /// How often the cached used-memory figure is refreshed.
@@ -20,6 +24,14 @@ static JEMALLOC: AtomicBool = AtomicBool::new(false);
 static USED: AtomicU64 = AtomicU64::new(0);
 static PEAK: AtomicU64 = AtomicU64::new(0);
 static SAMPLER: Once = Once::new();
+/// The refreshing thread, to unpark it.
+static SAMPLER_THREAD: OnceLock<Thread> = OnceLock::new();
+/// Someone read the cached figure since the last refresh.
+static ASKED: AtomicBool = AtomicBool::new(false);
+/// The refreshing thread is parked (or about to park) until the next caller.
+static PARKED: AtomicBool = AtomicBool::new(false);
+/// Refreshes the sampler made so far.
+static SAMPLES: AtomicU64 = AtomicU64::new(0);
 
 /// Tells the library that jemalloc is the process's global allocator, so its statistics
 /// describe the whole process. Called once at the start of the `tandem` binary.
@@ -89,22 +101,52 @@ fn store(used: u64) {
     PEAK.fetch_max(used, Ordering::Relaxed);
 }
 
-/// Used memory as of at most [`REFRESH`] ago (cheap: one atomic load). The first call measures
-/// and starts the refreshing thread.
+/// Used memory as of at most [`REFRESH`] ago, or from before an idle pause (cheap: atomic
+/// loads). The first call measures and starts the refreshing thread.
 pub fn used_memory() -> u64 {
     SAMPLER.call_once(|| {
         store(measure());
         let started = std::thread::Builder::new()
             .name("tandem-memory".into())
-            .spawn(|| loop {
-                std::thread::sleep(REFRESH);
-                store(measure());
-            });
-        if let Err(e) = started {
-            tracing::warn!(error = %e, "could not start the used-memory sampler");
+            .spawn(sample_while_asked);
+        match started {
+            Ok(handle) => {
+                let _ = SAMPLER_THREAD.set(handle.thread().clone());
+            }
+            Err(e) => tracing::warn!(error = %e, "could not start the used-memory sampler"),
         }
     });
+    // Load first: a store on every call would bounce the cache line between threads.
+    if !ASKED.load(Ordering::Relaxed) {
+        ASKED.store(true, Ordering::Relaxed);
+    }
+    if PARKED.load(Ordering::Relaxed) && PARKED.swap(false, Ordering::AcqRel) {
+        if let Some(thread) = SAMPLER_THREAD.get() {
+            thread.unpark();
+        }
+    }
     USED.load(Ordering::Relaxed)
+}
+
+/// The sampler: refreshes every [`REFRESH`] while callers keep asking, parks when a whole
+/// period went by without one.
+fn sample_while_asked() {
+    loop {
+        std::thread::sleep(REFRESH);
+        if ASKED.swap(false, Ordering::Relaxed) {
+            store(measure());
+            SAMPLES.fetch_add(1, Ordering::Relaxed);
+            continue;
+        }
+        PARKED.store(true, Ordering::Release);
+        // Unparked by the next caller (an unpark before this park is not lost); a spurious
+        // wake-up just runs one more period.
+        while PARKED.load(Ordering::Acquire) {
+            std::thread::park();
+        }
+        store(measure());
+        SAMPLES.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 /// The highest used memory seen by the sampler (and by [`refresh`]).
@@ -158,5 +200,28 @@ mod tests {
         assert!(refresh() > 0);
         assert!(peak_memory() >= used_memory());
         assert_eq!(name(), "libc");
+    }
+
+    #[test]
+    fn the_sampler_parks_when_nobody_asks_and_the_next_caller_wakes_it() {
+        used_memory();
+        // Other tests in this process may ask meanwhile; a quiet period comes soon enough.
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while !PARKED.load(Ordering::Acquire) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the sampler never parked"
+            );
+            std::thread::sleep(REFRESH);
+        }
+        let samples = SAMPLES.load(Ordering::Relaxed);
+        assert!(used_memory() > 0);
+        while SAMPLES.load(Ordering::Relaxed) == samples {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the caller did not wake the sampler"
+            );
+            std::thread::sleep(REFRESH);
+        }
     }
 }
