@@ -79,7 +79,7 @@ fn normalized(command: &[&str], reply: String) -> String {
     reply
 }
 
-fn run_all(raw_for: impl Fn() -> Raw) -> Vec<String> {
+fn run_all(raw_for: &dyn Fn() -> Raw) -> Vec<String> {
     let mut admin = raw_for();
     for user in USERS {
         let mut args = vec!["ACL", "SETUSER"];
@@ -99,13 +99,13 @@ fn run_all(raw_for: impl Fn() -> Raw) -> Vec<String> {
     out
 }
 
-/// Every user × command gets the same reply from Tandem as from redis-server 7.0.
-#[test]
-fn users_and_commands_match_redis() {
-    let redis = RedisServer::start("acl-diff-redis");
-    let tandem = Tandem::start("acl-diff-tandem", &[]);
-    let expected = run_all(|| redis.raw());
-    let actual = run_all(|| tandem.raw());
+/// Runs `run` against redis-server 7.0 and against Tandem and asserts the transcripts are the
+/// same, line for line.
+fn assert_same_as_redis(name: &str, run: fn(&dyn Fn() -> Raw) -> Vec<String>) -> Tandem {
+    let redis = RedisServer::start(&format!("{name}-redis"));
+    let tandem = Tandem::start(&format!("{name}-tandem"), &[]);
+    let expected = run(&|| redis.raw());
+    let actual = run(&|| tandem.raw());
     let differences: Vec<String> = expected
         .iter()
         .zip(&actual)
@@ -113,6 +113,13 @@ fn users_and_commands_match_redis() {
         .map(|(e, a)| format!("redis:  {e}\ntandem: {a}"))
         .collect();
     assert!(differences.is_empty(), "{}", differences.join("\n"));
+    tandem
+}
+
+/// Every user × command gets the same reply from Tandem as from redis-server 7.0.
+#[test]
+fn users_and_commands_match_redis() {
+    assert_same_as_redis("acl-diff", run_all);
 }
 
 #[test]
@@ -402,7 +409,7 @@ const ACCESS_COMMANDS: &[(&str, &[&str])] = &[
     ("split2", &["EXPIRE", "w:a", "100"]),
 ];
 
-fn run_access(raw_for: impl Fn() -> Raw) -> Vec<String> {
+fn run_access(raw_for: &dyn Fn() -> Raw) -> Vec<String> {
     let mut admin = raw_for();
     for user in [SCRIPTER, SPLIT] {
         let mut args = vec!["ACL", "SETUSER"];
@@ -426,17 +433,7 @@ fn run_access(raw_for: impl Fn() -> Raw) -> Vec<String> {
 /// access as Redis's key specs give it (SET needs W, INCR R and W, EXISTS either, ...).
 #[test]
 fn script_calls_and_key_access_match_redis() {
-    let redis = RedisServer::start("acl-access-redis");
-    let tandem = Tandem::start("acl-access-tandem", &[]);
-    let expected = run_access(|| redis.raw());
-    let actual = run_access(|| tandem.raw());
-    let differences: Vec<String> = expected
-        .iter()
-        .zip(&actual)
-        .filter(|(e, a)| e != a)
-        .map(|(e, a)| format!("redis:  {e}\ntandem: {a}"))
-        .collect();
-    assert!(differences.is_empty(), "{}", differences.join("\n"));
+    let tandem = assert_same_as_redis("acl-access", run_access);
 
     // The refused call is in the ACL LOG with context `lua`.
     let mut admin = tandem.raw();

@@ -7,12 +7,11 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::cluster::Cluster;
+use common::cluster::{start_writers, Acked, Cluster};
 
 const LEADER_TIMEOUT: Duration = Duration::from_secs(20);
 const CONVERGE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -76,65 +75,6 @@ fn writes_through_any_node_reach_every_node() {
         cluster.server(leader).addr.port().to_string()
     );
     assert_eq!(cluster.replication(leader)["role"], "master");
-}
-
-/// What a load thread saw: keys whose SET was acknowledged.
-type Acked = Arc<Mutex<BTreeMap<String, u64>>>;
-
-/// Writers that keep setting fresh keys through every node, moving to the next node when
-/// theirs fails, until `stop`.
-fn start_writers(
-    addrs: Vec<std::net::SocketAddr>,
-    threads: usize,
-    stop: Arc<AtomicBool>,
-    acked: Acked,
-) -> Vec<std::thread::JoinHandle<u64>> {
-    (0..threads)
-        .map(|t| {
-            let addrs = addrs.clone();
-            let stop = stop.clone();
-            let acked = acked.clone();
-            std::thread::spawn(move || {
-                let mut errors = 0u64;
-                let mut node = t % addrs.len();
-                let mut n = 0u64;
-                let mut conn: Option<redis::Connection> = None;
-                while !stop.load(Ordering::Relaxed) {
-                    if conn.is_none() {
-                        let client =
-                            redis::Client::open(format!("redis://{}/", addrs[node])).unwrap();
-                        conn = client
-                            .get_connection_with_timeout(Duration::from_millis(500))
-                            .ok();
-                        if let Some(c) = &conn {
-                            let _ = c.set_read_timeout(Some(Duration::from_secs(15)));
-                        } else {
-                            node = (node + 1) % addrs.len();
-                            std::thread::sleep(Duration::from_millis(20));
-                            continue;
-                        }
-                    }
-                    let key = format!("w{t}:{n}");
-                    let result: redis::RedisResult<()> = redis::cmd("SET")
-                        .arg(&key)
-                        .arg(n)
-                        .query(conn.as_mut().unwrap());
-                    match result {
-                        Ok(()) => {
-                            acked.lock().unwrap().insert(key, n);
-                        }
-                        Err(_) => {
-                            errors += 1;
-                            conn = None;
-                            node = (node + 1) % addrs.len();
-                        }
-                    }
-                    n += 1;
-                }
-                errors
-            })
-        })
-        .collect()
 }
 
 /// kill -9 of the leader under write load: a new leader takes over, every acknowledged write is

@@ -9,66 +9,13 @@ mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::cluster::Cluster;
+use common::cluster::{start_writers, Acked, Cluster};
 
 const LEADER_TIMEOUT: Duration = Duration::from_secs(20);
 const CONVERGE_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// Keys whose SET was acknowledged, with the value written.
-type Acked = Arc<Mutex<BTreeMap<String, u64>>>;
-
-/// Writers setting fresh keys through every node (moving on when a node fails) until `stop`.
-fn start_writers(
-    addrs: Vec<std::net::SocketAddr>,
-    stop: Arc<AtomicBool>,
-    acked: Acked,
-) -> Vec<std::thread::JoinHandle<()>> {
-    (0..addrs.len() * 2)
-        .map(|t| {
-            let (addrs, stop, acked) = (addrs.clone(), stop.clone(), acked.clone());
-            std::thread::spawn(move || {
-                let mut node = t % addrs.len();
-                let mut conn: Option<redis::Connection> = None;
-                let mut n = 0u64;
-                while !stop.load(Ordering::Relaxed) {
-                    if conn.is_none() {
-                        let client =
-                            redis::Client::open(format!("redis://{}/", addrs[node])).unwrap();
-                        conn = client
-                            .get_connection_with_timeout(Duration::from_millis(500))
-                            .ok();
-                        match &conn {
-                            Some(c) => c.set_read_timeout(Some(Duration::from_secs(15))).unwrap(),
-                            None => {
-                                node = (node + 1) % addrs.len();
-                                std::thread::sleep(Duration::from_millis(20));
-                                continue;
-                            }
-                        }
-                    }
-                    let key = format!("w{t}:{n}");
-                    let result: redis::RedisResult<()> = redis::cmd("SET")
-                        .arg(&key)
-                        .arg(n)
-                        .query(conn.as_mut().unwrap());
-                    match result {
-                        Ok(()) => {
-                            acked.lock().unwrap().insert(key, n);
-                        }
-                        Err(_) => {
-                            conn = None;
-                            node = (node + 1) % addrs.len();
-                        }
-                    }
-                    n += 1;
-                }
-            })
-        })
-        .collect()
-}
 
 /// Every (term, new leader) a node logged ("leader changed ... new_leader=Some(N) term=T").
 fn leaders_logged(log: &str) -> Vec<(u64, u64)> {
@@ -113,7 +60,7 @@ fn leader_kill_9_elects_a_new_leader_and_keeps_every_acknowledged_write() {
         let addrs: Vec<_> = (0..3).map(|i| cluster.server(i).addr).collect();
         let stop = Arc::new(AtomicBool::new(false));
         let acked: Acked = Arc::default();
-        let writers = start_writers(addrs, stop.clone(), acked.clone());
+        let writers = start_writers(addrs, 6, stop.clone(), acked.clone());
         std::thread::sleep(Duration::from_millis(500));
         let before_kill = acked.lock().unwrap().len();
         cluster.kill(leader);

@@ -2,7 +2,10 @@
 //! `tandem serve` process per node, client ports picked by the OS, peer ports picked free a
 //! moment before start. Nodes can be killed (SIGKILL), frozen (SIGSTOP), restarted and wiped.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
@@ -221,4 +224,63 @@ fn signal(pid: u32, sig: i32) {
     // SAFETY: kill(2) on a child process of this test that has not been reaped.
     let rc = unsafe { libc::kill(pid as i32, sig) };
     assert_eq!(rc, 0, "kill({pid}, {sig})");
+}
+
+/// What a load thread saw: keys whose SET was acknowledged.
+pub type Acked = Arc<Mutex<BTreeMap<String, u64>>>;
+
+/// `threads` writers that keep setting fresh keys (`w<thread>:<n>`) through every node, moving
+/// to the next node when theirs fails, until `stop`. Each returns how many writes failed.
+pub fn start_writers(
+    addrs: Vec<std::net::SocketAddr>,
+    threads: usize,
+    stop: Arc<AtomicBool>,
+    acked: Acked,
+) -> Vec<std::thread::JoinHandle<u64>> {
+    (0..threads)
+        .map(|t| {
+            let addrs = addrs.clone();
+            let stop = stop.clone();
+            let acked = acked.clone();
+            std::thread::spawn(move || {
+                let mut errors = 0u64;
+                let mut node = t % addrs.len();
+                let mut n = 0u64;
+                let mut conn: Option<redis::Connection> = None;
+                while !stop.load(Ordering::Relaxed) {
+                    if conn.is_none() {
+                        let client =
+                            redis::Client::open(format!("redis://{}/", addrs[node])).unwrap();
+                        conn = client
+                            .get_connection_with_timeout(Duration::from_millis(500))
+                            .ok();
+                        if let Some(c) = &conn {
+                            let _ = c.set_read_timeout(Some(Duration::from_secs(15)));
+                        } else {
+                            node = (node + 1) % addrs.len();
+                            std::thread::sleep(Duration::from_millis(20));
+                            continue;
+                        }
+                    }
+                    let key = format!("w{t}:{n}");
+                    let result: redis::RedisResult<()> = redis::cmd("SET")
+                        .arg(&key)
+                        .arg(n)
+                        .query(conn.as_mut().unwrap());
+                    match result {
+                        Ok(()) => {
+                            acked.lock().unwrap().insert(key, n);
+                        }
+                        Err(_) => {
+                            errors += 1;
+                            conn = None;
+                            node = (node + 1) % addrs.len();
+                        }
+                    }
+                    n += 1;
+                }
+                errors
+            })
+        })
+        .collect()
 }
