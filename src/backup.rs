@@ -15,6 +15,10 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 
+mod pitr;
+
+pub use pitr::{format_time_ms, restore_until, PitrSummary, Until};
+
 use crate::raft::{LogStoreMeta, StoredMembership, Vote};
 use crate::snapshot::{self, SnapshotInfo};
 
@@ -148,6 +152,14 @@ pub fn restore(file: &Path, data: &Path, node_id: u64) -> anyhow::Result<BackupS
         bail!("node ids start at 1");
     }
     verify(file)?;
+    ensure_empty(data)?;
+    let (info, keyspace) = snapshot::load(file)
+        .with_context(|| format!("{} is not a usable backup", file.display()))?;
+    seed(data, node_id, &info.header, &keyspace)
+}
+
+/// Refuses a data directory that holds anything: restore only seeds a new one.
+fn ensure_empty(data: &Path) -> anyhow::Result<()> {
     if data.exists()
         && fs::read_dir(data)
             .with_context(|| format!("cannot read {}", data.display()))?
@@ -159,9 +171,18 @@ pub fn restore(file: &Path, data: &Path, node_id: u64) -> anyhow::Result<BackupS
             data.display()
         );
     }
-    let (info, keyspace) = snapshot::load(file)
-        .with_context(|| format!("{} is not a usable backup", file.display()))?;
-    let mut header = info.header.clone();
+    Ok(())
+}
+
+/// Writes `keyspace` at the header's log position into the empty `data` as the snapshot of a
+/// one-voter cluster whose only member is `node_id`.
+fn seed(
+    data: &Path,
+    node_id: u64,
+    header: &snapshot::SnapshotHeader,
+    keyspace: &crate::keyspace::Keyspace,
+) -> anyhow::Result<BackupSummary> {
+    let mut header = header.clone();
     let old = header.meta.last_membership.clone();
     let node = old
         .membership()
@@ -178,7 +199,7 @@ pub fn restore(file: &Path, data: &Path, node_id: u64) -> anyhow::Result<BackupS
     );
     let snapshots = data.join("snapshots");
     fs::create_dir_all(&snapshots)?;
-    let written = snapshot::write(&snapshots, &header, &keyspace)?;
+    let written = snapshot::write(&snapshots, &header, keyspace)?;
     snapshot::sync_dir(&snapshots)?;
     // The node's first election must be in a later term than the last entry the backup
     // covers, or its first entries would sort below that entry: the vote starts at its term.

@@ -135,9 +135,23 @@ enum Cmd {
     },
     /// Seed an empty data directory with a backup: the node starts as the only voter of a new
     /// cluster, holding the backup's state at its log position. `--verify` only checks FILE.
+    ///
+    /// Point-in-time restore: with `--wal-archive DIR --until POINT`, every archived log entry
+    /// after the backup up to and including the last one at or before POINT (a log index, or
+    /// an RFC 3339 time such as 2026-11-29T16:05:00Z) is applied on top of the backup.
     Restore {
-        /// A file written by `tandem backup`.
-        file: PathBuf,
+        /// A file written by `tandem backup` (or give it with --from).
+        #[arg(required_unless_present = "from")]
+        file: Option<PathBuf>,
+        /// The backup file (same as FILE).
+        #[arg(long, value_name = "FILE", conflicts_with = "file")]
+        from: Option<PathBuf>,
+        /// A WAL archive directory (`wal_archive_dir` of the node the backup came from).
+        #[arg(long, value_name = "DIR", requires = "until")]
+        wal_archive: Option<PathBuf>,
+        /// Where to stop: a log index or an RFC 3339 time (needs --wal-archive).
+        #[arg(long, value_name = "INDEX|TIME", requires = "wal_archive")]
+        until: Option<tandem::backup::Until>,
         /// The new node's data directory (absent or empty).
         #[arg(long, required_unless_present = "verify")]
         data: Option<PathBuf>,
@@ -311,10 +325,47 @@ fn main() -> anyhow::Result<()> {
         }
         Cmd::Restore {
             file,
+            from,
+            wal_archive,
+            until,
             data,
             node_id,
             verify,
         } => {
+            let file = file.or(from).context("name the backup file")?;
+            if let (Some(archive), Some(until), Some(data), false) =
+                (&wal_archive, until, &data, verify)
+            {
+                let summary = tandem::backup::restore_until(
+                    &file,
+                    archive,
+                    until,
+                    data,
+                    node_id,
+                    &mut |line| eprintln!("restore: {line}"),
+                )?;
+                println!("backup {}", summary.backup);
+                println!(
+                    "applied {} archived entries from {} archive file(s); last entry's log time {}",
+                    summary.entries_applied,
+                    summary.archive_files_read,
+                    match summary.last_time_ms {
+                        0 => "none".to_string(),
+                        ms => tandem::backup::format_time_ms(ms),
+                    }
+                );
+                if let Some(end) = summary.archive_ended_at {
+                    println!(
+                        "warning: the archive ends at log index {end}, before --until; later writes, if any, were not archived yet"
+                    );
+                }
+                println!(
+                    "restored into {} as node {node_id} (the only voter): {}",
+                    data.display(),
+                    summary.restored
+                );
+                return Ok(());
+            }
             let summary = match data {
                 Some(data) if !verify => {
                     let summary = tandem::backup::restore(&file, &data, node_id)?;
@@ -370,6 +421,7 @@ async fn serve(args: Box<tandem::server::ServeArgs>) -> anyhow::Result<()> {
         .client_addr(client_addr.clone())
         .backend(config.wal_backend)
         .segment_bytes(config.segment_bytes)
+        .wal_archive_dir(config.wal_archive_dir.clone())
         .snapshot_policy(tandem::SnapshotPolicyOption::LogsSinceLast(
             config.snapshot_logs_since_last,
         ))

@@ -71,6 +71,7 @@ pub struct NodeBuilder {
     vfs: Option<Arc<dyn Vfs>>,
     cluster: Option<ClusterOptions>,
     client_addr: String,
+    wal_archive_dir: Option<PathBuf>,
 }
 
 impl NodeBuilder {
@@ -89,6 +90,7 @@ impl NodeBuilder {
             vfs: None,
             cluster: None,
             client_addr: String::new(),
+            wal_archive_dir: None,
         }
     }
 
@@ -115,6 +117,13 @@ impl NodeBuilder {
     /// The WAL I/O backend (`pwrite`+`fdatasync`, or io_uring with O_DIRECT).
     pub fn backend(mut self, backend: Backend) -> Self {
         self.backend = backend;
+        self
+    }
+
+    /// Copy every sealed WAL segment into `dir` (point-in-time restore, docs/operations.md);
+    /// `None` (the default) = no archiving.
+    pub fn wal_archive_dir(mut self, dir: Option<PathBuf>) -> Self {
+        self.wal_archive_dir = dir;
         self
     }
 
@@ -220,6 +229,7 @@ impl NodeBuilder {
             backend: self.backend,
             segment_bytes: self.segment_bytes,
             vfs: self.vfs.clone(),
+            archive_dir: self.wal_archive_dir.clone(),
             ..WalOptions::default()
         };
         let (wal, recovery) = Wal::open(&data_dir.join("wal"), wal_options)?;
@@ -488,6 +498,12 @@ impl Node {
     /// Starts configuring a node whose files live in `data_dir`.
     pub fn builder(data_dir: impl Into<PathBuf>) -> NodeBuilder {
         NodeBuilder::new(data_dir)
+    }
+
+    /// Copies the active WAL segment to the WAL archive now (every entry appended so far);
+    /// returns once the copy is durable. Fails if `wal_archive_dir` is not set.
+    pub async fn archive_wal(&self) -> Result<(), crate::wal::WalError> {
+        self.log_store.wal().archive_active().await
     }
 
     /// A handle for reads and writes; cheap to clone, usable from many tasks.

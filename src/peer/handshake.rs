@@ -7,6 +7,13 @@
 //! is never valid as the other's. The client proves itself first, so a stranger connecting to
 //! the server learns nothing that could help it guess the secret. Until WELCOME, frames are
 //! limited to `HANDSHAKE_BODY_BYTES_MAX` bytes.
+//!
+//! Version negotiation: HELLO carries the range of protocol versions the client speaks (in its
+//! header's `kind` and `request_id` fields, which a build without negotiation ignores and
+//! leaves zero: version 1 only); the server answers with the highest version both speak in
+//! CHALLENGE's `kind`, or refuses with a REJECT naming both ranges. Both MACs cover the chosen
+//! version. Handshake frames keep header version 1 in every release, so any two releases can
+//! read each other's HELLO and REJECT.
 
 use bytes::{BufMut, Bytes, BytesMut};
 use hmac::{Hmac, Mac};
@@ -27,6 +34,85 @@ const MAGIC: &[u8; 8] = b"TNDMPEER";
 const NONCE_BYTES: usize = 32;
 const MAC_BYTES: usize = 32;
 
+/// The oldest peer protocol version this build speaks.
+pub(crate) const PROTOCOL_VERSION_MIN: u8 = 1;
+/// The newest peer protocol version this build speaks.
+pub(crate) const PROTOCOL_VERSION_MAX: u8 = PROTOCOL_VERSION;
+
+/// Test hook: `MIN-MAX` replaces the range of versions this process advertises, so tests can
+/// run "mixed versions" with one binary. Not for production use.
+const VERSIONS_ENV: &str = "TANDEM_TEST_PEER_PROTOCOL_VERSIONS";
+
+/// A range of peer protocol versions, both ends included.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct VersionRange {
+    pub min: u8,
+    pub max: u8,
+}
+
+impl VersionRange {
+    /// What a peer that does not negotiate speaks.
+    const LEGACY: VersionRange = VersionRange { min: 1, max: 1 };
+
+    /// The versions this process speaks (the build's, unless the test hook overrides them).
+    pub fn ours() -> VersionRange {
+        static OURS: std::sync::OnceLock<VersionRange> = std::sync::OnceLock::new();
+        *OURS.get_or_init(|| {
+            let build = VersionRange {
+                min: PROTOCOL_VERSION_MIN,
+                max: PROTOCOL_VERSION_MAX,
+            };
+            match std::env::var(VERSIONS_ENV) {
+                Ok(text) => VersionRange::parse(&text).unwrap_or_else(|| {
+                    tracing::warn!(value = %text, "{VERSIONS_ENV} is not MIN-MAX; ignored");
+                    build
+                }),
+                Err(_) => build,
+            }
+        })
+    }
+
+    /// `MIN-MAX` (1 <= MIN <= MAX <= 255).
+    fn parse(text: &str) -> Option<VersionRange> {
+        let (min, max) = text.trim().split_once('-')?;
+        let range = VersionRange {
+            min: min.parse().ok()?,
+            max: max.parse().ok()?,
+        };
+        (range.min >= 1 && range.min <= range.max).then_some(range)
+    }
+
+    /// The range a HELLO header announces (`kind` = max, `request_id` = min; zero = legacy).
+    fn from_hello(kind: u8, request_id: u64) -> VersionRange {
+        match (kind, u8::try_from(request_id)) {
+            (0, _) => VersionRange::LEGACY,
+            (max, Ok(min)) if min >= 1 && min <= max => VersionRange { min, max },
+            // Malformed: a range nothing overlaps, so the server refuses and says why.
+            (max, _) => VersionRange { min: max, max: 0 },
+        }
+    }
+
+    fn contains(self, version: u8) -> bool {
+        (self.min..=self.max).contains(&version)
+    }
+
+    /// The highest version both ranges hold.
+    pub fn highest_common(self, other: VersionRange) -> Option<u8> {
+        let (low, high) = (self.min.max(other.min), self.max.min(other.max));
+        (low <= high).then_some(high)
+    }
+}
+
+impl std::fmt::Display for VersionRange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.min == self.max {
+            write!(f, "version {}", self.min)
+        } else {
+            write!(f, "versions {} to {}", self.min, self.max)
+        }
+    }
+}
+
 /// The reason a server gives for a wrong secret; deliberately says nothing more.
 pub(crate) const AUTHENTICATION_FAILED: &str = "authentication failed";
 
@@ -41,6 +127,8 @@ enum Role {
 
 /// Everything both MACs cover.
 struct Transcript<'a> {
+    /// The negotiated protocol version.
+    version: u8,
     cluster_name: &'a [u8],
     client_id: u64,
     target_id: u64,
@@ -51,7 +139,7 @@ struct Transcript<'a> {
 
 impl Transcript<'_> {
     // MAC input (see docs/formats.md):
-    // role u8 | "TNDMPEER" | version u8 | name_len u8 | name | client_id u64 | target_id u64
+    // role u8 | "TNDMPEER" | negotiated version u8 | name_len u8 | name | client_id u64 | target_id u64
     //   | client_nonce [32] | server_id u64 | server_nonce [32]
     fn mac(&self, secret: &[u8], role: Role) -> HmacSha256 {
         // HMAC takes a key of any length; `new_from_slice` cannot fail for it.
@@ -59,7 +147,7 @@ impl Transcript<'_> {
             .unwrap_or_else(|_| unreachable!("HMAC accepts keys of every length"));
         mac.update(&[role as u8]);
         mac.update(MAGIC);
-        mac.update(&[PROTOCOL_VERSION, self.cluster_name.len() as u8]);
+        mac.update(&[self.version, self.cluster_name.len() as u8]);
         mac.update(self.cluster_name);
         mac.update(&self.client_id.to_le_bytes());
         mac.update(&self.target_id.to_le_bytes());
@@ -195,6 +283,7 @@ pub(crate) async fn accept<S: AsyncRead + AsyncWrite + Unpin>(
     identity: &(dyn Fn(u64) -> Result<(), String> + Send + Sync),
 ) -> Result<u64, AcceptError> {
     let hello = frame::read_frame(stream, buf, HANDSHAKE_BODY_BYTES_MAX).await?;
+    let theirs = VersionRange::from_hello(hello.kind, hello.request_id);
     if hello.version != PROTOCOL_VERSION {
         let told = format!(
             "protocol version mismatch: this node speaks version {PROTOCOL_VERSION}, the peer version {}",
@@ -207,6 +296,14 @@ pub(crate) async fn accept<S: AsyncRead + AsyncWrite + Unpin>(
         .flatten()
     else {
         let told = "not a Tandem peer handshake".to_string();
+        return refuse(stream, told.clone(), told).await;
+    };
+    let ours = VersionRange::ours();
+    let Some(version) = ours.highest_common(theirs) else {
+        let told = format!(
+            "no common peer protocol version: node {} speaks {ours}, node {} speaks {theirs}; run releases that share a protocol version",
+            config.node_id, hello.client_id
+        );
         return refuse(stream, told.clone(), told).await;
     };
     if hello.cluster_name != config.cluster_name.as_bytes() {
@@ -233,6 +330,7 @@ pub(crate) async fn accept<S: AsyncRead + AsyncWrite + Unpin>(
     }
 
     let transcript = Transcript {
+        version,
         cluster_name: config.cluster_name.as_bytes(),
         client_id: hello.client_id,
         target_id: hello.target_id,
@@ -241,7 +339,8 @@ pub(crate) async fn accept<S: AsyncRead + AsyncWrite + Unpin>(
         server_nonce: nonce(),
     };
     let challenge = encode_challenge(config.node_id, &transcript.server_nonce);
-    frame::write_frame(stream, &Frame::handshake(FrameType::Challenge, challenge)).await?;
+    let challenge = Frame::new(FrameType::Challenge, version, 0, challenge);
+    frame::write_frame(stream, &challenge).await?;
 
     let proof = frame::read_frame(stream, buf, HANDSHAKE_BODY_BYTES_MAX).await?;
     let proven = proof.version == PROTOCOL_VERSION
@@ -257,6 +356,11 @@ pub(crate) async fn accept<S: AsyncRead + AsyncWrite + Unpin>(
     let welcome = transcript.sign(&config.cluster_secret, Role::Server);
     let welcome = Frame::handshake(FrameType::Welcome, Bytes::copy_from_slice(&welcome));
     frame::write_frame(stream, &welcome).await?;
+    tracing::info!(
+        peer = hello.client_id,
+        "peer node {} connected: peer protocol version {version} (this node speaks {ours}, the peer {theirs})",
+        hello.client_id
+    );
     Ok(hello.client_id)
 }
 
@@ -305,9 +409,29 @@ pub(crate) async fn connect<S: AsyncRead + AsyncWrite + Unpin>(
         client_nonce: nonce(),
         cluster_name: Bytes::copy_from_slice(config.cluster_name.as_bytes()),
     };
-    frame::write_frame(stream, &Frame::handshake(FrameType::Hello, hello.encode())).await?;
+    let ours = VersionRange::ours();
+    let hello_frame = Frame::new(
+        FrameType::Hello,
+        ours.max,
+        u64::from(ours.min),
+        hello.encode(),
+    );
+    frame::write_frame(stream, &hello_frame).await?;
 
     let challenge = expect(stream, buf, FrameType::Challenge).await?;
+    // A server that does not negotiate leaves `kind` zero: it speaks version 1 only.
+    let version = match challenge.kind {
+        0 => 1,
+        chosen => chosen,
+    };
+    if !ours.contains(version) {
+        let reason = format!(
+            "no common peer protocol version: node {target_id} chose version {version}, node {} speaks {ours}; run releases that share a protocol version",
+            config.node_id
+        );
+        let _ = frame::write_frame(stream, &reject_frame(&reason)).await;
+        return Err(ConnectError::Rejected(reason));
+    }
     let Some((server_id, server_nonce)) = decode_challenge(&challenge.body) else {
         return Err(ConnectError::Protocol("malformed CHALLENGE".to_string()));
     };
@@ -317,6 +441,7 @@ pub(crate) async fn connect<S: AsyncRead + AsyncWrite + Unpin>(
         return Err(ConnectError::Rejected(reason));
     }
     let transcript = Transcript {
+        version,
         cluster_name: config.cluster_name.as_bytes(),
         client_id: config.node_id,
         target_id,
@@ -334,6 +459,10 @@ pub(crate) async fn connect<S: AsyncRead + AsyncWrite + Unpin>(
             "the server failed to prove it knows the cluster secret (wrong secret?)".to_string(),
         ));
     }
+    tracing::info!(
+        peer = target_id,
+        "connected to peer node {target_id}: peer protocol version {version} (this node speaks {ours})"
+    );
     Ok(())
 }
 
@@ -360,4 +489,30 @@ async fn expect<S: AsyncRead + Unpin>(
         )));
     }
     Ok(frame)
+}
+
+#[cfg(test)]
+mod version_tests {
+    use super::VersionRange;
+
+    fn range(min: u8, max: u8) -> VersionRange {
+        VersionRange { min, max }
+    }
+
+    #[test]
+    fn the_highest_common_version_wins() {
+        assert_eq!(range(1, 3).highest_common(range(2, 5)), Some(3));
+        assert_eq!(range(1, 1).highest_common(range(1, 2)), Some(1));
+        assert_eq!(range(2, 3).highest_common(range(1, 1)), None);
+        assert_eq!(VersionRange::parse("2-3"), Some(range(2, 3)));
+        assert_eq!(VersionRange::parse("3-2"), None);
+        assert_eq!(VersionRange::parse("0-2"), None);
+        // A HELLO without a range comes from a build that speaks version 1 only.
+        assert_eq!(VersionRange::from_hello(0, 0), range(1, 1));
+        assert_eq!(VersionRange::from_hello(4, 2), range(2, 4));
+        assert_eq!(
+            VersionRange::from_hello(2, 300).highest_common(range(1, 255)),
+            None
+        );
+    }
 }

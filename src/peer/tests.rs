@@ -356,6 +356,61 @@ async fn other_protocol_version_is_refused_with_the_reason() {
     assert_eq!(handler.calls(), 0);
 }
 
+/// A client whose protocol versions do not overlap the server's is refused, and the REJECT
+/// names both ranges (the server logs the same).
+#[tokio::test]
+async fn no_common_protocol_version_is_refused_with_both_ranges() {
+    let (server, handler, _arrived) = start_server(1).await;
+    let mut stream = TcpStream::connect(server.local_addr())
+        .await
+        .expect("connect");
+    let (min, max) = (PROTOCOL_VERSION + 1, PROTOCOL_VERSION + 2);
+    let hello = Frame::new(
+        FrameType::Hello,
+        max,
+        u64::from(min),
+        hello_body(2, 1, CLUSTER),
+    );
+    frame::write_frame(&mut stream, &hello)
+        .await
+        .expect("hello");
+    let mut buf = BytesMut::new();
+    let reject = read_handshake_frame(&mut stream, &mut buf)
+        .await
+        .expect("reject");
+    assert_eq!(reject.frame_type, FrameType::Reject);
+    let reason = String::from_utf8_lossy(&reject.body);
+    assert!(
+        reason.contains("no common peer protocol version")
+            && reason.contains(&format!("versions {min} to {max}")),
+        "reason: {reason}"
+    );
+    expect_closed(&mut stream).await;
+    assert_eq!(handler.calls(), 0);
+}
+
+/// The server answers with the highest version both sides speak, in CHALLENGE's `kind`; a
+/// HELLO without a range (a build that does not negotiate) gets version 1.
+#[tokio::test]
+async fn challenge_carries_the_highest_common_version() {
+    let (server, _handler, _arrived) = start_server(1).await;
+    for (max, min, expected) in [(200, 1, PROTOCOL_VERSION), (0, 0, 1)] {
+        let mut stream = TcpStream::connect(server.local_addr())
+            .await
+            .expect("connect");
+        let hello = Frame::new(FrameType::Hello, max, min, hello_body(2, 1, CLUSTER));
+        frame::write_frame(&mut stream, &hello)
+            .await
+            .expect("hello");
+        let mut buf = BytesMut::new();
+        let challenge = read_handshake_frame(&mut stream, &mut buf)
+            .await
+            .expect("challenge");
+        assert_eq!(challenge.frame_type, FrameType::Challenge);
+        assert_eq!(challenge.kind, expected, "HELLO range {min}..={max}");
+    }
+}
+
 /// A request sent before the handshake finished is never handled: the server takes it for a
 /// (wrong) proof and refuses the connection.
 #[tokio::test]

@@ -13,6 +13,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+pub(crate) use log_store::decode_entry;
 pub use log_store::{LogRecoveryError, LogStore, LogStoreMeta};
 pub use network::PeerNetwork;
 pub(crate) use proposal::{BatchSlot, BatchTiming, FlushSlot, Replies, ReplySender};

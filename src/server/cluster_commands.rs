@@ -1,7 +1,7 @@
 //! Cluster commands on the client port: `READONLY` / `READWRITE` (stale reads on a follower),
-//! and `TANDEM STATUS | CHECK | ADD-NODE | REMOVE-NODE | TRANSFER-LEADER | BACKUP`, which the `tandem
-//! status`, `tandem check` and `tandem cluster` tools send. Status and check answer a JSON bulk
-//! string; membership changes run on the leader wherever they are sent.
+//! and `TANDEM STATUS | CHECK | ADD-NODE | REMOVE-NODE | TRANSFER-LEADER | BACKUP | ARCHIVE`,
+//! which the `tandem status`, `tandem check` and `tandem cluster` tools send. Status and check
+//! answer a JSON bulk string; membership changes run on the leader wherever they are sent.
 
 use bytes::Bytes;
 
@@ -50,9 +50,9 @@ pub(super) const TANDEM: CommandSpec =
         )
         .docs(
             "0.1.0",
-            "Tandem cluster administration (STATUS, ADD-NODE, REMOVE-NODE, TRANSFER-LEADER, BACKUP) and exactly-once sessions (SESSION, REQ, OUTCOME).",
+            "Tandem cluster administration (STATUS, ADD-NODE, REMOVE-NODE, TRANSFER-LEADER, BACKUP, ARCHIVE) and exactly-once sessions (SESSION, REQ, OUTCOME).",
             &[
-                "STATUS|ADD-NODE|REMOVE-NODE|TRANSFER-LEADER|BACKUP|SESSION|REQ|OUTCOME",
+                "STATUS|ADD-NODE|REMOVE-NODE|TRANSFER-LEADER|BACKUP|ARCHIVE|SESSION|REQ|OUTCOME",
                 "[argument...]",
             ],
         );
@@ -123,6 +123,13 @@ impl Connection {
             "req" => return self.tagged_request(args.to_vec()).await,
             "outcome" => return self.outcome_command(args).await,
             "backup" if args.len() == 2 => return self.backup_command().await,
+            "archive" if args.len() == 2 => {
+                // TANDEM ARCHIVE: copy the active WAL segment to the WAL archive now.
+                return match self.shared.node.archive_wal().await {
+                    Ok(()) => self.reply(name, Reply::Ok).await,
+                    Err(e) => self.error(name, format!("ERR archive failed: {e}")).await,
+                };
+            }
             _ => {}
         }
         let admin = match (sub.as_str(), args.len()) {
@@ -153,7 +160,7 @@ impl Connection {
                 return self
                     .error(
                         name,
-                        format!("ERR unknown subcommand '{sub}'. Try STATUS, CHECK, ADD-NODE, REMOVE-NODE, TRANSFER-LEADER, BACKUP, SESSION, REQ, OUTCOME."),
+                        format!("ERR unknown subcommand '{sub}'. Try STATUS, CHECK, ADD-NODE, REMOVE-NODE, TRANSFER-LEADER, BACKUP, ARCHIVE, SESSION, REQ, OUTCOME."),
                     )
                     .await
             }

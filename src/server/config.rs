@@ -62,6 +62,8 @@ pub struct ServerConfig {
     pub wal_backend: Backend,
     /// Size of each preallocated WAL segment file.
     pub segment_bytes: u64,
+    /// Copy every sealed WAL segment here, for point-in-time restore (`None` = off).
+    pub wal_archive_dir: Option<PathBuf>,
     /// Take a snapshot after this many log entries since the last one.
     pub snapshot_logs_since_last: u64,
     /// Threads serving connections and consensus. 1 = a single-threaded runtime, which measured
@@ -180,6 +182,7 @@ impl Default for ServerConfig {
             notify_keyspace_events: String::new(),
             wal_backend: Backend::default(),
             segment_bytes: crate::wal::SEGMENT_BYTES_DEFAULT,
+            wal_archive_dir: None,
             snapshot_logs_since_last: crate::node::SNAPSHOT_LOGS_SINCE_LAST_DEFAULT,
             worker_threads: WORKER_THREADS_DEFAULT,
             node_id: 1,
@@ -581,6 +584,9 @@ pub struct ServeArgs {
     /// Size of each WAL segment file.
     #[arg(long)]
     pub segment_bytes: Option<u64>,
+    /// Copy every sealed WAL segment into this directory (point-in-time restore).
+    #[arg(long)]
+    pub wal_archive_dir: Option<PathBuf>,
     /// Snapshot after this many log entries.
     #[arg(long)]
     pub snapshot_logs_since_last: Option<u64>,
@@ -727,6 +733,9 @@ impl ServeArgs {
         set(&mut config.protected_mode, &self.protected_mode);
         set(&mut config.wal_backend, &self.wal_backend);
         set(&mut config.segment_bytes, &self.segment_bytes);
+        if self.wal_archive_dir.is_some() {
+            config.wal_archive_dir = self.wal_archive_dir.clone();
+        }
         set(
             &mut config.snapshot_logs_since_last,
             &self.snapshot_logs_since_last,

@@ -6,6 +6,7 @@
 //! takes it); an append completes `Ok` only after an fsync covering it; positions keep
 //! `flushed <= written <= accepted`; after any I/O error the log is poisoned for good.
 
+pub mod archive;
 mod device;
 mod error;
 pub mod meta;
@@ -105,6 +106,8 @@ pub struct WalOptions {
     pub batch_bytes_max: usize,
     /// File system to use; `None` = real files.
     pub vfs: Option<Arc<dyn Vfs>>,
+    /// Where every sealed segment is copied (`wal_archive_dir`); `None` = no archiving.
+    pub archive_dir: Option<PathBuf>,
 }
 
 impl Default for WalOptions {
@@ -114,6 +117,7 @@ impl Default for WalOptions {
             segment_bytes: SEGMENT_BYTES_DEFAULT,
             batch_bytes_max: BATCH_BYTES_MAX_DEFAULT,
             vfs: None,
+            archive_dir: None,
         }
     }
 }
@@ -185,6 +189,7 @@ enum Control {
     Purge(u64),
     SaveMeta(Vec<u8>),
     Flush,
+    Archive,
 }
 
 impl Wal {
@@ -237,11 +242,19 @@ impl Wal {
                 flushed: last,
             };
         }
+        let archiver = match &options.archive_dir {
+            Some(archive_dir) => Some(Arc::new(archive::Archiver::start(
+                vfs.clone(),
+                archive_dir,
+            )?)),
+            None => None,
+        };
         let config = WriterConfig {
             vfs,
             dir: dir.to_path_buf(),
             segment_bytes: options.segment_bytes,
             batch_bytes_max: options.batch_bytes_max,
+            archiver,
         };
         let writer = Writer::new(config, device, shared.clone(), &analysis.kept)?;
         let next_index = match analysis.kept.last() {
@@ -384,6 +397,7 @@ impl Wal {
             }
             Control::SaveMeta(meta) => Op::SaveMeta { meta, done },
             Control::Flush => Op::Flush { done },
+            Control::Archive => Op::Archive { done },
         };
         match front.tx.as_ref() {
             Some(tx) => {
@@ -442,6 +456,12 @@ impl Wal {
     /// Returns once everything queued before it is durable.
     pub async fn flush(&self) -> Result<(), WalError> {
         self.control(Control::Flush).await
+    }
+
+    /// Copies the active segment (everything appended so far) to the WAL archive; returns once
+    /// the copy is durable. Fails if archiving is off.
+    pub async fn archive_active(&self) -> Result<(), WalError> {
+        self.control(Control::Archive).await
     }
 
     /// Blocking [`Wal::truncate_from`], for tools and tests (not inside an async task).
@@ -537,6 +557,7 @@ fn op_fail_closed(op: Op) {
         | Op::Purge { done, .. }
         | Op::SaveMeta { done, .. }
         | Op::Flush { done }
+        | Op::Archive { done }
         | Op::Append { done, .. }
         | Op::Close { done } => done(Err(WalError::Closed)),
         #[cfg(test)]

@@ -13,6 +13,7 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+use super::archive::Archiver;
 use super::device::{Device, DeviceCompletion};
 use super::error::WalError;
 use super::meta::save_meta;
@@ -54,6 +55,10 @@ pub(crate) enum Op {
     Flush {
         done: Completion,
     },
+    /// Copies the active segment to the WAL archive; `done` hears when the copy is durable.
+    Archive {
+        done: Completion,
+    },
     Close {
         done: Completion,
     },
@@ -70,6 +75,7 @@ impl Op {
             Op::Append { done, .. }
             | Op::Truncate { done, .. }
             | Op::Purge { done, .. }
+            | Op::Archive { done }
             | Op::SaveMeta { done, .. }
             | Op::Flush { done }
             | Op::Close { done } => done(Err(error())),
@@ -212,6 +218,8 @@ pub(crate) struct WriterConfig {
     pub dir: PathBuf,
     pub segment_bytes: u64,
     pub batch_bytes_max: usize,
+    /// Copies sealed segments to the WAL archive (`wal_archive_dir`), if archiving is on.
+    pub archiver: Option<Arc<Archiver>>,
 }
 
 pub(crate) struct Writer {
@@ -314,6 +322,16 @@ impl Writer {
             writer
                 .activate_spare(SEGMENT_FLAG_RESET, 1, 0)
                 .map_err(|e| WalError::io("create first segment", &dir, e))?;
+        }
+        if let Some(archiver) = &writer.config.archiver {
+            // Sealed before a crash (or before archiving was turned on) and not archived yet.
+            let archived = archiver.archived_index_max();
+            for segment in &writer.sealed {
+                if segment.last_index.is_some_and(|last| last > archived) {
+                    let path = writer.config.dir.join(segment_file_name(segment.seq));
+                    archiver.submit(segment.seq, path, None);
+                }
+            }
         }
         let path = writer.active_path();
         device
@@ -661,7 +679,23 @@ impl Writer {
                 (result, done, false)
             }
             Op::Flush { done } => (Ok(()), done, false),
+            Op::Archive { done } => {
+                match &self.config.archiver {
+                    Some(archiver) => {
+                        archiver.submit(self.active.seq, self.active_path(), Some(done))
+                    }
+                    None => done(Err(WalError::InvalidOptions {
+                        reason: "WAL archiving is off (set wal_archive_dir)".into(),
+                    })),
+                }
+                return false;
+            }
             Op::Close { done } => {
+                // A clean stop leaves the whole log in the archive.
+                if let Some(archiver) = &self.config.archiver {
+                    archiver.submit(self.active.seq, self.active_path(), None);
+                    archiver.stop();
+                }
                 // Join the preparer before answering, so a close that returns Ok saw no
                 // device error and left no thread behind.
                 let result = self.spare.stop().map_or(Ok(()), Err);
@@ -716,6 +750,9 @@ impl Writer {
         vfs.sync_dir(&self.config.dir)?;
         self.spare.request();
         if self.active.seq != 0 {
+            if let Some(archiver) = &self.config.archiver {
+                archiver.submit(self.active.seq, self.active_path(), None);
+            }
             self.sealed.push_back(Sealed {
                 seq: self.active.seq,
                 first_index: self.active.header.first_index,
@@ -746,6 +783,10 @@ impl Writer {
     /// A crash in between is finished by recovery, which ignores segments before a RESET.
     fn reset_log(&mut self, first_index_hint: u64) -> io::Result<()> {
         self.activate_spare(SEGMENT_FLAG_RESET, self.active.seq + 1, first_index_hint)?;
+        if let Some(archiver) = &self.config.archiver {
+            // Never delete a segment before it is archived.
+            archiver.wait_idle();
+        }
         let vfs = &*self.config.vfs;
         for old in self.sealed.drain(..) {
             let path = self.config.dir.join(segment_file_name(old.seq));
@@ -868,10 +909,14 @@ impl Writer {
             return self.reset_log(index + 1);
         }
         let mut removed = false;
+        // A segment still waiting for the archiver stays (with every later one); a later
+        // purge removes it.
+        let archiver = self.config.archiver.clone();
+        let archived = |seq: u64| archiver.as_ref().is_none_or(|a| !a.is_pending(seq));
         while self
             .sealed
             .front()
-            .is_some_and(|s| s.last_index.is_some_and(|last| last <= index))
+            .is_some_and(|s| s.last_index.is_some_and(|last| last <= index) && archived(s.seq))
         {
             if let Some(old) = self.sealed.pop_front() {
                 let path = self.config.dir.join(segment_file_name(old.seq));

@@ -22,6 +22,8 @@ pub struct Member {
     pub peer_port: u16,
     pub data: PathBuf,
     pub flags: Vec<String>,
+    /// Extra environment variables for this node's process (test hooks).
+    pub env: Vec<(String, String)>,
     pub server: Option<Tandem>,
 }
 
@@ -64,6 +66,7 @@ impl Cluster {
                 peer_port: ports[i],
                 data: dir.path().join(format!("n{id}")),
                 flags,
+                env: Vec::new(),
                 server: None,
             });
         }
@@ -78,7 +81,7 @@ impl Cluster {
     pub fn boot(&mut self, i: usize) {
         let m = &mut self.members[i];
         let flags: Vec<&str> = m.flags.iter().map(String::as_str).collect();
-        m.server = Some(Tandem::start_on(&m.data, &flags));
+        m.server = Some(Tandem::start_on_with_env(&m.data, &flags, &m.env));
     }
 
     pub fn server(&self, i: usize) -> &Tandem {

@@ -40,6 +40,11 @@ impl Tandem {
 
     /// Starts a server on `data`, which may hold a previous run's files.
     pub fn start_on(data: &Path, flags: &[&str]) -> Tandem {
+        Tandem::start_on_with_env(data, flags, &[])
+    }
+
+    /// As [`Tandem::start_on`], with extra environment variables for the server process.
+    pub fn start_on_with_env(data: &Path, flags: &[&str], env: &[(String, String)]) -> Tandem {
         let log = data.with_extension(format!("log.{}", std::process::id()));
         let log_file = std::fs::OpenOptions::new()
             .create(true)
@@ -60,6 +65,7 @@ impl Tandem {
             .arg(data)
             .args(flags)
             .env("RUST_LOG", "tandem=info,openraft=warn")
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::piped())
             .stderr(log_file)
             .spawn()
