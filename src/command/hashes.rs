@@ -12,8 +12,8 @@ use serde::{Deserialize, Serialize};
 use super::keys::parse_cursor;
 use super::strings::{ArgError, LongDouble};
 use super::{
-    bulk_or_nil, hash_at, is_option, pairs, parse_i64, parse_i64_strict, Args, Command,
-    CommandError, CommandSpec, Cx, Flags, Group, KeySpec, Reply,
+    hash_at, is_option, pairs, parse_i64, parse_i64_strict, Args, Command, CommandError,
+    CommandSpec, Cx, Flags, Group, KeySpec, Reply,
 };
 use crate::keyspace::{glob_match, Entry, HashValue, Keyspace, Slot, Value};
 
@@ -226,7 +226,9 @@ impl HGet {
 
     pub(super) fn read(&self, ks: &Keyspace, cx: &mut Cx) -> Result<Reply, CommandError> {
         let hash = hash_for_read(ks, &self.key, cx)?;
-        Ok(bulk_or_nil(hash.and_then(|h| h.get(&self.field))))
+        Ok(hash
+            .and_then(|h| h.get(&self.field))
+            .map_or(Reply::Nil, bulk))
     }
 }
 
@@ -260,7 +262,7 @@ impl HMGet {
         Ok(Reply::Array(
             self.fields
                 .iter()
-                .map(|field| bulk_or_nil(hash.and_then(|h| h.get(field))))
+                .map(|field| hash.and_then(|h| h.get(field)).map_or(Reply::Nil, bulk))
                 .collect(),
         ))
     }
@@ -337,7 +339,7 @@ impl HGetAll {
         Ok(Reply::Map(
             hash.into_iter()
                 .flat_map(HashValue::iter)
-                .map(|(field, value)| (Reply::bulk(field), Reply::bulk(value)))
+                .map(|(field, value)| (bulk(field), bulk(value)))
                 .collect(),
         ))
     }
@@ -364,7 +366,7 @@ impl HKeys {
         Ok(Reply::Array(
             hash.into_iter()
                 .flat_map(HashValue::iter)
-                .map(|(field, _)| Reply::bulk(field))
+                .map(|(field, _)| bulk(field))
                 .collect(),
         ))
     }
@@ -391,7 +393,7 @@ impl HVals {
         Ok(Reply::Array(
             hash.into_iter()
                 .flat_map(HashValue::iter)
-                .map(|(_, value)| Reply::bulk(value))
+                .map(|(_, value)| bulk(value))
                 .collect(),
         ))
     }
@@ -579,7 +581,7 @@ impl HStrLen {
 
     pub(super) fn read(&self, ks: &Keyspace, cx: &mut Cx) -> Result<Reply, CommandError> {
         let hash = hash_for_read(ks, &self.key, cx)?;
-        let len = hash.and_then(|h| h.get(&self.field)).map_or(0, Bytes::len);
+        let len = hash.and_then(|h| h.get(&self.field)).map_or(0, <[u8]>::len);
         Ok(Reply::Integer(len as i64))
     }
 }
@@ -656,7 +658,7 @@ impl HRandField {
                 Some(hash) => {
                     let position = cx.random_below(hash.len() as u64);
                     let picked = fields_at(hash, &[position]);
-                    Reply::bulk(picked[0].0)
+                    bulk(picked[0].0)
                 }
             });
         };
@@ -664,7 +666,7 @@ impl HRandField {
             return Ok(Reply::Array(Vec::new()));
         };
         let size = hash.len() as u64;
-        let picked: Vec<(&Bytes, &Bytes)> = if count < 0 {
+        let picked: Vec<(&[u8], &[u8])> = if count < 0 {
             let draws = count.unsigned_abs();
             if draws > HRANDFIELD_REPEATS_MAX {
                 return Err(CommandError::ValueOutOfRange);
@@ -689,23 +691,18 @@ impl HRandField {
             Reply::Pairs(
                 picked
                     .into_iter()
-                    .map(|(field, value)| (Reply::bulk(field), Reply::bulk(value)))
+                    .map(|(field, value)| (bulk(field), bulk(value)))
                     .collect(),
             )
         } else {
-            Reply::Array(
-                picked
-                    .into_iter()
-                    .map(|(field, _)| Reply::bulk(field))
-                    .collect(),
-            )
+            Reply::Array(picked.into_iter().map(|(field, _)| bulk(field)).collect())
         })
     }
 }
 
 /// The fields at `positions` (in scan order, each `< hash.len()`, repeats allowed), in the
 /// order of `positions`; one pass over the hash.
-fn fields_at<'a>(hash: &'a HashValue, positions: &[u64]) -> Vec<(&'a Bytes, &'a Bytes)> {
+fn fields_at<'a>(hash: &'a HashValue, positions: &[u64]) -> Vec<(&'a [u8], &'a [u8])> {
     let mut wanted: Vec<(u64, usize)> = positions
         .iter()
         .enumerate()
@@ -813,17 +810,17 @@ impl HScan {
             return Ok(scan_reply(0, Vec::new()));
         };
         let options = self.options.clone().map_err(|e| e.into_error("hscan"))?;
-        let matches = |field: &Bytes| {
+        let matches = |field: &[u8]| {
             options
                 .pattern
                 .as_ref()
                 .is_none_or(|pattern| glob_match(pattern, field))
         };
         let mut items = Vec::new();
-        let mut push = |field: &Bytes, value: &Bytes| {
+        let mut push = |field: &[u8], value: &[u8]| {
             if matches(field) {
-                items.push(Reply::bulk(field));
-                items.push(Reply::bulk(value));
+                items.push(bulk(field));
+                items.push(bulk(value));
             }
         };
         if hash.len() <= HSCAN_WHOLE_FIELDS_MAX {
@@ -846,6 +843,11 @@ impl HScan {
 
 /// HSCAN's COUNT when none is given, as in Redis.
 const HSCAN_COUNT_DEFAULT: u64 = 10;
+
+/// A field or value as a bulk reply (a packed hash lends out slices of its buffer).
+fn bulk(bytes: &[u8]) -> Reply {
+    Reply::Bulk(Bytes::copy_from_slice(bytes))
+}
 
 fn scan_reply(cursor: u64, items: Vec<Reply>) -> Reply {
     Reply::Array(vec![

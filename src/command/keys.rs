@@ -1261,7 +1261,8 @@ fn encoding(value: &Value) -> &'static [u8] {
     match value {
         Value::String(_) => b"raw",
         Value::List(_) => b"rrbtree",
-        Value::Hash(_) => b"btree",
+        Value::Hash(hash) if hash.is_small() => b"listpack",
+        Value::Hash(_) => b"hashtable",
         Value::Set(_) => b"indexedvector",
         Value::ZSet(_) => b"countedbtree",
         Value::Stream(_) => b"stream",

@@ -574,7 +574,7 @@ fn lookup_by_pattern(
     let entry = ks.live(&Slot::new(Bytes::from(key)), now_ms)?;
     match (&entry.value, field) {
         (Value::String(value), None) => Some(value.clone()),
-        (Value::Hash(hash), Some(field)) => hash.get(field).cloned(),
+        (Value::Hash(hash), Some(field)) => hash.get(field).map(Bytes::copy_from_slice),
         _ => None,
     }
 }

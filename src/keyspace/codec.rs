@@ -7,6 +7,7 @@ use std::cmp::Ordering;
 
 use bytes::Bytes;
 
+use super::counted::{CountedMap, SortedBuilder};
 use super::entry::{Entry, Slot, Value};
 use super::hash::HashValue;
 use super::list::{ListEnd, ListValue};
@@ -130,9 +131,85 @@ impl Keyspace {
             return Err(KeyspaceError::DuplicateKey);
         }
         if entry.expiry_ms != 0 {
-            self.expiries.insert((entry.expiry_ms, slot.clone()));
+            self.expiries.insert((entry.expiry_ms, slot.clone()), ());
         }
         self.entries.insert(slot, entry);
+        Ok(())
+    }
+
+    /// Adds the entries `loader` decoded (see [`EntryLoader`]); fails if a key was loaded
+    /// twice. Does not touch the version counter.
+    pub fn finish_loading(&mut self, loader: EntryLoader) -> Result<(), KeyspaceError> {
+        let EntryLoader {
+            sorted,
+            unsorted,
+            mut expiries,
+        } = loader;
+        let sorted = sorted.finish();
+        let unsorted = if self.entries.is_empty() {
+            self.entries = sorted;
+            unsorted
+        } else {
+            sorted
+                .into_sorted_vec()
+                .into_iter()
+                .chain(unsorted)
+                .collect()
+        };
+        for (slot, entry) in unsorted {
+            if self.entries.insert(slot, entry).is_some() {
+                return Err(KeyspaceError::DuplicateKey);
+            }
+        }
+        if self.expiries.is_empty() {
+            expiries.sort_unstable();
+            self.expiries =
+                CountedMap::from_sorted(expiries.into_iter().map(|e| (e, ())).collect());
+        } else {
+            for expiry in expiries {
+                self.expiries.insert(expiry, ());
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Decodes a snapshot's entry records into a keyspace built in one pass: the records come in
+/// slot order (as [`Keyspace::encode_entries`] writes them), so the top-level map is built
+/// with full leaves instead of by one insert per key, which would leave every leaf half full.
+/// A record out of slot order (never written by Tandem) is still accepted, and inserted at
+/// the end. Finish with [`Keyspace::finish_loading`].
+#[derive(Default)]
+pub struct EntryLoader {
+    sorted: SortedBuilder<Slot, Entry>,
+    unsorted: Vec<(Slot, Entry)>,
+    expiries: Vec<(u64, Slot)>,
+}
+
+impl EntryLoader {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Decodes one record (see [`Keyspace::decode_entry_into`] for what is rejected).
+    pub fn push(&mut self, record: &[u8]) -> Result<(), KeyspaceError> {
+        let (key, entry) = decode_record(record)?;
+        let slot = Slot::new(key);
+        match self.sorted.last().map(|last| last.cmp(&slot)) {
+            Some(Ordering::Equal) => return Err(KeyspaceError::DuplicateKey),
+            Some(Ordering::Greater) => {
+                if entry.expiry_ms != 0 {
+                    self.expiries.push((entry.expiry_ms, slot.clone()));
+                }
+                self.unsorted.push((slot, entry));
+            }
+            Some(Ordering::Less) | None => {
+                if entry.expiry_ms != 0 {
+                    self.expiries.push((entry.expiry_ms, slot.clone()));
+                }
+                self.sorted.push(slot, entry);
+            }
+        }
         Ok(())
     }
 }

@@ -141,7 +141,13 @@ impl<K: Ord + Clone, V: Clone> CountedMap<K, V> {
         if len == 0 {
             return Self::default();
         }
-        let mut level: Vec<Built<K, V>> = even_chunks(entries, LEAF_MAX)
+        Self::from_leaves(even_chunks(entries, LEAF_MAX), len)
+    }
+
+    /// Builds the branches above `leaves`: non-empty, ascending across, each within the leaf
+    /// bounds (a single leaf may hold fewer), `len` entries in all.
+    fn from_leaves(leaves: Vec<Vec<(K, V)>>, len: usize) -> Self {
+        let mut level: Vec<Built<K, V>> = leaves
             .into_iter()
             .map(|leaf| {
                 let first = leaf[0].0.clone();
@@ -213,6 +219,25 @@ impl<K: Ord + Clone, V: Clone> CountedMap<K, V> {
         let index = found.ok()?;
         let (key, value) = &leaf[index];
         Some((key, value))
+    }
+
+    /// Mutable access to the value `cmp` finds (see [`Self::get_by`]). Copies the nodes on its
+    /// path that a clone still shares; a miss copies nothing.
+    pub(crate) fn get_mut_by(&mut self, mut cmp: impl FnMut(&K) -> Ordering) -> Option<&mut V> {
+        self.get_by(&mut cmp)?;
+        let mut node = Arc::make_mut(self.root.as_mut()?);
+        loop {
+            match node {
+                Node::Leaf(entries) => {
+                    let index = entries.binary_search_by(|(key, _)| cmp(key)).ok()?;
+                    return Some(&mut entries[index].1);
+                }
+                Node::Branch(branch) => {
+                    let child = branch.seps.partition_point(|sep| cmp(sep).is_le());
+                    node = Arc::make_mut(&mut branch.children[child]);
+                }
+            }
+        }
     }
 
     /// `Ok(rank)` of the entry `cmp` finds, or `Err(rank)` it would have if inserted (the number
@@ -417,6 +442,10 @@ impl<K: Ord + Clone, V: Clone> CountedMap<K, V> {
         self.get_by(|probe| probe.cmp(key)).map(|(_, value)| value)
     }
 
+    pub(crate) fn get_mut(&mut self, key: &K) -> Option<&mut V> {
+        self.get_mut_by(|probe| probe.cmp(key))
+    }
+
     pub(crate) fn contains_key(&self, key: &K) -> bool {
         self.get(key).is_some()
     }
@@ -458,6 +487,62 @@ impl<K: Ord + Clone, V: Clone> CountedMap<K, V> {
     }
 }
 
+/// Builds a map from entries pushed in strictly ascending key order, in O(n), with full leaves
+/// (inserting ascending keys one by one splits every leaf in half and leaves it so). Memory
+/// beyond the entries themselves: one `Vec` header per leaf until `finish`.
+pub(crate) struct SortedBuilder<K, V> {
+    leaves: Vec<Vec<(K, V)>>,
+    len: usize,
+}
+
+impl<K, V> Default for SortedBuilder<K, V> {
+    fn default() -> Self {
+        SortedBuilder {
+            leaves: Vec::new(),
+            len: 0,
+        }
+    }
+}
+
+impl<K: Ord + Clone, V: Clone> SortedBuilder<K, V> {
+    /// The greatest key pushed so far.
+    pub(crate) fn last(&self) -> Option<&K> {
+        self.leaves.last()?.last().map(|(key, _)| key)
+    }
+
+    /// Appends an entry; its key must be greater than [`Self::last`].
+    pub(crate) fn push(&mut self, key: K, value: V) {
+        debug_assert!(self.last().is_none_or(|last| *last < key));
+        match self.leaves.last_mut() {
+            Some(leaf) if leaf.len() < LEAF_MAX => leaf.push((key, value)),
+            _ => {
+                let mut leaf = Vec::with_capacity(LEAF_MAX);
+                leaf.push((key, value));
+                self.leaves.push(leaf);
+            }
+        }
+        self.len += 1;
+    }
+
+    pub(crate) fn finish(mut self) -> CountedMap<K, V> {
+        if self.len == 0 {
+            return CountedMap::default();
+        }
+        let count = self.leaves.len();
+        if count >= 2 && self.leaves[count - 1].len() < LEAF_MIN {
+            // The last leaf is short: share the last two leaves' entries evenly.
+            let last = self.leaves.pop().expect("two leaves");
+            let mut both = self.leaves.pop().expect("two leaves");
+            both.extend(last);
+            let right = both.split_off(both.len() / 2);
+            both.shrink_to_fit();
+            self.leaves.push(both);
+            self.leaves.push(right);
+        }
+        CountedMap::from_leaves(self.leaves, self.len)
+    }
+}
+
 /// Splits `items` into the fewest chunks of at most `max`, as even as possible (so every chunk
 /// holds at least `max / 2` when there are two or more).
 fn even_chunks<T>(items: Vec<T>, max: usize) -> Vec<Vec<T>> {
@@ -473,6 +558,19 @@ fn even_chunks<T>(items: Vec<T>, max: usize) -> Vec<Vec<T>> {
     chunks
 }
 
+/// Makes room for one more entry in a full leaf, growing it by half (at least 4) but never past
+/// `LEAF_MAX + 1` (the size at which it splits). A doubling `Vec` would leave a leaf of 65 with
+/// room for 128, and a split half keeping that room: the unused room of leaves is most of the
+/// memory a map of small entries takes (a top-level key is about 100 bytes of leaf).
+fn reserve_leaf_room<T>(entries: &mut Vec<T>) {
+    let len = entries.len();
+    if len < entries.capacity() {
+        return;
+    }
+    let extra = (len / 2).max(4).min(LEAF_MAX + 1 - len.min(LEAF_MAX));
+    entries.reserve_exact(extra);
+}
+
 /// Inserts below `node`; returns the replaced value, or the split the node went through.
 fn insert_into<K: Ord + Clone, V: Clone>(
     node: &mut Arc<Node<K, V>>,
@@ -483,11 +581,13 @@ fn insert_into<K: Ord + Clone, V: Clone>(
         Node::Leaf(entries) => match entries.binary_search_by(|(probe, _)| probe.cmp(&key)) {
             Ok(index) => (Some(std::mem::replace(&mut entries[index].1, value)), None),
             Err(index) => {
+                reserve_leaf_room(entries);
                 entries.insert(index, (key, value));
                 if entries.len() <= LEAF_MAX {
                     return (None, None);
                 }
                 let right = entries.split_off(entries.len() / 2);
+                entries.shrink_to_fit();
                 let split = Split {
                     sep: right[0].0.clone(),
                     right_len: right.len(),
@@ -961,6 +1061,15 @@ mod tests {
                     };
                     assert_eq!(tree.rank(&key), expected, "{context}: rank {key}");
                     assert_eq!(tree.get(&key), model.get(&key), "{context}: get {key}");
+                    let bumped = |value: &mut u32| {
+                        *value = value.wrapping_add(1);
+                        *value
+                    };
+                    assert_eq!(
+                        tree.get_mut(&key).map(bumped),
+                        model.get_mut(&key).map(bumped),
+                        "{context}: get_mut {key}"
+                    );
                     assert_eq!(tree.count_while(|probe| *probe < key), rank, "{context}");
                 }
                 65..=69 if !model.is_empty() => {
@@ -1126,6 +1235,70 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn sorted_builder_builds_valid_full_trees_of_every_size() {
+        for len in (0u32..300).chain([4095, 4096, 4097, 70_000]) {
+            let mut builder = SortedBuilder::default();
+            for k in 0..len {
+                builder.push(k * 2, k);
+            }
+            assert_eq!(builder.last(), len.checked_sub(1).map(|k| k * 2).as_ref());
+            let tree = builder.finish();
+            tree.check();
+            assert_eq!(tree.len(), len as usize);
+            assert!(tree
+                .iter()
+                .map(|(k, v)| (*k, *v))
+                .eq((0..len).map(|k| (k * 2, k))));
+            if len >= 4096 {
+                // All leaves but the last two are full.
+                let leaves = leaf_lengths(&tree);
+                let full = leaves.iter().filter(|&&n| n == LEAF_MAX).count();
+                assert!(full + 2 >= leaves.len(), "{len}: {leaves:?}");
+            }
+        }
+    }
+
+    fn leaf_lengths<K, V>(tree: &CountedMap<K, V>) -> Vec<usize> {
+        fn walk<K, V>(node: &Node<K, V>, out: &mut Vec<usize>) {
+            match node {
+                Node::Leaf(entries) => out.push(entries.len()),
+                Node::Branch(branch) => branch.children.iter().for_each(|c| walk(c, out)),
+            }
+        }
+        let mut out = Vec::new();
+        if let Some(root) = tree.root.as_deref() {
+            walk(root, &mut out);
+        }
+        out
+    }
+
+    /// Leaves grow by half, not by doubling: no leaf holds room for more than one entry past
+    /// its maximum, whatever the order of inserts.
+    #[test]
+    fn leaves_never_hold_room_past_their_maximum() {
+        fn capacities(node: &Node<u32, u32>, out: &mut Vec<usize>) {
+            match node {
+                Node::Leaf(entries) => out.push(entries.capacity()),
+                Node::Branch(branch) => branch.children.iter().for_each(|c| capacities(c, out)),
+            }
+        }
+        let mut rng = Rng(7);
+        let mut tree = CountedMap::new();
+        for _ in 0..50_000 {
+            tree.insert(rng.next() as u32, 0);
+        }
+        for k in 0..10_000 {
+            tree.insert(k, 1);
+        }
+        let mut out = Vec::new();
+        capacities(tree.root.as_deref().unwrap(), &mut out);
+        assert!(out.iter().all(|&c| c <= LEAF_MAX + 1), "{out:?}");
+        let used: usize = leaf_lengths(&tree).iter().sum();
+        let room: usize = out.iter().sum();
+        assert!(room * 10 <= used * 16, "leaves {used} of {room} slots used");
     }
 
     /// A write after a clone copies only the path it changes: the two trees still share

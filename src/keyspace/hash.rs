@@ -14,7 +14,7 @@ use xxhash_rust::xxh3::xxh3_64;
 /// Field → value map iterated in insertion order (an overwritten field keeps
 /// its place; a deleted and re-added field moves to the end), like a Redis
 /// listpack-encoded hash. Cloning is O(1) in both encodings: a small hash is one shared
-/// vector (copied on the first write after a clone), a large one two persistent maps that
+/// buffer (rebuilt by each write, as a listpack is), a large one two persistent maps that
 /// share structure, so mutating a hash that a snapshot still holds copies only the touched
 /// path. The encoding is invisible: iteration, scan order, equality, the snapshot encoding
 /// and the digest are the same for the same fields and history.
@@ -23,15 +23,20 @@ pub(crate) struct HashValue {
     repr: Repr,
 }
 
-/// Most fields a hash keeps in the small encoding; the write that adds one more converts it
-/// (for good: a large hash that shrinks stays large until a snapshot reload).
-pub(crate) const SMALL_FIELDS_MAX: usize = 64;
+/// Most fields a hash keeps packed (Redis's `hash-max-listpack-entries` default); the write
+/// that adds one more converts it (for good: a large hash that shrinks stays large until a
+/// snapshot reload).
+pub(crate) const PACKED_FIELDS_MAX: usize = 128;
+/// Longest field or value a packed hash holds (Redis's `hash-max-listpack-value` default);
+/// a longer one converts the hash. Lengths then fit the one-byte prefixes of the buffer.
+pub(crate) const PACKED_BYTES_MAX: usize = 64;
 
 #[derive(Clone, Debug)]
 enum Repr {
-    /// Up to [`SMALL_FIELDS_MAX`] (field, value) pairs in insertion order, found by a linear
-    /// scan: about 80 bytes per field instead of two B-tree entries sized for 64.
-    Small(Arc<Vec<(Bytes, Bytes)>>),
+    /// Up to [`PACKED_FIELDS_MAX`] pairs in insertion order, in one buffer sized to them:
+    /// `field_len: u8 | field | value_len: u8 | value`, repeated. Found by a linear scan.
+    /// About 2 + field + value bytes per field, instead of two B-tree entries and two buffers.
+    Packed(Arc<[u8]>),
     /// Boxed so that a small hash (and every `Value`) stays small.
     Large(Box<Large>),
 }
@@ -39,9 +44,63 @@ enum Repr {
 impl Default for HashValue {
     fn default() -> Self {
         HashValue {
-            repr: Repr::Small(Arc::new(Vec::new())),
+            repr: Repr::Packed(Arc::from(&[][..])),
         }
     }
+}
+
+/// The pairs of a packed buffer, in order.
+#[derive(Clone)]
+struct PackedIter<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> PackedIter<'a> {
+    fn new(buffer: &'a [u8]) -> Self {
+        PackedIter { rest: buffer }
+    }
+
+    fn take(&mut self) -> &'a [u8] {
+        let (&len, tail) = self
+            .rest
+            .split_first()
+            .expect("a packed hash holds whole pairs");
+        let (item, rest) = tail.split_at(len as usize);
+        self.rest = rest;
+        item
+    }
+}
+
+impl<'a> Iterator for PackedIter<'a> {
+    type Item = (&'a [u8], &'a [u8]);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.rest.is_empty() {
+            return None;
+        }
+        let field = self.take();
+        let value = self.take();
+        Some((field, value))
+    }
+}
+
+/// Whether a (field, value) pair may be packed.
+fn packable(field: &[u8], value: &[u8]) -> bool {
+    field.len() <= PACKED_BYTES_MAX && value.len() <= PACKED_BYTES_MAX
+}
+
+/// A packed buffer holding `pairs`, each [`packable`].
+fn pack<'a>(pairs: impl Iterator<Item = (&'a [u8], &'a [u8])> + Clone) -> Arc<[u8]> {
+    let len: usize = pairs.clone().map(|(f, v)| 2 + f.len() + v.len()).sum();
+    let mut buffer = Vec::with_capacity(len);
+    for (field, value) in pairs {
+        debug_assert!(packable(field, value));
+        buffer.push(field.len() as u8);
+        buffer.extend_from_slice(field);
+        buffer.push(value.len() as u8);
+        buffer.extend_from_slice(value);
+    }
+    Arc::from(buffer)
 }
 
 #[derive(Clone, Debug, Default)]
@@ -130,11 +189,13 @@ impl Large {
     }
 
     fn insert(&mut self, field: Bytes, value: Bytes) -> bool {
+        let value = super::compact(value);
         let probe = (xxh3_64(&field), &field[..]);
         if let Some((_, slot)) = self.fields.get_mut(&probe as &dyn FieldOrder) {
             *slot = value;
             return false;
         }
+        let field = super::compact(field);
         let seq = self.seq_next;
         self.seq_next += 1;
         self.order.insert(seq, field.clone());
@@ -174,27 +235,37 @@ impl<T, A: Iterator<Item = T>, B: Iterator<Item = T>> Iterator for Either<A, B> 
 impl HashValue {
     pub(crate) fn len(&self) -> usize {
         match &self.repr {
-            Repr::Small(pairs) => pairs.len(),
+            Repr::Packed(buffer) => PackedIter::new(buffer).count(),
             Repr::Large(large) => large.fields.len(),
         }
     }
 
     pub(crate) fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// Whether this hash is in the small encoding (for tests and MEMORY USAGE).
-    pub(crate) fn is_small(&self) -> bool {
-        matches!(self.repr, Repr::Small(_))
-    }
-
-    pub(crate) fn get(&self, field: &[u8]) -> Option<&Bytes> {
         match &self.repr {
-            Repr::Small(pairs) => pairs
-                .iter()
-                .find(|(f, _)| f[..] == *field)
+            Repr::Packed(buffer) => buffer.is_empty(),
+            Repr::Large(large) => large.fields.is_empty(),
+        }
+    }
+
+    /// Whether this hash is in the packed encoding (for tests and MEMORY USAGE).
+    pub(crate) fn is_small(&self) -> bool {
+        matches!(self.repr, Repr::Packed(_))
+    }
+
+    /// Bytes of the packed buffer (0 when large), for MEMORY USAGE.
+    pub(crate) fn packed_bytes(&self) -> usize {
+        match &self.repr {
+            Repr::Packed(buffer) => buffer.len(),
+            Repr::Large(_) => 0,
+        }
+    }
+
+    pub(crate) fn get(&self, field: &[u8]) -> Option<&[u8]> {
+        match &self.repr {
+            Repr::Packed(buffer) => PackedIter::new(buffer)
+                .find(|(f, _)| *f == field)
                 .map(|(_, value)| value),
-            Repr::Large(large) => large.entry(field).map(|(_, value)| value),
+            Repr::Large(large) => large.entry(field).map(|(_, value)| &value[..]),
         }
     }
 
@@ -204,50 +275,61 @@ impl HashValue {
 
     /// Sets `field`; returns true when the field is new.
     pub(crate) fn insert(&mut self, field: Bytes, value: Bytes) -> bool {
-        let pairs = match &mut self.repr {
+        let buffer = match &mut self.repr {
             Repr::Large(large) => return large.insert(field, value),
-            Repr::Small(pairs) => pairs,
+            Repr::Packed(buffer) => buffer,
         };
-        if let Some(at) = pairs.iter().position(|(f, _)| *f == field) {
-            Arc::make_mut(pairs)[at].1 = value;
-            return false;
-        }
-        if pairs.len() < SMALL_FIELDS_MAX {
-            Arc::make_mut(pairs).push((field, value));
-            return true;
+        let pairs = PackedIter::new(buffer);
+        let found = pairs.clone().position(|(f, _)| f == &field[..]);
+        let count = match found {
+            Some(_) => 0,
+            None => pairs.clone().count(),
+        };
+        if packable(&field, &value) && count < PACKED_FIELDS_MAX {
+            *buffer = match found {
+                Some(at) => {
+                    pack(
+                        pairs
+                            .enumerate()
+                            .map(|(i, (f, v))| if i == at { (f, &value[..]) } else { (f, v) }),
+                    )
+                }
+                None => pack(pairs.chain(std::iter::once((&field[..], &value[..])))),
+            };
+            return found.is_none();
         }
         let mut large = Large::default();
-        for (f, v) in pairs.iter() {
-            large.insert(f.clone(), v.clone());
+        for (f, v) in pairs {
+            large.insert(Bytes::copy_from_slice(f), Bytes::copy_from_slice(v));
         }
-        large.insert(field, value);
         self.repr = Repr::Large(Box::new(large));
-        true
+        self.insert(field, value)
     }
 
     /// Removes `field`; returns true when it was present.
     pub(crate) fn remove(&mut self, field: &[u8]) -> bool {
         match &mut self.repr {
             Repr::Large(large) => large.remove(field),
-            Repr::Small(pairs) => match pairs.iter().position(|(f, _)| f[..] == *field) {
-                Some(at) => {
-                    Arc::make_mut(pairs).remove(at);
-                    true
+            Repr::Packed(buffer) => {
+                let pairs = PackedIter::new(buffer);
+                if !pairs.clone().any(|(f, _)| f == field) {
+                    return false;
                 }
-                None => false,
-            },
+                *buffer = pack(pairs.filter(|(f, _)| *f != field));
+                true
+            }
         }
     }
 
     /// Fields and values in insertion order.
-    pub(crate) fn iter(&self) -> impl Iterator<Item = (&Bytes, &Bytes)> + '_ {
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&[u8], &[u8])> + '_ {
         match &self.repr {
-            Repr::Small(pairs) => Either::Small(pairs.iter().map(|(f, v)| (f, v))),
+            Repr::Packed(buffer) => Either::Small(PackedIter::new(buffer)),
             Repr::Large(large) => Either::Large(large.order.values().map(move |field| {
                 let (_, value) = large
                     .entry(field)
                     .expect("order and fields hold the same field set");
-                (field, value)
+                (&field[..], &value[..])
             })),
         }
     }
@@ -258,15 +340,14 @@ impl HashValue {
     pub(crate) fn scan_from(
         &self,
         hash_from: u64,
-    ) -> impl Iterator<Item = (u64, &Bytes, &Bytes)> + '_ {
+    ) -> impl Iterator<Item = (u64, &[u8], &[u8])> + '_ {
         match &self.repr {
-            Repr::Small(pairs) => {
-                let mut found: Vec<(u64, &Bytes, &Bytes)> = pairs
-                    .iter()
+            Repr::Packed(buffer) => {
+                let mut found: Vec<(u64, &[u8], &[u8])> = PackedIter::new(buffer)
                     .map(|(f, v)| (xxh3_64(f), f, v))
                     .filter(|(hash, _, _)| *hash >= hash_from)
                     .collect();
-                found.sort_unstable_by(|a, b| (a.0, &a.1[..]).cmp(&(b.0, &b.1[..])));
+                found.sort_unstable_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
                 Either::Small(found.into_iter())
             }
             Repr::Large(large) => {
@@ -278,7 +359,7 @@ impl HashValue {
                     large
                         .fields
                         .range(start..)
-                        .map(|(key, (_, value))| (key.hash, &key.field, value)),
+                        .map(|(key, (_, value))| (key.hash, &key.field[..], &value[..])),
                 )
             }
         }
@@ -303,20 +384,14 @@ mod tests {
     #[test]
     fn lookups_borrow_and_agree_with_insertion_order() {
         let mut hash = hash_of(&[("b", "1"), ("a", "2"), ("c", "3")]);
-        assert_eq!(hash.get(b"a"), Some(&Bytes::from("2")));
+        assert_eq!(hash.get(b"a"), Some(&b"2"[..]));
         assert!(hash.contains(b"c"));
         assert!(!hash.contains(b"zz"));
         assert!(!hash.insert(Bytes::from("b"), Bytes::from("9")));
         assert!(hash.remove(b"a"));
         assert!(!hash.remove(b"a"));
-        let order: Vec<_> = hash.iter().map(|(f, v)| (f.clone(), v.clone())).collect();
-        assert_eq!(
-            order,
-            [
-                (Bytes::from("b"), Bytes::from("9")),
-                (Bytes::from("c"), Bytes::from("3"))
-            ]
-        );
+        let order: Vec<_> = hash.iter().collect();
+        assert_eq!(order, [(&b"b"[..], &b"9"[..]), (&b"c"[..], &b"3"[..])]);
     }
 
     /// The scan order is by field hash, the same whatever order the fields were added in.
@@ -326,7 +401,7 @@ mod tests {
         let backward = hash_of(&[("w", "4"), ("z", "3"), ("y", "2"), ("x", "1")]);
         let scan = |hash: &HashValue| {
             hash.scan_from(0)
-                .map(|(h, f, _)| (h, f.clone()))
+                .map(|(h, f, _)| (h, f.to_vec()))
                 .collect::<Vec<_>>()
         };
         let order = scan(&forward);
@@ -343,8 +418,16 @@ mod tests {
         );
     }
 
+    fn owned(pairs: &[(Bytes, Bytes)]) -> Vec<(Vec<u8>, Vec<u8>)> {
+        pairs
+            .iter()
+            .map(|(f, v)| (f.to_vec(), v.to_vec()))
+            .collect()
+    }
+
     /// The two encodings against a reference (a vector in insertion order), seeded random
-    /// operations crossing the small/large threshold both ways: every read agrees.
+    /// operations crossing the small/large threshold both ways (by field count and by value
+    /// length): every read agrees.
     #[test]
     fn encodings_agree_with_a_reference_model() {
         use rand::rngs::StdRng;
@@ -360,7 +443,13 @@ mod tests {
                 let field = Bytes::from(format!("f{}", rng.gen_range(0..universe)));
                 let grow = (step / 500) % 2 == 0;
                 if rng.gen_bool(if grow { 0.7 } else { 0.3 }) {
-                    let value = Bytes::from(format!("v{step}"));
+                    // Now and then a value too long to pack.
+                    let pad = if rng.gen_ratio(1, 200) {
+                        PACKED_BYTES_MAX
+                    } else {
+                        0
+                    };
+                    let value = Bytes::from(format!("v{step}{}", "x".repeat(pad)));
                     let at = model.iter().position(|(f, _)| *f == field);
                     let new = hash.insert(field.clone(), value.clone());
                     assert_eq!(new, at.is_none());
@@ -378,11 +467,12 @@ mod tests {
                 assert_eq!(hash.len(), model.len());
                 assert_eq!(
                     hash.get(&field),
-                    model.iter().find(|(f, _)| *f == field).map(|(_, v)| v)
+                    model.iter().find(|(f, _)| *f == field).map(|(_, v)| &v[..])
                 );
                 if step % 97 == 0 {
-                    let pairs: Vec<_> = hash.iter().map(|(f, v)| (f.clone(), v.clone())).collect();
-                    assert_eq!(pairs, model, "seed {seed} step {step}");
+                    let pairs: Vec<_> =
+                        hash.iter().map(|(f, v)| (f.to_vec(), v.to_vec())).collect();
+                    assert_eq!(pairs, owned(&model), "seed {seed} step {step}");
                     let mut expected: Vec<_> = model
                         .iter()
                         .map(|(f, v)| (xxh3_64(f), f.clone(), v.clone()))
@@ -392,7 +482,7 @@ mod tests {
                     expected.retain(|(h, _, _)| *h >= from);
                     let scanned: Vec<_> = hash
                         .scan_from(from)
-                        .map(|(h, f, v)| (h, f.clone(), v.clone()))
+                        .map(|(h, f, v)| (h, Bytes::copy_from_slice(f), Bytes::copy_from_slice(v)))
                         .collect();
                     assert_eq!(scanned, expected, "seed {seed} step {step}");
                     snapshots.push((hash.clone(), model.clone()));
@@ -400,8 +490,11 @@ mod tests {
             }
             // Clones taken along the way were not changed by later writes.
             for (clone, model) in snapshots {
-                let pairs: Vec<_> = clone.iter().map(|(f, v)| (f.clone(), v.clone())).collect();
-                assert_eq!(pairs, model);
+                let pairs: Vec<_> = clone
+                    .iter()
+                    .map(|(f, v)| (f.to_vec(), v.to_vec()))
+                    .collect();
+                assert_eq!(pairs, owned(&model));
             }
         }
     }
@@ -412,7 +505,7 @@ mod tests {
     fn encoding_does_not_reach_equality_or_the_snapshot_record() {
         let mut grown = HashValue::default();
         let mut small = HashValue::default();
-        for i in 0..SMALL_FIELDS_MAX + 10 {
+        for i in 0..PACKED_FIELDS_MAX + 10 {
             grown.insert(Bytes::from(format!("tmp{i}")), Bytes::from("x"));
         }
         for i in 0..10 {
@@ -420,7 +513,7 @@ mod tests {
             grown.insert(field.clone(), Bytes::from(format!("{i}")));
             small.insert(field, Bytes::from(format!("{i}")));
         }
-        for i in 0..SMALL_FIELDS_MAX + 10 {
+        for i in 0..PACKED_FIELDS_MAX + 10 {
             assert!(grown.remove(format!("tmp{i}").as_bytes()));
         }
         assert!(!grown.is_small() && small.is_small());

@@ -32,6 +32,7 @@ impl ListValue {
     }
 
     pub(crate) fn push(&mut self, end: ListEnd, element: Bytes) {
+        let element = super::compact(element);
         match end {
             ListEnd::Left => self.items.push_front(element),
             ListEnd::Right => self.items.push_back(element),
@@ -57,6 +58,7 @@ impl ListValue {
 
     /// Inserts `element` so that it ends up at `index` (`index <= len`).
     pub(crate) fn insert(&mut self, index: usize, element: Bytes) {
+        let element = super::compact(element);
         self.items.insert(index, element);
     }
 

@@ -36,6 +36,12 @@ fn ord_entry_bytes(inline: usize) -> usize {
     (inline + size_of::<usize>()) * 3 / 2
 }
 
+/// One entry of a [`super::counted::CountedMap`] (the top-level map, the expiry index) holding
+/// `inline` bytes: leaves are vectors sized to what they hold, on average about 3/4 full.
+fn counted_entry_bytes(inline: usize) -> usize {
+    inline * 4 / 3
+}
+
 /// The estimate over `len` elements from the first `samples` of them (all when `samples` is 0
 /// or at least `len`), scaled up as Redis's MEMORY USAGE SAMPLES does.
 fn sampled(len: usize, samples: usize, each: impl Iterator<Item = usize>) -> usize {
@@ -48,19 +54,20 @@ fn sampled(len: usize, samples: usize, each: impl Iterator<Item = usize>) -> usi
 
 impl HashValue {
     fn memory_estimate(&self, samples: usize) -> usize {
-        // Small: one vector of (field, value) pairs. Large: fields: field → (sequence, value);
-        // order: sequence → field (a second handle to the same field buffer, counted once).
-        let per_field = if self.is_small() {
-            size_of::<(Bytes, Bytes)>()
-        } else {
-            ord_entry_bytes(size_of::<(Bytes, (u64, Bytes))>())
-                + ord_entry_bytes(size_of::<(u64, Bytes)>())
-        };
+        // Packed: one buffer, its bytes are the whole cost. Large: fields: field → (sequence,
+        // value); order: sequence → field (a second handle to the same field buffer, counted
+        // once).
+        if self.is_small() {
+            return heap_bytes(self.packed_bytes());
+        }
+        let per_field = ord_entry_bytes(size_of::<(Bytes, (u64, Bytes))>())
+            + ord_entry_bytes(size_of::<(u64, Bytes)>());
         sampled(
             self.len(),
             samples,
-            self.iter()
-                .map(|(field, value)| per_field + bytes_heap(field) + bytes_heap(value)),
+            self.iter().map(|(field, value)| {
+                per_field + heap_bytes(field.len()) + heap_bytes(value.len())
+            }),
         )
     }
 }
@@ -126,11 +133,11 @@ impl Entry {
     /// and its value.
     pub(crate) fn memory_estimate(&self, key: &Bytes, samples: usize) -> usize {
         let expiry = if self.expiry_ms != 0 {
-            ord_entry_bytes(size_of::<(u64, Slot)>())
+            counted_entry_bytes(size_of::<(u64, Slot)>())
         } else {
             0
         };
-        ord_entry_bytes(size_of::<(Slot, Entry)>())
+        counted_entry_bytes(size_of::<(Slot, Entry)>())
             + bytes_heap(key)
             + expiry
             + self.value.memory_estimate(samples)

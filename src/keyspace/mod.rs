@@ -22,11 +22,11 @@ mod users;
 mod zset;
 
 use bytes::Bytes;
-use imbl::{OrdMap, OrdSet};
+use counted::CountedMap;
 
 pub(crate) use blocked::Blocked;
 pub use blocked::{BlockedPop, RegisterError, ScoreEnd, Waiter, WaiterId, BLOCKED_CLIENTS_MAX};
-pub use codec::KeyspaceError;
+pub use codec::{EntryLoader, KeyspaceError};
 pub(crate) use entry::{Entry, Slot, Value};
 pub use functions::{FunctionInfo, Libraries, Library, LibraryConflict, FUNCTION_FLAGS};
 pub use glob::glob_match;
@@ -53,17 +53,19 @@ pub struct KeyVersion(pub u64);
 
 /// The whole data set of one node.
 ///
-/// Top level is an `OrdMap` keyed by `(xxh3(key), key)` (see [`Slot`]): O(log n)
-/// lookups, an iteration order that depends only on the set of keys, and a
-/// SCAN cursor that is simply the next hash to visit. All maps are `imbl`
-/// persistent maps, so `clone()` is O(1) and a snapshot taken from a clone is
-/// unaffected by later writes.
+/// Top level is a persistent B+ tree ([`CountedMap`]) keyed by `(xxh3(key), key)` (see
+/// [`Slot`]): O(log n) lookups, an iteration order that depends only on the set of keys, and
+/// a SCAN cursor that is simply the next hash to visit. Its leaves are vectors sized to what
+/// they hold (up to 64 entries), shared through `Arc` and copied on write, so `clone()` is
+/// O(1) and a snapshot taken from a clone is unaffected by later writes. Keys and small
+/// string values are copied into buffers of their own when stored (see [`compact`]), so a
+/// key never pins the client frame or log entry it arrived in.
 #[derive(Clone, Default)]
 pub struct Keyspace {
-    entries: OrdMap<Slot, Entry>,
+    entries: CountedMap<Slot, Entry>,
     /// `(expiry_ms, slot)` for every entry with an expiry, so purging and
     /// counting expired keys does not scan the whole keyspace.
-    expiries: OrdSet<(u64, Slot)>,
+    expiries: CountedMap<(u64, Slot), ()>,
     version_counter: u64,
     /// Clients blocked on keys (replicated: served in apply, kept in snapshots).
     blocked: Blocked,
@@ -104,9 +106,9 @@ impl Keyspace {
     pub fn expired_keys(&self, now_ms: u64, count_max: usize) -> Vec<Bytes> {
         self.expiries
             .iter()
-            .take_while(|(expiry_ms, _)| *expiry_ms <= now_ms)
+            .take_while(|((expiry_ms, _), _)| *expiry_ms <= now_ms)
             .take(count_max)
-            .map(|(_, slot)| slot.key.clone())
+            .map(|((_, slot), _)| slot.key.clone())
             .collect()
     }
 
@@ -183,6 +185,14 @@ impl Keyspace {
     /// expired), with the given expiry (0 = none) and a fresh version.
     pub(crate) fn insert(&mut self, slot: Slot, value: Value, expiry_ms: u64) {
         self.signal_blocked(&slot);
+        let slot = Slot {
+            hash: slot.hash,
+            key: compact(slot.key),
+        };
+        let value = match value {
+            Value::String(bytes) => Value::String(compact(bytes)),
+            other => other,
+        };
         self.version_counter += 1;
         let entry = Entry {
             value,
@@ -190,7 +200,7 @@ impl Keyspace {
             version: self.version_counter,
         };
         if expiry_ms != 0 {
-            self.expiries.insert((expiry_ms, slot.clone()));
+            self.expiries.insert((expiry_ms, slot.clone()), ());
         }
         if let Some(old) = self.entries.insert(slot.clone(), entry) {
             if old.expiry_ms != 0 && old.expiry_ms != expiry_ms {
@@ -264,7 +274,7 @@ impl Keyspace {
     /// Remove `slot` (live or expired) and its expiry; returns the entry. A client blocked in
     /// XREADGROUP on the key hears of it (it gets an error, as in Redis).
     pub(crate) fn remove(&mut self, slot: &Slot) -> Option<Entry> {
-        let old = self.entries.remove(slot)?;
+        let (_, old) = self.entries.remove(slot)?;
         self.signal_blocked(slot);
         if old.expiry_ms != 0 {
             self.expiries.remove(&(old.expiry_ms, slot.clone()));
@@ -282,7 +292,7 @@ impl Keyspace {
             self.expiries.remove(&(old_ms, slot.clone()));
         }
         if expiry_ms != 0 {
-            self.expiries.insert((expiry_ms, slot.clone()));
+            self.expiries.insert((expiry_ms, slot.clone()), ());
         }
         self.touch(slot);
     }
@@ -294,8 +304,8 @@ impl Keyspace {
         if !self.blocked.is_empty() {
             self.blocked.signal_all();
         }
-        self.entries = OrdMap::new();
-        self.expiries = OrdSet::new();
+        self.entries = CountedMap::new();
+        self.expiries = CountedMap::new();
         self.version_counter += 1;
     }
 
@@ -313,10 +323,24 @@ impl Keyspace {
     pub(crate) fn live_len(&self, now_ms: u64) -> usize {
         let expired = self
             .expiries
-            .iter()
-            .take_while(|(expiry_ms, _)| *expiry_ms <= now_ms)
-            .count();
+            .count_while(|(expiry_ms, _)| *expiry_ms <= now_ms);
         self.entries.len() - expired
+    }
+}
+
+/// Strings at most this long are copied into a buffer of their own when stored; longer ones
+/// are kept as they came (a large argument is split off the client's read buffer on its own,
+/// and copying it would cost more than the frame around it).
+const COMPACT_COPY_BYTES_MAX: usize = 4096;
+
+/// `bytes` in a buffer of exactly its length, owned by nobody else: the stored key, value or
+/// collection element then costs its own length, instead of pinning the whole client frame
+/// (or decoded log entry) it is a slice of, with that frame's shared header.
+pub(crate) fn compact(bytes: Bytes) -> Bytes {
+    if bytes.len() <= COMPACT_COPY_BYTES_MAX {
+        Bytes::from(bytes.to_vec())
+    } else {
+        bytes
     }
 }
 

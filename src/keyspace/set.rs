@@ -86,6 +86,10 @@ impl SetValue {
         if self.positions.contains_key(&member) {
             return false;
         }
+        let member = Member {
+            hash: member.hash,
+            bytes: super::compact(member.bytes),
+        };
         self.positions.insert(member.clone(), self.members.len());
         self.members.push_back(member);
         true

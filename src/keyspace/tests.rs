@@ -314,3 +314,200 @@ fn read_serves_reads_without_mutation() {
     assert_eq!(ks.digest(), before);
     assert_eq!(ks.len(), 1, "reads never purge");
 }
+
+fn load(records: &[Vec<u8>], version_counter: u64) -> Keyspace {
+    let mut loader = EntryLoader::new();
+    for record in records {
+        loader.push(record).unwrap();
+    }
+    let mut ks = Keyspace::new();
+    ks.finish_loading(loader).unwrap();
+    ks.set_version_counter(version_counter);
+    ks
+}
+
+/// A key's (value, expiry_ms) in the reference model.
+type ModelEntry = (Vec<u8>, (Vec<u8>, u64));
+
+/// The top-level map and the expiry index against a `BTreeMap` reference: seeded random
+/// inserts, removals, expiry changes and purges over thousands of keys (so the trees grow
+/// several levels deep), with clones taken along the way that must not change, and a
+/// snapshot round trip through both load paths at the end. Every read agrees.
+#[test]
+fn top_level_map_matches_a_reference_model() {
+    use std::collections::BTreeMap;
+    let seed = seed();
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut ks = Keyspace::new();
+    // key -> (value, expiry_ms)
+    let mut model: BTreeMap<Vec<u8>, (Vec<u8>, u64)> = BTreeMap::new();
+    let mut clones = Vec::new();
+    let now = 1_000;
+    let key_of = |n: u32| format!("key:{n:06}").into_bytes();
+    for step in 0..40_000u32 {
+        let key = key_of(rng.gen_range(0..6_000));
+        let slot = Slot::new(Bytes::from(key.clone()));
+        match rng.gen_range(0..10) {
+            0..=4 => {
+                let value = format!("v{step}").into_bytes();
+                let expiry_ms = if rng.gen_ratio(1, 4) {
+                    now + rng.gen_range(1..500)
+                } else {
+                    0
+                };
+                ks.insert(slot, Value::String(Bytes::from(value.clone())), expiry_ms);
+                model.insert(key, (value, expiry_ms));
+            }
+            5..=6 => {
+                assert_eq!(ks.remove(&slot).is_some(), model.remove(&key).is_some());
+            }
+            7 => {
+                let expiry_ms = if rng.gen_bool(0.5) {
+                    0
+                } else {
+                    now + rng.gen_range(1..500)
+                };
+                ks.set_expiry(&slot, expiry_ms);
+                if let Some((_, stored)) = model.get_mut(&key) {
+                    *stored = expiry_ms;
+                }
+            }
+            8 if step % 50 == 0 => clones.push((ks.clone(), model.clone())),
+            _ => {
+                let got = ks.live(&slot, 0).map(|entry| match &entry.value {
+                    Value::String(value) => (value.to_vec(), entry.expiry_ms),
+                    other => panic!(
+                        "seed {seed}: a {} in a strings-only model",
+                        other.type_name()
+                    ),
+                });
+                assert_eq!(got.as_ref(), model.get(&key), "seed {seed} step {step}");
+            }
+        }
+    }
+    let check = |ks: &Keyspace, model: &BTreeMap<Vec<u8>, (Vec<u8>, u64)>| {
+        assert_eq!(ks.len(), model.len(), "seed {seed}");
+        let mut got: Vec<ModelEntry> = ks
+            .entries()
+            .map(|(slot, entry)| match &entry.value {
+                Value::String(value) => (slot.key.to_vec(), (value.to_vec(), entry.expiry_ms)),
+                _ => unreachable!(),
+            })
+            .collect();
+        got.sort();
+        let expected: Vec<_> = model.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        assert_eq!(got, expected, "seed {seed}");
+        // Slot order: the iteration order depends only on the key set.
+        let slots: Vec<&Slot> = ks.entries().map(|(slot, _)| slot).collect();
+        assert!(
+            slots.windows(2).all(|pair| pair[0] < pair[1]),
+            "seed {seed}"
+        );
+        // The expiry index holds exactly the keys with a TTL, earliest first.
+        let mut expiring: Vec<(u64, Vec<u8>)> = model
+            .iter()
+            .filter(|(_, (_, expiry_ms))| *expiry_ms != 0)
+            .map(|(k, (_, expiry_ms))| (*expiry_ms, k.clone()))
+            .collect();
+        expiring.sort_by_key(|(expiry_ms, key)| (*expiry_ms, Slot::new(Bytes::from(key.clone()))));
+        let expired: Vec<(u64, Vec<u8>)> = ks
+            .expired_keys(u64::MAX, usize::MAX)
+            .into_iter()
+            .map(|key| {
+                (
+                    ks.entries.get(&Slot::new(key.clone())).unwrap().expiry_ms,
+                    key.to_vec(),
+                )
+            })
+            .collect();
+        assert_eq!(expired, expiring, "seed {seed}");
+        assert_eq!(ks.live_len(now), model.len(), "seed {seed}");
+    };
+    check(&ks, &model);
+    for (clone, expected) in &clones {
+        check(clone, expected);
+    }
+    // Both load paths give the same state as the one built by writes.
+    let records = encoded(&ks);
+    for restored in [
+        load(&records, ks.version_counter()),
+        restore(&records, ks.version_counter()),
+    ] {
+        check(&restored, &model);
+        assert_eq!(restored.digest(), ks.digest(), "seed {seed}");
+        assert_eq!(encoded(&restored), records, "seed {seed}");
+    }
+    // Purging everything that expired empties the index of those keys.
+    let expired = ks.expired_keys(now + 1_000, usize::MAX);
+    assert_eq!(ks.purge_expired(&expired, now + 1_000), expired.len());
+    assert!(ks.expired_keys(u64::MAX, 1).is_empty());
+    assert_eq!(ks.len(), model.values().filter(|(_, e)| *e == 0).count());
+}
+
+/// A snapshot whose records come out of slot order (Tandem never writes one) still loads,
+/// and a key loaded twice is refused, in order or not.
+#[test]
+fn loader_accepts_records_out_of_order_and_refuses_duplicates() {
+    let mut ks = Keyspace::new();
+    workload(&mut ks, 11);
+    let records = encoded(&ks);
+    let mut shuffled = records.clone();
+    shuffled.reverse();
+    let restored = load(&shuffled, ks.version_counter());
+    assert_eq!(restored.digest(), ks.digest());
+    assert_eq!(encoded(&restored), records);
+    let mut loader = EntryLoader::new();
+    loader.push(&records[0]).unwrap();
+    assert_eq!(loader.push(&records[0]), Err(KeyspaceError::DuplicateKey));
+    let mut loader = EntryLoader::new();
+    for record in records.iter().chain(&records[..1]) {
+        loader.push(record).unwrap();
+    }
+    assert_eq!(
+        Keyspace::new().finish_loading(loader),
+        Err(KeyspaceError::DuplicateKey)
+    );
+}
+
+/// The digest and the snapshot records depend on the logical data only: the same hash held
+/// packed by one keyspace and as maps by another (it grew past the packed limits and
+/// shrank back) digests and encodes the same.
+#[test]
+fn digest_does_not_depend_on_the_hash_encoding() {
+    let mut packed = Keyspace::new();
+    let mut grown = Keyspace::new();
+    run(&mut grown, 0, &["HSET", "h", "tmp", &"x".repeat(100)]);
+    for i in 0..5 {
+        let (field, value) = (format!("f{i}"), format!("{i}"));
+        run(&mut packed, 0, &["HSET", "h", &field, &value]);
+        run(&mut grown, 0, &["HSET", "h", &field, &value]);
+    }
+    run(&mut grown, 0, &["HDEL", "h", "tmp"]);
+    // The histories differ in length: pin the versions, which the digest covers.
+    for ks in [&mut packed, &mut grown] {
+        ks.entries
+            .get_mut(&Slot::new(Bytes::from("h")))
+            .unwrap()
+            .version = 100;
+        ks.set_version_counter(100);
+    }
+    let encoding = |ks: &mut Keyspace| run(ks, 0, &["OBJECT", "ENCODING", "h"]);
+    assert_eq!(encoding(&mut packed), Reply::Bulk(Bytes::from("listpack")));
+    assert_eq!(encoding(&mut grown), Reply::Bulk(Bytes::from("hashtable")));
+    assert_eq!(packed.version_counter(), grown.version_counter());
+    assert_eq!(packed.digest(), grown.digest());
+    assert_eq!(encoded(&packed), encoded(&grown));
+    // A reload packs it again.
+    let mut reloaded = load(&encoded(&grown), grown.version_counter());
+    assert_eq!(
+        encoding(&mut reloaded),
+        Reply::Bulk(Bytes::from("listpack"))
+    );
+}
+
+fn seed() -> u64 {
+    std::env::var("TANDEM_TEST_SEED")
+        .ok()
+        .and_then(|text| text.parse().ok())
+        .unwrap_or(0x5EED_0021)
+}

@@ -156,6 +156,7 @@ impl ZSet {
         debug_assert!(!score.is_nan());
         // -0 is stored as 0, as Redis's compact sorted sets do, so ZSCORE never shows "-0".
         let score = if score == 0.0 { 0.0 } else { score };
+        let member = super::compact(member);
         let hash = xxh3_64(&member);
         let previous = self.members.insert(
             MemberSlot {

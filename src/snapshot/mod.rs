@@ -32,7 +32,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::keyspace::{Keyspace, Session, Waiter};
+use crate::keyspace::{EntryLoader, Keyspace, Session, Waiter};
 use crate::raft::SnapshotMeta;
 
 const MAGIC: &[u8; 8] = b"TNDMSNP1";
@@ -207,6 +207,7 @@ pub fn write(
 /// Reads and verifies a snapshot file, rebuilding its keyspace.
 pub fn load(path: &Path) -> Result<(SnapshotInfo, Keyspace), SnapshotError> {
     let mut keyspace = Keyspace::new();
+    let mut loader = EntryLoader::new();
     let mut waiters = Vec::new();
     let malformed = |offset: u64, reason: String| SnapshotError::Malformed {
         path: path.to_path_buf(),
@@ -214,8 +215,8 @@ pub fn load(path: &Path) -> Result<(SnapshotInfo, Keyspace), SnapshotError> {
         reason,
     };
     let info = scan(path, |kind, record, offset| match kind {
-        KIND_ENTRY => keyspace
-            .decode_entry_into(record)
+        KIND_ENTRY => loader
+            .push(record)
             .map_err(|e| malformed(offset, e.to_string())),
         KIND_WAITER => {
             let waiter: Waiter = postcard::from_bytes(record)
@@ -257,6 +258,9 @@ pub fn load(path: &Path) -> Result<(SnapshotInfo, Keyspace), SnapshotError> {
             format!("unknown record kind {other} (written by a newer Tandem?)"),
         )),
     })?;
+    keyspace
+        .finish_loading(loader)
+        .map_err(|e| malformed(info.file_bytes, e.to_string()))?;
     keyspace.set_version_counter(info.header.version_counter);
     keyspace
         .set_waiters(waiters)

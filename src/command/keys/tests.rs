@@ -695,7 +695,7 @@ fn object_answers_for_each_type() {
     for (key, encoding) in [
         ("s", "raw"),
         ("l", "rrbtree"),
-        ("h", "btree"),
+        ("h", "listpack"),
         ("set", "indexedvector"),
         ("z", "countedbtree"),
     ] {
