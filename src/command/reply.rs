@@ -38,6 +38,17 @@ pub enum Reply {
     Set(Vec<Reply>),
     /// RESP3 `%` map; RESP2 array of 2-element arrays (XREAD, XREADGROUP).
     KeyedArrays(Vec<(Reply, Reply)>),
+    /// RESP3 `(` big number, its decimal digits (a script's `{big_number=...}`); RESP2 bulk
+    /// string.
+    BigNumber(String),
+    /// RESP3 `=` verbatim string: a three-letter format (`txt`, `mkd`) and the text; RESP2 bulk
+    /// string of the text.
+    Verbatim {
+        format: String,
+        text: Bytes,
+    },
+    /// RESP3 `#t` / `#f`; RESP2 integer 1 / 0.
+    Boolean(bool),
 }
 
 impl Reply {
@@ -73,6 +84,9 @@ impl Reply {
                     .flat_map(|(a, b)| [a.to_resp2(), b.to_resp2()])
                     .collect(),
             ),
+            Reply::BigNumber(digits) => Reply::Bulk(Bytes::from(digits.clone())),
+            Reply::Verbatim { text, .. } => Reply::Bulk(text.clone()),
+            Reply::Boolean(value) => Reply::Integer(i64::from(*value)),
             other => other.clone(),
         }
     }

@@ -950,6 +950,11 @@ fn run_command(session: &mut Session<'_>, words: &[Bytes]) -> Result<Reply, Stri
         return Err(denial.script_error());
     }
     let name = words[0].to_ascii_lowercase();
+    if name == b"debug" {
+        if let Some(reply) = debug_in_script(words) {
+            return Ok(reply);
+        }
+    }
     match name.as_slice() {
         b"time" => {
             let now_ms = session.cx.now_ms;
@@ -1022,6 +1027,47 @@ fn run_command(session: &mut Session<'_>, words: &[Bytes]) -> Result<Reply, Stri
             }
             command.read(ks, session.cx)
         }
+    })
+}
+
+/// The DEBUG subcommands a script may call, which change nothing: PROTOCOL (a reply of each
+/// RESP3 type, to test conversions) and SLEEP (a no-op: a script's time is its entry's log
+/// time, and apply does not wait). Redis allows them only after DEBUG
+/// SET-DISABLE-DENY-SCRIPTS 1; Tandem always does, as they are harmless. None for the others.
+// Redis's DEBUG PROTOCOL double is the literal 3.141, not pi.
+#[allow(clippy::approx_constant)]
+fn debug_in_script(words: &[Bytes]) -> Option<Reply> {
+    let sub = words.get(1)?.to_ascii_lowercase();
+    let bulk = |text: &'static str| Reply::Bulk(Bytes::from_static(text.as_bytes()));
+    Some(match (sub.as_slice(), words.len()) {
+        (b"sleep", 3) => Reply::Ok,
+        (b"protocol", 3) => match words[2].to_ascii_lowercase().as_slice() {
+            b"string" => bulk("Hello World"),
+            b"integer" => Reply::Integer(12345),
+            b"double" => Reply::Double(3.141),
+            b"bignum" => Reply::BigNumber("1234567999999999999999999999999999999".into()),
+            b"null" => Reply::Nil,
+            b"array" => Reply::Array((0..3).map(Reply::Integer).collect()),
+            b"set" => Reply::Set((0..3).map(Reply::Integer).collect()),
+            b"map" => Reply::Map(
+                (0..3)
+                    .map(|j| (Reply::Integer(j), Reply::Boolean(j == 1)))
+                    .collect(),
+            ),
+            // Scripts never see attributes: only the reply that follows one.
+            b"attrib" => bulk("Some real reply following the attribute"),
+            b"verbatim" => Reply::Verbatim {
+                format: "txt".into(),
+                text: Bytes::from_static(b"This is a verbatim\nstring"),
+            },
+            b"true" => Reply::Boolean(true),
+            b"false" => Reply::Boolean(false),
+            _ => Reply::Error(
+                "Wrong protocol type name. Please use one of the following: string|integer|double|bignum|null|array|set|map|attrib|push|verbatim|true|false"
+                    .into(),
+            ),
+        },
+        _ => return None,
     })
 }
 
@@ -1163,6 +1209,16 @@ fn reply_to_lua_as(lua: &Lua, reply: &Reply, resp3: bool) -> mlua::Result<Value>
             }
             tagged("set", Value::Table(set))?
         }
+        Reply::BigNumber(digits) => {
+            tagged("big_number", Value::String(lua.create_string(digits)?))?
+        }
+        Reply::Verbatim { format, text } => {
+            let verbatim = lua.create_table()?;
+            verbatim.raw_set("format", lua.create_string(format)?)?;
+            verbatim.raw_set("string", lua.create_string(text)?)?;
+            tagged("verbatim_string", Value::Table(verbatim))?
+        }
+        Reply::Boolean(value) => Value::Boolean(*value),
     })
 }
 
@@ -1175,6 +1231,8 @@ pub fn lua_to_reply(value: &Value, depth: usize, resp: u8) -> Reply {
         Value::String(s) => Reply::Bulk(Bytes::copy_from_slice(&s.as_bytes())),
         Value::Integer(n) => Reply::Integer(*n),
         Value::Number(n) => Reply::Integer(*n as i64),
+        // A RESP3 script (`redis.setresp(3)`) returns booleans as booleans.
+        Value::Boolean(value) if resp == 3 => Reply::Boolean(*value),
         Value::Boolean(true) => Reply::Integer(1),
         Value::Boolean(false) | Value::Nil => Reply::Nil,
         Value::Table(table) => table_to_reply(table, depth, resp),
@@ -1194,6 +1252,21 @@ fn table_to_reply(table: &Table, depth: usize, resp: u8) -> Reply {
         Ok(Value::Number(n)) => return Reply::Double(n),
         Ok(Value::Integer(n)) => return Reply::Double(n as f64),
         _ => {}
+    }
+    if let Ok(Value::String(digits)) = table.raw_get::<Value>("big_number") {
+        // Line breaks would break the frame: Redis turns them into spaces.
+        let digits = digits.to_string_lossy().replace(['\r', '\n'], " ");
+        return Reply::BigNumber(digits);
+    }
+    if let Ok(Value::Table(verbatim)) = table.raw_get::<Value>("verbatim_string") {
+        let format = verbatim.raw_get::<Option<mlua::String>>("format");
+        let text = verbatim.raw_get::<Option<mlua::String>>("string");
+        if let (Ok(Some(format)), Ok(Some(text))) = (format, text) {
+            return Reply::Verbatim {
+                format: format.to_string_lossy(),
+                text: Bytes::copy_from_slice(&text.as_bytes()),
+            };
+        }
     }
     if let Ok(Value::Table(map)) = table.raw_get::<Value>("map") {
         let pairs = map

@@ -769,3 +769,41 @@ fn short_of_replicas_a_script_refuses_its_first_write() {
     );
     assert_eq!(exec(&mut ks, 1_000, &["GET", "x"]), bulk("some value"));
 }
+
+/// RESP3 replies a script sees and returns: big numbers, verbatim strings and booleans
+/// (DEBUG PROTOCOL gives one of each type to scripts), lowered for a RESP2 script.
+#[test]
+fn resp3_big_numbers_verbatim_strings_and_booleans_convert_as_in_redis() {
+    let mut ks = Keyspace::new();
+    let through = |ks: &mut Keyspace, resp: u8, kind: &str| {
+        let script =
+            format!("redis.setresp({resp}) return redis.call('debug', 'protocol', '{kind}')");
+        eval(ks, &script, &[], &[])
+    };
+    let digits = "1234567999999999999999999999999999999";
+    assert_eq!(
+        through(&mut ks, 3, "bignum"),
+        Reply::BigNumber(digits.into())
+    );
+    assert_eq!(through(&mut ks, 2, "bignum"), bulk(digits));
+    let verbatim = Reply::Verbatim {
+        format: "txt".into(),
+        text: Bytes::from_static(b"This is a verbatim\nstring"),
+    };
+    assert_eq!(through(&mut ks, 3, "verbatim"), verbatim);
+    assert_eq!(
+        through(&mut ks, 2, "verbatim"),
+        bulk("This is a verbatim\nstring")
+    );
+    assert_eq!(through(&mut ks, 3, "true"), Reply::Boolean(true));
+    assert_eq!(through(&mut ks, 3, "false"), Reply::Boolean(false));
+    assert_eq!(through(&mut ks, 2, "true"), Reply::Integer(1));
+    assert_eq!(through(&mut ks, 2, "false"), Reply::Integer(0));
+    // Line breaks in a returned big number become spaces, as Redis writes them.
+    assert_eq!(
+        eval(&mut ks, "return {big_number='123\\r\\n123'}", &[], &[]),
+        Reply::BigNumber("123  123".into())
+    );
+    // A RESP2 script's false is nil, as ever.
+    assert_eq!(eval(&mut ks, "return false", &[], &[]), Reply::Nil);
+}
