@@ -169,3 +169,51 @@ fn functions_survive_failover_and_snapshot_rebuild() {
     let list = raw.cmd(&["FUNCTION", "LIST"]);
     assert!(list.contains("bank") && list.contains("debit"), "{list}");
 }
+
+/// Over `maxmemory`, a script without a shebang runs as in Redis: reads go on and its first
+/// memory-growing call fails with Redis's OOM error. Only the leader is over `maxmemory`; the
+/// decision travels in the log entry, so the followers (with no limit) refuse the same call
+/// and every replica ends digest-equal.
+#[test]
+fn over_maxmemory_scripts_refuse_the_same_calls_on_every_replica() {
+    let cluster = Cluster::start("scripting-oom", &["a", "b", "c"], &[]);
+    let leader = cluster.wait_for_leader(WAIT_MAX);
+    let mut raw = cluster.server(leader).raw();
+    assert_eq!(raw.cmd(&["SET", "x", "123"]), "+OK\r\n");
+    assert_eq!(raw.cmd(&["CONFIG", "SET", "maxmemory", "1"]), "+OK\r\n");
+    // The refused writes name `y`, never written later: a replica that applied one would
+    // differ from the others in the digest.
+    let write = "redis.call('set', KEYS[1], 1)\nreturn 1";
+    assert_eq!(
+        raw.cmd(&["EVAL", write, "1", "y"]),
+        format!(
+            "-OOM command not allowed when used memory > 'maxmemory'. script: {}, on \
+             @user_script:1.\r\n",
+            tandem::keyspace::sha1_hex(write.as_bytes())
+        )
+    );
+    assert_eq!(
+        raw.cmd(&["EVAL", "return redis.call('get', KEYS[1])", "1", "x"]),
+        "$3\r\n123\r\n"
+    );
+    assert_eq!(
+        raw.cmd(&["EVAL", "return redis.pcall('set', KEYS[1], 2)", "1", "y"]),
+        "-OOM command not allowed when used memory > 'maxmemory'.\r\n"
+    );
+    let declared = raw.cmd(&["EVAL", "#!lua\nreturn 1", "0"]);
+    assert!(declared.starts_with("-OOM "), "{declared}");
+    let allowed = "#!lua flags=allow-oom\nredis.call('set', KEYS[1], 'allowed')\nreturn 1";
+    assert_eq!(raw.cmd(&["EVAL", allowed, "1", "x"]), ":1\r\n");
+    // A write that cannot grow memory comes first: Redis does not stop the script after it.
+    let after_del = "redis.call('del', 'gone')\nredis.call('set', KEYS[1], 'after')\nreturn 1";
+    assert_eq!(raw.cmd(&["EVAL", after_del, "1", "x"]), ":1\r\n");
+    assert_eq!(raw.cmd(&["CONFIG", "SET", "maxmemory", "0"]), "+OK\r\n");
+    assert_eq!(raw.cmd(&["EVAL", write, "1", "x"]), ":1\r\n");
+    assert_eq!(raw.cmd(&["GET", "x"]), "$1\r\n1\r\n");
+    assert_eq!(raw.cmd(&["EXISTS", "y"]), ":0\r\n");
+    let reports = cluster.wait_for_convergence(WAIT_MAX);
+    assert!(
+        reports.windows(2).all(|w| w[0] == w[1]),
+        "replicas differ: {reports:?}"
+    );
+}

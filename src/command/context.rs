@@ -33,6 +33,29 @@ pub struct Cx {
     caller: Option<Caller>,
     /// Calls the caller check refused, with the user's name, in order (for the ACL LOG).
     denials: Vec<(Bytes, Denial)>,
+    /// The limits the leader was under when it accepted this op (carried in the log entry,
+    /// never measured at apply): scripts refuse the calls they forbid.
+    limits: Limits,
+}
+
+/// Server limits that refuse some of a script's calls, as the leader found them when it
+/// accepted the script. Redis checks them at each call; Tandem measures once, on the leader,
+/// and carries the result in the log entry, so every replica refuses the same calls.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Limits {
+    /// Used memory was over `maxmemory`: memory-growing (DENYOOM) calls are refused until the
+    /// script has written, unless it declares `allow-oom`.
+    pub over_memory: bool,
+    /// Fewer followers than `min-replicas-to-write` were in contact: write calls are refused
+    /// until the script has written.
+    pub too_few_replicas: bool,
+}
+
+impl Limits {
+    /// Whether any limit applies.
+    pub fn any(&self) -> bool {
+        self.over_memory || self.too_few_replicas
+    }
 }
 
 /// Why a user may not run a command: its ACL permissions lack the command, a key or a channel.
@@ -112,7 +135,19 @@ impl Cx {
             events: Vec::new(),
             caller: None,
             denials: Vec::new(),
+            limits: Limits::default(),
         }
+    }
+
+    /// Sets the limits the leader was under when it accepted the op being applied; returns
+    /// the previous ones.
+    pub fn set_limits(&mut self, limits: Limits) -> Limits {
+        std::mem::replace(&mut self.limits, limits)
+    }
+
+    /// The limits the leader was under when it accepted the op being applied.
+    pub fn limits(&self) -> Limits {
+        self.limits
     }
 
     /// Sets the user scripts run as (None: unchecked); returns the previous one.

@@ -38,10 +38,10 @@ pub(crate) use blocking::{cancel_wait, end_stale_waits, serve_blocked};
 pub use blocking::{
     BLMPop, BLMove, BLPop, BRPop, BRPopLPush, BZMPop, BZPopMax, BZPopMin, ListWait,
 };
-pub use context::{Caller, CallerCheck, Cx, Denial, UnblockOutcome, Unblocked};
+pub use context::{Caller, CallerCheck, Cx, Denial, Limits, UnblockOutcome, Unblocked};
 pub use error::{CommandError, STRING_BYTES_MAX};
 pub use registry::Registry;
-pub use reply::{format_double, Reply};
+pub use reply::{format_double, format_general, Reply};
 pub(crate) use spec::Handler;
 pub use spec::{numkeys_positions, Categories, CommandSpec, FindKeys, Flags, Group, KeySpec};
 pub use txn::Transaction;
@@ -68,8 +68,9 @@ pub use lists::{
 };
 pub use memory::{Memory, MemoryQuestion};
 pub use scripting::{
-    refused_over_maxmemory, Eval, EvalRo, EvalSha, EvalShaRo, FCall, FCallRo, Function,
-    FunctionRequest, RestorePolicy, Script, ScriptRequest, SCRIPT_INSTRUCTIONS_MAX,
+    refused_over_maxmemory, refused_without_replicas, Eval, EvalRo, EvalSha, EvalShaRo, FCall,
+    FCallRo, Function, FunctionRequest, RestorePolicy, Script, ScriptRequest,
+    SCRIPT_INSTRUCTIONS_MAX,
 };
 pub use sets::{
     SAdd, SCard, SDiff, SDiffStore, SInter, SInterCard, SInterStore, SIsMember, SMIsMember,

@@ -38,6 +38,17 @@ pub enum Reply {
     Set(Vec<Reply>),
     /// RESP3 `%` map; RESP2 array of 2-element arrays (XREAD, XREADGROUP).
     KeyedArrays(Vec<(Reply, Reply)>),
+    /// RESP3 `(` big number, its decimal digits (a script's `{big_number=...}`); RESP2 bulk
+    /// string.
+    BigNumber(String),
+    /// RESP3 `=` verbatim string: a three-letter format (`txt`, `mkd`) and the text; RESP2 bulk
+    /// string of the text.
+    Verbatim {
+        format: String,
+        text: Bytes,
+    },
+    /// RESP3 `#t` / `#f`; RESP2 integer 1 / 0.
+    Boolean(bool),
 }
 
 impl Reply {
@@ -73,6 +84,9 @@ impl Reply {
                     .flat_map(|(a, b)| [a.to_resp2(), b.to_resp2()])
                     .collect(),
             ),
+            Reply::BigNumber(digits) => Reply::Bulk(Bytes::from(digits.clone())),
+            Reply::Verbatim { text, .. } => Reply::Bulk(text.clone()),
+            Reply::Boolean(value) => Reply::Integer(i64::from(*value)),
             other => other.clone(),
         }
     }
@@ -82,14 +96,22 @@ impl Reply {
 /// dropped (so 1.1 is `1.1000000000000001`, 2.5 is `2.5`), plain notation for decimal
 /// exponents -4..=16, otherwise `d.ddde+XX`; and `inf` / `-inf`.
 pub fn format_double(value: f64) -> String {
+    format_general(value, 17)
+}
+
+/// C's `%.<precision>g` (`precision` significant digits, 1..=17): trailing zeros dropped,
+/// plain notation for decimal exponents -4..precision, otherwise `d.ddde+XX`; `inf`, `-inf`,
+/// `nan`.
+pub fn format_general(value: f64, precision: usize) -> String {
+    let precision = precision.clamp(1, 17);
     if value.is_infinite() {
         return if value > 0.0 { "inf" } else { "-inf" }.to_string();
     }
     if value.is_nan() {
         return "nan".to_string();
     }
-    // `{:.16e}` gives 17 significant digits, correctly rounded, as "d.dddddddddddddddde<exp>".
-    let scientific = format!("{value:.16e}");
+    // `{:.N$e}` gives N+1 significant digits, correctly rounded, as "d.ddde<exp>".
+    let scientific = format!("{value:.*e}", precision - 1);
     let (mantissa, exponent) = scientific
         .split_once('e')
         .expect("`{:e}` always contains an exponent");
@@ -105,7 +127,7 @@ pub fn format_double(value: f64) -> String {
         trimmed => trimmed,
     };
     let mut out = String::from(sign);
-    if !(-4..17).contains(&exponent) {
+    if !(-4..precision as i32).contains(&exponent) {
         out.push_str(&digits[..1]);
         if digits.len() > 1 {
             out.push('.');
@@ -164,6 +186,19 @@ mod tests {
         for (value, expected) in cases {
             assert_eq!(format_double(*value), *expected, "{value:?}");
         }
+    }
+
+    #[test]
+    fn format_general_is_c_percent_g() {
+        assert_eq!(format_general(1.0 / 3.0, 14), "0.33333333333333");
+        assert_eq!(format_general(1e20, 14), "1e+20");
+        assert_eq!(format_general(100.0, 14), "100");
+        assert_eq!(
+            format_general(12345678901234567.0, 14),
+            "1.2345678901235e+16"
+        );
+        assert_eq!(format_general(0.0003, 14), "0.0003");
+        assert_eq!(format_general(-5000.0, 14), "-5000");
     }
 
     #[test]

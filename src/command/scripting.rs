@@ -115,15 +115,15 @@ fn run_script(
 }
 
 /// Whether `command` runs a script or function that must be refused while used memory is over
-/// `maxmemory`: one that may write (not `no-writes`) and does not declare `allow-oom`; or is
-/// FUNCTION LOAD or RESTORE. Redis
-/// lets a script without a shebang start and fails its first memory-growing write; Tandem
-/// decides before the script enters the log (apply must not depend on a node's memory), so a
-/// script without a shebang is refused whole. Scripts that are not cached, functions that do
-/// not exist and malformed shebangs are not refused here: running them gives their own error.
+/// `maxmemory`: one that declares its flags, may write (not `no-writes`) and does not declare
+/// `allow-oom`; or is FUNCTION LOAD or RESTORE. A script without a shebang starts as in Redis:
+/// the leader marks its log entry as accepted over `maxmemory` (`Op::OverMemory`) and the
+/// script's first memory-growing call fails at apply, the same on every replica. Scripts that
+/// are not cached, functions that do not exist and malformed shebangs are not refused here:
+/// running them gives their own error.
 pub fn refused_over_maxmemory(command: &Command, ks: &Keyspace) -> bool {
     let refused = |flags: Option<Vec<String>>| match flags {
-        None => true,
+        None => false,
         Some(flags) => !flags
             .iter()
             .any(|flag| flag == "no-writes" || flag == "allow-oom"),
@@ -144,6 +144,26 @@ pub fn refused_over_maxmemory(command: &Command, ks: &Keyspace) -> bool {
             FunctionRequest::Load { .. } | FunctionRequest::Restore { .. }
         ),
         _ => false,
+    }
+}
+
+/// Whether `command` runs a script or function that must be refused while fewer than
+/// `min-replicas-to-write` followers are in contact: one that declares its flags and may write
+/// (not `no-writes`). A script without a shebang starts, and its first write call fails at
+/// apply (`Op::UnderLimits`), as in Redis.
+pub fn refused_without_replicas(command: &Command, ks: &Keyspace) -> bool {
+    let refused = |flags: Option<Vec<String>>| {
+        flags.is_some_and(|flags| !flags.iter().any(|flag| flag == "no-writes"))
+    };
+    match command {
+        Command::Eval(eval) => engine::script_flags(&eval.body).is_ok_and(refused),
+        Command::EvalSha(eval) => cached_body(ks, &eval.sha)
+            .is_ok_and(|(body, _)| engine::script_flags(&body).is_ok_and(refused)),
+        Command::FCall(call) => ks
+            .functions()
+            .function(&String::from_utf8_lossy(&call.function))
+            .is_some_and(|(_, function)| !function.has_flag("no-writes")),
+        _ => true,
     }
 }
 

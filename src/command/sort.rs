@@ -227,8 +227,18 @@ impl SortRead {
     }
 
     pub(super) fn read(&self, ks: &Keyspace, cx: &mut Cx) -> Result<Reply, CommandError> {
+        self.read_as(ks, cx, Store::Refused)
+    }
+
+    /// SORT without STORE called from a script: `BY nosort` on a set sorts ALPHA, as a stored
+    /// result does, so the script never sees the set's internal order (as in Redis).
+    pub fn read_in_script(&self, ks: &Keyspace, cx: &mut Cx) -> Result<Reply, CommandError> {
+        self.read_as(ks, cx, Store::Allowed)
+    }
+
+    fn read_as(&self, ks: &Keyspace, cx: &mut Cx, store: Store) -> Result<Reply, CommandError> {
         let now_ms = cx.now_ms;
-        let elements = sorted(ks, &self.key, &self.options, Store::Refused, now_ms)?;
+        let elements = sorted(ks, &self.key, &self.options, store, now_ms)?;
         let bulk_or_nil = |value: Option<Bytes>| value.map_or(Reply::Nil, Reply::Bulk);
         Ok(Reply::Array(if self.options.gets.is_empty() {
             elements.into_iter().map(Reply::Bulk).collect()
@@ -249,7 +259,7 @@ impl SortRead {
 // ---- parsing ----
 
 /// Whether STORE is an option (SORT) or a syntax error (SORT_RO). It also tells the sort
-/// whether its result is stored, which changes `BY nosort` on a set.
+/// whether its result is stored (or goes to a script), which changes `BY nosort` on a set.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Store {
     Allowed,

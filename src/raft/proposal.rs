@@ -179,6 +179,14 @@ pub enum Op {
         user: bytes::Bytes,
         op: Box<Op>,
     },
+    /// An op that runs a script, accepted while the leader was over `maxmemory` or short of
+    /// `min-replicas-to-write` followers: the script's calls those limits forbid are refused
+    /// with Redis's errors (see [`crate::command::Limits`]). The leader measures once, when it
+    /// accepts the command, so every replica refuses the same calls whatever its own state.
+    UnderLimits {
+        limits: crate::command::Limits,
+        op: Box<Op>,
+    },
 }
 
 impl Op {
@@ -187,7 +195,9 @@ impl Op {
         match self {
             Op::Command(command) => command.runs_script(),
             Op::Transaction(transaction) => transaction.commands.iter().any(|c| c.runs_script()),
-            Op::InSession { op, .. } | Op::AsUser { op, .. } => op.runs_script(),
+            Op::InSession { op, .. } | Op::AsUser { op, .. } | Op::UnderLimits { op, .. } => {
+                op.runs_script()
+            }
             _ => false,
         }
     }

@@ -516,6 +516,9 @@ fn split_inline(line: &[u8]) -> Result<Vec<Bytes>, ProtocolError> {
 //   Map([(k, v)])    *2\r\n k v                    %1\r\n k v
 //   Pairs([(m, s)])  *2\r\n m s                    *1\r\n *2\r\n m s
 //   Set([a, b])      *2\r\n a b                    ~2\r\n a b
+//   BigNumber("12")  $2\r\n12\r\n                 (12\r\n
+//   Verbatim(txt, x) $1\r\nx\r\n                  =5\r\ntxt:x\r\n
+//   Boolean(true)    :1\r\n                       #t\r\n
 // ---------------------------------------------------------------------------------------------
 
 /// Appends `reply` encoded for `protocol`. For RESP2 the result equals encoding
@@ -591,6 +594,26 @@ pub fn write_reply(reply: &Reply, protocol: Protocol, out: &mut BytesMut) {
                 write_reply(value, protocol, out);
             }
         }
+        Reply::BigNumber(digits) => match protocol {
+            Protocol::Resp2 => write_bulk(digits.as_bytes(), out),
+            Protocol::Resp3 => write_line(b'(', digits.as_bytes(), out),
+        },
+        Reply::Verbatim { format, text } => match protocol {
+            Protocol::Resp2 => write_bulk(text, out),
+            Protocol::Resp3 => {
+                write_header(b'=', format.len() + 1 + text.len(), out);
+                out.put_slice(format.as_bytes());
+                out.put_u8(b':');
+                out.put_slice(text);
+                out.put_slice(CRLF);
+            }
+        },
+        Reply::Boolean(value) => out.put_slice(match (protocol, value) {
+            (Protocol::Resp2, true) => b":1\r\n",
+            (Protocol::Resp2, false) => b":0\r\n",
+            (Protocol::Resp3, true) => b"#t\r\n",
+            (Protocol::Resp3, false) => b"#f\r\n",
+        }),
         Reply::Pairs(pairs) => {
             match protocol {
                 Protocol::Resp2 => write_header(b'*', pairs.len().saturating_mul(2), out),
@@ -755,6 +778,16 @@ mod tests {
                 b"*2\r\n$1\r\na\r\n$1\r\nb\r\n",
             ),
             (Reply::Set(vec![]), b"*0\r\n"),
+            (Reply::BigNumber("12345".into()), b"$5\r\n12345\r\n"),
+            (
+                Reply::Verbatim {
+                    format: "txt".into(),
+                    text: Bytes::from_static(b"a\nb"),
+                },
+                b"$3\r\na\nb\r\n",
+            ),
+            (Reply::Boolean(true), b":1\r\n"),
+            (Reply::Boolean(false), b":0\r\n"),
             (
                 nested_sample(),
                 b"*6\r\n:-7\r\n*3\r\n$0\r\n\r\n$-1\r\n*0\r\n$3\r\n2.5\r\n\
@@ -805,6 +838,16 @@ mod tests {
                 b"~2\r\n$1\r\na\r\n$1\r\nb\r\n",
             ),
             (Reply::Set(vec![]), b"~0\r\n"),
+            (Reply::BigNumber("12345".into()), b"(12345\r\n"),
+            (
+                Reply::Verbatim {
+                    format: "txt".into(),
+                    text: Bytes::from_static(b"a\nb"),
+                },
+                b"=7\r\ntxt:a\nb\r\n",
+            ),
+            (Reply::Boolean(true), b"#t\r\n"),
+            (Reply::Boolean(false), b"#f\r\n"),
             (
                 nested_sample(),
                 b"*6\r\n:-7\r\n*3\r\n$0\r\n\r\n_\r\n*0\r\n,2.5\r\n\

@@ -126,11 +126,24 @@ impl Connection {
     }
 
     /// `op`, run as this connection's user if it runs a script: the commands the script
-    /// calls are checked at apply, against the users as of its log entry.
+    /// calls are checked at apply, against the users as of its log entry. A script accepted
+    /// while over `maxmemory` or short of replicas also carries those limits
+    /// ([`Op::UnderLimits`]), so every replica refuses the same calls in it.
     pub(crate) fn as_caller(&self, op: Op) -> Op {
-        if op.runs_script() {
-            Op::AsUser {
-                user: self.user.name.clone(),
+        if !op.runs_script() {
+            return op;
+        }
+        let op = Op::AsUser {
+            user: self.user.name.clone(),
+            op: Box::new(op),
+        };
+        let limits = crate::command::Limits {
+            over_memory: self.over_maxmemory(),
+            too_few_replicas: self.too_few_replicas(),
+        };
+        if limits.any() {
+            Op::UnderLimits {
+                limits,
                 op: Box::new(op),
             }
         } else {

@@ -37,6 +37,9 @@ const HELP: &[&str] = &[
     "SET-ACTIVE-EXPIRE <0|1>",
     "    Accepted and ignored: expired keys are absent to every command whether or not the",
     "    leader's sweeper has reclaimed them yet.",
+    "SET-DISABLE-DENY-SCRIPTS <0|1>",
+    "    Accepted and ignored: scripts may always call DEBUG PROTOCOL and DEBUG SLEEP (a",
+    "    no-op in a script) and never the other commands Redis refuses in scripts.",
     "HELP",
     "    Prints this help.",
 ];
@@ -70,11 +73,16 @@ fn parse(args: &[Bytes]) -> Debug {
             b"0" | b"1" => Debug::Reply(Reply::Ok),
             _ => error("ERR value is not an integer or out of range".into()),
         },
+        // Redis's switch that lets scripts call DEBUG and other refused commands; scripts may
+        // always call the harmless DEBUG PROTOCOL and SLEEP in Tandem, and nothing else.
+        b"set-disable-deny-scripts" if args.len() == 3 => match args[2].as_ref() {
+            b"0" | b"1" => Debug::Reply(Reply::Ok),
+            _ => error("ERR value is not an integer or out of range".into()),
+        },
         b"help" if args.len() == 2 => Debug::Reply(help_reply(HELP)),
-        b"sleep" | b"set-active-expire" | b"help" => error(wrong_arity(&format!(
-            "debug|{}",
-            String::from_utf8_lossy(&sub)
-        ))),
+        b"sleep" | b"set-active-expire" | b"set-disable-deny-scripts" | b"help" => error(
+            wrong_arity(&format!("debug|{}", String::from_utf8_lossy(&sub))),
+        ),
         _ => error(format!(
             "ERR DEBUG {} is not supported by Tandem (only SLEEP, SET-ACTIVE-EXPIRE and HELP)",
             String::from_utf8_lossy(&args[1]).to_ascii_uppercase()

@@ -94,7 +94,8 @@ impl Connection {
         if spec.flags.contains(Flags::DENYOOM) && self.over_maxmemory() {
             return self.error(Some(spec.name), OOM).await;
         }
-        if spec.is_write() && self.too_few_replicas() {
+        // A script's replica check needs its flags: done once it is parsed (data_command).
+        if spec.is_write() && !runs_script(spec) && self.too_few_replicas() {
             return self.error(Some(spec.name), NOREPLICAS).await;
         }
         match command_table::server_command(spec) {
@@ -132,6 +133,17 @@ impl Connection {
         }
         let keyspace = self.shared.sm().keyspace.read().expect("keyspace lock");
         crate::command::refused_over_maxmemory(command, &keyspace)
+    }
+
+    /// Whether the script `command` runs is refused now for want of replicas: too few are in
+    /// contact and it declares flags without `no-writes` (one without a shebang starts, and
+    /// its first write fails at apply).
+    pub(crate) fn refused_for_replicas(&self, command: &crate::command::Command) -> bool {
+        if !self.too_few_replicas() {
+            return false;
+        }
+        let keyspace = self.shared.sm().keyspace.read().expect("keyspace lock");
+        crate::command::refused_without_replicas(command, &keyspace)
     }
 
     /// Whether `min-replicas-to-write` is set and fewer followers than that have been heard
@@ -221,6 +233,9 @@ impl Connection {
             if self.refused_for_memory(&command) {
                 return self.error(Some(name), OOM).await;
             }
+            if runs_script(spec) && self.refused_for_replicas(&command) {
+                return self.error(Some(name), NOREPLICAS).await;
+            }
             let op = self.as_caller(crate::raft::Op::Command(command));
             match self.db().enqueue_op(op).await {
                 Ok(pending) => self.reply_later(spec, args, pending).await,
@@ -264,6 +279,12 @@ impl Connection {
             .observe_command(spec, &args, elapsed, &self.client);
         flow
     }
+}
+
+/// Whether `spec` runs a script that may write (EVAL, EVALSHA, FCALL): Redis checks such a
+/// script's writes against the server's limits by its flags, or at each call.
+fn runs_script(spec: &CommandSpec) -> bool {
+    matches!(spec.name, "eval" | "evalsha" | "fcall")
 }
 
 #[cfg(test)]

@@ -216,6 +216,14 @@ fn memory(out: &mut String, shared: &Shared) {
     line!(out, "mem_fragmentation_ratio", ratio(rss, used));
     line!(out, "mem_fragmentation_bytes", diff(rss, used));
     line!(out, "mem_allocator", allocator::name());
+    let scripts = shared
+        .sm()
+        .keyspace
+        .read()
+        .expect("keyspace lock")
+        .scripts()
+        .len();
+    line!(out, "number_of_cached_scripts", scripts);
 }
 
 /// CPU time used, as `seconds.micros` (getrusage).

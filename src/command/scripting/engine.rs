@@ -35,8 +35,16 @@ pub fn budget_error() -> String {
 /// What runs: a script body (EVAL, EVALSHA) or a function of a library (FCALL).
 #[derive(Clone, Copy)]
 pub enum Program<'a> {
-    Script { body: &'a [u8], sha: &'a str },
-    Function { code: &'a [u8], name: &'a str },
+    Script {
+        body: &'a [u8],
+        sha: &'a str,
+    },
+    Function {
+        code: &'a [u8],
+        name: &'a str,
+        /// Whether the function declares `allow-oom`.
+        allow_oom: bool,
+    },
 }
 
 impl Program<'_> {
@@ -45,6 +53,21 @@ impl Program<'_> {
         match self {
             Program::Script { sha, .. } => sha,
             Program::Function { name, .. } => name,
+        }
+    }
+
+    /// Whether its memory-growing calls may run while the leader is over `maxmemory`: it
+    /// declares `allow-oom` (or `no-writes`, which allows no such call anyway).
+    fn allows_oom(&self) -> bool {
+        match self {
+            Program::Script { body, .. } => script_flags(body).is_ok_and(|flags| {
+                flags.is_some_and(|flags| {
+                    flags
+                        .iter()
+                        .any(|flag| flag == "allow-oom" || flag == "no-writes")
+                })
+            }),
+            Program::Function { allow_oom, .. } => *allow_oom,
         }
     }
 }
@@ -67,7 +90,20 @@ struct Session<'a> {
     cx: &'a mut Cx,
     /// The protocol replies are converted from: 2 or 3 (`redis.setresp`).
     resp: u8,
+    /// The limits the leader was under when it accepted the script (`over_memory` only if
+    /// the script does not declare `allow-oom`): until the script has written, they refuse
+    /// its write calls (too few replicas) and its DENYOOM calls (over `maxmemory`). Redis lets
+    /// a script go on once it has written (stopping halfway would break atomicity).
+    limits: crate::command::Limits,
+    /// Whether the script has called a write command yet.
+    wrote: bool,
 }
+
+/// Redis's error for a memory-growing call while over `maxmemory`.
+const OOM_ERROR: &str = "OOM command not allowed when used memory > 'maxmemory'.";
+/// Redis's error for a write call while fewer than `min-replicas-to-write` followers are in
+/// contact.
+const NOREPLICAS_ERROR: &str = "NOREPLICAS Not enough good replicas to write.";
 
 /// Compiles `body` in a throwaway state: the error Redis gives for a script that does not
 /// compile, or Ok.
@@ -163,8 +199,13 @@ fn run_inner(
     let session = RefCell::new(Session {
         access,
         budget: exhausted.clone(),
+        limits: crate::command::Limits {
+            over_memory: cx.limits().over_memory && !program.allows_oom(),
+            too_few_replicas: cx.limits().too_few_replicas,
+        },
         cx,
         resp: 2,
+        wrote: false,
     });
     let outcome = lua.scope(|scope| {
         let call = scope.create_function(|lua, args: MultiValue| {
@@ -258,7 +299,7 @@ fn run_inner(
             .set_name("=loader")
             .eval()
             .expect("the loader chunk compiles");
-        let runner: mlua::Function = bind.call((
+        let (runner, script_env): (mlua::Function, Table) = bind.call((
             call,
             raising_call,
             as_error_value,
@@ -269,7 +310,7 @@ fn run_inner(
         let (ok, value): (bool, Value) = match program {
             Program::Script { .. } => runner.call((function, true))?,
             Program::Function { name, .. } => {
-                let (loaded, registered): (bool, Value) = loader.call(function)?;
+                let (loaded, registered): (bool, Value) = loader.call((function, script_env))?;
                 let callback = match (loaded, registered) {
                     (true, Value::Table(registered)) => find_callback(&registered, name)?,
                     _ => None,
@@ -464,16 +505,18 @@ pub fn load_library(code: &[u8]) -> Result<Registered, String> {
 /// Runs a library chunk in the environment FUNCTION LOAD gives it and collects what it
 /// registers. `load(chunk)` returns (true, {{name, callback, description, flags}, ...}) or
 /// (false, error). Afterwards the chunk's globals resolve to the full script globals (so the
-/// callbacks see `redis.call` and the standard libraries), and `register_function` refuses.
+/// callbacks see `redis.call` and the standard libraries; `_G` is `script_env`, the protected
+/// view a script gets, when given), and `register_function` refuses.
 const LOAD_LIBRARY: &str = r#"
 local raw_pcall, rawget, setmetatable, setfenv, type, pairs, ipairs, select, tostring, error =
   pcall, rawget, setmetatable, setfenv, type, pairs, ipairs, select, tostring, error
 local find, lower = string.find, string.lower
 local globals = _G
-local function readonly_view(backing)
+local function readonly_view(backing, own_g)
   local view = {}
   setmetatable(view, {
     __index = function(_, name)
+      if name == '_G' and own_g ~= nil and own_g() ~= nil then return own_g() end
       local value = rawget(backing(), name)
       if value == nil then
         error("Script attempted to access nonexistent global variable '" .. tostring(name) .. "'", 2)
@@ -490,7 +533,7 @@ local flag_names = {
   ['no-cluster'] = true, ['allow-cross-slot-keys'] = true,
 }
 local function fail(text) error(text, 0) end
-return function(chunk)
+return function(chunk, script_env)
   local loading = true
   local registered = {}
   local function register(...)
@@ -555,7 +598,9 @@ return function(chunk)
   }
   local load_globals = { redis = readonly_view(function() return load_redis end) }
   local current = load_globals
-  setfenv(chunk, readonly_view(function() return current end))
+  -- Once loaded, the callbacks see the protected globals of a script as `_G`.
+  local own_g = function() if not loading then return script_env end end
+  setfenv(chunk, readonly_view(function() return current end, own_g))
   local ok, err = raw_pcall(chunk)
   loading = false
   current = globals
@@ -566,7 +611,7 @@ end
 
 /// Binds the Rust primitives into `redis.call`/`redis.pcall`/`redis.setresp`, then protects
 /// the globals and returns the function that runs the script under `pcall` (so an error value
-/// reaches Rust intact, table or string).
+/// reaches Rust intact, table or string) and the protected globals scripts see.
 const BIND_CALLS: &str = r#"
 return function(raw_call, raising_call, as_error_value, raw_setresp, stopped, on_error)
   -- A script out of budget must not go on by catching the budget error: every way of
@@ -586,6 +631,14 @@ return function(raw_call, raising_call, as_error_value, raw_setresp, stopped, on
     return budget(raw_xpcall(f, function(e) return handler(as_error_value(e)) end))
   end
   coroutine.resume = function(...) return caught(raw_resume(...)) end
+  -- Compiled chunks are refused (as Redis's Lua does): a script only runs source it shows.
+  local raw_loadstring = loadstring
+  loadstring = function(text, ...)
+    if type(text) == 'string' and text:byte(1) == 27 then
+      return nil, 'attempt to load a binary chunk'
+    end
+    return raw_loadstring(text, ...)
+  end
   -- A Rust function, so `return redis.call(...)` keeps the caller's frame (and line).
   redis.call = raising_call
   redis.pcall = function(...)
@@ -633,7 +686,7 @@ return function(raw_call, raising_call, as_error_value, raw_setresp, stopped, on
     local args, count = {...}, select('#', ...)
     return raw_xpcall(function() return script(unpack(args, 1, count)) end, on_error)
   end
-  return runner
+  return runner, env
 end
 "#;
 
@@ -719,7 +772,21 @@ fn new_state() -> mlua::Result<Lua> {
     let redis = lua.create_table()?;
     redis.raw_set(
         "sha1hex",
-        lua.create_function(|_, data: mlua::String| Ok(sha1_hex(&data.as_bytes())))?,
+        lua.create_function(|lua, args: MultiValue| {
+            if args.len() != 1 {
+                return Err(mlua::Error::runtime("wrong number of arguments"));
+            }
+            // As Redis: a number hashes its text, anything else not a string the empty string.
+            let text = match args.into_iter().next() {
+                Some(value @ (Value::String(_) | Value::Integer(_) | Value::Number(_))) => {
+                    lua.coerce_string(value)?
+                }
+                _ => None,
+            };
+            Ok(sha1_hex(
+                &text.map(|t| t.as_bytes().to_vec()).unwrap_or_default(),
+            ))
+        })?,
     )?;
     redis.raw_set(
         "error_reply",
@@ -883,6 +950,11 @@ fn run_command(session: &mut Session<'_>, words: &[Bytes]) -> Result<Reply, Stri
         return Err(denial.script_error());
     }
     let name = words[0].to_ascii_lowercase();
+    if name == b"debug" {
+        if let Some(reply) = debug_in_script(words) {
+            return Ok(reply);
+        }
+    }
     match name.as_slice() {
         b"time" => {
             let now_ms = session.cx.now_ms;
@@ -899,8 +971,7 @@ fn run_command(session: &mut Session<'_>, words: &[Bytes]) -> Result<Reply, Stri
             });
         }
         b"echo" if words.len() == 2 => return Ok(Reply::Bulk(words[1].clone())),
-        b"eval" | b"evalsha" | b"eval_ro" | b"evalsha_ro" | b"script" | b"multi" | b"exec"
-        | b"fcall" | b"fcall_ro" | b"function" | b"watch" | b"subscribe" => {
+        _ if refused_in_scripts(&name, words.get(1)) => {
             return Err("ERR This Redis command is not allowed from script".into());
         }
         _ => {}
@@ -926,8 +997,30 @@ fn run_command(session: &mut Session<'_>, words: &[Bytes]) -> Result<Reply, Stri
     if spec.flags.contains(Flags::NOSCRIPT) || command.block_timeout_ms().is_some() {
         return Err("ERR This Redis command is not allowed from script".into());
     }
+    if let Command::SortRead(sort) = &command {
+        let ks: &Keyspace = match &session.access {
+            Access::Write(ks) => ks,
+            Access::Read(ks) => ks,
+        };
+        return Ok(sort
+            .read_in_script(ks, session.cx)
+            .unwrap_or_else(|e| e.to_reply()));
+    }
     Ok(match &mut session.access {
-        Access::Write(ks) => command.apply(ks, session.cx),
+        Access::Write(ks) => {
+            if !session.wrote {
+                if session.limits.too_few_replicas && command.is_write() {
+                    return Err(NOREPLICAS_ERROR.into());
+                }
+                if session.limits.over_memory && spec.flags.contains(Flags::DENYOOM) {
+                    return Err(OOM_ERROR.into());
+                }
+            }
+            if command.is_write() {
+                session.wrote = true;
+            }
+            command.apply(ks, session.cx)
+        }
         Access::Read(ks) => {
             if command.is_write() {
                 return Err("ERR Write commands are not allowed from read-only scripts.".into());
@@ -935,6 +1028,109 @@ fn run_command(session: &mut Session<'_>, words: &[Bytes]) -> Result<Reply, Stri
             command.read(ks, session.cx)
         }
     })
+}
+
+/// The DEBUG subcommands a script may call, which change nothing: PROTOCOL (a reply of each
+/// RESP3 type, to test conversions) and SLEEP (a no-op: a script's time is its entry's log
+/// time, and apply does not wait). Redis allows them only after DEBUG
+/// SET-DISABLE-DENY-SCRIPTS 1; Tandem always does, as they are harmless. None for the others.
+// Redis's DEBUG PROTOCOL double is the literal 3.141, not pi.
+#[allow(clippy::approx_constant)]
+fn debug_in_script(words: &[Bytes]) -> Option<Reply> {
+    let sub = words.get(1)?.to_ascii_lowercase();
+    let bulk = |text: &'static str| Reply::Bulk(Bytes::from_static(text.as_bytes()));
+    Some(match (sub.as_slice(), words.len()) {
+        (b"sleep", 3) => Reply::Ok,
+        (b"protocol", 3) => match words[2].to_ascii_lowercase().as_slice() {
+            b"string" => bulk("Hello World"),
+            b"integer" => Reply::Integer(12345),
+            b"double" => Reply::Double(3.141),
+            b"bignum" => Reply::BigNumber("1234567999999999999999999999999999999".into()),
+            b"null" => Reply::Nil,
+            b"array" => Reply::Array((0..3).map(Reply::Integer).collect()),
+            b"set" => Reply::Set((0..3).map(Reply::Integer).collect()),
+            b"map" => Reply::Map(
+                (0..3)
+                    .map(|j| (Reply::Integer(j), Reply::Boolean(j == 1)))
+                    .collect(),
+            ),
+            // Scripts never see attributes: only the reply that follows one.
+            b"attrib" => bulk("Some real reply following the attribute"),
+            b"verbatim" => Reply::Verbatim {
+                format: "txt".into(),
+                text: Bytes::from_static(b"This is a verbatim\nstring"),
+            },
+            b"true" => Reply::Boolean(true),
+            b"false" => Reply::Boolean(false),
+            _ => Reply::Error(
+                "Wrong protocol type name. Please use one of the following: string|integer|double|bignum|null|array|set|map|attrib|push|verbatim|true|false"
+                    .into(),
+            ),
+        },
+        _ => return None,
+    })
+}
+
+/// Commands Redis 7.0 flags `noscript` (refused inside scripts whatever their arguments), as
+/// lower-case names; also those Tandem serves outside its command model, so a script gets
+/// Redis's refusal rather than "unknown command".
+const NOSCRIPT_COMMANDS: &[&str] = &[
+    "acl",
+    "auth",
+    "bgrewriteaof",
+    "bgsave",
+    "blmove",
+    "blpop",
+    "brpop",
+    "brpoplpush",
+    "bzpopmax",
+    "bzpopmin",
+    "client",
+    "config",
+    "debug",
+    "discard",
+    "eval",
+    "eval_ro",
+    "evalsha",
+    "evalsha_ro",
+    "exec",
+    "failover",
+    "fcall",
+    "fcall_ro",
+    "function",
+    "hello",
+    "latency",
+    "module",
+    "monitor",
+    "multi",
+    "psubscribe",
+    "psync",
+    "punsubscribe",
+    "quit",
+    "replconf",
+    "replicaof",
+    "reset",
+    "role",
+    "save",
+    "script",
+    "shutdown",
+    "slaveof",
+    "ssubscribe",
+    "subscribe",
+    "sunsubscribe",
+    "sync",
+    "unsubscribe",
+    "unwatch",
+    "wait",
+    "watch",
+];
+
+/// Whether a script may not call `name` (lower case) with first argument `sub`: Redis's
+/// `noscript` commands, and CLUSTER RESET.
+fn refused_in_scripts(name: &[u8], sub: Option<&Bytes>) -> bool {
+    let name = std::str::from_utf8(name).unwrap_or("");
+    NOSCRIPT_COMMANDS.contains(&name)
+        || (name == "cluster" && sub.is_some_and(|sub| sub.eq_ignore_ascii_case(b"reset")))
 }
 
 fn arity_error() -> String {
@@ -1013,6 +1209,16 @@ fn reply_to_lua_as(lua: &Lua, reply: &Reply, resp3: bool) -> mlua::Result<Value>
             }
             tagged("set", Value::Table(set))?
         }
+        Reply::BigNumber(digits) => {
+            tagged("big_number", Value::String(lua.create_string(digits)?))?
+        }
+        Reply::Verbatim { format, text } => {
+            let verbatim = lua.create_table()?;
+            verbatim.raw_set("format", lua.create_string(format)?)?;
+            verbatim.raw_set("string", lua.create_string(text)?)?;
+            tagged("verbatim_string", Value::Table(verbatim))?
+        }
+        Reply::Boolean(value) => Value::Boolean(*value),
     })
 }
 
@@ -1025,6 +1231,8 @@ pub fn lua_to_reply(value: &Value, depth: usize, resp: u8) -> Reply {
         Value::String(s) => Reply::Bulk(Bytes::copy_from_slice(&s.as_bytes())),
         Value::Integer(n) => Reply::Integer(*n),
         Value::Number(n) => Reply::Integer(*n as i64),
+        // A RESP3 script (`redis.setresp(3)`) returns booleans as booleans.
+        Value::Boolean(value) if resp == 3 => Reply::Boolean(*value),
         Value::Boolean(true) => Reply::Integer(1),
         Value::Boolean(false) | Value::Nil => Reply::Nil,
         Value::Table(table) => table_to_reply(table, depth, resp),
@@ -1044,6 +1252,21 @@ fn table_to_reply(table: &Table, depth: usize, resp: u8) -> Reply {
         Ok(Value::Number(n)) => return Reply::Double(n),
         Ok(Value::Integer(n)) => return Reply::Double(n as f64),
         _ => {}
+    }
+    if let Ok(Value::String(digits)) = table.raw_get::<Value>("big_number") {
+        // Line breaks would break the frame: Redis turns them into spaces.
+        let digits = digits.to_string_lossy().replace(['\r', '\n'], " ");
+        return Reply::BigNumber(digits);
+    }
+    if let Ok(Value::Table(verbatim)) = table.raw_get::<Value>("verbatim_string") {
+        let format = verbatim.raw_get::<Option<mlua::String>>("format");
+        let text = verbatim.raw_get::<Option<mlua::String>>("string");
+        if let (Ok(Some(format)), Ok(Some(text))) = (format, text) {
+            return Reply::Verbatim {
+                format: format.to_string_lossy(),
+                text: Bytes::copy_from_slice(&text.as_bytes()),
+            };
+        }
     }
     if let Ok(Value::Table(map)) = table.raw_get::<Value>("map") {
         let pairs = map

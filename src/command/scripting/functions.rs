@@ -76,6 +76,7 @@ fn call_function(
     let program = Program::Function {
         code: &code,
         name: &name,
+        allow_oom: function.has_flag("allow-oom"),
     };
     let access = if no_writes || read_only {
         Access::Read(ks)
@@ -171,6 +172,7 @@ impl FCallRo {
         let program = Program::Function {
             code: &code,
             name: &name,
+            allow_oom: function.has_flag("allow-oom"),
         };
         Ok(engine::run(
             program,

@@ -176,11 +176,18 @@ fn encode_table(table: &Table, depth: usize, out: &mut Vec<u8>) -> mlua::Result<
         }
         return Ok(());
     }
-    let pairs: Vec<(Value, Value)> = table.pairs::<Value, Value>().collect::<mlua::Result<_>>()?;
-    encode_header(pairs.len(), 0x80, 0xde, 0xdf, out);
-    for (key, value) in &pairs {
-        encode(key, depth + 1, out)?;
-        encode(value, depth + 1, out)?;
+    // Two passes rather than collecting the pairs: every Lua value held from Rust takes a slot
+    // on a bounded Lua stack, so a big map must be walked one pair at a time.
+    let mut count = 0;
+    for pair in table.pairs::<Value, Value>() {
+        pair?;
+        count += 1;
+    }
+    encode_header(count, 0x80, 0xde, 0xdf, out);
+    for pair in table.pairs::<Value, Value>() {
+        let (key, value) = pair?;
+        encode(&key, depth + 1, out)?;
+        encode(&value, depth + 1, out)?;
     }
     Ok(())
 }

@@ -649,3 +649,161 @@ fn library_tables_are_read_only_and_commands_use_the_budget() {
     };
     assert!(text.starts_with("ERR Script killed"), "{text}");
 }
+
+/// Runs `words` as applied from an op the leader accepted under `limits`.
+fn exec_under(ks: &mut Keyspace, limits: crate::command::Limits, words: &[&str]) -> Reply {
+    let args: Vec<Bytes> = words
+        .iter()
+        .map(|w| Bytes::copy_from_slice(w.as_bytes()))
+        .collect();
+    let mut cx = Cx::new(1_000, 0);
+    cx.set_limits(limits);
+    match Command::parse(&args) {
+        Ok(cmd) => cmd.apply(ks, &mut cx),
+        Err(error) => error.to_reply(),
+    }
+}
+
+/// Runs `words` as applied from an op the leader accepted while over `maxmemory`.
+fn exec_over_memory(ks: &mut Keyspace, words: &[&str]) -> Reply {
+    let limits = crate::command::Limits {
+        over_memory: true,
+        too_few_replicas: false,
+    };
+    exec_under(ks, limits, words)
+}
+
+/// Over `maxmemory`, a script without a shebang runs (Redis 6 compatibility) but its first
+/// memory-growing call fails with Redis's OOM error; reads, `allow-oom` scripts and scripts
+/// that already wrote go on.
+#[test]
+fn over_maxmemory_a_script_refuses_its_first_memory_growing_call() {
+    let mut ks = Keyspace::new();
+    exec(&mut ks, 1_000, &["SET", "x", "123"]);
+    let set = "redis.call('set', 'x', 1)\nreturn 1";
+    let refused = exec_over_memory(&mut ks, &["EVAL", set, "1", "x"]);
+    assert_eq!(
+        refused,
+        err(&format!(
+            "OOM command not allowed when used memory > 'maxmemory'. script: {}, on \
+             @user_script:1.",
+            crate::keyspace::sha1_hex(set.as_bytes())
+        ))
+    );
+    assert_eq!(exec(&mut ks, 1_000, &["GET", "x"]), bulk("123"));
+    assert_eq!(
+        exec_over_memory(&mut ks, &["EVAL", "return redis.call('get','x')", "1", "x"]),
+        bulk("123")
+    );
+    let pcall = "local t = redis.pcall('set','x','y') return t['err']";
+    assert_eq!(
+        exec_over_memory(&mut ks, &["EVAL", pcall, "1", "x"]),
+        bulk("OOM command not allowed when used memory > 'maxmemory'.")
+    );
+    assert_eq!(
+        exec_over_memory(
+            &mut ks,
+            &["EVAL", "return redis.pcall('set','x','y')", "1", "x"]
+        ),
+        err("OOM command not allowed when used memory > 'maxmemory'.")
+    );
+    // A write that cannot grow memory first: the script may then go on (Redis does not stop
+    // a script halfway once it has written).
+    let after_write = "redis.call('del', 'gone')\nredis.call('set', 'x', 2)\nreturn 1";
+    assert_eq!(
+        exec_over_memory(&mut ks, &["EVAL", after_write, "1", "x"]),
+        Reply::Integer(1)
+    );
+    assert_eq!(exec(&mut ks, 1_000, &["GET", "x"]), bulk("2"));
+    let allowed = "#!lua flags=allow-oom\nredis.call('set', 'x', 3)\nreturn 1";
+    assert_eq!(
+        exec_over_memory(&mut ks, &["EVAL", allowed, "1", "x"]),
+        Reply::Integer(1)
+    );
+    assert_eq!(exec(&mut ks, 1_000, &["GET", "x"]), bulk("3"));
+    // The same script in an op not marked over memory writes.
+    assert_eq!(eval(&mut ks, set, &["x"], &[]), Reply::Integer(1));
+    assert_eq!(exec(&mut ks, 1_000, &["GET", "x"]), bulk("1"));
+}
+
+/// A function declaring `allow-oom` writes over `maxmemory`.
+#[test]
+fn over_maxmemory_an_allow_oom_function_writes() {
+    let mut ks = Keyspace::new();
+    let library = "#!lua name=oom\nredis.register_function{function_name='put', \
+                   callback=function(keys, args) return redis.call('set', keys[1], args[1]) end, \
+                   flags={'allow-oom'}}";
+    assert_eq!(run(&mut ks, &["FUNCTION", "LOAD", library]), bulk("oom"));
+    assert_eq!(
+        exec_over_memory(&mut ks, &["FCALL", "put", "1", "k", "v"]),
+        Reply::Simple("OK".into())
+    );
+    assert_eq!(exec(&mut ks, 1_000, &["GET", "k"]), bulk("v"));
+}
+
+/// Short of replicas, a script without a shebang reads, and its first write call fails with
+/// Redis's NOREPLICAS error (later writes go on once it has written).
+#[test]
+fn short_of_replicas_a_script_refuses_its_first_write() {
+    let mut ks = Keyspace::new();
+    let limits = crate::command::Limits {
+        over_memory: false,
+        too_few_replicas: true,
+    };
+    exec(&mut ks, 1_000, &["SET", "x", "some value"]);
+    assert_eq!(
+        exec_under(
+            &mut ks,
+            limits,
+            &["EVAL", "return redis.call('get','x')", "1", "x"]
+        ),
+        bulk("some value")
+    );
+    let set = "return redis.call('set','x', 1)";
+    assert_eq!(
+        exec_under(&mut ks, limits, &["EVAL", set, "1", "x"]),
+        err(&format!(
+            "NOREPLICAS Not enough good replicas to write. script: {}, on @user_script:1.",
+            crate::keyspace::sha1_hex(set.as_bytes())
+        ))
+    );
+    assert_eq!(exec(&mut ks, 1_000, &["GET", "x"]), bulk("some value"));
+}
+
+/// RESP3 replies a script sees and returns: big numbers, verbatim strings and booleans
+/// (DEBUG PROTOCOL gives one of each type to scripts), lowered for a RESP2 script.
+#[test]
+fn resp3_big_numbers_verbatim_strings_and_booleans_convert_as_in_redis() {
+    let mut ks = Keyspace::new();
+    let through = |ks: &mut Keyspace, resp: u8, kind: &str| {
+        let script =
+            format!("redis.setresp({resp}) return redis.call('debug', 'protocol', '{kind}')");
+        eval(ks, &script, &[], &[])
+    };
+    let digits = "1234567999999999999999999999999999999";
+    assert_eq!(
+        through(&mut ks, 3, "bignum"),
+        Reply::BigNumber(digits.into())
+    );
+    assert_eq!(through(&mut ks, 2, "bignum"), bulk(digits));
+    let verbatim = Reply::Verbatim {
+        format: "txt".into(),
+        text: Bytes::from_static(b"This is a verbatim\nstring"),
+    };
+    assert_eq!(through(&mut ks, 3, "verbatim"), verbatim);
+    assert_eq!(
+        through(&mut ks, 2, "verbatim"),
+        bulk("This is a verbatim\nstring")
+    );
+    assert_eq!(through(&mut ks, 3, "true"), Reply::Boolean(true));
+    assert_eq!(through(&mut ks, 3, "false"), Reply::Boolean(false));
+    assert_eq!(through(&mut ks, 2, "true"), Reply::Integer(1));
+    assert_eq!(through(&mut ks, 2, "false"), Reply::Integer(0));
+    // Line breaks in a returned big number become spaces, as Redis writes them.
+    assert_eq!(
+        eval(&mut ks, "return {big_number='123\\r\\n123'}", &[], &[]),
+        Reply::BigNumber("123  123".into())
+    );
+    // A RESP2 script's false is nil, as ever.
+    assert_eq!(eval(&mut ks, "return false", &[], &[]), Reply::Nil);
+}
