@@ -72,15 +72,6 @@ impl Cluster {
             }
             if let Some((peer, hello)) = existing {
                 if hello.voters.contains(&self.id) {
-                    // A member the leader has not replicated to yet (the group was formed a
-                    // moment ago) looks the same as a wiped one: give the first AppendEntries
-                    // time to arrive before asking to be forgotten.
-                    if self
-                        .initialized_within(options.election_timeout_max * 2)
-                        .await
-                    {
-                        return;
-                    }
                     self.rejoin(&peer).await;
                 } else {
                     tracing::info!(
@@ -112,21 +103,6 @@ impl Cluster {
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
-    }
-
-    /// Waits up to `within` for this node to learn its group's membership (from the leader's
-    /// replication); true if it did.
-    async fn initialized_within(&self, within: std::time::Duration) -> bool {
-        let mut metrics = self.raft.metrics();
-        let joined = metrics.wait_for(|m| {
-            m.membership_config
-                .membership()
-                .voter_ids()
-                .next()
-                .is_some()
-        });
-        let outcome = tokio::time::timeout(within, joined).await;
-        outcome.is_ok_and(|waited| waited.is_ok())
     }
 
     /// This voter restarted without its data: have the leader forget it, then add it again.
