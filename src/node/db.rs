@@ -127,6 +127,10 @@ impl Db {
         }
     }
 
+    pub(super) fn node_id(&self) -> u64 {
+        self.inner.cluster.id
+    }
+
     pub(super) fn session_cell(&self) -> &DbSession {
         &self.inner.session
     }

@@ -11,7 +11,11 @@
 
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+// tokio's clock (the same as std's outside tests) so paused time in the simulator drives the
+// deadlines too.
+use tokio::time::Instant;
 
 use super::db::Db;
 use crate::command::Reply;
@@ -34,6 +38,8 @@ pub(crate) struct DbSession {
     id: tokio::sync::Mutex<Option<u64>>,
     numbers: std::sync::Mutex<Numbers>,
     stats: SessionCounters,
+    /// Counts the jitter seeds handed out (see `Db::jitter_seed`).
+    jitter_seeds: AtomicU64,
 }
 
 #[derive(Default)]
@@ -109,13 +115,6 @@ fn retryable(error: &Error) -> Option<(bool, Duration)> {
     }
 }
 
-fn wall_clock_nanos() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(1)
-}
-
 fn session_gone(reply: &Reply) -> bool {
     matches!(reply, Reply::Error(text)
         if text.starts_with("ERR unknown session") || text.contains("expired (idle more than"))
@@ -134,6 +133,18 @@ fn backoff(attempt: u32, seed: u64) -> Duration {
 }
 
 impl Db {
+    /// A seed for one write's backoff jitter: different per node and per write, and the same
+    /// in every run (no clock), so a simulated cluster replays exactly.
+    fn jitter_seed(&self) -> u64 {
+        let count = self
+            .session_cell()
+            .jitter_seeds
+            .fetch_add(1, Ordering::Relaxed);
+        self.node_id()
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            .wrapping_add(count)
+    }
+
     /// Runs `op` exactly once through this node's session, resending it until the deadline and
     /// then asking for its outcome. The answer is the one true reply or a definite error; only
     /// when no quorum answers for the whole deadline and resolve time is it `Uncertain`, and the
@@ -141,7 +152,7 @@ impl Db {
     pub(crate) async fn exactly_once(&self, op: Op) -> Result<Reply, Error> {
         let started = Instant::now();
         let deadline = started + WRITE_DEADLINE;
-        let seed = wall_clock_nanos();
+        let seed = self.jitter_seed();
         'session: loop {
             let session = self.session_id(deadline).await?;
             let state = self.session_cell();
@@ -249,7 +260,7 @@ impl Db {
             return Ok(session);
         }
         let mut attempt = 0;
-        let seed = wall_clock_nanos();
+        let seed = self.jitter_seed();
         loop {
             // Opening twice only leaves an unused session behind, which expires.
             let open = Op::OpenSession {

@@ -29,9 +29,9 @@ pub use lock::DirLock;
 
 use crate::cluster::{Cluster, ClusterOptions};
 use crate::error::{Error, OpenError};
-use crate::peer::{PeerConfig, PeerServer};
+use crate::peer::{PeerConfig, PeerTransport, TcpTransport};
 use crate::raft::{LogStore, NodeId, NodeInfo, PeerNetwork, Raft, SmShared, StateMachine};
-use crate::wal::{Backend, Vfs, Wal, WalOptions};
+use crate::wal::{Backend, Vfs, Wal, WalOptions, WriterMode};
 
 /// Default: take a snapshot after this many log entries since the last one.
 pub const SNAPSHOT_LOGS_SINCE_LAST_DEFAULT: u64 = 100_000;
@@ -69,6 +69,8 @@ pub struct NodeBuilder {
     batch_limits: BatchLimits,
     lane_limits: LaneLimits,
     vfs: Option<Arc<dyn Vfs>>,
+    wal_writer: WriterMode,
+    peer_transport: Option<Arc<dyn PeerTransport>>,
     cluster: Option<ClusterOptions>,
     client_addr: String,
     wal_archive_dir: Option<PathBuf>,
@@ -88,6 +90,8 @@ impl NodeBuilder {
             batch_limits: BatchLimits::default(),
             lane_limits: LaneLimits::default(),
             vfs: None,
+            wal_writer: WriterMode::Thread,
+            peer_transport: None,
             cluster: None,
             client_addr: String::new(),
             wal_archive_dir: None,
@@ -173,6 +177,22 @@ impl NodeBuilder {
         self
     }
 
+    /// Runs the WAL writer on the calling thread instead of its own (the deterministic
+    /// simulator; see [`WriterMode::Inline`]).
+    #[doc(hidden)]
+    pub fn wal_writer(mut self, mode: WriterMode) -> Self {
+        self.wal_writer = mode;
+        self
+    }
+
+    /// Carries peer traffic over `transport` instead of TCP (the deterministic simulator's
+    /// in-memory network).
+    #[doc(hidden)]
+    pub fn peer_transport(mut self, transport: Arc<dyn PeerTransport>) -> Self {
+        self.peer_transport = Some(transport);
+        self
+    }
+
     /// Opens the node: recovers the newest snapshot and the WAL, replays the log, and returns
     /// once the node accepts writes.
     pub async fn open(self) -> Result<Node, OpenError> {
@@ -230,6 +250,7 @@ impl NodeBuilder {
             segment_bytes: self.segment_bytes,
             vfs: self.vfs.clone(),
             archive_dir: self.wal_archive_dir.clone(),
+            writer: self.wal_writer,
             ..WalOptions::default()
         };
         let (wal, recovery) = Wal::open(&data_dir.join("wal"), wal_options)?;
@@ -307,14 +328,17 @@ impl NodeBuilder {
                 .map_or(self.client_addr.clone(), |o| o.client_addr.clone()),
         };
         let network = match &self.cluster {
-            Some(o) => PeerNetwork::new(Arc::new(
-                PeerConfig::new(
-                    self.node_id,
-                    o.cluster_name.clone(),
-                    o.cluster_secret.clone(),
-                )
-                .with_tls(o.peer_tls.clone()),
-            )),
+            Some(o) => PeerNetwork::with_transport(
+                Arc::new(
+                    PeerConfig::new(
+                        self.node_id,
+                        o.cluster_name.clone(),
+                        o.cluster_secret.clone(),
+                    )
+                    .with_tls(o.peer_tls.clone()),
+                ),
+                self.peer_transport.clone(),
+            ),
             None => PeerNetwork::default(),
         };
         let raft = Raft::new(
@@ -342,33 +366,39 @@ impl NodeBuilder {
         );
         let peer_server = match &self.cluster {
             Some(options) => {
-                let server = PeerServer::bind(
-                    &options.peer_listen,
-                    Arc::new(
-                        PeerConfig::new(
-                            self.node_id,
-                            options.cluster_name.clone(),
-                            options.cluster_secret.clone(),
-                        )
-                        .with_tls(options.peer_tls.clone()),
-                    ),
-                    Arc::new(crate::cluster::PeerService {
-                        cluster: cluster.clone(),
-                    }),
-                )
-                .await
-                .map_err(|e| OpenError::Config {
-                    reason: format!("cannot listen on {} (peers): {e}", options.peer_listen),
-                })?;
+                let transport: Arc<dyn PeerTransport> = match &self.peer_transport {
+                    Some(transport) => transport.clone(),
+                    None => Arc::new(TcpTransport),
+                };
+                let server = transport
+                    .bind(
+                        &options.peer_listen,
+                        Arc::new(
+                            PeerConfig::new(
+                                self.node_id,
+                                options.cluster_name.clone(),
+                                options.cluster_secret.clone(),
+                            )
+                            .with_tls(options.peer_tls.clone()),
+                        ),
+                        Arc::new(crate::cluster::PeerService {
+                            cluster: cluster.clone(),
+                        }),
+                    )
+                    .await
+                    .map_err(|e| OpenError::Config {
+                        reason: format!("cannot listen on {} (peers): {e}", options.peer_listen),
+                    })?;
                 tracing::info!(peer_listen = %server.local_addr(), zone = %self.zone, "peer transport listening");
                 Some(server)
             }
             None => None,
         };
+        let mut formation = None;
         if self.cluster.is_some() {
             // Formation, catching up and elections happen in the background; writes and reads
             // wait (bounded) for a leader.
-            tokio::spawn(cluster.clone().form());
+            formation = Some(tokio::spawn(cluster.clone().form()));
         } else if !raft.is_initialized().await.map_err(|e| raft_error(&e))? {
             let mut members = BTreeMap::new();
             members.insert(self.node_id, info.clone());
@@ -404,7 +434,9 @@ impl NodeBuilder {
             batch_stats.clone(),
         ));
         let db = Db::new(lanes, sm.clone(), cluster.clone(), entry_bytes_max);
-        let cluster_tasks = cluster.start(db.clone());
+        let mut cluster_tasks = cluster.start(db.clone());
+        // Formation retries until it succeeds; a node dropped meanwhile must stop it.
+        cluster_tasks.extend(formation);
         let sweeper = tokio::spawn(sweep_expired(
             db.clone(),
             cluster.clone(),
@@ -481,7 +513,7 @@ pub struct Node {
     db: Db,
     raft: Raft,
     cluster: Arc<Cluster>,
-    peer_server: Option<PeerServer>,
+    peer_server: Option<crate::peer::PeerServer>,
     cluster_tasks: Vec<JoinHandle<()>>,
     log_store: LogStore,
     sm: Arc<SmShared>,

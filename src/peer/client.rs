@@ -18,6 +18,7 @@ use tokio::sync::{mpsc, oneshot, OnceCell};
 use super::frame::{self, Frame, FrameError, FrameType, PROTOCOL_VERSION};
 use super::handshake::{self, ConnectError};
 use super::stream::PeerStream;
+use super::transport::PeerLink;
 use super::{PeerConfig, PeerError};
 
 /// Frames queued for the writer of one connection; callers wait for room beyond this.
@@ -27,6 +28,8 @@ const OUTGOING_FRAMES_MAX: usize = 1024;
 #[derive(Clone)]
 pub struct PeerClient {
     inner: Arc<ClientInner>,
+    /// Set when another transport than TCP carries the calls (`PeerClient::with_link`).
+    link: Option<Arc<dyn PeerLink>>,
 }
 
 struct ClientInner {
@@ -53,6 +56,21 @@ impl PeerClient {
                 config,
                 state: Mutex::new(ConnectionState::Idle),
             }),
+            link: None,
+        }
+    }
+
+    /// A client for node `target` whose calls go over `link` (a transport other than TCP; see
+    /// [`crate::peer::PeerTransport`]).
+    pub fn with_link(
+        target: u64,
+        addr: impl Into<String>,
+        config: Arc<PeerConfig>,
+        link: Arc<dyn PeerLink>,
+    ) -> PeerClient {
+        PeerClient {
+            link: Some(link),
+            ..PeerClient::new(target, addr, config)
         }
     }
 
@@ -85,6 +103,9 @@ impl PeerClient {
                 ),
             });
         }
+        if let Some(link) = &self.link {
+            return link.call(kind, payload, timeout).await;
+        }
         let call = async {
             let connection = self.connection().await?;
             connection.call(kind, payload).await
@@ -101,6 +122,9 @@ impl PeerClient {
     /// Closes the current connection, if any; pending calls fail with `Unreachable`. The next
     /// call connects again.
     pub fn disconnect(&self) {
+        if let Some(link) = &self.link {
+            link.disconnect();
+        }
         let previous = std::mem::replace(&mut *self.inner.state(), ConnectionState::Idle);
         if let ConnectionState::Open(connection) = previous {
             connection.pending.close(PeerError::Unreachable {

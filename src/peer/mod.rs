@@ -11,6 +11,7 @@ mod frame;
 mod handshake;
 mod server;
 mod stream;
+mod transport;
 
 #[cfg(test)]
 mod tests;
@@ -21,6 +22,7 @@ use std::time::Duration;
 
 pub use client::PeerClient;
 pub use server::PeerServer;
+pub use transport::{BoxFuture, PeerLink, PeerListener, PeerTransport, TcpTransport};
 
 /// Longest cluster name, in bytes (it travels in the handshake).
 pub const CLUSTER_NAME_BYTES_MAX: usize = 255;

@@ -22,6 +22,7 @@ use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
 use super::frame::{self, Frame, FrameError, FrameType, PROTOCOL_VERSION};
 use super::handshake::{self, AcceptError};
 use super::stream::PeerStream;
+use super::transport::PeerListener;
 use super::{HandlerFuture, PeerConfig, PeerHandler};
 use rustls::pki_types::CertificateDer;
 
@@ -47,6 +48,8 @@ pub struct PeerServer {
     local_addr: SocketAddr,
     shutdown: watch::Sender<bool>,
     tasks: TaskCount,
+    /// Set when another transport than TCP serves the peers (`PeerServer::with_listener`).
+    listener: Option<Box<dyn PeerListener>>,
 }
 
 impl PeerServer {
@@ -82,7 +85,19 @@ impl PeerServer {
             local_addr,
             shutdown,
             tasks,
+            listener: None,
         })
+    }
+
+    /// A server whose peers are served by `listener` (a transport other than TCP; see
+    /// [`crate::peer::PeerTransport`]).
+    pub fn with_listener(listener: Box<dyn PeerListener>) -> PeerServer {
+        PeerServer {
+            local_addr: listener.local_addr(),
+            shutdown: watch::channel(false).0,
+            tasks: TaskCount::default(),
+            listener: Some(listener),
+        }
     }
 
     /// The address actually bound (useful after binding port 0).
@@ -93,11 +108,17 @@ impl PeerServer {
     /// Stops accepting and closes every connection. Returns at once; see [`PeerServer::closed`].
     pub fn shutdown(&self) {
         self.shutdown.send_replace(true);
+        if let Some(listener) = &self.listener {
+            listener.shutdown();
+        }
     }
 
     /// Waits until the listener and every connection socket are closed (after a shutdown), so
     /// the port can be bound again.
     pub async fn closed(&self) {
+        if let Some(listener) = &self.listener {
+            listener.closed().await;
+        }
         let mut count = self.tasks.0.subscribe();
         let _ = count.wait_for(|running| *running == 0).await;
     }

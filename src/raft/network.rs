@@ -22,7 +22,7 @@ use serde::Serialize;
 
 use super::{LogId, NodeId, NodeInfo, TypeConfig};
 use crate::cluster::rpc;
-use crate::peer::{PeerClient, PeerConfig, PeerError};
+use crate::peer::{PeerClient, PeerConfig, PeerError, PeerTransport, TcpTransport};
 
 /// Factory for peer connections; clones share the connections and the contact times.
 #[derive(Clone, Default)]
@@ -33,6 +33,8 @@ pub struct PeerNetwork {
 #[derive(Default)]
 struct NetworkInner {
     config: Option<Arc<PeerConfig>>,
+    /// How clients reach peers; None = TCP (the default transport).
+    transport: Option<Arc<dyn PeerTransport>>,
     clients: Mutex<HashMap<NodeId, (String, PeerClient)>>,
     contacts: Mutex<HashMap<NodeId, Instant>>,
     /// The newest vote request this node sent as a candidate: its term and the last log id it
@@ -59,11 +61,27 @@ struct NoTransport {
 impl PeerNetwork {
     /// A network over the peer transport with this identity and secret.
     pub fn new(config: Arc<PeerConfig>) -> Self {
+        Self::with_transport(config, None)
+    }
+
+    /// A network over `transport` (None: TCP).
+    pub fn with_transport(
+        config: Arc<PeerConfig>,
+        transport: Option<Arc<dyn PeerTransport>>,
+    ) -> Self {
         Self {
             inner: Arc::new(NetworkInner {
                 config: Some(config),
+                transport,
                 ..NetworkInner::default()
             }),
+        }
+    }
+
+    fn new_client(&self, target: NodeId, addr: &str, config: &Arc<PeerConfig>) -> PeerClient {
+        match &self.inner.transport {
+            None => TcpTransport.client(target, addr, config.clone()),
+            Some(transport) => transport.client(target, addr, config.clone()),
         }
     }
 
@@ -72,12 +90,7 @@ impl PeerNetwork {
     pub fn client(&self, target: NodeId, addr: &str) -> Option<PeerClient> {
         let config = self.inner.config.as_ref()?;
         let mut clients = self.inner.clients.lock().expect("clients lock");
-        let fresh = || {
-            (
-                addr.to_string(),
-                PeerClient::new(target, addr, config.clone()),
-            )
-        };
+        let fresh = || (addr.to_string(), self.new_client(target, addr, config));
         let entry = clients.entry(target).or_insert_with(fresh);
         if entry.0 != addr {
             *entry = fresh();
@@ -89,7 +102,7 @@ impl PeerNetwork {
     /// adding a node). None without a transport.
     pub fn probe(&self, target: NodeId, addr: &str) -> Option<PeerClient> {
         let config = self.inner.config.as_ref()?;
-        Some(PeerClient::new(target, addr, config.clone()))
+        Some(self.new_client(target, addr, config))
     }
 
     /// When `target` last answered any request from this node.

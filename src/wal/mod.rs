@@ -1,10 +1,12 @@
 //! The write-ahead log: segmented, checksummed, group-committed; the Raft log lives in it.
 //!
 //! Owns the log directory. Invariants: every operation (append, truncate, purge, save_meta,
-//! flush) flows through one ordered queue to one writer thread and completes in queue order
-//! (the writer's preparer thread only fills `next.spare`, which nothing reads until the writer
-//! takes it); an append completes `Ok` only after an fsync covering it; positions keep
-//! `flushed <= written <= accepted`; after any I/O error the log is poisoned for good.
+//! flush) flows through one ordered queue to one writer and completes in queue order (the
+//! writer's preparer only fills `next.spare`, which nothing reads until the writer takes it);
+//! an append completes `Ok` only after an fsync covering it; positions keep
+//! `flushed <= written <= accepted`; after any I/O error the log is poisoned for good. The
+//! writer runs on its own thread ([`WriterMode::Thread`]), or inside each call on the caller's
+//! thread ([`WriterMode::Inline`], for the deterministic simulator).
 
 pub mod archive;
 mod device;
@@ -22,6 +24,7 @@ mod writer;
 #[cfg(test)]
 mod tests;
 
+use std::collections::VecDeque;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -96,6 +99,20 @@ impl fmt::Display for Backend {
     }
 }
 
+/// Where the writer (and its segment preparer) runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum WriterMode {
+    /// On dedicated threads: callers never wait for the disk, and group commit gathers what
+    /// arrives while a sync runs.
+    #[default]
+    Thread,
+    /// On the calling thread, inside each call: an append or control operation is written,
+    /// synced and completed before the call returns (completions fire after the log's locks
+    /// are released). No thread is started, so a single-threaded simulation with paused time
+    /// stays deterministic; there is no group commit across calls.
+    Inline,
+}
+
 /// Options of [`Wal::open`].
 #[derive(Clone, Debug)]
 pub struct WalOptions {
@@ -108,6 +125,7 @@ pub struct WalOptions {
     pub vfs: Option<Arc<dyn Vfs>>,
     /// Where every sealed segment is copied (`wal_archive_dir`); `None` = no archiving.
     pub archive_dir: Option<PathBuf>,
+    pub writer: WriterMode,
 }
 
 impl Default for WalOptions {
@@ -118,6 +136,7 @@ impl Default for WalOptions {
             batch_bytes_max: BATCH_BYTES_MAX_DEFAULT,
             vfs: None,
             archive_dir: None,
+            writer: WriterMode::Thread,
         }
     }
 }
@@ -160,8 +179,32 @@ pub const FSYNC_LATENCY_BUCKETS: usize = 25;
 /// Slots of [`WalStats::batch_records_log2`]: up to 2^15 records, then overflow.
 pub const BATCH_RECORDS_BUCKETS: usize = 17;
 
+/// The way into the writer: the writer thread's queue, or the writer itself (inline).
+enum Queue {
+    Thread(Sender<Op>),
+    Inline(Box<Writer>),
+}
+
+impl Queue {
+    /// Hands `op` to the writer; gives it back if the writer thread is gone.
+    fn send(&mut self, op: Op) -> Result<(), Op> {
+        match self {
+            Queue::Thread(tx) => tx.send(op).map_err(|mpsc::SendError(op)| op),
+            Queue::Inline(writer) => {
+                writer.run_inline(op);
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Completions of an inline writer, held until the caller has released the log's locks (a
+/// completion may call back into the log).
+type Deferred = Arc<Mutex<VecDeque<(Completion, Result<(), WalError>)>>>;
+
 struct Front {
-    tx: Option<Sender<Op>>,
+    /// None once the log is closed.
+    tx: Option<Queue>,
     /// Index the next append must start at; `None` while the log is empty.
     next_index: Option<u64>,
     record_bytes_max: u64,
@@ -172,6 +215,8 @@ pub struct Wal {
     front: Mutex<Front>,
     shared: Arc<Shared>,
     thread: Mutex<Option<JoinHandle<()>>>,
+    /// Some for an inline writer.
+    deferred: Option<Deferred>,
     dir: PathBuf,
 }
 
@@ -255,6 +300,7 @@ impl Wal {
             segment_bytes: options.segment_bytes,
             batch_bytes_max: options.batch_bytes_max,
             archiver,
+            mode: options.writer,
         };
         let writer = Writer::new(config, device, shared.clone(), &analysis.kept)?;
         let next_index = match analysis.kept.last() {
@@ -266,19 +312,30 @@ impl Wal {
             },
         };
         recovery.segment_count = analysis.kept.len().max(1);
-        let (tx, rx) = mpsc::channel();
-        let thread = std::thread::Builder::new()
-            .name("tandem-wal-writer".into())
-            .spawn(move || writer.run(rx))
-            .map_err(|e| WalError::io("spawn writer thread", dir, e))?;
+        let (queue, thread, deferred) = match options.writer {
+            WriterMode::Thread => {
+                let (tx, rx) = mpsc::channel();
+                let thread = std::thread::Builder::new()
+                    .name("tandem-wal-writer".into())
+                    .spawn(move || writer.run(rx))
+                    .map_err(|e| WalError::io("spawn writer thread", dir, e))?;
+                (Queue::Thread(tx), Some(thread), None)
+            }
+            WriterMode::Inline => (
+                Queue::Inline(Box::new(writer)),
+                None,
+                Some(Deferred::default()),
+            ),
+        };
         let wal = Wal {
             front: Mutex::new(Front {
-                tx: Some(tx),
+                tx: Some(queue),
                 next_index,
                 record_bytes_max: options.segment_bytes - SEGMENT_HEADER_BYTES as u64,
             }),
             shared,
-            thread: Mutex::new(Some(thread)),
+            thread: Mutex::new(thread),
+            deferred,
             dir: dir.to_path_buf(),
         };
         Ok((wal, recovery))
@@ -304,8 +361,44 @@ impl Wal {
     /// fsync covering them, or with the error (immediately, on the calling thread, if the
     /// request is rejected or the log is poisoned).
     pub fn append(&self, records: Vec<Record>, on_durable: Completion) {
+        let on_durable = self.defer(on_durable);
         if let Err((error, on_durable)) = self.try_append(records, on_durable) {
             on_durable(Err(error));
+        }
+        self.fire_deferred();
+    }
+
+    /// With an inline writer, wraps `done` so it fires from [`Wal::fire_deferred`], once the
+    /// caller holds no lock of the log.
+    fn defer(&self, done: Completion) -> Completion {
+        match &self.deferred {
+            None => done,
+            Some(deferred) => {
+                let deferred = deferred.clone();
+                Box::new(move |result| {
+                    deferred
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .push_back((done, result))
+                })
+            }
+        }
+    }
+
+    /// Runs the completions an inline writer produced, in order.
+    fn fire_deferred(&self) {
+        let Some(deferred) = &self.deferred else {
+            return;
+        };
+        loop {
+            let next = deferred
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .pop_front();
+            match next {
+                Some((done, result)) => done(result),
+                None => return,
+            }
         }
     }
 
@@ -362,14 +455,20 @@ impl Wal {
             done,
             generation,
         };
-        let tx = front.tx.as_ref().expect("checked above");
-        tx.send(op).map_err(|mpsc::SendError(op)| match op {
+        let tx = front.tx.as_mut().expect("checked above");
+        tx.send(op).map_err(|op| match op {
             Op::Append { done, .. } => (WalError::Closed, done),
             _ => unreachable!("sent an append"),
         })
     }
 
     fn submit_control(&self, control: Control, done: Completion) {
+        let done = self.defer(done);
+        self.submit_control_deferred(control, done);
+        self.fire_deferred();
+    }
+
+    fn submit_control_deferred(&self, control: Control, done: Completion) {
         if let Some(error) = self.poisoned() {
             return done(Err(error));
         }
@@ -399,9 +498,9 @@ impl Wal {
             Control::Flush => Op::Flush { done },
             Control::Archive => Op::Archive { done },
         };
-        match front.tx.as_ref() {
+        match front.tx.as_mut() {
             Some(tx) => {
-                if let Err(mpsc::SendError(op)) = tx.send(op) {
+                if let Err(op) = tx.send(op) {
                     drop(front);
                     op_fail_closed(op);
                 }
@@ -512,6 +611,9 @@ impl Wal {
     }
 
     fn shutdown(&self) -> Result<(), WalError> {
+        if self.deferred.is_some() {
+            return self.shutdown_inline();
+        }
         let Some(thread) = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take() else {
             return Ok(());
         };
@@ -519,7 +621,7 @@ impl Wal {
         let sent = {
             let mut front = self.lock_front();
             let sender = front.tx.take();
-            sender.is_some_and(|sender| {
+            sender.is_some_and(|mut sender| {
                 sender
                     .send(Op::Close {
                         done: Box::new(move |result| {
@@ -540,11 +642,30 @@ impl Wal {
         result
     }
 
+    /// Closes an inline writer: everything was completed by the calls that queued it, so this
+    /// only stops the writer (and reports a spare failure nobody took yet).
+    fn shutdown_inline(&self) -> Result<(), WalError> {
+        let Some(mut queue) = self.lock_front().tx.take() else {
+            return Ok(());
+        };
+        let (tx, rx) = mpsc::channel();
+        let close = Op::Close {
+            done: Box::new(move |result| {
+                let _ = tx.send(result);
+            }),
+        };
+        if let Err(op) = queue.send(close) {
+            op_fail_closed(op);
+        }
+        self.fire_deferred();
+        rx.try_recv().unwrap_or(Err(WalError::Closed))
+    }
+
     /// Test hook: holds the writer thread until the returned sender is dropped.
     #[cfg(test)]
     fn pause_writer(&self) -> mpsc::Sender<()> {
         let (tx, rx) = mpsc::channel();
-        if let Some(sender) = self.lock_front().tx.as_ref() {
+        if let Some(Queue::Thread(sender)) = self.lock_front().tx.as_ref() {
             let _ = sender.send(Op::Pause { resume: rx });
         }
         tx

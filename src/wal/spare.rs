@@ -66,6 +66,23 @@ impl Handoff {
 pub(crate) struct SparePreparer {
     handoff: Arc<Handoff>,
     thread: Option<JoinHandle<()>>,
+    /// Set for an inline writer: each request prepares the spare at once, on the caller.
+    inline: Option<InlineSpare>,
+}
+
+/// What an inline preparer needs to make a spare without a thread.
+struct InlineSpare {
+    vfs: Arc<dyn Vfs>,
+    path: std::path::PathBuf,
+    segment_bytes: u64,
+}
+
+impl std::fmt::Debug for InlineSpare {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InlineSpare")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
 }
 
 /// What the writer learns from [`SparePreparer::status`].
@@ -89,8 +106,14 @@ fn io_context(what: &str, path: &Path, e: io::Error) -> io::Error {
 }
 
 impl SparePreparer {
-    /// Starts the preparer thread for the log in `dir`; it waits for the first request.
-    pub fn spawn(vfs: Arc<dyn Vfs>, dir: &Path, segment_bytes: u64) -> io::Result<Self> {
+    /// Starts the preparer thread for the log in `dir`; it waits for the first request. An
+    /// inline writer gets a preparer without a thread.
+    pub fn spawn(
+        vfs: Arc<dyn Vfs>,
+        dir: &Path,
+        segment_bytes: u64,
+        mode: super::WriterMode,
+    ) -> io::Result<Self> {
         let handoff = Arc::new(Handoff {
             state: Mutex::new(State {
                 stage: Stage::Idle,
@@ -99,6 +122,17 @@ impl SparePreparer {
             changed: Condvar::new(),
         });
         let path = dir.join(SPARE_FILE_NAME);
+        if mode == super::WriterMode::Inline {
+            return Ok(SparePreparer {
+                handoff,
+                thread: None,
+                inline: Some(InlineSpare {
+                    vfs,
+                    path,
+                    segment_bytes,
+                }),
+            });
+        }
         let thread = std::thread::Builder::new()
             .name("tandem-wal-spare".into())
             .spawn({
@@ -108,6 +142,7 @@ impl SparePreparer {
         Ok(SparePreparer {
             handoff,
             thread: Some(thread),
+            inline: None,
         })
     }
 
@@ -122,6 +157,32 @@ impl SparePreparer {
         if matches!(state.stage, Stage::Idle) {
             state.stage = Stage::Requested;
             self.handoff.changed.notify_all();
+        }
+        drop(state);
+        self.prepare_inline();
+    }
+
+    /// For an inline preparer: makes the requested spare now.
+    fn prepare_inline(&self) {
+        let Some(inline) = &self.inline else {
+            return;
+        };
+        if !matches!(self.handoff.lock().stage, Stage::Requested) {
+            return;
+        }
+        let zeros = vec![0u8; SPARE_STEP_BYTES as usize];
+        let outcome = prepare(
+            &self.handoff,
+            &*inline.vfs,
+            &inline.path,
+            inline.segment_bytes,
+            &zeros,
+        );
+        let mut state = self.handoff.lock();
+        match outcome {
+            Ok(Outcome::Ready) => state.stage = Stage::Ready,
+            Ok(Outcome::Stopped) => {}
+            Err(error) => state.stage = Stage::Failed(Some(error)),
         }
     }
 
@@ -138,6 +199,9 @@ impl SparePreparer {
         if matches!(state.stage, Stage::Idle) {
             state.stage = Stage::Requested;
             self.handoff.changed.notify_all();
+            drop(state);
+            self.prepare_inline();
+            state = self.handoff.lock();
         }
         loop {
             let stopping = state.stopping;
@@ -157,6 +221,10 @@ impl SparePreparer {
                 }
                 Stage::Requested | Stage::Idle if stopping => {
                     return Err(io::Error::other("spare preparer stopped"));
+                }
+                Stage::Requested | Stage::Idle if self.inline.is_some() => {
+                    // Nothing else would ever make it: the inline request ran and stopped.
+                    return Err(io::Error::other("spare preparation did not finish"));
                 }
                 Stage::Requested | Stage::Idle => {
                     waited = true;

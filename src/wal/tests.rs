@@ -27,6 +27,7 @@ fn options(backend: Backend, vfs: Option<Arc<dyn Vfs>>) -> WalOptions {
         batch_bytes_max: 16 << 10,
         vfs,
         archive_dir: None,
+        writer: WriterMode::Thread,
     }
 }
 
@@ -284,12 +285,20 @@ fn batches_respect_batch_bytes_max() {
 /// Runs the crash workload on `fs`; returns the highest index acknowledged before the
 /// simulated power loss.
 fn crash_workload(fs: &CrashFs, backend: Backend, seed: u64) -> (u64, Vec<Record>) {
+    crash_workload_with(fs, options(backend, None), seed)
+}
+
+fn crash_workload_with(fs: &CrashFs, options: WalOptions, seed: u64) -> (u64, Vec<Record>) {
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let all: Vec<Record> = (1..=250u64)
         .map(|i| record(i, rng.gen_range(0..2500), 9))
         .collect();
     let vfs: Arc<dyn Vfs> = Arc::new(fs.clone());
-    let Ok((wal, _)) = Wal::open(Path::new("/wal"), options(backend, Some(vfs))) else {
+    let options = WalOptions {
+        vfs: Some(vfs),
+        ..options
+    };
+    let Ok((wal, _)) = Wal::open(Path::new("/wal"), options) else {
         return (0, all);
     };
     let acked = Arc::new(Mutex::new(0u64));
@@ -356,6 +365,64 @@ fn crash_at_every_sync_keeps_every_acknowledged_append() {
             wal.append_blocking(vec![record(next, 10, 0)])
                 .unwrap_or_else(|e| panic!("{backend} freeze {freeze}: append after reboot: {e}"));
         }
+    }
+}
+
+/// The inline writer (no threads, for the simulator) keeps the same promise: freezing
+/// durability at any sync and rebooting keeps every acknowledged record, and every append has
+/// completed when its call returns.
+#[test]
+fn inline_writer_completes_in_the_call_and_survives_a_crash_at_every_sync() {
+    let seed = 0x1A11E;
+    let inline = || WalOptions {
+        writer: WriterMode::Inline,
+        ..options(Backend::Pwrite, None)
+    };
+    let probe = CrashFs::new();
+    let (wal, _) = Wal::open(
+        Path::new("/wal"),
+        WalOptions {
+            vfs: Some(Arc::new(probe.clone())),
+            ..inline()
+        },
+    )
+    .expect("open inline");
+    let done = Arc::new(Mutex::new(false));
+    let seen = done.clone();
+    wal.append(
+        vec![record(1, 100, 0)],
+        Box::new(move |r| *seen.lock().unwrap() = r.is_ok()),
+    );
+    assert!(
+        *done.lock().unwrap(),
+        "an inline append completes before it returns"
+    );
+    assert_eq!(wal.positions().flushed, 1);
+    wal.close().expect("close inline");
+
+    let probe = CrashFs::new();
+    let (acked, _) = crash_workload_with(&probe, inline(), seed);
+    assert_eq!(acked, 250);
+    let syncs_total = probe.sync_count();
+    assert!(syncs_total > 20, "{syncs_total} syncs");
+    for freeze in 0..=syncs_total {
+        let fs = CrashFs::new();
+        fs.freeze_after_syncs(freeze);
+        let (acked, all) = crash_workload_with(&fs, inline(), seed);
+        let rebooted: Arc<dyn Vfs> = Arc::new(fs.crash_image());
+        let options = WalOptions {
+            vfs: Some(rebooted),
+            ..inline()
+        };
+        let (_wal, recovery) = Wal::open(Path::new("/wal"), options)
+            .unwrap_or_else(|e| panic!("inline freeze {freeze}: {e}"));
+        let got = &recovery.records;
+        assert!(
+            got.len() as u64 >= acked,
+            "freeze {freeze}: acked {acked}, recovered {}",
+            got.len()
+        );
+        assert_eq!(got[..], all[..got.len()], "freeze {freeze}: not a prefix");
     }
 }
 

@@ -220,6 +220,7 @@ pub(crate) struct WriterConfig {
     pub batch_bytes_max: usize,
     /// Copies sealed segments to the WAL archive (`wal_archive_dir`), if archiving is on.
     pub archiver: Option<Arc<Archiver>>,
+    pub mode: super::WriterMode,
 }
 
 pub(crate) struct Writer {
@@ -297,8 +298,13 @@ impl Writer {
             }
         };
         let create_first = kept.is_empty();
-        let spare = SparePreparer::spawn(config.vfs.clone(), &config.dir, config.segment_bytes)
-            .map_err(|e| WalError::io("spawn spare preparer", &config.dir, e))?;
+        let spare = SparePreparer::spawn(
+            config.vfs.clone(),
+            &config.dir,
+            config.segment_bytes,
+            config.mode,
+        )
+        .map_err(|e| WalError::io("spawn spare preparer", &config.dir, e))?;
         spare.request();
         let mut writer = Writer {
             config,
@@ -350,50 +356,67 @@ impl Writer {
                     done: Box::new(|_| {}),
                 });
             }
-            self.check_spare();
-            if self.poisoned.is_some() {
-                if self.fail_pending() {
-                    return;
-                }
-                continue;
-            }
-            let in_flight = self.device.in_flight();
-            let room = in_flight < self.device.pipeline_depth();
-            match self.pending.front() {
-                Some(Op::Append { records, .. }) if room && !self.needs_roll => {
-                    if self.next_index.is_none() && !records.is_empty() {
-                        if in_flight > 0 {
-                            self.complete_oldest(None);
-                        } else {
-                            let first = records[0].index;
-                            let result = self.start_log_at(first);
-                            self.check(result);
-                        }
-                        continue;
-                    }
-                    self.submit_batch();
-                }
-                Some(Op::Append { .. }) if self.needs_roll && in_flight == 0 => {
-                    let result = self.roll();
-                    self.check(result);
-                }
-                Some(Op::Append { .. }) => self.complete_oldest(None),
-                Some(_) if in_flight == 0 => {
-                    if let Some(op) = self.pending.pop_front() {
-                        if self.execute(op) {
-                            return;
-                        }
-                    }
-                }
-                Some(_) => self.complete_oldest(None),
-                None if in_flight > 0 => {
-                    // Wait briefly so an append arriving meanwhile can be pipelined.
-                    let timeout = room.then_some(PIPELINE_POLL);
-                    self.complete_oldest(timeout);
-                }
-                None => {}
+            if self.turn() {
+                return;
             }
         }
+    }
+
+    /// The inline writer ([`super::WriterMode::Inline`]): queues `op` and works until nothing
+    /// is pending or in flight, so `op` has completed (or failed) on return.
+    pub fn run_inline(&mut self, op: Op) {
+        self.pending.push_back(op);
+        while !self.pending.is_empty() || self.device.in_flight() > 0 {
+            if self.turn() {
+                return;
+            }
+        }
+    }
+
+    /// One step of the writer over what is pending; true once it must stop (Close handled,
+    /// or poisoned with no queue left to drain).
+    fn turn(&mut self) -> bool {
+        self.check_spare();
+        if self.poisoned.is_some() {
+            return self.fail_pending();
+        }
+        let in_flight = self.device.in_flight();
+        let room = in_flight < self.device.pipeline_depth();
+        match self.pending.front() {
+            Some(Op::Append { records, .. }) if room && !self.needs_roll => {
+                if self.next_index.is_none() && !records.is_empty() {
+                    if in_flight > 0 {
+                        self.complete_oldest(None);
+                    } else {
+                        let first = records[0].index;
+                        let result = self.start_log_at(first);
+                        self.check(result);
+                    }
+                    return false;
+                }
+                self.submit_batch();
+            }
+            Some(Op::Append { .. }) if self.needs_roll && in_flight == 0 => {
+                let result = self.roll();
+                self.check(result);
+            }
+            Some(Op::Append { .. }) => self.complete_oldest(None),
+            Some(_) if in_flight == 0 => {
+                if let Some(op) = self.pending.pop_front() {
+                    if self.execute(op) {
+                        return true;
+                    }
+                }
+            }
+            Some(_) => self.complete_oldest(None),
+            None if in_flight > 0 => {
+                // Wait briefly so an append arriving meanwhile can be pipelined.
+                let timeout = room.then_some(PIPELINE_POLL);
+                self.complete_oldest(timeout);
+            }
+            None => {}
+        }
+        false
     }
 
     /// Moves queued operations into `pending`; blocks if there is nothing else to do. Returns

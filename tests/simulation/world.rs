@@ -1,0 +1,821 @@
+//! One simulated run: three complete Tandem nodes (openraft, state machine, WAL on a
+//! [`SimDisk`]) in this process, on a current-thread tokio runtime with paused time, talking
+//! over a [`SimNet`]. Clients write and read registers through the nodes' `Db` handles while a
+//! nemesis crashes and restarts nodes and partitions the network. Every choice comes from the
+//! run's seed, so the same seed gives the same history.
+//!
+//! Afterwards the run is checked: the history per key with the linearizability checker, no
+//! acknowledged write lost, equal digests on every node once healed, no vote going back.
+
+use std::collections::BTreeMap;
+use std::hash::{Hash, Hasher};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use tandem::cluster::{ClusterOptions, PeerAddr};
+use tandem::node::Node;
+use tandem::wal::WriterMode;
+use tandem::{Db, Error, OpenError, SnapshotPolicyOption};
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use super::disk::{Honesty, SimDisk};
+use super::net::{NetStats, SimNet, Weather};
+use crate::common::linearizability::{check, Operation, Register, RegisterOp, Verdict};
+
+const SECRET: &str = "simulation-secret-0123456789abcdef";
+/// A client gives up on one call after this (virtual) time: its outcome is then unknown.
+const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long the healed cluster may take to accept a write and converge.
+const CONVERGE_TIMEOUT: Duration = Duration::from_secs(60);
+/// Virtual time between checks while waiting for convergence.
+const POLL: Duration = Duration::from_millis(20);
+/// WAL segments: small, so runs roll over segments often.
+const SEGMENT_BYTES: u64 = 256 << 10;
+/// Budget of the linearizability search per key (real time).
+const CHECK_BUDGET: Duration = Duration::from_secs(20);
+
+/// What one run does.
+#[derive(Clone, Debug)]
+pub struct SimConfig {
+    pub seed: u64,
+    pub nodes: u64,
+    pub clients: usize,
+    pub keys: usize,
+    /// Virtual time during which clients call and the nemesis injects faults.
+    pub workload: Duration,
+    pub faults: bool,
+    pub honesty: Honesty,
+}
+
+impl SimConfig {
+    pub fn new(seed: u64) -> SimConfig {
+        SimConfig {
+            seed,
+            nodes: 3,
+            clients: 5,
+            keys: 3,
+            workload: Duration::from_secs(20),
+            faults: true,
+            honesty: Honesty::Honest,
+        }
+    }
+}
+
+/// What a run did and found.
+#[derive(Debug)]
+pub struct SimReport {
+    pub seed: u64,
+    /// Hash of the whole client history (operations, results, virtual times).
+    pub history_hash: u64,
+    pub operations: usize,
+    pub unknown: usize,
+    pub faults: Vec<String>,
+    pub violations: Vec<String>,
+    pub net: NetStats,
+    pub weather: Weather,
+    /// Term -> the nodes that led it.
+    pub leaders: BTreeMap<u64, Vec<u64>>,
+    pub virtual_ms: u64,
+    /// The history, one line per call, in the order the calls ended.
+    pub history: Vec<String>,
+}
+
+impl SimReport {
+    pub fn passed(&self) -> bool {
+        self.violations.is_empty()
+    }
+
+    /// One line for logs; the violations follow on their own lines.
+    pub fn summary(&self) -> String {
+        let mut text = format!(
+            "seed {}: {} ({} operations, {} unknown outcomes, {} faults, {} terms with a leader ({} led by two nodes), {} ms virtual, history {:016x}; net {:?}; weather {:?})",
+            self.seed,
+            if self.passed() { "PASS" } else { "FAIL" },
+            self.operations,
+            self.unknown,
+            self.faults.len(),
+            self.leaders.len(),
+            self.leaders.values().filter(|l| l.len() > 1).count(),
+            self.virtual_ms,
+            self.history_hash,
+            self.net,
+            self.weather,
+        );
+        for violation in &self.violations {
+            text.push_str("\n  violation: ");
+            text.push_str(violation);
+        }
+        text
+    }
+}
+
+/// One recorded call: which key, what, when (virtual ns from the start).
+#[derive(Clone, Debug)]
+struct Call {
+    client: usize,
+    key: usize,
+    call: u64,
+    ret: Option<u64>,
+    op: RegisterOp,
+}
+
+/// A node's place in the world: its disk survives crashes, its process does not.
+struct Slot {
+    id: u64,
+    dir: PathBuf,
+    disk: SimDisk,
+    node: Option<Node>,
+    incarnation: u64,
+    /// Signalled when the current incarnation dies: a client waiting on it learns it here.
+    death: Arc<Death>,
+}
+
+/// The death of one incarnation. (Not a `watch` channel: tokio wakes a watch's waiters in an
+/// order drawn from its unseeded RNG, which would make replays differ.)
+#[derive(Default)]
+struct Death {
+    dead: std::sync::atomic::AtomicBool,
+    notify: tokio::sync::Notify,
+}
+
+impl Death {
+    fn announce(&self) {
+        self.dead.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.notify.notify_waiters();
+    }
+
+    async fn wait(&self) {
+        let notified = self.notify.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        if self.dead.load(std::sync::atomic::Ordering::SeqCst) {
+            return;
+        }
+        notified.await;
+    }
+}
+
+struct World {
+    config: SimConfig,
+    net: SimNet,
+    slots: Vec<Slot>,
+    rng: StdRng,
+    history: Vec<Call>,
+    faults: Vec<String>,
+    violations: Vec<String>,
+    /// Term -> the nodes seen leading it, in order.
+    leaders: BTreeMap<u64, Vec<u64>>,
+    /// Node -> the newest vote (term, node) it was seen holding.
+    votes: BTreeMap<u64, (u64, u64)>,
+    started: Instant,
+}
+
+type Shared = Arc<Mutex<World>>;
+
+fn lock(world: &Shared) -> MutexGuard<'_, World> {
+    world.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn now_ns(started: Instant) -> u64 {
+    started.elapsed().as_nanos() as u64
+}
+
+/// Runs one simulation on its own current-thread runtime with paused time.
+pub fn run(config: SimConfig) -> SimReport {
+    if let Ok(filter) = std::env::var("TANDEM_SIM_LOG") {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .with_writer(std::io::stderr)
+            .try_init();
+    }
+    let mut builder = tokio::runtime::Builder::new_current_thread();
+    builder.enable_time().start_paused(true);
+    seed_tokio(&mut builder, config.seed);
+    let runtime = builder.build().expect("runtime");
+    let root = tempfile::Builder::new()
+        .prefix(&format!("sim-{}-", config.seed))
+        .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
+        .expect("temp dir");
+    let report = runtime.block_on(simulate(config, root.path().to_path_buf()));
+    // Tasks of crashed incarnations may still hold files; the runtime goes first.
+    drop(runtime);
+    drop(root);
+    report
+}
+
+/// True when tokio's own RNG is seeded from the run's seed, which needs tokio's unstable API
+/// (`RUSTFLAGS="--cfg tokio_unstable"`, as `scripts/simulate --exact` builds). tokio draws
+/// from that RNG to pick which of a `watch` channel's wait lists a waiter joins (so the order
+/// in which tasks waiting on one openraft metrics change wake up) and the first branch a
+/// `select!` polls; unseeded, runs of one seed can part once two tasks wake on the same change.
+pub const TOKIO_SEEDED: bool = cfg!(tokio_unstable);
+
+fn seed_tokio(builder: &mut tokio::runtime::Builder, seed: u64) {
+    #[cfg(tokio_unstable)]
+    builder.rng_seed(tokio::runtime::RngSeed::from_bytes(&seed.to_le_bytes()));
+    let _ = (builder, seed);
+}
+
+async fn simulate(config: SimConfig, root: PathBuf) -> SimReport {
+    let mut master = StdRng::seed_from_u64(config.seed);
+    let net_rng = StdRng::seed_from_u64(master.gen());
+    let weather = if config.faults && std::env::var("TANDEM_SIM_CALM").is_err() {
+        Weather::draw(&mut master)
+    } else {
+        Weather::calm()
+    };
+    let net = SimNet::new(net_rng, weather);
+    let started = Instant::now();
+    let slots = (1..=config.nodes)
+        .map(|id| Slot {
+            id,
+            dir: root.join(format!("node{id}")),
+            disk: SimDisk::new(config.honesty),
+            node: None,
+            incarnation: 0,
+            death: Arc::default(),
+        })
+        .collect();
+    let world: Shared = Arc::new(Mutex::new(World {
+        config: config.clone(),
+        net: net.clone(),
+        slots,
+        rng: StdRng::seed_from_u64(master.gen()),
+        history: Vec::new(),
+        faults: Vec::new(),
+        violations: Vec::new(),
+        leaders: BTreeMap::new(),
+        votes: BTreeMap::new(),
+        started,
+    }));
+    for id in 1..=config.nodes {
+        boot(&world, id).await;
+    }
+    let end = started + config.workload;
+    let clients: Vec<_> = (0..config.clients)
+        .map(|client| {
+            let rng = StdRng::seed_from_u64(master.gen());
+            tokio::spawn(client_loop(world.clone(), client, rng, end))
+        })
+        .collect();
+    if config.faults {
+        let rng = StdRng::seed_from_u64(master.gen());
+        nemesis(&world, rng, end).await;
+    } else {
+        tokio::time::sleep_until(end).await;
+    }
+    // Heal everything, bring every node back, let the clients finish their last calls.
+    net.heal();
+    net.set_weather(Weather::calm());
+    for id in 1..=config.nodes {
+        let down = lock(&world).slot(id).node.is_none();
+        if down {
+            boot(&world, id).await;
+        }
+    }
+    for client in clients {
+        let _ = client.await;
+    }
+    converge(&world).await;
+    final_reads(&world, config.clients).await;
+    shut_down(&world).await;
+    let virtual_ms = started.elapsed().as_millis() as u64;
+    let mut world = lock(&world);
+    check_history(&mut world);
+    let history = std::mem::take(&mut world.history);
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    let lines: Vec<String> = history
+        .iter()
+        .map(|c| {
+            format!(
+                "client {} k{} call {} ret {:?} {:?}",
+                c.client, c.key, c.call, c.ret, c.op
+            )
+        })
+        .collect();
+    lines.hash(&mut hasher);
+    SimReport {
+        seed: config.seed,
+        history_hash: hasher.finish(),
+        operations: history.len(),
+        unknown: history.iter().filter(|c| c.ret.is_none()).count(),
+        faults: std::mem::take(&mut world.faults),
+        violations: std::mem::take(&mut world.violations),
+        net: net.stats(),
+        weather,
+        leaders: world.leaders.clone(),
+        virtual_ms,
+        history: lines,
+    }
+}
+
+impl World {
+    fn slot(&mut self, id: u64) -> &mut Slot {
+        &mut self.slots[id as usize - 1]
+    }
+
+    fn note_fault(&mut self, text: String) {
+        let at = self.started.elapsed().as_millis();
+        self.faults.push(format!("{at} ms: {text}"));
+    }
+
+    fn up(&self) -> Vec<u64> {
+        self.slots
+            .iter()
+            .filter(|s| s.node.is_some())
+            .map(|s| s.id)
+            .collect()
+    }
+}
+
+/// Opens the next incarnation of node `id` on its disk.
+async fn boot(world: &Shared, id: u64) {
+    let builder = {
+        let mut w = lock(world);
+        let nodes = w.config.nodes;
+        // A fixed election timeout per incarnation (openraft draws it from min..max with its
+        // own unseeded RNG; a one-millisecond range leaves it no choice).
+        let election_ms = w.rng.gen_range(150..300u64);
+        let net = w.net.clone();
+        let slot = w.slot(id);
+        slot.incarnation += 1;
+        slot.death = Arc::default();
+        let transport = net.boot(id, slot.incarnation);
+        let mut options = ClusterOptions::new(SimNet::addr(id), SECRET);
+        options.peers = (1..=nodes)
+            .filter(|peer| *peer != id)
+            .map(|peer| PeerAddr {
+                id: peer,
+                addr: SimNet::addr(peer),
+            })
+            .collect();
+        options.client_addr = format!("10.0.1.{id}:6379");
+        options.election_timeout_min = Duration::from_millis(election_ms);
+        options.election_timeout_max = Duration::from_millis(election_ms + 1);
+        // The leader probe dials TCP directly (not through the transport): off here.
+        options.leader_probe = None;
+        let builder = Node::builder(&slot.dir)
+            .node_id(id)
+            .zone(format!("zone-{id}"))
+            .wal_vfs(Arc::new(slot.disk.clone()))
+            .wal_writer(WriterMode::Inline)
+            .peer_transport(transport)
+            .segment_bytes(SEGMENT_BYTES)
+            .snapshot_policy(SnapshotPolicyOption::Manual)
+            .cluster(options);
+        builder
+    };
+    // The previous incarnation's engine lets go of the data directory lock as it stops.
+    let mut attempts = 0;
+    let node = loop {
+        match builder.clone().open().await {
+            Ok(node) => break Some(node),
+            Err(OpenError::Locked { .. }) if attempts < 1_000 => {
+                attempts += 1;
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            Err(error) => {
+                lock(world)
+                    .violations
+                    .push(format!("node {id} could not reopen: {error}"));
+                break None;
+            }
+        }
+    };
+    let Some(node) = node else {
+        return;
+    };
+    let metrics = node.raft().metrics();
+    let death = {
+        let mut w = lock(world);
+        let slot = w.slot(id);
+        slot.node = Some(node);
+        slot.death.clone()
+    };
+    tokio::spawn(watch_leaders(world.clone(), id, metrics, death));
+}
+
+/// How often the leader monitor samples a node's metrics.
+const LEADER_SAMPLE: Duration = Duration::from_millis(5);
+
+/// Watches one incarnation's consensus state. Checked: a node's vote never goes back, not even
+/// across a crash (votes are durable). Recorded: which nodes led each term. openraft 0.9
+/// (without its `single-term-leader` feature) orders leaders by (term, node id), so two nodes
+/// may both lead one term, the higher id superseding the lower; the report counts such terms.
+/// It samples rather than waits on the metrics channel, so it adds no waiter to the channel the
+/// node's own tasks wait on (tokio wakes those in an unseeded random order).
+async fn watch_leaders(
+    world: Shared,
+    id: u64,
+    metrics: watch::Receiver<openraft::RaftMetrics<u64, tandem::raft::NodeInfo>>,
+    death: Arc<Death>,
+) {
+    loop {
+        if death.dead.load(std::sync::atomic::Ordering::SeqCst) {
+            return;
+        }
+        {
+            let m = metrics.borrow();
+            let vote = (m.vote.leader_id().get_term(), m.vote.leader_id().node_id);
+            let leads = m.state == openraft::ServerState::Leader
+                && m.vote.is_committed()
+                && m.vote.leader_id().voted_for() == Some(id);
+            let mut w = lock(&world);
+            let at = w.started.elapsed().as_millis();
+            let last = w.votes.insert(id, vote).unwrap_or_default();
+            if vote < last {
+                w.violations.push(format!(
+                    "node {id}'s vote went back from T{}-N{} to T{}-N{} at {at} ms",
+                    last.0, last.1, vote.0, vote.1
+                ));
+            }
+            if leads {
+                let leaders = w.leaders.entry(vote.0).or_default();
+                if !leaders.contains(&id) {
+                    leaders.push(id);
+                }
+            }
+        }
+        tokio::time::sleep(LEADER_SAMPLE).await;
+    }
+}
+
+/// Power loss of node `id`: it stops sending at once, its disk keeps only what was synced.
+fn crash(world: &Shared, id: u64) -> Option<Node> {
+    let mut w = lock(world);
+    let net = w.net.clone();
+    let slot = w.slot(id);
+    let node = slot.node.take()?;
+    net.kill(id);
+    slot.disk = slot.disk.crash_image();
+    slot.death.announce();
+    Some(node)
+}
+
+/// Injects one fault at a time until `end`: crashes (one node, or two at once), partitions
+/// (isolation, one-way, flapping), each held for a while and then repaired.
+async fn nemesis(world: &Shared, mut rng: StdRng, end: Instant) {
+    let nodes = lock(world).config.nodes;
+    // Faults start once every node is a voter of the formed group: a crash during formation
+    // meets a known, unfixed race (docs/reliability.md, "Bugs the simulator found");
+    // TANDEM_SIM_EARLY_FAULTS=1 lets them in from the start.
+    if std::env::var("TANDEM_SIM_EARLY_FAULTS").is_err() {
+        while Instant::now() < end && !formed(world) {
+            tokio::time::sleep(POLL).await;
+        }
+    }
+    loop {
+        tokio::time::sleep(Duration::from_millis(rng.gen_range(200..1_500))).await;
+        if Instant::now() >= end {
+            return;
+        }
+        if std::env::var("TANDEM_SIM_NO_FAULTS").is_ok() {
+            continue;
+        }
+        let hold = Duration::from_millis(rng.gen_range(100..3_000));
+        let a = rng.gen_range(1..=nodes);
+        let b = (a + rng.gen_range(1..nodes) - 1) % nodes + 1;
+        let net = lock(world).net.clone();
+        match rng.gen_range(0..5) {
+            0 => {
+                lock(world).note_fault(format!("crash node {a} for {} ms", hold.as_millis()));
+                let dead = crash(world, a);
+                drop(dead);
+                tokio::time::sleep(hold).await;
+                boot(world, a).await;
+            }
+            1 => {
+                lock(world).note_fault(format!(
+                    "power loss on nodes {a} and {b} for {} ms",
+                    hold.as_millis()
+                ));
+                let dead = (crash(world, a), crash(world, b));
+                drop(dead);
+                tokio::time::sleep(hold).await;
+                boot(world, a).await;
+                boot(world, b).await;
+            }
+            2 => {
+                lock(world).note_fault(format!("isolate node {a} for {} ms", hold.as_millis()));
+                for other in (1..=nodes).filter(|n| *n != a) {
+                    net.cut(a, other);
+                    net.cut(other, a);
+                }
+                tokio::time::sleep(hold).await;
+                net.heal();
+            }
+            3 => {
+                lock(world).note_fault(format!(
+                    "cut link {a} -> {b} (one way) for {} ms",
+                    hold.as_millis()
+                ));
+                net.cut(a, b);
+                tokio::time::sleep(hold).await;
+                net.heal();
+            }
+            _ => {
+                let period = Duration::from_millis(rng.gen_range(20..300));
+                lock(world).note_fault(format!(
+                    "flap link {a} <-> {b} every {} ms for {} ms",
+                    period.as_millis(),
+                    hold.as_millis()
+                ));
+                let until = Instant::now() + hold;
+                let mut down = false;
+                while Instant::now() < until {
+                    down = !down;
+                    if down {
+                        net.cut(a, b);
+                        net.cut(b, a);
+                    } else {
+                        net.heal();
+                    }
+                    tokio::time::sleep(period).await;
+                }
+                net.heal();
+            }
+        }
+    }
+}
+
+/// True when every node is up and lists every node as a voter.
+fn formed(world: &Shared) -> bool {
+    let w = lock(world);
+    let nodes = w.config.nodes as usize;
+    w.slots.iter().all(|slot| {
+        slot.node.as_ref().is_some_and(|node| {
+            let metrics = node.raft().metrics();
+            let m = metrics.borrow();
+            let membership = m.membership_config.membership();
+            membership.voter_ids().count() == nodes && membership.get_joint_config().len() == 1
+        })
+    })
+}
+
+/// What a client learns from one call.
+enum Outcome<T> {
+    Done(T),
+    /// Certainly not applied (refused before the log, or fenced).
+    Refused,
+    /// May or may not have been applied.
+    Unknown,
+}
+
+fn classify<T>(result: Result<Result<T, Error>, tokio::time::error::Elapsed>) -> Outcome<T> {
+    match result {
+        Ok(Ok(value)) => Outcome::Done(value),
+        Ok(Err(
+            Error::NotLeader { .. }
+            | Error::NoLeader { .. }
+            | Error::Busy { .. }
+            | Error::ShuttingDown
+            | Error::NotApplied { .. }
+            | Error::TooLarge { .. }
+            | Error::Command(_),
+        )) => Outcome::Refused,
+        Ok(Err(_)) | Err(_) => Outcome::Unknown,
+    }
+}
+
+/// A node's handle and a way to learn that this incarnation died.
+fn pick_node(world: &Shared, rng: &mut StdRng) -> Option<(Db, Arc<Death>)> {
+    let w = lock(world);
+    let up = w.up();
+    if up.is_empty() {
+        return None;
+    }
+    let id = up[rng.gen_range(0..up.len())];
+    let slot = &w.slots[id as usize - 1];
+    let node = slot.node.as_ref()?;
+    Some((node.db(), slot.death.clone()))
+}
+
+/// Calls SET (unique values) and GET on random keys through random live nodes until `end`.
+async fn client_loop(world: Shared, client: usize, mut rng: StdRng, end: Instant) {
+    let (keys, started) = {
+        let w = lock(&world);
+        (w.config.keys, w.started)
+    };
+    let mut written = 0u64;
+    while Instant::now() < end {
+        tokio::time::sleep(Duration::from_millis(rng.gen_range(0..30))).await;
+        let Some((db, death)) = pick_node(&world, &mut rng) else {
+            continue;
+        };
+        let key = rng.gen_range(0..keys);
+        let name = format!("k{key}");
+        let call = now_ns(started);
+        let record = if rng.gen_bool(0.5) {
+            written += 1;
+            let value = (client as u64 + 1) * 1_000_000 + written;
+            let outcome = tokio::select! {
+                biased;
+                result = tokio::time::timeout(CALL_TIMEOUT, db.set(&name, value.to_string())) => classify(result),
+                _ = death.wait() => Outcome::Unknown,
+            };
+            match outcome {
+                Outcome::Done(()) => Some((Some(now_ns(started)), RegisterOp::Write(value))),
+                Outcome::Unknown => Some((None, RegisterOp::Write(value))),
+                Outcome::Refused => None,
+            }
+        } else {
+            let outcome = tokio::select! {
+                biased;
+                result = tokio::time::timeout(CALL_TIMEOUT, db.get(&name)) => classify(result),
+                _ = death.wait() => Outcome::Unknown,
+            };
+            match outcome {
+                Outcome::Done(value) => {
+                    let seen = value.map(|bytes| {
+                        std::str::from_utf8(&bytes)
+                            .ok()
+                            .and_then(|text| text.parse::<u64>().ok())
+                            .unwrap_or(u64::MAX)
+                    });
+                    Some((Some(now_ns(started)), RegisterOp::Read(seen)))
+                }
+                Outcome::Unknown | Outcome::Refused => None,
+            }
+        };
+        if let Some((ret, op)) = record {
+            lock(&world).history.push(Call {
+                client,
+                key,
+                call,
+                ret,
+                op,
+            });
+        }
+    }
+}
+
+/// Once healed: one write must succeed, then every node must apply the same log and hold the
+/// same keyspace.
+async fn converge(world: &Shared) {
+    let deadline = Instant::now() + CONVERGE_TIMEOUT;
+    let mut rng = StdRng::seed_from_u64(0);
+    let barrier_ok = loop {
+        if Instant::now() >= deadline {
+            break false;
+        }
+        if let Some((db, _)) = pick_node(world, &mut rng) {
+            if let Ok(Ok(())) = tokio::time::timeout(CALL_TIMEOUT, db.set("barrier", "1")).await {
+                break true;
+            }
+        }
+        tokio::time::sleep(POLL).await;
+    };
+    if !barrier_ok {
+        lock(world)
+            .violations
+            .push("the healed cluster accepted no write within 60 s".to_string());
+        return;
+    }
+    loop {
+        let (applied, digests) = {
+            let w = lock(world);
+            let applied: Vec<u64> = w
+                .slots
+                .iter()
+                .filter_map(|s| s.node.as_ref().map(|n| n.status().applied))
+                .collect();
+            let digests: Vec<(u64, u128)> = w
+                .slots
+                .iter()
+                .filter_map(|s| s.node.as_ref().map(|n| (s.id, n.db().digest())))
+                .collect();
+            (applied, digests)
+        };
+        let settled = applied.len() as u64 == lock(world).config.nodes
+            && applied.windows(2).all(|pair| pair[0] == pair[1]);
+        if settled {
+            if digests.windows(2).any(|pair| pair[0].1 != pair[1].1) {
+                lock(world).violations.push(format!(
+                    "digests differ at applied index {}: {digests:x?}",
+                    applied[0]
+                ));
+            }
+            return;
+        }
+        if Instant::now() >= deadline {
+            lock(world).violations.push(format!(
+                "nodes did not converge within 60 s (applied indexes {applied:?})"
+            ));
+            return;
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// One linearizable read of every key at the end, part of the history.
+async fn final_reads(world: &Shared, client: usize) {
+    let (keys, started) = {
+        let w = lock(world);
+        (w.config.keys, w.started)
+    };
+    let mut rng = StdRng::seed_from_u64(1);
+    for key in 0..keys {
+        let Some((db, _)) = pick_node(world, &mut rng) else {
+            return;
+        };
+        let call = now_ns(started);
+        match tokio::time::timeout(CALL_TIMEOUT, db.get(format!("k{key}"))).await {
+            Ok(Ok(value)) => {
+                let seen = value.map(|bytes| {
+                    std::str::from_utf8(&bytes)
+                        .ok()
+                        .and_then(|text| text.parse::<u64>().ok())
+                        .unwrap_or(u64::MAX)
+                });
+                lock(world).history.push(Call {
+                    client,
+                    key,
+                    call,
+                    ret: Some(now_ns(started)),
+                    op: RegisterOp::Read(seen),
+                });
+            }
+            other => lock(world)
+                .violations
+                .push(format!("the final read of k{key} failed: {other:?}")),
+        }
+    }
+}
+
+async fn shut_down(world: &Shared) {
+    let nodes: Vec<Node> = {
+        let mut w = lock(world);
+        w.slots.iter_mut().filter_map(|s| s.node.take()).collect()
+    };
+    for node in nodes {
+        let _ = node.shutdown().await;
+    }
+}
+
+/// Linearizability per key, and acknowledged writes the final value cannot have overwritten.
+fn check_history(world: &mut World) {
+    let final_client = world.config.clients;
+    for key in 0..world.config.keys {
+        let calls: Vec<&Call> = world.history.iter().filter(|c| c.key == key).collect();
+        let ops: Vec<Operation<RegisterOp>> = calls
+            .iter()
+            .map(|c| Operation {
+                client: c.client,
+                call: c.call,
+                ret: c.ret,
+                op: c.op.clone(),
+            })
+            .collect();
+        match check(&Register, &ops, CHECK_BUDGET) {
+            Verdict::Linearizable => {}
+            Verdict::NotLinearizable(violation) => world.violations.push(format!(
+                "k{key} is not linearizable: stuck at {:?} in state {} after {} operations; concurrent: {:?}",
+                violation.stuck, violation.state, violation.linearized, violation.concurrent
+            )),
+            Verdict::Unknown { steps } => world.violations.push(format!(
+                "k{key}: the checker gave up after {steps} steps"
+            )),
+        }
+        // The final read names the write it saw; every write acknowledged after that write
+        // returned should have replaced it.
+        let Some(last) = calls
+            .iter()
+            .rev()
+            .find(|c| c.client == final_client)
+            .and_then(|c| match c.op {
+                RegisterOp::Read(seen) => Some(seen),
+                RegisterOp::Write(_) => None,
+            })
+        else {
+            continue;
+        };
+        let floor = match last {
+            None => Some(0),
+            Some(value) => calls
+                .iter()
+                .find(|c| c.op == RegisterOp::Write(value))
+                .and_then(|c| c.ret),
+        };
+        let Some(floor) = floor else {
+            continue;
+        };
+        let lost: Vec<u64> = calls
+            .iter()
+            .filter(|c| c.ret.is_some() && c.call > floor)
+            .filter_map(|c| match c.op {
+                RegisterOp::Write(value) => Some(value),
+                RegisterOp::Read(_) => None,
+            })
+            .collect();
+        if !lost.is_empty() {
+            world.violations.push(format!(
+                "k{key}: {} acknowledged writes lost (final value {last:?}): {lost:?}",
+                lost.len()
+            ));
+        }
+    }
+}
