@@ -5,29 +5,12 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Output};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use common::server::{Raw, Tandem};
 
-const TANDEM: &str = env!("CARGO_BIN_EXE_tandem");
-
-fn tandem(args: &[&str]) -> Output {
-    Command::new(TANDEM)
-        .args(args)
-        .output()
-        .expect("run tandem")
-}
-
-fn show(output: &Output) -> String {
-    format!(
-        "status {:?}\nstdout:\n{}\nstderr:\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
+use common::{show, tandem};
 
 fn path(p: &Path) -> &str {
     p.to_str().unwrap()

@@ -6,28 +6,11 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use common::server::{Raw, Tandem};
 
-const TANDEM: &str = env!("CARGO_BIN_EXE_tandem");
-
-fn tandem(args: &[&str]) -> Output {
-    Command::new(TANDEM)
-        .args(args)
-        .output()
-        .expect("run tandem")
-}
-
-fn show(output: &Output) -> String {
-    format!(
-        "status {:?}\nstdout:\n{}\nstderr:\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
+use common::{show, tandem};
 
 fn path(p: &Path) -> &str {
     p.to_str().unwrap()

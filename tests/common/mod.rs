@@ -52,3 +52,21 @@ pub mod cluster;
 pub mod linearizability;
 pub mod server;
 pub mod workload;
+
+/// Runs the `tandem` binary with `args` and waits for it.
+pub fn tandem(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_tandem"))
+        .args(args)
+        .output()
+        .expect("run tandem")
+}
+
+/// An exit status with both outputs, for assertion messages.
+pub fn show(output: &std::process::Output) -> String {
+    format!(
+        "status {:?}\nstdout:\n{}\nstderr:\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
