@@ -231,9 +231,10 @@ impl Client {
     /// Runs one command: a write exactly once (tagged, resent until the deadline), anything
     /// else resent until the deadline. Blocking commands are sent untagged.
     pub async fn call(&mut self, args: &[Bytes]) -> Result<Value, CallError> {
+        // Only data commands write; the server's own commands are resent as reads.
         let spec = args
             .first()
-            .and_then(|name| crate::server::command_table::lookup(name));
+            .and_then(|name| crate::command::data_spec(name));
         match spec {
             Some(spec)
                 if spec.is_write() && !spec.flags.contains(crate::command::Flags::BLOCKING) =>

@@ -17,10 +17,11 @@ use tokio::sync::{mpsc, watch};
 
 use super::gates::{ReadGate, ZoneGate};
 use super::rpc::{self, ForwardResults};
+use super::wall_clock_ms;
 use super::ClusterOptions;
 use crate::command::{Command, Reply};
 use crate::error::Error;
-use crate::node::{wall_clock_ms, Db};
+use crate::node::Db;
 use crate::peer::{PeerClient, PeerError};
 use crate::raft::{
     BatchSlot, NodeId, NodeInfo, Op, PeerNetwork, Proposal, Raft, Replies, ReplySender, SmShared,

@@ -28,6 +28,15 @@ pub use status::{ClusterStatus, NodeReport};
 
 use crate::raft::NodeId;
 
+/// Wall-clock milliseconds since the Unix epoch: the leader's clock, from which each log entry's
+/// time is taken (apply never reads a clock).
+pub fn wall_clock_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
 /// Default heartbeat interval (LAN).
 pub const HEARTBEAT_INTERVAL_DEFAULT: Duration = Duration::from_millis(50);
 /// Default lower bound of the randomized election timeout.

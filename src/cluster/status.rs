@@ -9,8 +9,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::rpc;
+use super::wall_clock_ms;
 use super::Cluster;
-use crate::node::wall_clock_ms;
 use crate::raft::NodeId;
 
 /// How long the queried node waits for each member's report (deep reports read every file).

@@ -366,6 +366,12 @@ commands! {
 static DATA_REGISTRY: std::sync::LazyLock<Registry> =
     std::sync::LazyLock::new(|| Registry::new(DATA_SPECS.iter().copied()));
 
+/// The spec of the data command `name` (any case); `None` for the server's own commands
+/// (PING, CLIENT, MULTI, ...), none of which writes the keyspace.
+pub fn data_spec(name: &[u8]) -> Option<&'static CommandSpec> {
+    DATA_REGISTRY.lookup(name)
+}
+
 /// Above this many keys, MGET and EXISTS read from a snapshot (see `may_read_many`).
 const MANY_KEYS: usize = 64;
 

@@ -11,11 +11,12 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use tokio::sync::{oneshot, Semaphore};
 
 use super::lanes::Lanes;
+pub use crate::cluster::wall_clock_ms;
 use crate::cluster::Cluster;
 use crate::command::Reply;
 use crate::error::Error;
@@ -89,14 +90,6 @@ pub struct BatchStats {
     /// Proposals made while an earlier one was still unanswered (flushed, but still
     /// replicating, committing or applying): the pipelining at work.
     pub overlapped: AtomicU64,
-}
-
-/// Wall-clock milliseconds since the Unix epoch.
-pub fn wall_clock_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
 }
 
 /// Runs until the lanes are closed and empty, then waits for in-flight proposals to be answered.

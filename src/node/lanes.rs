@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
 
-use crate::server::metrics::LatencyHistogram;
+use super::histogram::LatencyHistogram;
 
 /// Default threshold of queued writes (all lanes together) above which bulk writes are refused.
 pub const BULK_DEPTH_MAX: usize = 8_192;

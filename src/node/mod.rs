@@ -7,6 +7,7 @@
 mod batcher;
 mod db;
 mod exactly_once;
+pub mod histogram;
 mod lanes;
 mod lock;
 

@@ -1,0 +1,187 @@
+//! The crate's modules form layers: a module may use the ones below it, never one above. This
+//! test reads `src/` and fails on any `crate::<module>` path that points up a layer, unless the
+//! import is in [`KNOWN`], the list of upward imports not yet untangled. The list only shrinks:
+//! an entry whose import is gone fails the test too, so it is removed when the import is.
+//!
+//! Test code (`tests.rs` files, `tests/` folders, and a file's lines from its first
+//! `#[cfg(test)]` on) is not checked: tests may reach anywhere.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+/// From the bottom up. Modules in one group may use each other.
+const LAYERS: &[&[&str]] = &[
+    &["allocator", "tls", "wal"],
+    &["peer"],
+    &["keyspace"],
+    &["command"],
+    &["resp"],
+    // The snapshot file format names openraft's snapshot metadata, and the state machine writes
+    // it; the public error type wraps openraft's errors, and the log payload answers with it.
+    &["raft", "snapshot", "error"],
+    &["cluster"],
+    &["node"],
+    &["server"],
+    &["backup", "inspect", "client"],
+    &["bench", "tools"],
+];
+
+/// Upward imports still in the tree: (file under src/, module it reaches up to, why).
+const KNOWN: &[(&str, &str, &str)] = &[
+    (
+        "command/scripting/engine.rs",
+        "server",
+        "redis.acl_check_cmd and the Lua `redis.REDIS_VERSION` read the server's command table and version",
+    ),
+    (
+        "raft/proposal.rs",
+        "cluster",
+        "a proposal's replies are delivered by the raft payload type, which knows the Cluster",
+    ),
+    (
+        "raft/proposal.rs",
+        "node",
+        "the payload carries the batcher's lane statistics",
+    ),
+    (
+        "raft/network.rs",
+        "cluster",
+        "the openraft network adapter sends the cluster's RPC messages",
+    ),
+    (
+        "raft/state_machine.rs",
+        "server",
+        "a script's caller's ACL rules are compiled by the server's ACL module",
+    ),
+    (
+        "cluster/cluster.rs",
+        "node",
+        "the Cluster holds a Db to forward follower writes",
+    ),
+];
+
+fn layer_of(module: &str) -> Option<usize> {
+    LAYERS.iter().position(|group| group.contains(&module))
+}
+
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).expect("read src") {
+        let path = entry.expect("dir entry").path();
+        if path.is_dir() {
+            if path.file_name().is_some_and(|n| n == "tests") {
+                continue;
+            }
+            rust_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs")
+            && path.file_name().is_some_and(|n| n != "tests.rs")
+        {
+            out.push(path);
+        }
+    }
+}
+
+/// Every `crate::<name>` in the non-test code of `text`, comments left out.
+fn crate_paths(text: &str) -> BTreeSet<String> {
+    let mut found = BTreeSet::new();
+    for line in text.lines() {
+        let code = line.trim_start();
+        if code.starts_with("#[cfg(test)]") {
+            break;
+        }
+        if code.starts_with("//") {
+            continue;
+        }
+        let code = code.split("//").next().unwrap_or("");
+        let mut rest = code;
+        while let Some(at) = rest.find("crate::") {
+            let after = &rest[at + "crate::".len()..];
+            assert!(
+                !after.starts_with('{'),
+                "write `use crate::module::...` once per module, not `use crate::{{...}}`: {line}"
+            );
+            let name: String = after
+                .chars()
+                .take_while(|c| c.is_ascii_lowercase() || *c == '_' || c.is_ascii_digit())
+                .collect();
+            if !name.is_empty() {
+                found.insert(name);
+            }
+            rest = after;
+        }
+    }
+    found
+}
+
+#[test]
+fn no_module_imports_from_a_layer_above_it() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    files.sort();
+
+    let mut upward = BTreeSet::new();
+    let mut unplaced = BTreeSet::new();
+    for file in &files {
+        let relative = file
+            .strip_prefix(&src)
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        let top = relative
+            .split('/')
+            .next()
+            .unwrap()
+            .trim_end_matches(".rs")
+            .to_string();
+        if top == "lib" || top == "main" {
+            continue;
+        }
+        let Some(own) = layer_of(&top) else {
+            unplaced.insert(top);
+            continue;
+        };
+        let text = std::fs::read_to_string(file).expect("read source");
+        for used in crate_paths(&text) {
+            if used == top {
+                continue;
+            }
+            match layer_of(&used) {
+                Some(layer) if layer > own => {
+                    upward.insert((relative.clone(), used));
+                }
+                Some(_) => {}
+                // `crate::Error` and other re-exports at the crate root are not modules.
+                None if used.starts_with(|c: char| c.is_ascii_lowercase()) => {
+                    unplaced.insert(used);
+                }
+                None => {}
+            }
+        }
+    }
+    assert!(
+        unplaced.is_empty(),
+        "modules missing from LAYERS (place each in its layer): {unplaced:?}"
+    );
+
+    let known: BTreeSet<(String, String)> = KNOWN
+        .iter()
+        .map(|(file, module, _)| (file.to_string(), module.to_string()))
+        .collect();
+    let new: Vec<_> = upward.difference(&known).collect();
+    assert!(
+        new.is_empty(),
+        "imports from a layer above (move the code down, or pass it in from above): {new:?}"
+    );
+    let gone: Vec<_> = known.difference(&upward).collect();
+    assert!(
+        gone.is_empty(),
+        "untangled: remove these from KNOWN in tests/layering.rs: {gone:?}"
+    );
+}
+
+#[test]
+fn the_scanner_sees_paths_and_skips_comments_and_tests() {
+    let text = "use crate::wal::Wal;\n// crate::server is only named here\nlet x = crate::node::f(); // crate::client\n#[cfg(test)]\nmod tests { use crate::bench; }\n";
+    let found: Vec<_> = crate_paths(text).into_iter().collect();
+    assert_eq!(found, ["node", "wal"]);
+}
