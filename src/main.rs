@@ -425,6 +425,10 @@ async fn serve(args: Box<tandem::server::ServeArgs>) -> anyhow::Result<()> {
         .snapshot_policy(tandem::SnapshotPolicyOption::LogsSinceLast(
             config.snapshot_logs_since_last,
         ))
+        .snapshot_log_bytes_since_last(
+            Some(config.snapshot_log_bytes_since_last).filter(|&bytes| bytes > 0),
+        )
+        .log_cache_bytes_max(config.log_cache_bytes_max)
         .batch_limits(config.lanes.batch_limits())
         .lane_limits(config.lanes.lane_limits());
     if let Some(mut options) = config.cluster_options(&client_addr)? {

@@ -1,15 +1,17 @@
 //! openraft's own storage conformance suite, run against Tandem's log store (on the WAL, real
-//! files) and state machine (on the keyspace, real snapshot files).
+//! files) and state machine (on the keyspace, real snapshot files); once more with a log cache
+//! bound of zero, so every flushed entry is evicted and every read of it comes from the WAL.
 
 use std::sync::Arc;
 
 use openraft::testing::{StoreBuilder, Suite};
-use tandem::raft::{LogStore, StateMachine, StorageError, TypeConfig};
+use tandem::raft::{LogStore, StateMachine, StorageError, TypeConfig, LOG_CACHE_BYTES_MAX_DEFAULT};
 use tandem::wal::{Backend, Wal, WalOptions};
 use tempfile::TempDir;
 
 struct Builder {
     backend: Backend,
+    cache_bytes_max: u64,
 }
 
 impl StoreBuilder<TypeConfig, LogStore, StateMachine, TempDir> for Builder {
@@ -24,7 +26,8 @@ impl StoreBuilder<TypeConfig, LogStore, StateMachine, TempDir> for Builder {
             ..WalOptions::default()
         };
         let (wal, recovery) = Wal::open(&dir.path().join("wal"), options).expect("open wal");
-        let log = LogStore::from_recovery(Arc::new(wal), recovery).expect("log store");
+        let log = LogStore::from_recovery_bounded(Arc::new(wal), recovery, self.cache_bytes_max)
+            .expect("log store");
         let (sm, _shared) = StateMachine::open(&dir.path().join("snapshots")).expect("sm");
         Ok((dir, log, sm))
     }
@@ -34,6 +37,7 @@ impl StoreBuilder<TypeConfig, LogStore, StateMachine, TempDir> for Builder {
 fn openraft_storage_suite_pwrite() {
     Suite::test_all(Builder {
         backend: Backend::Pwrite,
+        cache_bytes_max: LOG_CACHE_BYTES_MAX_DEFAULT,
     })
     .expect("openraft storage suite");
 }
@@ -42,6 +46,16 @@ fn openraft_storage_suite_pwrite() {
 fn openraft_storage_suite_io_uring() {
     Suite::test_all(Builder {
         backend: Backend::IoUring,
+        cache_bytes_max: LOG_CACHE_BYTES_MAX_DEFAULT,
+    })
+    .expect("openraft storage suite");
+}
+
+#[test]
+fn openraft_storage_suite_reads_evicted_entries_from_the_wal() {
+    Suite::test_all(Builder {
+        backend: Backend::Pwrite,
+        cache_bytes_max: 0,
     })
     .expect("openraft storage suite");
 }

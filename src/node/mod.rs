@@ -31,17 +31,25 @@ pub use lock::DirLock;
 use crate::cluster::{Cluster, ClusterOptions};
 use crate::error::{Error, OpenError};
 use crate::peer::{PeerConfig, PeerTransport, TcpTransport};
-use crate::raft::{LogStore, NodeId, NodeInfo, PeerNetwork, Raft, SmShared, StateMachine};
+use crate::raft::{
+    LogCacheStats, LogStore, NodeId, NodeInfo, PeerNetwork, Raft, SmShared, StateMachine,
+    LOG_CACHE_BYTES_MAX_DEFAULT,
+};
 use crate::wal::{Backend, Vfs, Wal, WalOptions, WriterMode};
 
 /// Default: take a snapshot after this many log entries since the last one.
 pub const SNAPSHOT_LOGS_SINCE_LAST_DEFAULT: u64 = 100_000;
+/// Default: take a snapshot once the log entries since the last one take this many WAL bytes.
+pub const SNAPSHOT_LOG_BYTES_SINCE_LAST_DEFAULT: u64 = 256 << 20;
 /// Entries kept in the log behind a snapshot (lets a slightly lagging follower catch up by log).
 pub const LOGS_KEPT_AFTER_SNAPSHOT: u64 = 1_000;
 /// Default interval between sweeps that propose the removal of expired keys.
 pub const EXPIRY_SWEEP_INTERVAL_DEFAULT: Duration = Duration::from_millis(100);
 /// Most expired keys removed by one sweep entry.
 pub const EXPIRY_SWEEP_KEYS_MAX: usize = 1_024;
+/// How long the snapshot policy by log bytes waits for a snapshot it asked for before it
+/// looks at the log again.
+const SNAPSHOT_BY_BYTES_WAIT: Duration = Duration::from_secs(60);
 /// How long shutdown waits for openraft's tasks to let go of the log store and state machine.
 const ENGINE_RELEASE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long open waits for the node to become leader and replay its log.
@@ -65,7 +73,9 @@ pub struct NodeBuilder {
     backend: Backend,
     segment_bytes: u64,
     snapshot_policy: SnapshotPolicyOption,
+    snapshot_log_bytes_since_last: Option<u64>,
     logs_kept_after_snapshot: u64,
+    log_cache_bytes_max: u64,
     expiry_sweep_interval: Duration,
     batch_limits: BatchLimits,
     lane_limits: LaneLimits,
@@ -86,7 +96,9 @@ impl NodeBuilder {
             backend: Backend::default(),
             segment_bytes: WalOptions::default().segment_bytes,
             snapshot_policy: SnapshotPolicyOption::LogsSinceLast(SNAPSHOT_LOGS_SINCE_LAST_DEFAULT),
+            snapshot_log_bytes_since_last: Some(SNAPSHOT_LOG_BYTES_SINCE_LAST_DEFAULT),
             logs_kept_after_snapshot: LOGS_KEPT_AFTER_SNAPSHOT,
+            log_cache_bytes_max: LOG_CACHE_BYTES_MAX_DEFAULT,
             expiry_sweep_interval: EXPIRY_SWEEP_INTERVAL_DEFAULT,
             batch_limits: BatchLimits::default(),
             lane_limits: LaneLimits::default(),
@@ -140,6 +152,20 @@ impl NodeBuilder {
 
     pub fn snapshot_policy(mut self, policy: SnapshotPolicyOption) -> Self {
         self.snapshot_policy = policy;
+        self
+    }
+
+    /// Also take a snapshot once the log entries since the last one take this many WAL bytes
+    /// (`None`: by entry count only). Ignored under [`SnapshotPolicyOption::Manual`].
+    pub fn snapshot_log_bytes_since_last(mut self, bytes: Option<u64>) -> Self {
+        self.snapshot_log_bytes_since_last = bytes;
+        self
+    }
+
+    /// Bound on the estimated memory of the decoded log entries kept in memory; older entries
+    /// are read back from the WAL when needed (docs/operations.md, "The log cache").
+    pub fn log_cache_bytes_max(mut self, bytes: u64) -> Self {
+        self.log_cache_bytes_max = bytes;
         self
     }
 
@@ -264,7 +290,8 @@ impl NodeBuilder {
             );
         }
         let wal_records = recovery.records.len();
-        let log_store = LogStore::from_recovery(Arc::new(wal), recovery)?;
+        let log_store =
+            LogStore::from_recovery_bounded(Arc::new(wal), recovery, self.log_cache_bytes_max)?;
         log_store.hold(lock.clone());
         let (mut state_machine, sm) = StateMachine::open(&data_dir.join("snapshots"))?;
         state_machine.hold(lock.clone());
@@ -443,6 +470,17 @@ impl NodeBuilder {
             cluster.clone(),
             self.expiry_sweep_interval,
         ));
+        let snapshotter = match (self.snapshot_policy, self.snapshot_log_bytes_since_last) {
+            (SnapshotPolicyOption::LogsSinceLast(_), Some(bytes)) if bytes > 0 => {
+                Some(tokio::spawn(snapshot_by_log_bytes(
+                    raft.clone(),
+                    log_store.clone(),
+                    sm.clone(),
+                    bytes,
+                )))
+            }
+            _ => None,
+        };
 
         let recovered = RecoveryReport {
             snapshot_index,
@@ -468,6 +506,7 @@ impl NodeBuilder {
             sm,
             batcher: Some(batcher),
             sweeper,
+            snapshotter,
             batch_stats,
             lane_stats,
             recovered,
@@ -507,6 +546,8 @@ pub struct NodeStatus {
     /// Proposals made while an earlier one was still unanswered.
     pub proposals_overlapped: u64,
     pub wal: crate::wal::WalStats,
+    /// The decoded log entries kept in memory, and reads of evicted ones from the WAL.
+    pub log_cache: LogCacheStats,
 }
 
 /// A running node. Dropping it without `shutdown` stops it abruptly (like a crash).
@@ -520,6 +561,8 @@ pub struct Node {
     sm: Arc<SmShared>,
     batcher: Option<JoinHandle<()>>,
     sweeper: JoinHandle<()>,
+    /// Takes snapshots by log bytes (None when that policy is off).
+    snapshotter: Option<JoinHandle<()>>,
     batch_stats: Arc<BatchStats>,
     lane_stats: Arc<LaneStats>,
     recovered: RecoveryReport,
@@ -599,6 +642,7 @@ impl Node {
             ops: self.batch_stats.ops.load(Ordering::Relaxed),
             proposals_overlapped: self.batch_stats.overlapped.load(Ordering::Relaxed),
             wal: self.log_store.wal().stats(),
+            log_cache: self.log_store.cache_stats(),
         };
         debug_assert!(status.purged <= status.snapshot.max(status.purged));
         debug_assert!(status.flushed <= status.written && status.written <= status.accepted);
@@ -636,6 +680,11 @@ impl Node {
     /// WAL with a final fsync.
     pub async fn shutdown(mut self) -> Result<(), Error> {
         self.sweeper.abort();
+        if let Some(snapshotter) = self.snapshotter.take() {
+            // It holds a clone of the log store (and so the WAL): gone before the WAL closes.
+            snapshotter.abort();
+            let _ = snapshotter.await;
+        }
         let batcher = self.batcher.take();
         self.db.close();
         if let Some(batcher) = batcher {
@@ -687,6 +736,9 @@ impl Drop for Node {
     /// directory stays locked until the engine (which owns the WAL) has really stopped.
     fn drop(&mut self) {
         self.sweeper.abort();
+        if let Some(snapshotter) = &self.snapshotter {
+            snapshotter.abort();
+        }
         if let Some(server) = &self.peer_server {
             server.shutdown();
         }
@@ -717,6 +769,43 @@ fn quorum_matched(metrics: &openraft::RaftMetrics<NodeId, NodeInfo>) -> Option<u
     }
     matched.sort_unstable_by(|a, b| b.cmp(a));
     Some(matched[matched.len() / 2])
+}
+
+/// Takes a snapshot whenever the log entries after the last snapshot take `bytes_since_last`
+/// of WAL, besides openraft's policy by entry count (large entries fill the disk, and the
+/// time to replay them at a restart, long before 100k of them are written).
+async fn snapshot_by_log_bytes(
+    raft: Raft,
+    log_store: LogStore,
+    sm: Arc<SmShared>,
+    bytes_since_last: u64,
+) {
+    let mut metrics = raft.metrics();
+    loop {
+        let snapshot = sm.snapshot_index.load(Ordering::Relaxed);
+        let applied = sm.applied().log_id.map_or(0, |id| id.index);
+        let due = log_store.log_bytes_after(snapshot) >= bytes_since_last;
+        if due && applied > snapshot {
+            if raft.trigger().snapshot().await.is_err() {
+                return; // the engine stopped
+            }
+            // Look again once this snapshot is taken (or, if building it failed, a while later).
+            let taken = metrics.wait_for(|m| m.snapshot.is_some_and(|s| s.index > snapshot));
+            match tokio::time::timeout(SNAPSHOT_BY_BYTES_WAIT, taken).await {
+                Ok(Err(_)) => return, // the engine stopped
+                Ok(Ok(_)) | Err(_) => continue,
+            }
+        }
+        if due {
+            // Nothing applied beyond the snapshot yet (a node catching up): wait for apply.
+            if metrics.changed().await.is_err() {
+                return;
+            }
+            continue;
+        }
+        log_store.notify_when_log_bytes_after(snapshot, bytes_since_last);
+        log_store.log_bytes_due().await;
+    }
 }
 
 /// Periodically proposes the removal of keys whose TTL has passed (on the leader only).

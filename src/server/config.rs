@@ -66,6 +66,12 @@ pub struct ServerConfig {
     pub wal_archive_dir: Option<PathBuf>,
     /// Take a snapshot after this many log entries since the last one.
     pub snapshot_logs_since_last: u64,
+    /// Also take a snapshot once the log entries since the last one take this many WAL bytes
+    /// (0 = by entry count only).
+    pub snapshot_log_bytes_since_last: u64,
+    /// Bound on the estimated memory of the decoded log entries kept in memory; older ones are
+    /// read back from the WAL when a follower or apply needs them.
+    pub log_cache_bytes_max: u64,
     /// Threads serving connections and consensus. 1 = a single-threaded runtime, which measured
     /// fastest on 2 cores (the WAL writer and segment preparer have their own threads).
     pub worker_threads: usize,
@@ -184,6 +190,8 @@ impl Default for ServerConfig {
             segment_bytes: crate::wal::SEGMENT_BYTES_DEFAULT,
             wal_archive_dir: None,
             snapshot_logs_since_last: crate::node::SNAPSHOT_LOGS_SINCE_LAST_DEFAULT,
+            snapshot_log_bytes_since_last: crate::node::SNAPSHOT_LOG_BYTES_SINCE_LAST_DEFAULT,
+            log_cache_bytes_max: crate::raft::LOG_CACHE_BYTES_MAX_DEFAULT,
             worker_threads: WORKER_THREADS_DEFAULT,
             node_id: 1,
             zone: "local".into(),
@@ -590,6 +598,12 @@ pub struct ServeArgs {
     /// Snapshot after this many log entries.
     #[arg(long)]
     pub snapshot_logs_since_last: Option<u64>,
+    /// Also snapshot once the log since the last snapshot takes this many WAL bytes (0 = off).
+    #[arg(long)]
+    pub snapshot_log_bytes_since_last: Option<u64>,
+    /// Bound on the memory of decoded log entries kept in memory, in bytes.
+    #[arg(long)]
+    pub log_cache_bytes_max: Option<u64>,
     /// Threads serving connections and consensus (1 = single-threaded runtime).
     #[arg(long)]
     pub worker_threads: Option<usize>,
@@ -740,6 +754,11 @@ impl ServeArgs {
             &mut config.snapshot_logs_since_last,
             &self.snapshot_logs_since_last,
         );
+        set(
+            &mut config.snapshot_log_bytes_since_last,
+            &self.snapshot_log_bytes_since_last,
+        );
+        set(&mut config.log_cache_bytes_max, &self.log_cache_bytes_max);
         set(&mut config.worker_threads, &self.worker_threads);
         if self.critical_listen.is_some() {
             config.critical_listen = self.critical_listen.clone();

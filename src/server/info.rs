@@ -472,6 +472,14 @@ fn tandem(out: &mut String, shared: &Shared, status: &NodeStatus) {
     line!(out, "wal_last_batch_records", wal.last_batch_records);
     line!(out, "wal_last_batch_bytes", wal.last_batch_bytes);
     line!(out, "wal_backend", shared.config.wal_backend);
+    let cache = &status.log_cache;
+    line!(out, "log_held_entries", cache.held_entries);
+    line!(out, "log_held_bytes", cache.held_log_bytes);
+    line!(out, "log_cache_entries", cache.cached_entries);
+    line!(out, "log_cache_bytes", cache.cached_bytes);
+    line!(out, "log_cache_bytes_max", cache.cached_bytes_max);
+    line!(out, "log_wal_reads", cache.wal_reads);
+    line!(out, "log_wal_read_entries", cache.wal_read_entries);
     let cluster = shared.node.cluster();
     if cluster.is_single() {
         line!(out, "durability", "local-fsync (single voter, one zone)");

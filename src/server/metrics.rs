@@ -294,6 +294,27 @@ pub fn render(out: &mut String, stats: &ServerStats, metrics: &Metrics, status: 
         "Slowest batch sync since the node opened.",
         Seconds(wal.fsync_latency_ns_max),
     );
+    single(
+        out,
+        "tandem_log_cache_entries",
+        Kind::Gauge,
+        "Log entries kept decoded in memory (the newest of the log).",
+        status.log_cache.cached_entries,
+    );
+    single(
+        out,
+        "tandem_log_cache_bytes",
+        Kind::Gauge,
+        "Estimated memory of the cached log entries (bounded by log_cache_bytes_max).",
+        status.log_cache.cached_bytes,
+    );
+    single(
+        out,
+        "tandem_log_wal_read_entries_total",
+        Kind::Counter,
+        "Log entries read back from the WAL because they had left the cache.",
+        status.log_cache.wal_read_entries,
+    );
     log2_histogram(
         out,
         "tandem_wal_batch_sync_seconds",
@@ -538,6 +559,7 @@ pub(crate) mod tests {
                 }),
                 batch_records_log2: std::array::from_fn(|i| u64::from(i == 0) * 12),
             },
+            log_cache: Default::default(),
         }
     }
 

@@ -87,6 +87,11 @@ pub enum WalError {
         record_bytes_max: u64,
     },
 
+    /// Rejected: a read asked for records the log no longer holds (purged or truncated), or
+    /// never held.
+    #[error("wal read: record {index} is not in the log ({reason})")]
+    NotInLog { index: u64, reason: String },
+
     /// Rejected: the options cannot work.
     #[error("invalid wal options: {reason}")]
     InvalidOptions { reason: String },
@@ -112,6 +117,7 @@ impl WalError {
             self,
             WalError::IndexNotConsecutive { .. }
                 | WalError::RecordTooLarge { .. }
+                | WalError::NotInLog { .. }
                 | WalError::InvalidOptions { .. }
         )
     }

@@ -218,6 +218,8 @@ pub struct Wal {
     /// Some for an inline writer.
     deferred: Option<Deferred>,
     dir: PathBuf,
+    /// The file system the writer uses; reads of records go through it too.
+    vfs: Arc<dyn Vfs>,
 }
 
 impl fmt::Debug for Wal {
@@ -295,7 +297,7 @@ impl Wal {
             None => None,
         };
         let config = WriterConfig {
-            vfs,
+            vfs: vfs.clone(),
             dir: dir.to_path_buf(),
             segment_bytes: options.segment_bytes,
             batch_bytes_max: options.batch_bytes_max,
@@ -337,6 +339,7 @@ impl Wal {
             thread: Mutex::new(thread),
             deferred,
             dir: dir.to_path_buf(),
+            vfs,
         };
         Ok((wal, recovery))
     }
@@ -593,6 +596,23 @@ impl Wal {
             }),
         );
         rx.recv().unwrap_or(Err(WalError::Closed))
+    }
+
+    /// Reads records `from..until` back from the segment files (memory-mapped on real files),
+    /// each verified by checksum and index: consecutive from `from`, fewer if the log ends
+    /// first or once `payload_bytes_max` payload bytes are read (at least one record). Errors
+    /// if `from` is not in the log. The caller must keep the range stable while it reads: no
+    /// truncate or purge of it, and every record in it written (`<= positions().written`).
+    pub fn read_range(
+        &self,
+        from: u64,
+        until: u64,
+        payload_bytes_max: usize,
+    ) -> Result<Vec<Record>, WalError> {
+        if let Some(error) = self.poisoned() {
+            return Err(error);
+        }
+        reader::read_range(&*self.vfs, &self.dir, from, until, payload_bytes_max)
     }
 
     pub fn positions(&self) -> WalPositions {

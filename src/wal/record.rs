@@ -125,6 +125,23 @@ pub fn decode_record(bytes: &[u8], offset: usize) -> Result<DecodedRecord, Recor
     })
 }
 
+/// The index of the record at `offset` and the offset just past it, read from the header
+/// alone (no checksum): for skipping ahead to a record, which is then decoded in full. `None`
+/// where no record header can be (zeroes, too few bytes, a length past the end).
+pub(crate) fn skip_record(bytes: &[u8], offset: usize) -> Option<(u64, usize)> {
+    let header = bytes.get(offset..offset.checked_add(RECORD_HEADER_BYTES)?)?;
+    if header.iter().all(|&b| b == 0) {
+        return None;
+    }
+    let payload_len = u32::from_le_bytes(header[0..4].try_into().ok()?) as usize;
+    let next = offset.checked_add(record_bytes(payload_len))?;
+    if next > bytes.len() {
+        return None;
+    }
+    let index = u64::from_le_bytes(header[16..24].try_into().ok()?);
+    Some((index, next))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
