@@ -2,7 +2,10 @@
 //! on three nodes, a script loaded before a `kill -9` of the leader runs by its SHA-1 on the
 //! new leader; and replicas stay digest-equal after scripts that use `math.random` and `TIME`
 //! and that sometimes fail halfway; function libraries (FUNCTION LOAD, FCALL) reach every
-//! replica, survive a `kill -9` of the leader and rebuild a wiped node from a snapshot.
+//! replica, survive a `kill -9` of the leader and rebuild a wiped node from a snapshot; a
+//! script that runs past `lua-time-limit` without writing makes the node answer BUSY until
+//! SCRIPT KILL or FUNCTION KILL stops it, and one that writes runs from the log (busy too,
+//! but UNKILLABLE: its instruction budget stops it on every replica).
 
 mod common;
 
@@ -46,9 +49,14 @@ fn eval_and_evalsha_over_a_real_socket() {
         raw.cmd(&["SCRIPT", "KILL"]),
         "-NOTBUSY No scripts in execution right now.\r\n"
     );
-    // A runaway script is stopped and the server serves again.
-    let reply = raw.cmd(&["EVAL", "while true do end", "0"]);
-    assert!(reply.starts_with("-ERR Script killed"), "{reply}");
+    // A runaway script that writes runs from the log: its instruction budget stops it (on
+    // every replica), its write is kept, and the server serves again.
+    let reply = raw.cmd(&["EVAL", "redis.call('set', 'w', 1) while true do end", "0"]);
+    assert!(
+        reply.starts_with("-ERR Script killed: it ran more"),
+        "{reply}"
+    );
+    assert_eq!(raw.cmd(&["GET", "w"]), "$1\r\n1\r\n");
     assert_eq!(raw.cmd(&["GET", "k"]), "$1\r\nv\r\n");
 }
 
@@ -211,6 +219,207 @@ fn over_maxmemory_scripts_refuse_the_same_calls_on_every_replica() {
     assert_eq!(raw.cmd(&["EVAL", write, "1", "x"]), ":1\r\n");
     assert_eq!(raw.cmd(&["GET", "x"]), "$1\r\n1\r\n");
     assert_eq!(raw.cmd(&["EXISTS", "y"]), ":0\r\n");
+    let reports = cluster.wait_for_convergence(WAIT_MAX);
+    assert!(
+        reports.windows(2).all(|w| w[0] == w[1]),
+        "replicas differ: {reports:?}"
+    );
+}
+
+/// Polls `raw` with PING until the reply satisfies `done`; the last reply.
+fn ping_until(raw: &mut common::server::Raw, done: impl Fn(&str) -> bool) -> String {
+    let deadline = std::time::Instant::now() + WAIT_MAX;
+    loop {
+        let reply = raw.cmd(&["PING"]);
+        if done(&reply) {
+            return reply;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "PING never satisfied the condition: {reply}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+const BUSY_EVAL: &str = "-BUSY Redis is busy running a script. You can only call SCRIPT KILL or \
+                         SHUTDOWN NOSAVE.\r\n";
+const BUSY_FUNCTION: &str = "-BUSY Redis is busy running a script. You can only call FUNCTION \
+                             KILL or SHUTDOWN NOSAVE.\r\n";
+
+/// A script that never writes runs outside the log: past `lua-time-limit` other clients get
+/// BUSY (the allowed commands still run), SCRIPT KILL stops it (even inside `pcall`), the
+/// wrong KILL gets the other kind's BUSY error, nothing running gets NOTBUSY, and a script
+/// that writes is left to the log (busy, UNKILLABLE, stopped by its budget).
+#[test]
+fn busy_scripts_are_killed_by_script_kill_and_function_kill() {
+    let server = Tandem::start("scripting-busy", &[]);
+    let mut raw = server.raw();
+    let mut runner = server.raw();
+    assert_eq!(
+        raw.cmd(&["CONFIG", "SET", "lua-time-limit", "10"]),
+        "+OK\r\n"
+    );
+    let threshold = raw.cmd(&["CONFIG", "GET", "busy-reply-threshold"]);
+    assert!(threshold.ends_with("$2\r\n10\r\n"), "{threshold}");
+    assert_eq!(
+        raw.cmd(&["SCRIPT", "KILL"]),
+        "-NOTBUSY No scripts in execution right now.\r\n"
+    );
+
+    for script in [
+        "while true do end",
+        "local f = function() while 1 do redis.call('ping') end end while 1 do pcall(f) end",
+    ] {
+        runner.send(&common::server::encode(&["EVAL", script, "0"]));
+        assert_eq!(ping_until(&mut raw, |r| r.starts_with("-BUSY")), BUSY_EVAL);
+        assert_eq!(raw.cmd(&["GET", "k"]), BUSY_EVAL, "data commands too");
+        assert_eq!(raw.cmd(&["FUNCTION", "KILL"]), BUSY_EVAL, "not a function");
+        assert_eq!(raw.cmd(&["SCRIPT", "KILL"]), "+OK\r\n");
+        let killed = runner.reply();
+        assert!(killed.contains("killed by user"), "{killed}");
+        assert_eq!(ping_until(&mut raw, |r| r == "+PONG\r\n"), "+PONG\r\n");
+    }
+    // The killed script was cached, as EVAL caches what it runs.
+    assert_eq!(
+        raw.cmd(&[
+            "SCRIPT",
+            "EXISTS",
+            &tandem::keyspace::sha1_hex(b"while true do end")
+        ]),
+        "*1\r\n:1\r\n"
+    );
+
+    // A function: FUNCTION KILL, pipelined behind FUNCTION LOAD with a PING after it.
+    let library = "#!lua name=spin\nredis.register_function('spin', function() while 1 do \
+                   redis.call('ping') end end)";
+    let mut pipeline = common::server::encode(&["FUNCTION", "LOAD", "REPLACE", library]);
+    pipeline.extend(common::server::encode(&["FCALL", "spin", "0"]));
+    pipeline.extend(common::server::encode(&["PING"]));
+    runner.send(&pipeline);
+    assert_eq!(
+        ping_until(&mut raw, |r| r.starts_with("-BUSY")),
+        BUSY_FUNCTION
+    );
+    assert_eq!(raw.cmd(&["SCRIPT", "KILL"]), BUSY_FUNCTION, "not an eval");
+    assert_eq!(raw.cmd(&["FUNCTION", "KILL"]), "+OK\r\n");
+    assert_eq!(runner.reply(), "$4\r\nspin\r\n");
+    let killed = runner.reply();
+    assert!(killed.contains("killed by user"), "{killed}");
+    assert_eq!(runner.reply(), "+PONG\r\n");
+    assert_eq!(ping_until(&mut raw, |r| r == "+PONG\r\n"), "+PONG\r\n");
+
+    // A read-only loop of 100k calls finishes (no instruction budget outside the log).
+    assert_eq!(
+        raw.cmd(&[
+            "EVAL",
+            "for i=1,100000 do redis.call('ping') end return 'ok'",
+            "0"
+        ]),
+        "$2\r\nok\r\n"
+    );
+
+    // A script that writes goes to the log: its budget stops it, its write is kept.
+    let stopped = raw.cmd(&[
+        "EVAL",
+        "redis.call('set', KEYS[1], 'y') while true do end",
+        "1",
+        "x",
+    ]);
+    assert!(
+        stopped.starts_with("-ERR Script killed: it ran more"),
+        "{stopped}"
+    );
+    assert_eq!(raw.cmd(&["GET", "x"]), "$1\r\ny\r\n");
+}
+
+/// A script applied from the log that runs past `lua-time-limit` makes the node busy too,
+/// but SCRIPT KILL answers UNKILLABLE (stopping one replica's run would make it differ); its
+/// instruction budget ends it. Two runtime threads, so one serves while the other applies
+/// (with the default single thread, the node simply serves nobody during the apply).
+#[test]
+fn a_busy_script_applied_from_the_log_is_unkillable() {
+    let server = Tandem::start("scripting-unkillable", &["--worker-threads", "2"]);
+    let mut raw = server.raw();
+    let mut runner = server.raw();
+    assert_eq!(
+        raw.cmd(&["CONFIG", "SET", "lua-time-limit", "10"]),
+        "+OK\r\n"
+    );
+    runner.send(&common::server::encode(&[
+        "EVAL",
+        "redis.call('set', KEYS[1], 'y') while true do end",
+        "1",
+        "x",
+    ]));
+    assert_eq!(ping_until(&mut raw, |r| r.starts_with("-BUSY")), BUSY_EVAL);
+    let unkillable = raw.cmd(&["SCRIPT", "KILL"]);
+    assert!(
+        unkillable.starts_with("-UNKILLABLE Sorry the script already executed write"),
+        "{unkillable}"
+    );
+    let stopped = runner.reply();
+    assert!(
+        stopped.starts_with("-ERR Script killed: it ran more"),
+        "{stopped}"
+    );
+    assert_eq!(ping_until(&mut raw, |r| r == "+PONG\r\n"), "+PONG\r\n");
+    assert_eq!(raw.cmd(&["GET", "x"]), "$1\r\ny\r\n");
+}
+
+/// On three nodes, scripts that only read are answered by the leader without a log entry
+/// (the applied index does not move), a new EVAL body is still cached on every replica, a
+/// busy read-only script killed on the leader leaves no trace, and replicas stay
+/// digest-equal.
+#[test]
+fn read_only_scripts_make_no_log_entry_and_replicas_stay_equal() {
+    let cluster = Cluster::start("scripting-speculative", &["a", "b", "c"], &[]);
+    let leader = cluster.wait_for_leader(WAIT_MAX);
+    let mut raw = cluster.server(leader).raw();
+    let mut runner = cluster.server(leader).raw();
+    assert_eq!(raw.cmd(&["SET", "k", "v"]), "+OK\r\n");
+    let sha = raw.cmd(&["SCRIPT", "LOAD", GET_SCRIPT]);
+    let sha = sha.lines().nth(1).unwrap().to_string();
+    let before = cluster.wait_for_convergence(WAIT_MAX);
+    for _ in 0..20 {
+        assert_eq!(raw.cmd(&["EVALSHA", &sha, "1", "k"]), "$1\r\nv\r\n");
+        assert_eq!(raw.cmd(&["EVAL", GET_SCRIPT, "1", "k"]), "$1\r\nv\r\n");
+    }
+    let after = cluster.wait_for_convergence(WAIT_MAX);
+    assert_eq!(before, after, "read-only scripts made log entries");
+
+    // A new body that only reads: cached through the log, on every replica.
+    let fresh = "return redis.call('strlen', KEYS[1])";
+    assert_eq!(raw.cmd(&["EVAL", fresh, "1", "k"]), ":1\r\n");
+    for i in cluster.up() {
+        let exists: Vec<i64> = redis::cmd("SCRIPT")
+            .arg("EXISTS")
+            .arg(tandem::keyspace::sha1_hex(fresh.as_bytes()))
+            .query(&mut cluster.client(i))
+            .expect("SCRIPT EXISTS");
+        assert_eq!(exists, vec![1], "node {i}");
+    }
+    // A script that writes after reading still goes to the log, once.
+    let transfer = "local v = redis.call('get', KEYS[1]) redis.call('incr', KEYS[2]) \
+                    return v";
+    assert_eq!(raw.cmd(&["EVAL", transfer, "2", "k", "n"]), "$1\r\nv\r\n");
+    assert_eq!(raw.cmd(&["GET", "n"]), "$1\r\n1\r\n");
+
+    assert_eq!(
+        raw.cmd(&["CONFIG", "SET", "lua-time-limit", "10"]),
+        "+OK\r\n"
+    );
+    runner.send(&common::server::encode(&[
+        "EVAL",
+        "local n = 0 while true do n = n + #redis.call('get', KEYS[1]) end",
+        "1",
+        "k",
+    ]));
+    assert_eq!(ping_until(&mut raw, |r| r.starts_with("-BUSY")), BUSY_EVAL);
+    assert_eq!(raw.cmd(&["SCRIPT", "KILL"]), "+OK\r\n");
+    let killed = runner.reply();
+    assert!(killed.contains("killed by user"), "{killed}");
+    assert_eq!(ping_until(&mut raw, |r| r == "+PONG\r\n"), "+PONG\r\n");
     let reports = cluster.wait_for_convergence(WAIT_MAX);
     assert!(
         reports.windows(2).all(|w| w[0] == w[1]),

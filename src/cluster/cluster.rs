@@ -601,6 +601,45 @@ impl Cluster {
         }
     }
 
+    /// The term this node leads in, if it may start a linearizable read of its applied state
+    /// now, to be confirmed afterwards with [`Self::confirm_local_read`] (a read too long to
+    /// hold the keyspace for, such as a script): it believes it leads, and has applied its
+    /// leadership floor, so every write acknowledged so far is applied here. None on a
+    /// follower, or a leader that has not applied its floor yet. A single node: always.
+    pub(crate) fn local_read_term(&self) -> Option<u64> {
+        if self.is_single() {
+            return Some(0);
+        }
+        if !self.is_leader() {
+            return None;
+        }
+        let term = self.term();
+        let floor = self.leadership_floor();
+        let applied = self
+            .raft
+            .metrics()
+            .borrow()
+            .last_applied
+            .map_or(0, |l| l.index);
+        (applied >= floor).then_some(term)
+    }
+
+    /// Whether this node still leads in `term` (from [`Self::local_read_term`]), confirmed by a
+    /// quorum after this call: then no other leader existed since the read began, so the state
+    /// it read was current at its start (the read's linearization point).
+    pub(crate) async fn confirm_local_read(&self, term: u64) -> bool {
+        if self.is_single() {
+            return true;
+        }
+        let floor = self.leadership_floor();
+        let confirmed = self
+            .read_gate
+            .confirm(&self.raft, self.leader_wait(), floor)
+            .await
+            .is_ok();
+        confirmed && self.is_leader() && self.term() == term
+    }
+
     /// A follower's linearizable read, run by this node if it leads.
     pub(crate) async fn serve_read(&self, command: Command) -> Result<Reply, Error> {
         if !self.is_leader() {

@@ -36,6 +36,29 @@ pub struct Cx {
     /// The limits the leader was under when it accepted this op (carried in the log entry,
     /// never measured at apply): scripts refuse the calls they forbid.
     limits: Limits,
+    /// Set for a script run outside the log ([`super::scripting::RunningScript`]): it is then
+    /// bounded by SCRIPT KILL instead of the instruction budget, and (speculative) stops at
+    /// its first write call. None at apply.
+    script: Option<Arc<super::scripting::RunningScript>>,
+    /// Commands the scripts of this op called, in order (INFO commandstats and errorstats).
+    calls: Vec<ScriptCall>,
+    /// Where a script applied from the log registers while it runs (BUSY, UNKILLABLE).
+    applying: Option<Arc<super::scripting::RunningScripts>>,
+}
+
+/// One command a script called, as INFO commandstats and errorstats count it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScriptCall {
+    /// The command's name in the command table (None: no such command).
+    pub name: Option<&'static str>,
+    /// Whether it ran; false if it was refused before running (ACL, OOM, a write from a
+    /// read-only script, ...): Redis's `rejected_calls`.
+    pub ran: bool,
+    /// The error it answered, if any.
+    pub error: Option<String>,
+    /// Whether its error counts in errorstats and `total_error_replies`: not when the script
+    /// ends with that error as its own reply, which is counted once, as the script's.
+    pub error_counted: bool,
 }
 
 /// Server limits that refuse some of a script's calls, as the leader found them when it
@@ -136,7 +159,57 @@ impl Cx {
             caller: None,
             denials: Vec::new(),
             limits: Limits::default(),
+            script: None,
+            calls: Vec::new(),
+            applying: None,
         }
+    }
+
+    /// The same context registering the scripts it applies in `scripts`.
+    pub fn registering_in(mut self, scripts: Arc<super::scripting::RunningScripts>) -> Cx {
+        self.applying = Some(scripts);
+        self
+    }
+
+    /// Where an applied script registers while it runs (None outside the state machine).
+    pub fn applied_scripts(&self) -> Option<&Arc<super::scripting::RunningScripts>> {
+        self.applying.as_ref()
+    }
+
+    /// Records a command a script called.
+    pub(crate) fn record_call(&mut self, call: ScriptCall) {
+        self.calls.push(call);
+    }
+
+    /// The script ends with the error of one of its calls as its own reply (code `code`, the
+    /// error's first word): that error is counted once, as the script's, so the latest call
+    /// error with that code stops counting.
+    pub(crate) fn uncount_call_error(&mut self, code: &str) {
+        let same_code = |text: &str| text.split(' ').next() == Some(code);
+        if let Some(call) = self
+            .calls
+            .iter_mut()
+            .rev()
+            .find(|call| call.error_counted && call.error.as_deref().is_some_and(same_code))
+        {
+            call.error_counted = false;
+        }
+    }
+
+    /// The commands scripts called so far (emptied).
+    pub fn take_calls(&mut self) -> Vec<ScriptCall> {
+        std::mem::take(&mut self.calls)
+    }
+
+    /// The same context for a script run outside the log, watched by `script`.
+    pub fn watched_by(mut self, script: Arc<super::scripting::RunningScript>) -> Cx {
+        self.script = Some(script);
+        self
+    }
+
+    /// The run outside the log this context belongs to (None at apply).
+    pub fn running_script(&self) -> Option<&Arc<super::scripting::RunningScript>> {
+        self.script.as_ref()
     }
 
     /// Sets the limits the leader was under when it accepted the op being applied; returns

@@ -38,7 +38,7 @@ pub(crate) use blocking::{cancel_wait, end_stale_waits, serve_blocked};
 pub use blocking::{
     BLMPop, BLMove, BLPop, BRPop, BRPopLPush, BZMPop, BZPopMax, BZPopMin, ListWait,
 };
-pub use context::{Caller, CallerCheck, Cx, Denial, Limits, UnblockOutcome, Unblocked};
+pub use context::{Caller, CallerCheck, Cx, Denial, Limits, ScriptCall, UnblockOutcome, Unblocked};
 pub use error::{CommandError, STRING_BYTES_MAX};
 pub use registry::Registry;
 pub use reply::{format_double, format_general, Reply};
@@ -68,9 +68,10 @@ pub use lists::{
 };
 pub use memory::{Memory, MemoryQuestion};
 pub use scripting::{
-    refused_over_maxmemory, refused_without_replicas, Eval, EvalRo, EvalSha, EvalShaRo, FCall,
-    FCallRo, Function, FunctionRequest, RestorePolicy, Script, ScriptRequest,
-    SCRIPT_INSTRUCTIONS_MAX,
+    function_stats_reply, refused_over_maxmemory, refused_without_replicas, run_outside_log,
+    script_kind, Eval, EvalRo, EvalSha, EvalShaRo, FCall, FCallRo, Function, FunctionRequest,
+    KillOutcome, LocalRun, RestorePolicy, RunGuard, RunMode, RunningScript, RunningScripts, Script,
+    ScriptKind, ScriptRequest, SCRIPT_INSTRUCTIONS_MAX,
 };
 pub use sets::{
     SAdd, SCard, SDiff, SDiffStore, SInter, SInterCard, SInterStore, SIsMember, SMIsMember,

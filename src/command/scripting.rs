@@ -4,11 +4,19 @@
 //! state ([`crate::keyspace::ScriptCache`]), so EVALSHA works on any node after a failover.
 //! Invariant: a script either runs whole in one apply or fails; writes it made before an error
 //! are kept, as Redis keeps them.
+//!
+//! Outside the log ([`run_outside_log`]), the node serving the client may first run a script
+//! on a copy of the applied keyspace: a read-only script to its end, an EVAL, EVALSHA or FCALL
+//! until its first write call. A run that never writes changes nothing, so its reply is final
+//! and no entry is made; one that reaches a write is abandoned and the call goes to the log,
+//! where every replica runs it from the start. Such a run is local, so SCRIPT KILL may stop it
+//! ([`running`]).
 
 mod engine;
 mod functions;
 mod libs;
 mod msgpack;
+mod running;
 
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
@@ -18,7 +26,10 @@ use super::{is_option, Args, Command, CommandError, CommandSpec, Cx, Group, KeyS
 use crate::keyspace::{sha1_hex, Keyspace};
 
 pub use engine::SCRIPT_INSTRUCTIONS_MAX;
-pub use functions::{FCall, FCallRo, Function, FunctionRequest, RestorePolicy};
+pub use functions::{
+    stats_reply as function_stats_reply, FCall, FCallRo, Function, FunctionRequest, RestorePolicy,
+};
+pub use running::{KillOutcome, RunGuard, RunMode, RunningScript, RunningScripts, ScriptKind};
 
 /// No DENYOOM, as in Redis 7: whether a script is refused over `maxmemory` depends on its
 /// flags ([`refused_over_maxmemory`]).
@@ -48,6 +59,57 @@ impl Command {
                 | Command::FCall(_)
                 | Command::FCallRo(_)
         )
+    }
+}
+
+/// What a script run outside the log came to.
+#[derive(Debug)]
+pub struct LocalRun {
+    /// The reply, final; None if the run reached a write call and was abandoned (the call
+    /// must go to the log).
+    pub reply: Option<Reply>,
+    /// The body of an EVAL that compiled and was not cached: Redis caches what EVAL runs, so
+    /// the caller caches it through the log (SCRIPT LOAD) before answering.
+    pub cache: Option<Bytes>,
+}
+
+/// The kind of program `command` runs (None if it runs none): which KILL stops it.
+pub fn script_kind(command: &Command) -> Option<ScriptKind> {
+    match command {
+        Command::Eval(_) | Command::EvalSha(_) | Command::EvalRo(_) | Command::EvalShaRo(_) => {
+            Some(ScriptKind::Eval)
+        }
+        Command::FCall(_) | Command::FCallRo(_) => Some(ScriptKind::Function),
+        _ => None,
+    }
+}
+
+/// Runs the script or function call `command` outside the log, on `ks`, a copy of the applied
+/// keyspace that is thrown away afterwards, in `cx`, which carries the [`RunningScript`] that
+/// SCRIPT KILL reaches. A write command (EVAL, EVALSHA, FCALL) runs speculatively: it stops at
+/// its first write call.
+pub fn run_outside_log(command: &Command, ks: &mut Keyspace, cx: &mut Cx) -> LocalRun {
+    debug_assert!(cx.running_script().is_some(), "a local run is watched");
+    let uncached = match command {
+        Command::Eval(eval) => {
+            let sha = sha1_hex(&eval.body);
+            (!ks.scripts().contains(&sha)).then_some((sha, eval.body.clone()))
+        }
+        _ => None,
+    };
+    let reply = if command.is_write() {
+        command.apply(ks, cx)
+    } else {
+        command.read(ks, cx)
+    };
+    let needs_log = cx.running_script().is_some_and(|script| script.needs_log());
+    // Eval's apply cached the body in the copy once it compiled.
+    let cache = uncached
+        .filter(|(sha, _)| ks.scripts().contains(sha))
+        .map(|(_, body)| body);
+    LocalRun {
+        reply: (!needs_log).then_some(reply),
+        cache,
     }
 }
 
@@ -384,7 +446,7 @@ impl Script {
         .flags(Flags::WRITE.union(Flags::NOSCRIPT))
         .docs(
             "2.6.0",
-            "Manages the Lua script cache: LOAD, EXISTS, FLUSH, KILL (never busy in Tandem), HELP.",
+            "Manages the Lua script cache: LOAD, EXISTS, FLUSH, KILL (a script run outside the log), HELP.",
             &["subcommand", "[arg...]"],
         );
 

@@ -96,14 +96,20 @@ impl Db {
         self.inner.lanes.close();
     }
 
-    /// The time used for reads: never earlier than the last applied entry's time, so a key
-    /// that a write already saw as expired is never seen alive by a later read.
     /// The keyspace, locked for reading (apply takes the write lock once per batch).
     fn keyspace(&self) -> std::sync::RwLockReadGuard<'_, crate::keyspace::Keyspace> {
         self.inner.sm.keyspace.read().expect("keyspace lock")
     }
 
-    fn read_time_ms(&self) -> u64 {
+    /// A copy of the applied keyspace (O(1): persistent maps), for a read that runs too long
+    /// to hold the lock (a script run outside the log).
+    pub(crate) fn keyspace_copy(&self) -> crate::keyspace::Keyspace {
+        self.keyspace().clone()
+    }
+
+    /// The time used for reads: never earlier than the last applied entry's time, so a key
+    /// that a write already saw as expired is never seen alive by a later read.
+    pub(crate) fn read_time_ms(&self) -> u64 {
         wall_clock_ms().max(
             self.inner
                 .sm

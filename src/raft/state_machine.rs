@@ -63,7 +63,15 @@ pub struct SmShared {
     acl_sink: std::sync::OnceLock<AclSink>,
     /// Where the script calls refused by ACL during an apply go (the server's ACL LOG).
     denial_sink: std::sync::OnceLock<DenialSink>,
+    /// Where the commands scripts called during an apply are counted (INFO commandstats).
+    call_sink: std::sync::OnceLock<CallSink>,
+    /// The scripts running on this node: applied ones register here while they run, and the
+    /// server adds those it runs outside the log (BUSY, SCRIPT KILL).
+    pub scripts: Arc<command::RunningScripts>,
 }
+
+/// Receives the commands the scripts of an applied batch called.
+pub type CallSink = Arc<dyn Fn(Vec<command::ScriptCall>) + Send + Sync>;
 
 /// Receives the script calls an applied batch refused, with the user each ran as.
 pub type DenialSink = Arc<dyn Fn(Vec<(bytes::Bytes, command::Denial)>) + Send + Sync>;
@@ -105,6 +113,11 @@ impl SmShared {
     /// Installs where refused script calls are reported (once).
     pub fn set_denial_sink(&self, sink: DenialSink) {
         let _ = self.denial_sink.set(sink);
+    }
+
+    /// Installs where the commands scripts call are counted (once).
+    pub fn set_call_sink(&self, sink: CallSink) {
+        let _ = self.call_sink.set(sink);
     }
 
     /// Installs who hears of ACL user changes (once).
@@ -184,6 +197,8 @@ impl StateMachine {
             acl_generation: AtomicU64::new(0),
             acl_sink: std::sync::OnceLock::new(),
             denial_sink: std::sync::OnceLock::new(),
+            call_sink: std::sync::OnceLock::new(),
+            scripts: Arc::default(),
         });
         let sm = Self {
             shared: shared.clone(),
@@ -336,6 +351,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let mut unblocked = Vec::new();
         let mut events = Vec::new();
         let mut denials = Vec::new();
+        let mut calls = Vec::new();
         let notify_flags = self.shared.notify_flags.load(Ordering::Relaxed);
         let mut keyspace = self.shared.keyspace.write().expect("keyspace lock");
         let mut applied = self.shared.applied.lock().expect("applied lock");
@@ -364,7 +380,8 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                             let mut cx = Cx::new(now_ms, seed)
                                 .in_term(term)
                                 .at(index, position)
-                                .notifying(notify_flags);
+                                .notifying(notify_flags)
+                                .registering_in(self.shared.scripts.clone());
                             let reply = apply_op(&mut keyspace, op, &mut cx);
                             // Pops this op made possible happen now, before the next op.
                             command::serve_blocked(&mut keyspace, &mut cx);
@@ -374,6 +391,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                                 events.extend(cx.take_events());
                             }
                             denials.extend(cx.take_denials());
+                            calls.extend(cx.take_calls());
                             reply
                         })
                         .collect()
@@ -401,6 +419,11 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         if !denials.is_empty() {
             if let Some(sink) = self.shared.denial_sink.get() {
                 sink(denials);
+            }
+        }
+        if !calls.is_empty() {
+            if let Some(sink) = self.shared.call_sink.get() {
+                sink(calls);
             }
         }
         Ok(responses)

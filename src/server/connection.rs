@@ -161,6 +161,8 @@ pub(crate) struct Connection {
     pub(crate) silenced: bool,
     writes_enqueued: u64,
     writes_answered: watch::Receiver<u64>,
+    /// `writes_enqueued` just after the last script this connection sent to the log.
+    last_script_write: u64,
     /// The blocking command being waited for, between its dispatch and its reply.
     pub(crate) blocked: Option<super::blocking::BlockedWait>,
     /// Blocking commands sent so far: the request number of the next waiter id.
@@ -294,6 +296,7 @@ async fn serve(
         silenced: false,
         writes_enqueued: 0,
         writes_answered: answered_rx,
+        last_script_write: 0,
         blocked: None,
         blocking_requests: 0,
         session_tag: None,
@@ -521,6 +524,16 @@ impl Connection {
         } else {
             Flow::Close
         }
+    }
+
+    /// Records that the write just enqueued runs a script.
+    pub(crate) fn note_script_enqueued(&mut self) {
+        self.last_script_write = self.writes_enqueued;
+    }
+
+    /// Whether a script this connection sent to the log has no reply yet.
+    pub(crate) fn script_in_flight(&self) -> bool {
+        *self.writes_answered.borrow() < self.last_script_write
     }
 
     /// Waits until every write this connection enqueued has its reply (so it is applied and a

@@ -77,6 +77,10 @@ impl Connection {
                 return self.error(Some(spec.name), text).await;
             }
         }
+        if let Some(text) = self.busy_refusal(spec, &args) {
+            self.fail_transaction();
+            return self.error(Some(spec.name), text).await;
+        }
         if self.protocol == Protocol::Resp2
             && self.subscriptions.active()
             && !super::pubsub::allowed_when_subscribed(command_table::server_command(spec))
@@ -229,6 +233,17 @@ impl Connection {
         if command.block_timeout_ms().is_some() {
             return self.start_blocking(spec, args, command).await;
         }
+        if let Some(kind) = super::scripts::kill_request(&command) {
+            return self.kill_scripts(spec, kind).await;
+        }
+        if super::scripts::is_function_stats(&command) {
+            // The running function is this node's: answered here, not through the log.
+            let reply = crate::command::function_stats_reply(
+                &self.shared.db.keyspace_copy(),
+                self.shared.scripts.running_function(),
+            );
+            return self.reply(Some(name), reply).await;
+        }
         if spec.is_write() {
             if self.refused_for_memory(&command) {
                 return self.error(Some(name), OOM).await;
@@ -236,9 +251,21 @@ impl Connection {
             if runs_script(spec) && self.refused_for_replicas(&command) {
                 return self.error(Some(name), NOREPLICAS).await;
             }
+            if command.runs_script() {
+                if let Some(flow) = self.run_script_outside_log(spec, &args, &command).await {
+                    return flow;
+                }
+            }
+            let runs_script = command.runs_script();
             let op = self.as_caller(crate::raft::Op::Command(command));
             match self.db().enqueue_op(op).await {
-                Ok(pending) => self.reply_later(spec, args, pending).await,
+                Ok(pending) => {
+                    let flow = self.reply_later(spec, args, pending).await;
+                    if runs_script {
+                        self.note_script_enqueued();
+                    }
+                    flow
+                }
                 Err(e) => self.reply(Some(name), node_error_reply(&e)).await,
             }
         } else {
@@ -253,11 +280,20 @@ impl Connection {
         args: Vec<Bytes>,
         command: crate::command::Command,
     ) -> Flow {
+        if command.runs_script() {
+            if let Some(flow) = self.run_script_outside_log(spec, &args, &command).await {
+                return flow;
+            }
+        }
         if command.runs_script() && !self.user.unrestricted {
             // Checked at apply against the replicated users, as a script that writes is.
             let op = self.as_caller(crate::raft::Op::Command(command));
             return match self.db().enqueue_op(op).await {
-                Ok(pending) => self.reply_later(spec, args, pending).await,
+                Ok(pending) => {
+                    let flow = self.reply_later(spec, args, pending).await;
+                    self.note_script_enqueued();
+                    flow
+                }
                 Err(e) => self.reply(Some(spec.name), node_error_reply(&e)).await,
             };
         }

@@ -497,10 +497,11 @@ fn commandstats(out: &mut String, stats: &ServerStats) {
     for (name, counts) in stats.commands() {
         let _ = write!(
             out,
-            "cmdstat_{name}:calls={},usec={},usec_per_call={:.2},rejected_calls=0,failed_calls={}\r\n",
+            "cmdstat_{name}:calls={},usec={},usec_per_call={:.2},rejected_calls={},failed_calls={}\r\n",
             counts.calls,
             counts.usec,
             counts.usec as f64 / counts.calls.max(1) as f64,
+            counts.rejected,
             counts.errors
         );
     }

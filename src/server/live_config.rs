@@ -51,9 +51,14 @@ enum Live {
     NotifyKeyspaceEvents,
     /// `acllog-max-len`: entries ACL LOG keeps.
     AcllogLenMax,
+    /// `busy-reply-threshold` (`lua-time-limit`): after this many ms a script run outside the
+    /// log makes the node answer BUSY.
+    BusyReplyThresholdMs,
 }
 
-const LIVE_COUNT: usize = 12;
+const LIVE_COUNT: usize = 13;
+/// Redis's `busy-reply-threshold` default, in milliseconds.
+const BUSY_REPLY_THRESHOLD_MS_DEFAULT: i64 = 5_000;
 
 /// How a value is checked (and, for live settings, read as a number).
 #[derive(Clone, Copy, Debug)]
@@ -259,12 +264,12 @@ const PARAMS: &[Param] = &[
     inert("hz", None, int(0, INT_MAX), "10"),
     inert("dynamic-hz", None, Check::Bool, "yes"),
     inert("active-expire-effort", None, int(1, 10), "1"),
-    inert(
-        "busy-reply-threshold",
-        Some("lua-time-limit"),
-        int(0, i64::MAX),
-        "5000",
-    ),
+    Param {
+        name: "busy-reply-threshold",
+        alias: Some("lua-time-limit"),
+        check: int(0, i64::MAX),
+        kind: Kind::Live(Live::BusyReplyThresholdMs),
+    },
     inert("maxmemory-samples", None, int(1, 64), "5"),
     inert("lfu-log-factor", None, int(0, INT_MAX), "10"),
     inert("lfu-decay-time", None, int(0, INT_MAX), "1"),
@@ -412,6 +417,7 @@ impl LiveConfig {
         initial[Live::SlowlogLenMax as usize] = SLOWLOG_LEN_MAX_DEFAULT;
         initial[Live::AcllogLenMax as usize] = super::acl::LOG_ENTRIES_MAX as i64;
         initial[Live::LatencyThresholdMs as usize] = 0;
+        initial[Live::BusyReplyThresholdMs as usize] = BUSY_REPLY_THRESHOLD_MS_DEFAULT;
         initial[Live::MaxmemoryBytes as usize] = 0;
         initial[Live::MinReplicasToWrite as usize] = 0;
         initial[Live::MinReplicasMaxLagSecs as usize] = MIN_REPLICAS_MAX_LAG_SECS_DEFAULT;
@@ -540,6 +546,12 @@ impl LiveConfig {
         u64::try_from(self.load(Live::LatencyThresholdMs))
             .ok()
             .filter(|ms| *ms > 0)
+    }
+
+    /// How long a script may run outside the log before the node answers other clients BUSY
+    /// (`busy-reply-threshold`, `lua-time-limit`).
+    pub(crate) fn busy_reply_threshold(&self) -> Duration {
+        Duration::from_millis(self.load(Live::BusyReplyThresholdMs).max(0) as u64)
     }
 
     /// Refuse writes that may grow memory when the process is over this many bytes; None = no

@@ -25,8 +25,9 @@ pub mod metrics;
 mod multi;
 pub mod priority;
 pub(crate) mod pubsub;
+mod scripts;
 mod server_commands;
-mod session;
+pub(crate) mod session;
 mod slowlog;
 pub mod stats;
 
@@ -81,6 +82,8 @@ pub(crate) struct Shared {
     pub(crate) pubsub: Arc<pubsub::Hub>,
     /// Compiled ACL users and the ACL LOG.
     pub(crate) acl: acl::Acl,
+    /// Scripts running on this node (the state machine's registry): BUSY, SCRIPT KILL.
+    pub(crate) scripts: Arc<crate::command::RunningScripts>,
 }
 
 impl Shared {
@@ -268,6 +271,7 @@ impl Server {
             shutdown_requested: watch::channel(false).0,
             pubsub: hub,
             acl: acl::Acl::new(config.requirepass.as_deref()),
+            scripts: node.cluster().sm.scripts.clone(),
             config,
             config_file,
             node,
@@ -287,6 +291,11 @@ impl Server {
                 }
             }
         }));
+        // The commands scripts call at apply: every node that applies the entry counts them.
+        let stats = shared.stats.clone();
+        shared
+            .sm()
+            .set_call_sink(Arc::new(move |calls| stats.record_script_calls(&calls)));
         // Script calls refused at apply: every node that applies the entry logs them (the
         // calling client is known only on the node it is connected to).
         let log_to = Arc::downgrade(&shared);
@@ -442,6 +451,9 @@ impl Server {
             "shutting down: no new connections; finishing in-flight commands"
         );
         let _ = stop_tx.send(true);
+        // A script run outside the log may loop until killed: connections waiting on one
+        // could not finish otherwise.
+        shared.scripts.kill_all();
         let drained = tokio::time::timeout(SHUTDOWN_DRAIN_TIMEOUT, async {
             while connections.join_next().await.is_some() {}
         })

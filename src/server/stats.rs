@@ -15,7 +15,11 @@ pub const LATENCY_BUCKETS: usize = 32;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct CommandCounts {
     pub calls: u64,
+    /// Calls that ran and answered an error (Redis's `failed_calls`).
     pub errors: u64,
+    /// Calls refused before they ran (Redis's `rejected_calls`; not in `calls`). Counted for
+    /// the commands scripts call.
+    pub rejected: u64,
     /// Total µs from parse to reply (INFO commandstats `usec`).
     pub usec: u64,
     /// Answers per power-of-two µs bucket (LATENCY HISTOGRAM).
@@ -106,6 +110,32 @@ impl ServerStats {
             counts.errors += u64::from(failed);
             counts.usec = counts.usec.saturating_add(usec);
             counts.usec_buckets[latency_bucket(usec)] += 1;
+        }
+    }
+
+    /// Counts the commands scripts called (on every node that ran the script: the one that
+    /// answered it outside the log, or each replica that applied it).
+    pub fn record_script_calls(&self, calls: &[crate::command::ScriptCall]) {
+        if calls.is_empty() {
+            return;
+        }
+        for call in calls {
+            if let Some(text) = call.error.as_deref().filter(|_| call.error_counted) {
+                self.error_replies.fetch_add(1, Ordering::Relaxed);
+                self.count_error_code(text);
+            }
+        }
+        let mut commands = self.commands.lock().unwrap_or_else(|e| e.into_inner());
+        for call in calls {
+            let Some(name) = call.name else { continue };
+            let counts = commands.entry(name).or_default();
+            if call.ran {
+                counts.calls += 1;
+                counts.errors += u64::from(call.error.is_some());
+                counts.usec_buckets[0] += 1;
+            } else {
+                counts.rejected += 1;
+            }
         }
     }
 

@@ -2,15 +2,19 @@
 //! leaves behind can reach the next one, on any replica), the `redis` table, and the RESP<->Lua
 //! conversions. Invariant: a script's effects and reply depend only on (keyspace, script, keys,
 //! args, [`Cx`]): `math.random` draws from a seed taken from the `Cx`, `TIME` is the log time,
-//! and a runaway script is stopped after a fixed instruction count, never by a clock.
+//! and a runaway script is stopped after a fixed instruction count, never by a clock. A run
+//! outside the log (the `Cx` carries a [`RunningScript`]) has no instruction budget: SCRIPT
+//! KILL stops it, and a speculative one stops at its first write call.
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use mlua::{HookTriggers, Lua, LuaOptions, MultiValue, StdLib, Table, Value, VmState};
 
-use crate::command::{Command, CommandError, Cx, Flags, Reply};
+use super::running::{RunningScript, ScriptKind};
+use crate::command::{Command, CommandError, Cx, Flags, Reply, ScriptCall};
 use crate::keyspace::{sha1_hex, Keyspace};
 
 /// Lua instructions one script may run before it is stopped with [`budget_error`]. Counted by a
@@ -21,6 +25,10 @@ pub const SCRIPT_INSTRUCTIONS_MAX: u64 = 100_000_000;
 const CALL_INSTRUCTIONS: u64 = 1_000;
 /// How often (in instructions) the budget hook runs.
 const HOOK_INSTRUCTIONS: u32 = 10_000;
+/// The field Redis sets in the error tables `redis.call` raises and `redis.pcall` returns: the
+/// error was counted (INFO errorstats) when the call failed, so a script that ends with it is
+/// not counted again.
+const COUNTED_MARK: &str = "ignore_error_stats_update";
 /// Deepest table nesting converted to a reply (deeper levels are an error).
 const REPLY_DEPTH_MAX: usize = 100;
 
@@ -30,6 +38,15 @@ pub fn budget_error() -> String {
         "ERR Script killed: it ran more than {SCRIPT_INSTRUCTIONS_MAX} Lua instructions \
          (Tandem's deterministic limit; writes it made before are kept)"
     )
+}
+
+/// The error a script gets when SCRIPT KILL (or FUNCTION KILL) stops it.
+pub fn killed_error(kind: ScriptKind) -> String {
+    let command = match kind {
+        ScriptKind::Eval => "SCRIPT",
+        ScriptKind::Function => "FUNCTION",
+    };
+    format!("ERR Script killed by user with {command} KILL...")
 }
 
 /// What runs: a script body (EVAL, EVALSHA) or a function of a library (FCALL).
@@ -194,7 +211,18 @@ fn run_inner(
             .map_err(lua_err)?;
     }
 
-    let exhausted = install_budget(&lua, budget_error()).map_err(lua_err)?;
+    let exhausted =
+        install_budget(&lua, budget_error(), cx.running_script().cloned()).map_err(lua_err)?;
+    let kind = match program {
+        Program::Script { .. } => ScriptKind::Eval,
+        Program::Function { .. } => ScriptKind::Function,
+    };
+    // Applied from the log: registered so the node reports BUSY (and KILL UNKILLABLE) while
+    // it runs long; only the budget stops it.
+    let _registered = match (cx.running_script(), cx.applied_scripts()) {
+        (None, Some(scripts)) => Some(scripts.start(kind, super::running::RunMode::Applied)),
+        _ => None,
+    };
 
     let session = RefCell::new(Session {
         access,
@@ -316,7 +344,7 @@ fn run_inner(
                     _ => None,
                 };
                 let Some(callback) = callback else {
-                    return Ok(Err("ERR Function not found".to_string()));
+                    return Ok((Err("ERR Function not found".to_string()), false));
                 };
                 let keys = strings_table(&lua, keys)?;
                 let args = strings_table(&lua, args)?;
@@ -324,15 +352,30 @@ fn run_inner(
             }
         };
         let resp = session.borrow().resp;
+        let counted = ends_with_call_error(ok, &value);
         Ok(if ok {
-            Ok(lua_to_reply(&value, 0, resp))
+            (Ok(lua_to_reply(&value, 0, resp)), counted)
         } else {
-            Err(error_text(&value, program.label(), chunk))
+            (Err(error_text(&value, program.label(), chunk)), counted)
         })
     });
     lua.remove_hook();
-    if exhausted.get() {
-        return Err(budget_error());
+    let outcome = outcome.map(|(result, counted)| {
+        let text = match &result {
+            Ok(Reply::Error(text)) | Err(text) if counted => Some(text),
+            _ => None,
+        };
+        if let Some(code) = text.and_then(|text| text.split(' ').next()) {
+            session.into_inner().cx.uncount_call_error(code);
+        }
+        result
+    });
+    match exhausted.stop.get() {
+        Some(Stop::Budget) => return Err(budget_error()),
+        Some(Stop::Killed) => return Err(killed_error(kind)),
+        // The reply is void (the caller sends the command to the log): any text will do.
+        Some(Stop::NeedsLog) => return Err("ERR the script called a write command".into()),
+        None => {}
     }
     match outcome {
         Ok(result) => result,
@@ -341,12 +384,18 @@ fn run_inner(
 }
 
 /// Counts instructions with a hook; past [`SCRIPT_INSTRUCTIONS_MAX`] it raises `message` (and
-/// keeps raising it). The returned flag says whether the budget ran out.
-fn install_budget(lua: &Lua, message: String) -> mlua::Result<Rc<Budget>> {
+/// keeps raising it). With `script` (a run outside the log) nothing is counted: the hook
+/// raises once the script is killed. The returned budget says whether and why it stopped.
+fn install_budget(
+    lua: &Lua,
+    message: String,
+    script: Option<Arc<RunningScript>>,
+) -> mlua::Result<Rc<Budget>> {
     let budget = Rc::new(Budget {
         executed: Cell::new(0),
-        exhausted: Cell::new(false),
+        stop: Cell::new(None),
         message,
+        script,
     });
     let hook_budget = budget.clone();
     lua.set_hook(
@@ -359,28 +408,71 @@ fn install_budget(lua: &Lua, message: String) -> mlua::Result<Rc<Budget>> {
     Ok(budget)
 }
 
+/// Why a script was stopped before it returned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Stop {
+    /// It ran past [`SCRIPT_INSTRUCTIONS_MAX`] (at apply).
+    Budget,
+    /// SCRIPT KILL or FUNCTION KILL (a run outside the log).
+    Killed,
+    /// A speculative run reached a write call: the command goes to the log instead.
+    NeedsLog,
+}
+
 /// Instructions one script has used, counted by the hook and by `redis.call` (which charges
 /// [`CALL_INSTRUCTIONS`] per command, so a loop of commands is stopped about as soon as a loop
-/// of Lua is).
+/// of Lua is); or, for a run outside the log, whether it was killed.
 struct Budget {
     executed: Cell<u64>,
-    exhausted: Cell<bool>,
+    stop: Cell<Option<Stop>>,
     message: String,
+    script: Option<Arc<RunningScript>>,
 }
 
 impl Budget {
-    /// Adds `instructions`; an error once past [`SCRIPT_INSTRUCTIONS_MAX`].
+    /// Adds `instructions`; an error once past [`SCRIPT_INSTRUCTIONS_MAX`], or once killed
+    /// (outside the log), and on every later call.
     fn charge(&self, instructions: u64) -> mlua::Result<()> {
-        self.executed.set(self.executed.get() + instructions);
-        if self.executed.get() > SCRIPT_INSTRUCTIONS_MAX {
-            self.exhausted.set(true);
-            return Err(mlua::Error::runtime(self.message.clone()));
+        if let Some(stop) = self.stop.get() {
+            return Err(self.error(stop));
+        }
+        match &self.script {
+            Some(script) => {
+                if script.killed() {
+                    self.stop.set(Some(Stop::Killed));
+                    return Err(self.error(Stop::Killed));
+                }
+            }
+            None => {
+                self.executed.set(self.executed.get() + instructions);
+                if self.executed.get() > SCRIPT_INSTRUCTIONS_MAX {
+                    self.stop.set(Some(Stop::Budget));
+                    return Err(self.error(Stop::Budget));
+                }
+            }
         }
         Ok(())
     }
 
+    /// Stops a speculative run at its first write call.
+    fn stop_for_log(&self) {
+        if let Some(script) = &self.script {
+            script.set_needs_log();
+        }
+        self.stop.set(Some(Stop::NeedsLog));
+    }
+
+    fn error(&self, stop: Stop) -> mlua::Error {
+        mlua::Error::runtime(match stop {
+            Stop::Budget => self.message.clone(),
+            Stop::Killed => "Script killed by user".to_string(),
+            Stop::NeedsLog => "the script called a write command".to_string(),
+        })
+    }
+
+    /// Whether the script was stopped (for any reason).
     fn get(&self) -> bool {
-        self.exhausted.get()
+        self.stop.get().is_some()
     }
 }
 
@@ -454,7 +546,7 @@ pub fn load_library(code: &[u8]) -> Result<Registered, String> {
         }
         Err(other) => return Err(other.to_string()),
     };
-    let exhausted = install_budget(&lua, "FUNCTION LOAD timeout".to_string())
+    let exhausted = install_budget(&lua, "FUNCTION LOAD timeout".to_string(), None)
         .map_err(|e| format!("ERR {e}"))?;
     let outcome = (|| -> mlua::Result<Result<Registered, String>> {
         let loader: mlua::Function = lua
@@ -690,6 +782,24 @@ return function(raw_call, raising_call, as_error_value, raw_setresp, stopped, on
 end
 "#;
 
+/// Whether a script that ended with `value` (returned if `ok`, else its error handler's
+/// wrapper) ends with the error of one of its calls: raised by `redis.call`, or a table
+/// `redis.pcall` returned.
+fn ends_with_call_error(ok: bool, value: &Value) -> bool {
+    let marked = |value: &Value| match value {
+        Value::Table(table) => table.raw_get::<bool>(COUNTED_MARK).unwrap_or(false),
+        Value::Error(error) => call_error_text(error).is_some(),
+        _ => false,
+    };
+    if ok {
+        return marked(value);
+    }
+    match value {
+        Value::Table(wrapper) => marked(&wrapper.raw_get::<Value>("error").unwrap_or(Value::Nil)),
+        other => marked(other),
+    }
+}
+
 /// The reply text for a script that ended with `value` as its error (the handler's wrapper:
 /// the error and the line that raised it), as Redis words it: `<error> script: <sha or
 /// function>, on @<chunk>:<line>.`
@@ -910,6 +1020,7 @@ fn redis_call(
     let error = |text: String| -> mlua::Result<(Value, bool)> {
         let table = lua.create_table()?;
         table.raw_set("err", text)?;
+        table.raw_set(COUNTED_MARK, true)?;
         Ok((Value::Table(table), true))
     };
     session.budget.charge(CALL_INSTRUCTIONS)?;
@@ -933,11 +1044,28 @@ fn redis_call(
         };
         words.push(word);
     }
+    let name = crate::server::command_table::lookup(&words[0]).map(|spec| spec.name);
     let reply = match run_command(session, &words) {
         Ok(reply) => reply,
-        Err(text) => return error(text),
+        // Stopped for the log: raised, so no `pcall` can go on without the write.
+        Err(_) if session.budget.get() => return Err(session.budget.error(Stop::NeedsLog)),
+        Err(text) => {
+            session.cx.record_call(ScriptCall {
+                name,
+                ran: false,
+                error: Some(text.clone()),
+                error_counted: true,
+            });
+            return error(text);
+        }
     };
     let failed = matches!(reply, Reply::Error(_));
+    session.cx.record_call(ScriptCall {
+        name,
+        ran: true,
+        error: reply.error_text().map(str::to_string),
+        error_counted: true,
+    });
     let resp = session.resp;
     Ok((reply_to_lua(lua, &reply, resp)?, failed))
 }
@@ -971,6 +1099,12 @@ fn run_command(session: &mut Session<'_>, words: &[Bytes]) -> Result<Reply, Stri
             });
         }
         b"echo" if words.len() == 2 => return Ok(Reply::Bulk(words[1].clone())),
+        // One database: SELECT 0 changes nothing, another index is an error (as Redis's for
+        // an index past `databases`).
+        b"select" if words.len() == 2 => {
+            return Ok(crate::server::session::select_reply(words));
+        }
+        b"select" => return Err(arity_error()),
         _ if refused_in_scripts(&name, words.get(1)) => {
             return Err("ERR This Redis command is not allowed from script".into());
         }
@@ -1017,6 +1151,14 @@ fn run_command(session: &mut Session<'_>, words: &[Bytes]) -> Result<Reply, Stri
                 }
             }
             if command.is_write() {
+                if session
+                    .cx
+                    .running_script()
+                    .is_some_and(|script| script.is_speculative())
+                {
+                    session.budget.stop_for_log();
+                    return Err("ERR the script called a write command".into());
+                }
                 session.wrote = true;
             }
             command.apply(ks, session.cx)
@@ -1155,7 +1297,12 @@ fn reply_to_lua_as(lua: &Lua, reply: &Reply, resp3: bool) -> mlua::Result<Value>
     Ok(match reply {
         Reply::Ok => tagged("ok", Value::String(lua.create_string("OK")?))?,
         Reply::Simple(text) => tagged("ok", Value::String(lua.create_string(text)?))?,
-        Reply::Error(text) => tagged("err", Value::String(lua.create_string(text)?))?,
+        Reply::Error(text) => {
+            let table = lua.create_table()?;
+            table.raw_set("err", lua.create_string(text)?)?;
+            table.raw_set(COUNTED_MARK, true)?;
+            Value::Table(table)
+        }
         Reply::Integer(n) => Value::Integer(*n),
         Reply::Bulk(bytes) => Value::String(lua.create_string(bytes)?),
         Reply::Nil | Reply::NilArray | Reply::Blocked => {

@@ -444,29 +444,7 @@ impl Function {
                 *ks.functions_mut() = next;
                 Reply::Ok
             }
-            FunctionRequest::Stats => {
-                let functions = ks.functions();
-                let counts = Reply::Map(vec![
-                    (
-                        Reply::Bulk(Bytes::from_static(b"libraries_count")),
-                        Reply::Integer(functions.len() as i64),
-                    ),
-                    (
-                        Reply::Bulk(Bytes::from_static(b"functions_count")),
-                        Reply::Integer(functions.function_count() as i64),
-                    ),
-                ]);
-                Reply::Map(vec![
-                    (
-                        Reply::Bulk(Bytes::from_static(b"running_script")),
-                        Reply::Nil,
-                    ),
-                    (
-                        Reply::Bulk(Bytes::from_static(b"engines")),
-                        Reply::Map(vec![(Reply::Bulk(Bytes::from_static(b"LUA")), counts)]),
-                    ),
-                ])
-            }
+            FunctionRequest::Stats => stats_reply(ks, None),
             FunctionRequest::Kill => return Err(CommandError::NotBusy),
             FunctionRequest::Help => Reply::Array(
                 FUNCTION_HELP
@@ -615,4 +593,44 @@ fn parse_payload(payload: &[u8]) -> Option<Vec<Bytes>> {
     }
     let codes: Vec<Vec<u8>> = postcard::from_bytes(&body[6..]).ok()?;
     Some(codes.into_iter().map(Bytes::from).collect())
+}
+
+/// FUNCTION STATS: `running_script` (the function running now, as (name, its call's
+/// arguments, ms so far), or nil) and the library and function counts.
+pub fn stats_reply(ks: &Keyspace, running: Option<(String, Vec<Bytes>, u64)>) -> Reply {
+    let functions = ks.functions();
+    let counts = Reply::Map(vec![
+        (
+            Reply::Bulk(Bytes::from_static(b"libraries_count")),
+            Reply::Integer(functions.len() as i64),
+        ),
+        (
+            Reply::Bulk(Bytes::from_static(b"functions_count")),
+            Reply::Integer(functions.function_count() as i64),
+        ),
+    ]);
+    let running = match running {
+        None => Reply::Nil,
+        Some((name, args, duration_ms)) => Reply::Map(vec![
+            (
+                Reply::Bulk(Bytes::from_static(b"name")),
+                Reply::Bulk(Bytes::from(name)),
+            ),
+            (
+                Reply::Bulk(Bytes::from_static(b"command")),
+                Reply::Array(args.into_iter().map(Reply::Bulk).collect()),
+            ),
+            (
+                Reply::Bulk(Bytes::from_static(b"duration_ms")),
+                Reply::Integer(duration_ms as i64),
+            ),
+        ]),
+    };
+    Reply::Map(vec![
+        (Reply::Bulk(Bytes::from_static(b"running_script")), running),
+        (
+            Reply::Bulk(Bytes::from_static(b"engines")),
+            Reply::Map(vec![(Reply::Bulk(Bytes::from_static(b"LUA")), counts)]),
+        ),
+    ])
 }
