@@ -73,6 +73,11 @@ impl Connection {
         if self.script_in_flight() {
             return None;
         }
+        // A script that wrote when it last ran here goes straight to the log.
+        let writer_id = spec.is_write().then(|| script_id(spec, args));
+        if writer_id.is_some_and(|id| self.shared.scripts.known_writer(id)) {
+            return None;
+        }
         let cluster = self.shared.node.cluster().clone();
         let term = cluster.local_read_term()?;
         if !self.wait_for_own_writes().await {
@@ -117,7 +122,12 @@ impl Connection {
                 return Some(self.error(Some(spec.name), text).await);
             }
         };
-        let reply = run.reply?;
+        let Some(reply) = run.reply else {
+            if let Some(id) = writer_id {
+                self.shared.scripts.note_writer(id);
+            }
+            return None;
+        };
         if !cluster.confirm_local_read(term).await {
             return None;
         }
@@ -151,6 +161,18 @@ impl Connection {
             .observe_command(spec, args, elapsed, &self.client);
         Some(flow)
     }
+}
+
+/// Identifies a script call for [`crate::command::RunningScripts::note_writer`]: the command
+/// name and its first argument (EVAL's body, EVALSHA's SHA, FCALL's function name).
+fn script_id(spec: &CommandSpec, args: &[Bytes]) -> u64 {
+    let mut id = Vec::with_capacity(spec.name.len() + 1 + args.get(1).map_or(0, |a| a.len()));
+    id.extend_from_slice(spec.name.as_bytes());
+    id.push(0);
+    if let Some(first) = args.get(1) {
+        id.extend_from_slice(first);
+    }
+    xxhash_rust::xxh3::xxh3_64(&id)
 }
 
 /// Whether `command` is FUNCTION STATS, answered by this node (its running function).

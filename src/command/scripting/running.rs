@@ -6,6 +6,7 @@
 //! UNKILLABLE.
 //! Invariant: an entry is in the registry exactly while its run lasts ([`RunGuard`] removes it).
 
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -124,12 +125,19 @@ pub enum KillOutcome {
     OtherKind(ScriptKind),
 }
 
-/// The scripts this node runs outside the log now.
+/// How many scripts [`RunningScripts::note_writer`] remembers before it forgets them all.
+const WRITERS_MAX: usize = 4096;
+
+/// The scripts this node runs outside the log now, and the scripts it has seen write.
 #[derive(Debug, Default)]
 pub struct RunningScripts {
     /// How many are registered: lets [`RunningScripts::busy`] skip the lock when none run.
     count: AtomicUsize,
     scripts: Mutex<Vec<Arc<RunningScript>>>,
+    /// Scripts (a hash of the command name and the body, SHA or function name) whose run
+    /// outside the log reached a write call. They go to the log directly from then on: a
+    /// script that writes would otherwise run twice up to its first write on every call.
+    writers: Mutex<HashSet<u64>>,
 }
 
 impl RunningScripts {
@@ -212,6 +220,22 @@ impl RunningScripts {
         }
     }
 
+    /// Whether the script `id` reached a write call when it last ran outside the log.
+    pub fn known_writer(&self, id: u64) -> bool {
+        let writers = self.writers.lock().unwrap_or_else(|e| e.into_inner());
+        writers.contains(&id)
+    }
+
+    /// Remembers that the script `id` reached a write call. Bounded: past [`WRITERS_MAX`] the
+    /// set starts over (a forgotten writer only runs outside the log once more).
+    pub fn note_writer(&self, id: u64) {
+        let mut writers = self.writers.lock().unwrap_or_else(|e| e.into_inner());
+        if writers.len() >= WRITERS_MAX {
+            writers.clear();
+        }
+        writers.insert(id);
+    }
+
     /// Stops every script run outside the log (shutdown).
     pub fn kill_all(&self) {
         let scripts = self.scripts.lock().unwrap_or_else(|e| e.into_inner());
@@ -249,6 +273,24 @@ impl Drop for RunGuard {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn writers_are_remembered_up_to_the_bound() {
+        let registry = RunningScripts::default();
+        assert!(!registry.known_writer(7));
+        registry.note_writer(7);
+        assert!(registry.known_writer(7));
+        for id in 100..100 + WRITERS_MAX as u64 - 1 {
+            registry.note_writer(id);
+        }
+        assert!(registry.known_writer(7), "still within the bound");
+        registry.note_writer(1);
+        assert!(
+            !registry.known_writer(7),
+            "past the bound the set starts over"
+        );
+        assert!(registry.known_writer(1));
+    }
 
     #[test]
     fn busy_after_the_threshold_and_kill_by_kind() {
