@@ -14,7 +14,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 pub(crate) use log_store::decode_entry;
-pub use log_store::{LogRecoveryError, LogStore, LogStoreMeta};
+pub use log_store::{LogRecoveryError, LogStore, LogStoreMeta, WeakLogStore};
 pub use network::PeerNetwork;
 pub(crate) use proposal::{BatchSlot, BatchTiming, FlushSlot, Replies, ReplySender};
 pub use proposal::{Op, Proposal};
