@@ -208,8 +208,9 @@ fn seed(
         let meta = LogStoreMeta {
             vote: Some(Vote::new(last.leader_id.term, node_id)),
             last_purged: None,
+            formation_member: false,
         };
-        wal.save_meta_blocking(postcard::to_allocvec(&meta).expect("log meta always encodes"))?;
+        wal.save_meta_blocking(meta.encode())?;
     }
     summary(&written)
 }

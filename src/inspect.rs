@@ -98,7 +98,7 @@ pub fn inspect(dir: &Path, records: bool) -> Result<InspectOutput, InspectError>
         let _ = writeln!(out, "  REFUSES TO START: {fatal}");
     }
     match wal::meta::load_meta(&RealFs, &wal_dir) {
-        Ok(Some(bytes)) => match postcard::from_bytes::<LogStoreMeta>(&bytes) {
+        Ok(Some(bytes)) => match LogStoreMeta::decode(&bytes) {
             Ok(meta) => {
                 let _ = writeln!(
                     out,

@@ -25,6 +25,7 @@ use crate::node::Db;
 use crate::peer::{PeerClient, PeerError};
 use crate::raft::{
     BatchSlot, NodeId, NodeInfo, Op, PeerNetwork, Proposal, Raft, Replies, ReplySender, SmShared,
+    WeakLogStore,
 };
 
 /// How long a forwarded batch waits for the leader's answer before its outcome is declared
@@ -108,6 +109,9 @@ pub struct Cluster {
     pub(crate) info: NodeInfo,
     pub(crate) raft: Raft,
     pub(crate) sm: Arc<SmShared>,
+    /// The log's metadata holds the formation mark (`membership.rs`). Weak: the cluster may
+    /// outlive the node in a lingering task, and must not keep its data directory locked.
+    pub(crate) log_store: WeakLogStore,
     pub(crate) network: PeerNetwork,
     /// None on a single voter (no peers, no transport).
     pub(crate) options: Option<ClusterOptions>,
@@ -161,6 +165,7 @@ impl Cluster {
         info: NodeInfo,
         raft: Raft,
         sm: Arc<SmShared>,
+        log_store: WeakLogStore,
         network: PeerNetwork,
         options: Option<ClusterOptions>,
         data_dir: PathBuf,
@@ -172,6 +177,7 @@ impl Cluster {
             info,
             raft,
             sm,
+            log_store,
             network,
             options,
             data_dir,

@@ -122,6 +122,11 @@ async fn serve(
             let request: super::PublishRequest = decode(&payload, "publish")?;
             Ok(encode(&(cluster.deliver_published(&request) as u64)))
         }
-        other => Err(format!("unknown peer request kind {other}")),
+        rpc::KIND_FORMING => {
+            let members: Vec<NodeId> = decode(&payload, "forming")?;
+            cluster.accept_formation(from, &members).await?;
+            Ok(encode(&()))
+        }
+        other => Err(format!("{} {other}", rpc::UNKNOWN_KIND)),
     }
 }

@@ -4,6 +4,12 @@
 //! Formation follows etcd's initial cluster: every node starts with the same peer list, and the
 //! node with the lowest id initialises the group once every peer has answered (and none of them
 //! already belongs to a group, which is the case when a wiped node restarts).
+//!
+//! Before it does, every member records durably that it is a member from the start (the
+//! formation mark in the log's metadata). A node with an empty log in a group that lists it is
+//! then told apart: with the mark (or a durable vote) it simply has not been replicated to yet;
+//! without either, its disk was wiped, and it must be forgotten and re-added, because it no
+//! longer holds what it acknowledged.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -71,7 +77,17 @@ impl Cluster {
                 }
             }
             if let Some((peer, hello)) = existing {
-                if hello.voters.contains(&self.id) {
+                let Some(meta) = self.log_store.upgrade().map(|store| store.meta()) else {
+                    return;
+                };
+                if hello.voters.contains(&self.id) && (meta.formation_member || meta.vote.is_some())
+                {
+                    tracing::info!(
+                        formation_member = meta.formation_member,
+                        vote = ?meta.vote,
+                        "the group lists this node and its log is empty, but its disk was not wiped (it was a member when the group formed, or it voted): waiting for the leader to replicate to it"
+                    );
+                } else if hello.voters.contains(&self.id) {
                     self.rejoin(&peer).await;
                 } else {
                     tracing::info!(
@@ -91,6 +107,10 @@ impl Cluster {
                     .iter()
                     .map(|(id, info)| format!("{id}({})", info.zone))
                     .collect();
+                if !self.announce_formation(&options, &members).await {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    continue;
+                }
                 match self.raft.initialize(members).await {
                     Ok(()) => tracing::info!(members = %summary.join(" "), "cluster formed"),
                     Err(e) => tracing::warn!(error = %e, "cluster initialisation refused"),
@@ -103,6 +123,84 @@ impl Cluster {
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
+    }
+
+    /// Before forming the group: marks this node and asks every peer to mark itself as a member
+    /// from the start. False if any member could not record the mark (formation waits for the
+    /// next round); a peer of an older release, which does not know the request, is formed
+    /// without the mark.
+    async fn announce_formation(
+        &self,
+        options: &super::ClusterOptions,
+        members: &BTreeMap<NodeId, NodeInfo>,
+    ) -> bool {
+        let Some(store) = self.log_store.upgrade() else {
+            return false;
+        };
+        if let Err(e) = store.mark_formation_member().await {
+            tracing::error!(error = %e, "cannot record the formation mark; not forming the group");
+            return false;
+        }
+        drop(store);
+        let ids: Vec<NodeId> = members.keys().copied().collect();
+        for peer in &options.peers {
+            let Some(client) = self.network.probe(peer.id, &peer.addr) else {
+                return false;
+            };
+            let answer: Result<(), _> = self
+                .network
+                .call(&client, rpc::KIND_FORMING, &ids, ADMIN_RPC_TIMEOUT)
+                .await;
+            match answer {
+                Ok(()) => {}
+                Err(crate::peer::PeerError::Remote { message, .. })
+                    if message.starts_with(rpc::UNKNOWN_KIND) =>
+                {
+                    tracing::warn!(
+                        peer = %peer,
+                        "this peer runs an older release that keeps no formation mark; forming the group anyway"
+                    );
+                }
+                Err(e) => {
+                    tracing::info!(peer = %peer, error = %e, "a peer did not record the formation mark; retrying formation");
+                    return false;
+                }
+            }
+        }
+        true
+    }
+
+    /// Answers [`rpc::KIND_FORMING`]: records the formation mark unless this node already
+    /// belongs to a group or is not among the members.
+    pub(crate) async fn accept_formation(
+        &self,
+        from: NodeId,
+        members: &[NodeId],
+    ) -> Result<(), String> {
+        if !members.contains(&self.id) {
+            return Err(format!(
+                "node {from} forms a group of {members:?}, which does not include this node"
+            ));
+        }
+        if self
+            .raft
+            .is_initialized()
+            .await
+            .map_err(|e| e.to_string())?
+        {
+            return Err("this node already belongs to a group".into());
+        }
+        let store = self.log_store.upgrade().ok_or("this node is stopping")?;
+        store
+            .mark_formation_member()
+            .await
+            .map_err(|e| format!("cannot record the formation mark: {e}"))?;
+        tracing::info!(
+            from,
+            ?members,
+            "recorded the formation mark: a member of the group being formed"
+        );
+        Ok(())
     }
 
     /// This voter restarted without its data: have the leader forget it, then add it again.

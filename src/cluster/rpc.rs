@@ -32,6 +32,15 @@ pub const KIND_STATUS: u8 = 13;
 pub const KIND_ADMIN: u8 = 14;
 /// [`ElectionControl`] → `()`: pauses or starts elections during a leader transfer.
 pub const KIND_ELECTION: u8 = 15;
+/// `Vec<NodeId>` (the voters of the group about to be formed) → `()`: sent by the node that
+/// forms the group to every other member, which records durably that it is a member from the
+/// start (`LogStoreMeta::formation_member`) before the group exists. Refused (an error) by a
+/// node that already belongs to a group. A release without this kind answers
+/// [`UNKNOWN_KIND`]: the group is formed anyway, that node without the mark.
+pub const KIND_FORMING: u8 = 16;
+
+/// How a node answers a request kind it does not know (the start of the error text).
+pub const UNKNOWN_KIND: &str = "unknown peer request kind";
 
 /// [`crate::cluster::PublishRequest`] → `u64`: a message PUBLISHed on the sender, delivered to
 /// this node's subscribers; the answer is how many received it.

@@ -388,6 +388,7 @@ impl NodeBuilder {
             info.clone(),
             raft.clone(),
             sm.clone(),
+            log_store.downgrade(),
             network,
             self.cluster.clone(),
             data_dir.clone(),

@@ -35,11 +35,46 @@ const CACHED_ENTRY_OVERHEAD_BYTES: usize = std::mem::size_of::<CachedEntry>() + 
 /// allocations of its keys and values.
 const CACHED_OP_OVERHEAD_BYTES: usize = std::mem::size_of::<super::Op>() + 64;
 
-/// What the WAL's metadata blob holds for raft: the vote and the purge point.
+/// What the WAL's metadata blob holds for raft: the vote, the purge point and the formation
+/// mark.
+///
+/// Encoded with postcard, fields in this order. `formation_member` was added later: a blob
+/// without it (two fields) decodes with the mark unset, and an older build reading a blob with
+/// it ignores the trailing byte.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LogStoreMeta {
     pub vote: Option<Vote>,
     pub last_purged: Option<LogId>,
+    /// Set (durably) when the node forming the group named this node a member, before the group
+    /// had any entry. An empty log with this mark means "not replicated to yet"; an empty log
+    /// without it, in a group that lists this node, means "lost its data" (wiped disk).
+    pub formation_member: bool,
+}
+
+/// The blob as written before `formation_member` existed.
+#[derive(Deserialize)]
+struct LogStoreMetaV1 {
+    vote: Option<Vote>,
+    last_purged: Option<LogId>,
+}
+
+impl LogStoreMeta {
+    /// The blob's bytes (postcard).
+    pub fn encode(&self) -> Vec<u8> {
+        postcard::to_allocvec(self).expect("log meta always encodes")
+    }
+
+    /// Decodes a blob of this build or of a build before `formation_member`.
+    pub fn decode(bytes: &[u8]) -> Result<LogStoreMeta, postcard::Error> {
+        postcard::from_bytes::<LogStoreMeta>(bytes).or_else(|error| {
+            let old = postcard::from_bytes::<LogStoreMetaV1>(bytes).map_err(|_| error)?;
+            Ok(LogStoreMeta {
+                vote: old.vote,
+                last_purged: old.last_purged,
+                formation_member: false,
+            })
+        })
+    }
 }
 
 /// The log cache's size and traffic (INFO `tandem`, `log_cache_*`).
@@ -133,6 +168,9 @@ struct Shared {
     /// `log_bytes_due` is woken once the running byte total reaches this (MAX = never).
     log_bytes_due_at: AtomicU64,
     log_bytes_due: tokio::sync::Notify,
+    /// Held across a read-modify-write of the blob, so concurrent updates (a vote from the
+    /// engine, the formation mark from the cluster) never undo each other.
+    meta_writes: tokio::sync::Mutex<()>,
     /// Kept alive as long as any clone of this store (see `LogStore::hold`).
     guard: Mutex<Option<Arc<dyn std::any::Any + Send + Sync>>>,
 }
@@ -141,6 +179,20 @@ struct Shared {
 #[derive(Clone)]
 pub struct LogStore {
     shared: Arc<Shared>,
+}
+
+/// A handle that does not keep the store (its WAL, its directory lock) alive: for owners that
+/// may outlive the node, such as the cluster's tasks.
+#[derive(Clone)]
+pub struct WeakLogStore {
+    shared: std::sync::Weak<Shared>,
+}
+
+impl WeakLogStore {
+    /// The store, unless every strong handle is gone (the node stopped).
+    pub fn upgrade(&self) -> Option<LogStore> {
+        self.shared.upgrade().map(|shared| LogStore { shared })
+    }
 }
 
 /// Why recovered WAL contents cannot be used as a raft log.
@@ -198,11 +250,11 @@ impl LogStore {
         cache_bytes_max: u64,
     ) -> Result<Self, LogRecoveryError> {
         let meta = match &recovery.meta {
-            Some(bytes) => postcard::from_bytes::<LogStoreMeta>(bytes).map_err(|e| {
-                LogRecoveryError::MetaUndecodable {
+            Some(bytes) => {
+                LogStoreMeta::decode(bytes).map_err(|e| LogRecoveryError::MetaUndecodable {
                     reason: e.to_string(),
-                }
-            })?,
+                })?
+            }
             None => LogStoreMeta::default(),
         };
         let purged_index = meta.last_purged.map(|id| id.index);
@@ -252,6 +304,7 @@ impl LogStore {
                 wal_read_entries: AtomicU64::new(0),
                 log_bytes_due_at: AtomicU64::new(u64::MAX),
                 log_bytes_due: tokio::sync::Notify::new(),
+                meta_writes: tokio::sync::Mutex::new(()),
                 guard: Mutex::new(None),
             }),
         })
@@ -262,6 +315,13 @@ impl LogStore {
     /// may still run.
     pub fn hold(&self, guard: Arc<dyn std::any::Any + Send + Sync>) {
         *self.shared.guard.lock().expect("guard lock") = Some(guard);
+    }
+
+    /// A handle that does not keep this store alive.
+    pub fn downgrade(&self) -> WeakLogStore {
+        WeakLogStore {
+            shared: Arc::downgrade(&self.shared),
+        }
     }
 
     /// The WAL under this store (for positions and statistics).
@@ -330,9 +390,12 @@ impl LogStore {
         self.shared.meta.lock().expect("log meta lock").clone()
     }
 
-    async fn persist_meta(&self, meta: LogStoreMeta) -> Result<(), WalError> {
-        let bytes = postcard::to_allocvec(&meta).expect("log meta always encodes");
-        self.shared.wal.save_meta(bytes).await?;
+    /// Changes the blob and makes it durable before returning.
+    async fn update_meta(&self, update: impl FnOnce(&mut LogStoreMeta)) -> Result<(), WalError> {
+        let _turn = self.shared.meta_writes.lock().await;
+        let mut meta = self.meta();
+        update(&mut meta);
+        self.shared.wal.save_meta(meta.encode()).await?;
         *self.shared.meta.lock().expect("log meta lock") = meta;
         Ok(())
     }
@@ -418,6 +481,15 @@ impl LogStore {
         }
         Ok(entries)
     }
+
+    /// Records durably that the node forming the group named this node a member (see
+    /// [`LogStoreMeta::formation_member`]).
+    pub async fn mark_formation_member(&self) -> Result<(), WalError> {
+        if self.meta().formation_member {
+            return Ok(());
+        }
+        self.update_meta(|meta| meta.formation_member = true).await
+    }
 }
 
 /// Decodes one WAL record into an openraft entry, checking the record header against it.
@@ -495,9 +567,8 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn save_vote(&mut self, vote: &Vote) -> Result<(), StorageError> {
-        let mut meta = self.meta();
-        meta.vote = Some(*vote);
-        self.persist_meta(meta)
+        let vote = *vote;
+        self.update_meta(|meta| meta.vote = Some(vote))
             .await
             .map_err(|e| log_io_error(ErrorSubject::Vote, ErrorVerb::Write, e))
     }
@@ -630,10 +701,12 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         let io_error = |e| log_io_error(ErrorSubject::Log(log_id), ErrorVerb::Delete, e);
         // The purge point is made durable first: if we crash after deleting segments, recovery
         // must not mistake the missing prefix for lost entries.
-        let mut meta = self.meta();
-        debug_assert!(meta.last_purged.is_none_or(|p| p <= log_id));
-        meta.last_purged = Some(log_id);
-        self.persist_meta(meta).await.map_err(io_error)?;
+        self.update_meta(|meta| {
+            debug_assert!(meta.last_purged.is_none_or(|p| p <= log_id));
+            meta.last_purged = Some(log_id);
+        })
+        .await
+        .map_err(io_error)?;
         let _disk = self.shared.disk.write().await;
         self.shared
             .wal
@@ -881,5 +954,25 @@ mod tests {
         let stats = store.cache_stats();
         assert_eq!(stats.held_entries, 1200 - 1000);
         assert!(stats.wal_reads > 0, "some reads went to the WAL: {stats:?}");
+    }
+
+    /// A blob written before the formation mark existed still decodes (mark unset), and a
+    /// build without the mark reads a blob with it (postcard ignores the trailing byte).
+    #[test]
+    fn meta_blobs_decode_across_the_formation_mark() {
+        let vote = Vote::new(7, 2);
+        let old = postcard::to_allocvec(&(Some(vote), None::<LogId>)).expect("encode");
+        let meta = LogStoreMeta::decode(&old).expect("old blob decodes");
+        assert_eq!(meta.vote, Some(vote));
+        assert!(!meta.formation_member);
+        let new = LogStoreMeta {
+            vote: Some(vote),
+            last_purged: None,
+            formation_member: true,
+        };
+        assert_eq!(LogStoreMeta::decode(&new.encode()).expect("decodes"), new);
+        let (read_vote, purged): (Option<Vote>, Option<LogId>) =
+            postcard::from_bytes(&new.encode()).expect("an older build reads it");
+        assert_eq!((read_vote, purged), (Some(vote), None));
     }
 }

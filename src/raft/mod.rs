@@ -15,8 +15,8 @@ use serde::{Deserialize, Serialize};
 
 pub(crate) use log_store::decode_entry;
 pub use log_store::{
-    LogCacheStats, LogRecoveryError, LogStore, LogStoreMeta, LOG_CACHE_BYTES_MAX_DEFAULT,
-    READ_BACK_BYTES_MAX,
+    LogCacheStats, LogRecoveryError, LogStore, LogStoreMeta, WeakLogStore,
+    LOG_CACHE_BYTES_MAX_DEFAULT, READ_BACK_BYTES_MAX,
 };
 pub use network::PeerNetwork;
 pub(crate) use proposal::{BatchSlot, BatchTiming, FlushSlot, Replies, ReplySender};

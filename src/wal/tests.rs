@@ -426,6 +426,54 @@ fn inline_writer_completes_in_the_call_and_survives_a_crash_at_every_sync() {
     }
 }
 
+/// A torn power loss (some writes made after the last sync reach the disk, in order, the last
+/// one cut anywhere) never makes recovery refuse the log or lose an acknowledged record: the
+/// torn part is a tail, and recovery cuts it. Every sync point, several tears each.
+#[test]
+fn torn_writes_after_any_sync_are_cut_as_a_tail() {
+    let seed = 0x7EA2;
+    let inline = || WalOptions {
+        writer: WriterMode::Inline,
+        ..options(Backend::Pwrite, None)
+    };
+    let probe = CrashFs::new();
+    let (_, _) = crash_workload_with(&probe, inline(), seed);
+    let syncs_total = probe.sync_count();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let mut torn_files = 0;
+    for freeze in 0..=syncs_total {
+        let fs = CrashFs::new();
+        fs.freeze_after_syncs(freeze);
+        let (acked, all) = crash_workload_with(&fs, inline(), seed);
+        for tear in 0..3 {
+            let rebooted = fs.torn_crash_image(&mut |_, lengths| {
+                let writes = rng.gen_range(0..=lengths.len());
+                let bytes = lengths.get(writes).map_or(0, |&len| rng.gen_range(0..=len));
+                torn_files += usize::from(bytes > 0);
+                vfs::Kept { writes, bytes }
+            });
+            let options = WalOptions {
+                vfs: Some(Arc::new(rebooted)),
+                ..inline()
+            };
+            let (_wal, recovery) = Wal::open(Path::new("/wal"), options)
+                .unwrap_or_else(|e| panic!("freeze {freeze} tear {tear}: {e}"));
+            let got = &recovery.records;
+            assert!(
+                got.len() as u64 >= acked,
+                "freeze {freeze} tear {tear}: acked {acked}, recovered {}",
+                got.len()
+            );
+            assert_eq!(
+                got[..],
+                all[..got.len()],
+                "freeze {freeze} tear {tear}: not a prefix"
+            );
+        }
+    }
+    assert!(torn_files > 100, "only {torn_files} torn files");
+}
+
 fn last_segment(dir: &Path) -> PathBuf {
     dir.join(segment_names(dir).last().expect("a segment"))
 }

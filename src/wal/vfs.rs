@@ -2,10 +2,12 @@
 //! error-countdown wrapper.
 //!
 //! Owns every file-system call the WAL makes, so tests can swap storage. Invariant of
-//! `CrashFs`: after a "crash" a file holds exactly what its last effective `sync` saw, and the
-//! directory holds exactly what the last effective sync of anything saw.
+//! `CrashFs`: after a "crash" a file holds exactly what its last effective `sync` saw (plus, in
+//! a torn crash, a prefix of the writes made since, in order), and the directory holds exactly
+//! what the last effective sync of anything saw. `CrashFs` keeps only ordered maps, so the
+//! deterministic simulator (tests/simulation) runs on it and replays.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::fmt;
 use std::fs::{File, OpenOptions};
 use std::io;
@@ -197,11 +199,11 @@ pub struct CrashFs {
     state: Arc<Mutex<CrashState>>,
 }
 
-#[derive(Default)]
+#[derive(Default, Clone)]
 struct CrashState {
-    inodes: HashMap<u64, Inode>,
-    live_names: HashMap<PathBuf, u64>,
-    durable_names: HashMap<PathBuf, u64>,
+    inodes: BTreeMap<u64, Inode>,
+    live_names: BTreeMap<PathBuf, u64>,
+    durable_names: BTreeMap<PathBuf, u64>,
     next_inode: u64,
     syncs: u64,
     syncs_effective_max: Option<u64>,
@@ -212,6 +214,16 @@ struct CrashState {
 struct Inode {
     live: Vec<u8>,
     durable: Vec<u8>,
+    /// Writes since the last effective sync, oldest first: (offset, bytes).
+    unsynced: Vec<(u64, Vec<u8>)>,
+}
+
+/// How much of one file's unsynced writes a torn crash keeps: the first `writes` whole, then
+/// the first `bytes` of the next one.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Kept {
+    pub writes: usize,
+    pub bytes: usize,
 }
 
 impl CrashState {
@@ -227,6 +239,7 @@ impl CrashState {
         if let Some(id) = inode {
             if let Some(node) = self.inodes.get_mut(&id) {
                 node.durable = node.live.clone();
+                node.unsynced.clear();
             }
         }
         self.durable_names = self.live_names.clone();
@@ -270,17 +283,51 @@ impl CrashFs {
         self.lock().crashed
     }
 
+    /// An independent copy of this file system as it is now, unsynced writes included: what a
+    /// restarted process finds after the old one was killed (the kernel still holds its
+    /// writes), out of reach of anything the old one still does.
+    pub fn copy(&self) -> CrashFs {
+        let state = self.lock().clone();
+        CrashFs {
+            state: Arc::new(Mutex::new(state)),
+        }
+    }
+
     /// The file system a reboot would find: every file's durable image under the durable
     /// names, as a new independent `CrashFs` (live == durable, not frozen).
     pub fn crash_image(&self) -> CrashFs {
+        self.torn_crash_image(&mut |_, _| Kept::default())
+    }
+
+    /// The file system a reboot would find if, besides what was synced, some of the writes
+    /// made since reached the disk: for each durable file with unsynced writes, `keep(path,
+    /// lengths of those writes, oldest first)` says how many survive whole and how many bytes
+    /// of the next one (a torn write). Writes reach the disk in the order they were made.
+    pub fn torn_crash_image(&self, keep: &mut dyn FnMut(&Path, &[usize]) -> Kept) -> CrashFs {
         let state = self.lock();
         let mut image = CrashState::default();
         for (path, id) in &state.durable_names {
-            let data = state
-                .inodes
-                .get(id)
-                .map(|n| n.durable.clone())
-                .unwrap_or_default();
+            let mut data = Vec::new();
+            if let Some(node) = state.inodes.get(id) {
+                data = node.durable.clone();
+                if !node.unsynced.is_empty() {
+                    let lengths: Vec<usize> = node.unsynced.iter().map(|(_, w)| w.len()).collect();
+                    let kept = keep(path, &lengths);
+                    let whole = kept.writes.min(node.unsynced.len());
+                    for (at, (offset, bytes)) in node.unsynced.iter().enumerate() {
+                        let take = match at.cmp(&whole) {
+                            std::cmp::Ordering::Less => bytes.len(),
+                            std::cmp::Ordering::Equal => kept.bytes.min(bytes.len()),
+                            std::cmp::Ordering::Greater => break,
+                        };
+                        let end = *offset as usize + take;
+                        if data.len() < end {
+                            data.resize(end, 0);
+                        }
+                        data[*offset as usize..end].copy_from_slice(&bytes[..take]);
+                    }
+                }
+            }
             let new_id = image.next_inode;
             image.next_inode += 1;
             image.inodes.insert(
@@ -288,6 +335,7 @@ impl CrashFs {
                 Inode {
                     live: data.clone(),
                     durable: data,
+                    unsynced: Vec::new(),
                 },
             );
             image.live_names.insert(path.clone(), new_id);
@@ -352,6 +400,8 @@ impl Vfs for CrashFs {
             (None, OpenMode::Existing) => return Err(not_found(path)),
             (Some(id), OpenMode::CreateTruncate) => {
                 if let Some(node) = state.inodes.get_mut(&id) {
+                    // A truncation reaches the disk with the next sync of the file, like a
+                    // write; a torn crash never keeps it (it keeps writes only).
                     node.live.clear();
                 }
                 id
@@ -433,6 +483,7 @@ impl VfsFile for CrashFile {
                 node.live.resize(end, 0);
             }
             node.live[offset as usize..end].copy_from_slice(buf);
+            node.unsynced.push((offset, buf.to_vec()));
         })
     }
 
@@ -501,6 +552,11 @@ impl FaultFs {
     pub fn arm(&self, kind: FaultKind, calls: u64) {
         self.plan.calls_left.store(calls, Ordering::SeqCst);
         *self.plan.kind.lock().unwrap_or_else(|e| e.into_inner()) = Some(kind);
+    }
+
+    /// Stops injecting: every later call passes through.
+    pub fn disarm(&self) {
+        *self.plan.kind.lock().unwrap_or_else(|e| e.into_inner()) = None;
     }
 
     /// Failures injected so far.

@@ -1,18 +1,22 @@
-//! The simulator's disk: an in-memory [`Vfs`] with a live and a durable image per file, so a
-//! crash keeps exactly what was synced. Everything is ordered (no hashing), so a run replays.
+//! The simulator's disk: the WAL's own in-memory crash disk ([`CrashFs`], a live and a durable
+//! image per file, ordered maps only, so a run replays) behind its error injector
+//! ([`FaultFs`]), plus the one thing only the simulator needs: an injected bug.
 //!
-//! A file's `sync` makes its live bytes durable; creations, renames and removals become durable
-//! at the next sync of anything (as `CrashFs` models them). [`Honesty::LateSync`] is the bug the
-//! simulator must catch: syncs of WAL segments report success but make durable only what the
-//! previous sync of that file saw (a disk or a log that acknowledges before the data is down).
+//! Faults the nemesis switches on and off: EIO on every file write, EIO on every sync, ENOSPC on
+//! every write. A power loss keeps what was synced and, torn, a prefix of the writes made since
+//! (the last one cut short). [`Honesty::LateSync`] is the bug the simulator must catch: syncs of
+//! WAL segments report success but make durable only what the previous sync of that file saw (a
+//! disk or a log that acknowledges before the data is down).
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 
-use tandem::wal::vfs::{Caching, FileBytes, OpenMode, VfsFile};
+use rand::rngs::StdRng;
+use rand::Rng;
+use tandem::wal::vfs::{Caching, CrashFs, FaultFs, FaultKind, FileBytes, Kept, OpenMode, VfsFile};
 use tandem::wal::Vfs;
 
 /// Whether syncs of WAL segments keep their promise.
@@ -23,34 +27,21 @@ pub enum Honesty {
     LateSync,
 }
 
+/// One node's disk. Clones share it; a crash image is a new disk.
 #[derive(Clone)]
 pub struct SimDisk {
-    state: Arc<Mutex<DiskState>>,
-}
-
-#[derive(Default, Clone)]
-struct Inode {
-    live: Vec<u8>,
-    durable: Vec<u8>,
-    /// LateSync: the live image at the last sync, made durable by the next one.
-    promised: Option<Vec<u8>>,
-}
-
-struct DiskState {
+    crash: CrashFs,
+    faults: FaultFs,
     honesty: Honesty,
-    inodes: BTreeMap<u64, Inode>,
-    live_names: BTreeMap<PathBuf, u64>,
-    durable_names: BTreeMap<PathBuf, u64>,
-    next_inode: u64,
-    syncs: u64,
+    /// LateSync: per segment, the live image its last sync saw (made durable by the next one).
+    promised: Arc<Mutex<BTreeMap<PathBuf, Vec<u8>>>>,
 }
 
 impl fmt::Debug for SimDisk {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let state = self.lock();
         f.debug_struct("SimDisk")
-            .field("files", &state.live_names.len())
-            .field("syncs", &state.syncs)
+            .field("crash", &self.crash)
+            .field("honesty", &self.honesty)
             .finish()
     }
 }
@@ -59,213 +50,169 @@ fn is_segment(path: &Path) -> bool {
     path.extension().is_some_and(|ext| ext == "wal")
 }
 
-fn not_found(path: &Path) -> io::Error {
-    io::Error::new(
-        io::ErrorKind::NotFound,
-        format!("{} not found", path.display()),
-    )
-}
-
 impl SimDisk {
     pub fn new(honesty: Honesty) -> SimDisk {
+        SimDisk::on(CrashFs::new(), honesty)
+    }
+
+    fn on(crash: CrashFs, honesty: Honesty) -> SimDisk {
         SimDisk {
-            state: Arc::new(Mutex::new(DiskState {
-                honesty,
-                inodes: BTreeMap::new(),
-                live_names: BTreeMap::new(),
-                durable_names: BTreeMap::new(),
-                next_inode: 1,
-                syncs: 0,
-            })),
+            faults: FaultFs::new(Arc::new(crash.clone())),
+            crash,
+            honesty,
+            promised: Arc::default(),
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, DiskState> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    /// From now on every call of `kind`'s sort fails (`None`: the disk works again).
+    pub fn set_fault(&self, kind: Option<FaultKind>) {
+        match kind {
+            Some(kind) => self.faults.arm(kind, 0),
+            None => self.faults.disarm(),
+        }
+    }
+
+    /// Calls failed by injected faults so far.
+    pub fn failures(&self) -> u64 {
+        self.faults.failure_count()
+    }
+
+    /// The disk a restarted process finds after the old one was killed: everything, unsynced
+    /// writes included, on a copy the old process can no longer touch.
+    pub fn process_image(&self) -> SimDisk {
+        SimDisk::on(self.crash.copy(), self.honesty)
     }
 
     /// The disk a reboot finds after power is lost now: durable names with durable bytes.
     pub fn crash_image(&self) -> SimDisk {
-        let state = self.lock();
-        let mut inodes = BTreeMap::new();
-        let mut names = BTreeMap::new();
-        for (path, id) in &state.durable_names {
-            let bytes = state
-                .inodes
-                .get(id)
-                .map(|n| n.durable.clone())
-                .unwrap_or_default();
-            inodes.insert(
-                *id,
-                Inode {
-                    live: bytes.clone(),
-                    durable: bytes,
-                    promised: None,
-                },
-            );
-            names.insert(path.clone(), *id);
-        }
-        SimDisk {
-            state: Arc::new(Mutex::new(DiskState {
-                honesty: state.honesty,
-                inodes,
-                live_names: names.clone(),
-                durable_names: names,
-                next_inode: state.next_inode,
-                syncs: 0,
-            })),
-        }
+        SimDisk::on(self.crash.crash_image(), self.honesty)
     }
-}
 
-impl DiskState {
-    fn sync_file(&mut self, id: u64) {
-        self.syncs += 1;
-        let lying = self.honesty == Honesty::LateSync
-            && self
-                .live_names
-                .iter()
-                .any(|(path, inode)| *inode == id && is_segment(path));
-        if let Some(node) = self.inodes.get_mut(&id) {
-            if lying {
-                if let Some(promised) = node.promised.take() {
-                    node.durable = promised;
+    /// A power loss during which some unsynced writes also reached the disk, in order, the last
+    /// of them torn: for each file, a random number of them whole and a random prefix of the
+    /// next. Returns the new disk and how many files were torn.
+    pub fn torn_crash_image(&self, rng: &mut StdRng) -> (SimDisk, usize) {
+        let mut torn = 0;
+        let image = self.crash.torn_crash_image(&mut |_, lengths| {
+            let writes = rng.gen_range(0..=lengths.len());
+            let bytes = match lengths.get(writes) {
+                Some(&len) if len > 0 => {
+                    torn += 1;
+                    rng.gen_range(0..len)
                 }
-                node.promised = Some(node.live.clone());
-            } else {
-                node.durable = node.live.clone();
-                node.promised = None;
-            }
-        }
-        self.durable_names = self.live_names.clone();
+                _ => 0,
+            };
+            Kept { writes, bytes }
+        });
+        (SimDisk::on(image, self.honesty), torn)
     }
 }
 
 impl Vfs for SimDisk {
-    fn create_dir_all(&self, _dir: &Path) -> io::Result<()> {
-        Ok(())
+    fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
+        self.faults.create_dir_all(dir)
     }
 
     fn list(&self, dir: &Path) -> io::Result<Vec<String>> {
-        let state = self.lock();
-        Ok(state
-            .live_names
-            .keys()
-            .filter(|path| path.parent() == Some(dir))
-            .filter_map(|path| path.file_name()?.to_str().map(str::to_string))
-            .collect())
+        self.faults.list(dir)
     }
 
-    fn open(&self, path: &Path, mode: OpenMode, _caching: Caching) -> io::Result<Box<dyn VfsFile>> {
-        let mut state = self.lock();
-        let inode = match mode {
-            OpenMode::Existing => *state.live_names.get(path).ok_or_else(|| not_found(path))?,
-            OpenMode::CreateTruncate => match state.live_names.get(path).copied() {
-                Some(id) => {
-                    if let Some(node) = state.inodes.get_mut(&id) {
-                        node.live.clear();
-                    }
-                    id
-                }
-                None => {
-                    let id = state.next_inode;
-                    state.next_inode += 1;
-                    state.inodes.insert(id, Inode::default());
-                    state.live_names.insert(path.to_path_buf(), id);
-                    id
-                }
-            },
-        };
+    fn open(&self, path: &Path, mode: OpenMode, caching: Caching) -> io::Result<Box<dyn VfsFile>> {
+        let lying = self.honesty == Honesty::LateSync && is_segment(path);
         Ok(Box::new(SimFile {
-            disk: self.clone(),
-            inode,
+            file: self.faults.open(path, mode, caching)?,
+            lag: lying.then(|| Lag {
+                path: path.to_path_buf(),
+                raw: self.crash.open(path, OpenMode::Existing, Caching::Buffered),
+                promised: self.promised.clone(),
+            }),
         }))
     }
 
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
-        let mut state = self.lock();
-        let id = state
-            .live_names
-            .remove(from)
-            .ok_or_else(|| not_found(from))?;
-        state.live_names.insert(to.to_path_buf(), id);
-        Ok(())
+        self.faults.rename(from, to)
     }
 
     fn remove(&self, path: &Path) -> io::Result<()> {
-        let mut state = self.lock();
-        state
-            .live_names
-            .remove(path)
-            .ok_or_else(|| not_found(path))?;
-        Ok(())
+        self.faults.remove(path)
     }
 
-    fn sync_dir(&self, _dir: &Path) -> io::Result<()> {
-        let mut state = self.lock();
-        state.syncs += 1;
-        state.durable_names = state.live_names.clone();
-        Ok(())
+    fn sync_dir(&self, dir: &Path) -> io::Result<()> {
+        self.faults.sync_dir(dir)
     }
 
     fn exists(&self, path: &Path) -> io::Result<bool> {
-        Ok(self.lock().live_names.contains_key(path))
+        self.faults.exists(path)
     }
 
     fn read_whole(&self, path: &Path) -> io::Result<FileBytes> {
-        let state = self.lock();
-        let id = state.live_names.get(path).ok_or_else(|| not_found(path))?;
-        Ok(FileBytes::Owned(
-            state
-                .inodes
-                .get(id)
-                .map(|n| n.live.clone())
-                .unwrap_or_default(),
-        ))
+        self.faults.read_whole(path)
     }
 }
 
 #[derive(Debug)]
 struct SimFile {
-    disk: SimDisk,
-    inode: u64,
+    file: Box<dyn VfsFile>,
+    /// Set on a WAL segment under [`Honesty::LateSync`].
+    lag: Option<Lag>,
+}
+
+/// The injected bug's state for one segment: its file without the fault layer, to make an
+/// older image durable behind the WAL's back.
+#[derive(Debug)]
+struct Lag {
+    path: PathBuf,
+    raw: io::Result<Box<dyn VfsFile>>,
+    promised: Arc<Mutex<BTreeMap<PathBuf, Vec<u8>>>>,
+}
+
+impl Lag {
+    /// Makes durable what the previous sync saw, keeps the live image live, and promises it
+    /// for the next sync.
+    fn sync(&self) -> io::Result<()> {
+        let raw = self
+            .raw
+            .as_ref()
+            .map_err(|e| io::Error::new(e.kind(), e.to_string()))?;
+        let mut live = vec![0; raw.len()? as usize];
+        let n = raw.read_at(&mut live, 0)?;
+        live.truncate(n);
+        let mut promised = self.promised.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(old) = promised.get(&self.path) {
+            // Write the old image over the differing range, sync it, write the live one back.
+            let common = old.len().min(live.len());
+            let first = (0..common).find(|&i| old[i] != live[i]);
+            let last = (0..common).rev().find(|&i| old[i] != live[i]);
+            if let (Some(first), Some(last)) = (first, last) {
+                raw.write_at(&old[first..=last], first as u64)?;
+                raw.sync()?;
+                raw.write_at(&live[first..=last], first as u64)?;
+            } else {
+                raw.sync()?;
+            }
+        }
+        promised.insert(self.path.clone(), live);
+        Ok(())
+    }
 }
 
 impl VfsFile for SimFile {
     fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
-        let state = self.disk.lock();
-        let live = state
-            .inodes
-            .get(&self.inode)
-            .map(|n| n.live.as_slice())
-            .unwrap_or_default();
-        let start = (offset as usize).min(live.len());
-        let n = buf.len().min(live.len() - start);
-        buf[..n].copy_from_slice(&live[start..start + n]);
-        Ok(n)
+        self.file.read_at(buf, offset)
     }
 
     fn write_at(&self, buf: &[u8], offset: u64) -> io::Result<()> {
-        let mut state = self.disk.lock();
-        let node = state.inodes.entry(self.inode).or_default();
-        let end = offset as usize + buf.len();
-        if node.live.len() < end {
-            node.live.resize(end, 0);
-        }
-        node.live[offset as usize..end].copy_from_slice(buf);
-        Ok(())
+        self.file.write_at(buf, offset)
     }
 
     fn sync(&self) -> io::Result<()> {
-        self.disk.lock().sync_file(self.inode);
-        Ok(())
+        match &self.lag {
+            Some(lag) => lag.sync(),
+            None => self.file.sync(),
+        }
     }
 
     fn len(&self) -> io::Result<u64> {
-        let state = self.disk.lock();
-        Ok(state
-            .inodes
-            .get(&self.inode)
-            .map_or(0, |n| n.live.len() as u64))
+        self.file.len()
     }
 }

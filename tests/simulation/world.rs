@@ -17,6 +17,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use tandem::cluster::{ClusterOptions, PeerAddr};
 use tandem::node::Node;
+use tandem::wal::vfs::FaultKind;
 use tandem::wal::WriterMode;
 use tandem::{Db, Error, OpenError, SnapshotPolicyOption};
 use tokio::sync::watch;
@@ -48,6 +49,12 @@ pub struct SimConfig {
     /// Virtual time during which clients call and the nemesis injects faults.
     pub workload: Duration,
     pub faults: bool,
+    /// Faults from the start, while the group forms (otherwise only once it has formed).
+    pub early_faults: bool,
+    /// The whole fault mix: besides power losses (never torn) and partitions, torn power
+    /// losses, `kill -9` and failing disks. Off, the nemesis draws exactly the schedule it drew
+    /// before disk faults existed (so seeds found then replay).
+    pub disk_faults: bool,
     pub honesty: Honesty,
 }
 
@@ -60,6 +67,8 @@ impl SimConfig {
             keys: 3,
             workload: Duration::from_secs(20),
             faults: true,
+            early_faults: false,
+            disk_faults: true,
             honesty: Honesty::Honest,
         }
     }
@@ -169,6 +178,8 @@ struct World {
     violations: Vec<String>,
     /// Term -> the nodes seen leading it, in order.
     leaders: BTreeMap<u64, Vec<u64>>,
+    /// (term, node) -> when that leader was first seen (virtual ms).
+    leader_seen_ms: BTreeMap<(u64, u64), u64>,
     /// Node -> the newest vote (term, node) it was seen holding.
     votes: BTreeMap<u64, (u64, u64)>,
     started: Instant,
@@ -249,6 +260,7 @@ async fn simulate(config: SimConfig, root: PathBuf) -> SimReport {
         faults: Vec::new(),
         violations: Vec::new(),
         leaders: BTreeMap::new(),
+        leader_seen_ms: BTreeMap::new(),
         votes: BTreeMap::new(),
         started,
     }));
@@ -403,9 +415,11 @@ async fn boot(world: &Shared, id: u64) {
 const LEADER_SAMPLE: Duration = Duration::from_millis(5);
 
 /// Watches one incarnation's consensus state. Checked: a node's vote never goes back, not even
-/// across a crash (votes are durable). Recorded: which nodes led each term. openraft 0.9
-/// (without its `single-term-leader` feature) orders leaders by (term, node id), so two nodes
-/// may both lead one term, the higher id superseding the lower; the report counts such terms.
+/// across a crash (votes are durable); and leaders of one term follow each other in increasing
+/// node id. openraft 0.9 (without its `single-term-leader` feature, which would change the
+/// encoding of every log id) orders leaders by (term, node id): two nodes may both lead one
+/// term, the higher id superseding the lower, but a lower id can never win a term a higher id
+/// already won (its voters have moved past it). The report counts terms led by two nodes.
 /// It samples rather than waits on the metrics channel, so it adds no waiter to the channel the
 /// node's own tasks wait on (tokio wakes those in an unseeded random order).
 async fn watch_leaders(
@@ -437,6 +451,22 @@ async fn watch_leaders(
                 let leaders = w.leaders.entry(vote.0).or_default();
                 if !leaders.contains(&id) {
                     leaders.push(id);
+                    let at = at as u64;
+                    // Sampling sees a leader up to one period late; allow two.
+                    let slack = 2 * LEADER_SAMPLE.as_millis() as u64;
+                    let superseded: Vec<(u64, u64)> = w
+                        .leader_seen_ms
+                        .range((vote.0, id + 1)..(vote.0 + 1, 0))
+                        .filter(|(_, seen)| **seen + slack < at)
+                        .map(|((_, other), seen)| (*other, *seen))
+                        .collect();
+                    for (other, seen) in superseded {
+                        w.violations.push(format!(
+                            "node {id} led term {} at {at} ms, after node {other} had led it (seen at {seen} ms)",
+                            vote.0
+                        ));
+                    }
+                    w.leader_seen_ms.insert((vote.0, id), at);
                 }
             }
         }
@@ -444,26 +474,65 @@ async fn watch_leaders(
     }
 }
 
-/// Power loss of node `id`: it stops sending at once, its disk keeps only what was synced.
-fn crash(world: &Shared, id: u64) -> Option<Node> {
+/// How a node goes down.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Loss {
+    /// `kill -9`: the process dies, the kernel keeps every write it made.
+    Process,
+    /// Power loss: the disk keeps only what was synced.
+    Power,
+    /// Power loss during which some unsynced writes reached the disk, the last one torn.
+    TornPower,
+}
+
+/// Node `id` goes down: it stops sending at once, and its disk becomes what the next
+/// incarnation finds.
+fn crash(world: &Shared, id: u64, loss: Loss, rng: &mut StdRng) -> Option<Node> {
     let mut w = lock(world);
     let net = w.net.clone();
     let slot = w.slot(id);
     let node = slot.node.take()?;
     net.kill(id);
-    slot.disk = slot.disk.crash_image();
+    // The image is a new disk without faults: the next incarnation finds a working disk.
+    let mut torn = 0;
+    slot.disk = match loss {
+        Loss::Process => slot.disk.process_image(),
+        Loss::Power => slot.disk.crash_image(),
+        Loss::TornPower => {
+            let (image, files) = slot.disk.torn_crash_image(rng);
+            torn = files;
+            image
+        }
+    };
     slot.death.announce();
+    if torn > 0 {
+        w.note_fault(format!(
+            "  node {id}: {torn} file(s) torn by the power loss"
+        ));
+    }
     Some(node)
+}
+
+/// A power loss, torn or not (even odds; never torn, and no draw, without `torn`).
+fn power_loss(rng: &mut StdRng, torn: bool) -> Loss {
+    if torn && rng.gen_bool(0.5) {
+        Loss::TornPower
+    } else {
+        Loss::Power
+    }
 }
 
 /// Injects one fault at a time until `end`: crashes (one node, or two at once), partitions
 /// (isolation, one-way, flapping), each held for a while and then repaired.
 async fn nemesis(world: &Shared, mut rng: StdRng, end: Instant) {
-    let nodes = lock(world).config.nodes;
-    // Faults start once every node is a voter of the formed group: a crash during formation
-    // meets a known, unfixed race (docs/reliability.md, "Bugs the simulator found");
-    // TANDEM_SIM_EARLY_FAULTS=1 lets them in from the start.
-    if std::env::var("TANDEM_SIM_EARLY_FAULTS").is_err() {
+    let (nodes, early, disk_faults) = {
+        let w = lock(world);
+        (w.config.nodes, w.config.early_faults, w.config.disk_faults)
+    };
+    let kinds = if disk_faults { 8 } else { 5 };
+    // Faults start once every node is a voter of the formed group, unless `early_faults`
+    // (formation under faults has its own test: it found the formation race).
+    if !early {
         while Instant::now() < end && !formed(world) {
             tokio::time::sleep(POLL).await;
         }
@@ -480,20 +549,28 @@ async fn nemesis(world: &Shared, mut rng: StdRng, end: Instant) {
         let a = rng.gen_range(1..=nodes);
         let b = (a + rng.gen_range(1..nodes) - 1) % nodes + 1;
         let net = lock(world).net.clone();
-        match rng.gen_range(0..5) {
+        match rng.gen_range(0..kinds) {
             0 => {
-                lock(world).note_fault(format!("crash node {a} for {} ms", hold.as_millis()));
-                let dead = crash(world, a);
+                let loss = power_loss(&mut rng, disk_faults);
+                lock(world).note_fault(format!(
+                    "crash node {a} ({loss:?}) for {} ms",
+                    hold.as_millis()
+                ));
+                let dead = crash(world, a, loss, &mut rng);
                 drop(dead);
                 tokio::time::sleep(hold).await;
                 boot(world, a).await;
             }
             1 => {
+                let loss = power_loss(&mut rng, disk_faults);
                 lock(world).note_fault(format!(
-                    "power loss on nodes {a} and {b} for {} ms",
+                    "power loss ({loss:?}) on nodes {a} and {b} for {} ms",
                     hold.as_millis()
                 ));
-                let dead = (crash(world, a), crash(world, b));
+                let dead = (
+                    crash(world, a, loss, &mut rng),
+                    crash(world, b, loss, &mut rng),
+                );
                 drop(dead);
                 tokio::time::sleep(hold).await;
                 boot(world, a).await;
@@ -517,6 +594,17 @@ async fn nemesis(world: &Shared, mut rng: StdRng, end: Instant) {
                 tokio::time::sleep(hold).await;
                 net.heal();
             }
+            5 => {
+                lock(world).note_fault(format!(
+                    "kill -9 node {a} (its writes kept) for {} ms",
+                    hold.as_millis()
+                ));
+                let dead = crash(world, a, Loss::Process, &mut rng);
+                drop(dead);
+                tokio::time::sleep(hold).await;
+                boot(world, a).await;
+            }
+            6 | 7 => disk_fault(world, a, hold, &mut rng).await,
             _ => {
                 let period = Duration::from_millis(rng.gen_range(20..300));
                 lock(world).note_fault(format!(
@@ -540,6 +628,55 @@ async fn nemesis(world: &Shared, mut rng: StdRng, end: Instant) {
             }
         }
     }
+}
+
+/// A failing disk on node `a` for `hold`: every write fails (EIO or ENOSPC) or every sync fails
+/// (EIO). Checked meanwhile: the node's WAL counts nothing more as flushed (it must not
+/// acknowledge what it could not make durable). Then the node is restarted, as an operator or
+/// supervisor would restart a node that stopped on an I/O error: after failed writes by a
+/// process restart or a power loss, after a failed sync by a power loss (the kernel may have
+/// dropped the unsynced pages, so nothing unsynced may be trusted).
+async fn disk_fault(world: &Shared, a: u64, hold: Duration, rng: &mut StdRng) {
+    let kind = match rng.gen_range(0..3) {
+        0 => FaultKind::WriteEio,
+        1 => FaultKind::SyncEio,
+        _ => FaultKind::NoSpace,
+    };
+    let flushed_before = {
+        let mut w = lock(world);
+        w.note_fault(format!(
+            "disk of node {a}: {kind:?} for {} ms",
+            hold.as_millis()
+        ));
+        let slot = w.slot(a);
+        let Some(node) = &slot.node else {
+            return;
+        };
+        slot.disk.set_fault(Some(kind));
+        node.status().flushed
+    };
+    tokio::time::sleep(hold).await;
+    {
+        let mut w = lock(world);
+        let slot = w.slot(a);
+        let failures = slot.disk.failures();
+        let flushed = slot.node.as_ref().map(|node| node.status().flushed);
+        if let Some(flushed) = flushed.filter(|f| failures > 0 && *f > flushed_before) {
+            w.violations.push(format!(
+                "node {a}'s WAL counted index {flushed} as flushed after its disk failed ({kind:?}; flushed was {flushed_before})"
+            ));
+        }
+        w.note_fault(format!("  node {a}: {failures} call(s) failed"));
+    }
+    let loss = match kind {
+        FaultKind::SyncEio => power_loss(rng, true),
+        _ if rng.gen_bool(0.5) => Loss::Process,
+        _ => power_loss(rng, true),
+    };
+    lock(world).note_fault(format!("  node {a} restarted ({loss:?})"));
+    let dead = crash(world, a, loss, rng);
+    drop(dead);
+    boot(world, a).await;
 }
 
 /// True when every node is up and lists every node as a voter.
