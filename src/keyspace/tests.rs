@@ -99,24 +99,21 @@ fn digest_sees_values_ttls_and_versions() {
     for (key, value) in [("a", "1"), ("b", "2")] {
         x.insert(
             Slot::new(Bytes::from(key)),
-            Value::String(Bytes::from(value)),
+            Value::String(CompactBytes::from(value)),
             0,
         );
     }
     for (key, value) in [("b", "2"), ("a", "1")] {
         y.insert(
             Slot::new(Bytes::from(key)),
-            Value::String(Bytes::from(value)),
+            Value::String(CompactBytes::from(value)),
             0,
         );
     }
     // Versions differ (1,2 vs 2,1), so pin them to compare shape-independence.
     for ks in [&mut x, &mut y] {
         for (key, version) in [("a", 10), ("b", 11)] {
-            ks.entries
-                .get_mut(&Slot::new(Bytes::from(key)))
-                .unwrap()
-                .version = version;
+            ks.get_mut(&Slot::new(Bytes::from(key))).unwrap().version = version;
         }
     }
     assert_eq!(x.digest(), y.digest());
@@ -355,7 +352,11 @@ fn top_level_map_matches_a_reference_model() {
                 } else {
                     0
                 };
-                ks.insert(slot, Value::String(Bytes::from(value.clone())), expiry_ms);
+                ks.insert(
+                    slot,
+                    Value::String(CompactBytes::from(value.clone())),
+                    expiry_ms,
+                );
                 model.insert(key, (value, expiry_ms));
             }
             5..=6 => {
@@ -398,7 +399,7 @@ fn top_level_map_matches_a_reference_model() {
         let expected: Vec<_> = model.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
         assert_eq!(got, expected, "seed {seed}");
         // Slot order: the iteration order depends only on the key set.
-        let slots: Vec<&Slot> = ks.entries().map(|(slot, _)| slot).collect();
+        let slots: Vec<&StoredSlot> = ks.entries().map(|(slot, _)| slot).collect();
         assert!(
             slots.windows(2).all(|pair| pair[0] < pair[1]),
             "seed {seed}"
@@ -415,7 +416,7 @@ fn top_level_map_matches_a_reference_model() {
             .into_iter()
             .map(|key| {
                 (
-                    ks.entries.get(&Slot::new(key.clone())).unwrap().expiry_ms,
+                    ks.get(&Slot::new(key.clone())).unwrap().expiry_ms,
                     key.to_vec(),
                 )
             })
@@ -485,10 +486,7 @@ fn digest_does_not_depend_on_the_hash_encoding() {
     run(&mut grown, 0, &["HDEL", "h", "tmp"]);
     // The histories differ in length: pin the versions, which the digest covers.
     for ks in [&mut packed, &mut grown] {
-        ks.entries
-            .get_mut(&Slot::new(Bytes::from("h")))
-            .unwrap()
-            .version = 100;
+        ks.get_mut(&Slot::new(Bytes::from("h"))).unwrap().version = 100;
         ks.set_version_counter(100);
     }
     let encoding = |ks: &mut Keyspace| run(ks, 0, &["OBJECT", "ENCODING", "h"]);
