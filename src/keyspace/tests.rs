@@ -524,14 +524,23 @@ fn records_and_digest_follow_the_layout_across_string_representations() {
     // (key, tag, expiry_ms, payload); the header's version is read back at the end.
     let mut expected: Vec<(Vec<u8>, u8, u64, Vec<u8>)> = Vec::new();
     let text = |len: usize, seed: u8| -> Vec<u8> {
-        (0..len).map(|i| b'a' + (i as u8).wrapping_add(seed) % 26).collect()
+        (0..len)
+            .map(|i| b'a' + (i as u8).wrapping_add(seed) % 26)
+            .collect()
     };
     let mut ks = Keyspace::new();
     // Strings: every representation boundary, for the key and for the value.
-    for (n, len) in [0, 1, 22, 23, 24, 100, 4096, 4097, 70_000].into_iter().enumerate() {
+    for (n, len) in [0, 1, 22, 23, 24, 100, 4096, 4097, 70_000]
+        .into_iter()
+        .enumerate()
+    {
         let key = text(len.min(40), n as u8);
         let value = text(len, n as u8 + 1);
-        let args = [Bytes::from("SET"), Bytes::from(key.clone()), Bytes::from(value.clone())];
+        let args = [
+            Bytes::from("SET"),
+            Bytes::from(key.clone()),
+            Bytes::from(value.clone()),
+        ];
         let cmd = Command::parse(&args).expect("SET parses");
         cmd.apply(&mut ks, &mut crate::command::Cx::new(0, 0));
         let mut payload = Vec::new();
