@@ -1162,7 +1162,7 @@ pub enum ObjectQuestion {
 ///
 /// | type   | encoding        | structure                                                      |
 /// |--------|-----------------|----------------------------------------------------------------|
-/// | string | `raw`           | one byte buffer, also for integers (no `int`, no `embstr`)     |
+/// | string | `raw`           | inline up to 23 bytes, else one buffer (no `int`, no `embstr`) |
 /// | list   | `rrbtree`       | persistent RRB tree of element chunks                          |
 /// | hash   | `btree`         | persistent B-trees: field to value, and insertion order        |
 /// | set    | `indexedvector` | persistent vector of members plus a B-tree index into it       |
