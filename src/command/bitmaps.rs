@@ -16,7 +16,7 @@ use super::{
     is_option, parse_i64, parse_i64_strict, string_at, Args, Command, CommandError, CommandSpec,
     Cx, Flags, Group, KeySpec, Reply, STRING_BYTES_MAX,
 };
-use crate::keyspace::{Entry, Keyspace, Slot, Value};
+use crate::keyspace::{CompactBytes, Entry, Keyspace, Slot, Value};
 
 const READ_FAST: Flags = Flags::READONLY.union(Flags::FAST);
 const READ_MANY: Flags = Flags::READONLY.union(Flags::READS_MANY);
@@ -95,7 +95,7 @@ impl SetBit {
             if self.value {
                 created[byte] |= mask;
             }
-            ks.insert(slot, Value::String(created.freeze()), 0);
+            ks.insert(slot, Value::String(CompactBytes::from_edited(created)), 0);
             return Ok(Reply::Integer(0));
         };
         let old = bit_at(current, self.offset);
@@ -487,7 +487,9 @@ impl BitOp {
         let sources = self
             .sources
             .iter()
-            .map(|key| Ok(string_at(ks, &Slot::new(key.clone()), cx.now_ms)?.cloned()))
+            .map(|key| {
+                Ok(string_at(ks, &Slot::new(key.clone()), cx.now_ms)?.map(CompactBytes::to_bytes))
+            })
             .collect::<Result<Vec<Option<Bytes>>, CommandError>>()?;
         let len = sources.iter().flatten().map(Bytes::len).max().unwrap_or(0);
         let destination = Slot::new(self.destination.clone());
@@ -524,7 +526,7 @@ impl BitOp {
                 }
             }
         }
-        ks.insert(destination, Value::String(Bytes::from(result)), 0);
+        ks.insert(destination, Value::String(Bytes::from(result).into()), 0);
         Ok(Reply::Integer(len as i64))
     }
 }
@@ -827,7 +829,7 @@ impl BitField {
         let slot = Slot::new(self.key.clone());
         let created = match ks.live(&slot, cx.now_ms) {
             None => {
-                ks.insert(slot.clone(), Value::String(Bytes::new()), 0);
+                ks.insert(slot.clone(), Value::String(CompactBytes::new()), 0);
                 true
             }
             Some(Entry {

@@ -18,7 +18,7 @@ use super::{
     is_option, parse_i64, Args, Categories, Command, CommandError, CommandSpec, Cx, Flags, Group,
     KeySpec, Reply,
 };
-use crate::keyspace::{glob_match, Keyspace, Slot, Value};
+use crate::keyspace::{glob_match, CompactBytes, Keyspace, Slot, Value};
 
 /// SCAN's default COUNT, as in Redis.
 const SCAN_COUNT_DEFAULT: u64 = 10;
@@ -586,7 +586,7 @@ impl Keys {
                     !entry.is_expired(cx.now_ms)
                         && (pattern[..] == b"*"[..] || glob_match(pattern, &slot.key))
                 })
-                .map(|(slot, _)| Reply::bulk(&slot.key))
+                .map(|(slot, _)| Reply::Bulk(slot.key.to_bytes()))
                 .collect(),
         ))
     }
@@ -705,7 +705,7 @@ impl Scan {
                     continue;
                 }
             }
-            keys.push(Reply::bulk(&slot.key));
+            keys.push(Reply::Bulk(slot.key.to_bytes()));
         }
         Ok(Reply::Array(vec![
             Reply::Bulk(Bytes::from(next_cursor.to_string())),
@@ -1045,7 +1045,7 @@ impl RandomKey {
             let shift = 64 - bits;
             for _ in 0..RANDOM_DRAWS_MAX {
                 let bucket = cx.random_below(1u64 << bits);
-                let live: Vec<&Bytes> = ks
+                let live: Vec<&CompactBytes> = ks
                     .entries_from(&Slot::first_with_hash(bucket << shift))
                     .take_while(|(slot, _)| slot.hash >> shift == bucket)
                     .filter(|(_, entry)| !entry.is_expired(now_ms))
@@ -1053,7 +1053,9 @@ impl RandomKey {
                     .collect();
                 let count = live.len() as u64;
                 if cx.random_below(RANDOM_ACCEPT_KEYS) < count.min(RANDOM_ACCEPT_KEYS) {
-                    return Ok(Reply::bulk(live[cx.random_below(count) as usize]));
+                    return Ok(Reply::Bulk(
+                        live[cx.random_below(count) as usize].to_bytes(),
+                    ));
                 }
             }
         }
@@ -1065,7 +1067,7 @@ impl RandomKey {
         let index = cx.random_below(count) as usize;
         Ok(live()
             .nth(index)
-            .map_or(Reply::Nil, |(slot, _)| Reply::bulk(&slot.key)))
+            .map_or(Reply::Nil, |(slot, _)| Reply::Bulk(slot.key.to_bytes())))
     }
 }
 
@@ -1160,7 +1162,7 @@ pub enum ObjectQuestion {
 ///
 /// | type   | encoding        | structure                                                      |
 /// |--------|-----------------|----------------------------------------------------------------|
-/// | string | `raw`           | one byte buffer, also for integers (no `int`, no `embstr`)     |
+/// | string | `raw`           | inline up to 23 bytes, else one buffer (no `int`, no `embstr`) |
 /// | list   | `rrbtree`       | persistent RRB tree of element chunks                          |
 /// | hash   | `btree`         | persistent B-trees: field to value, and insertion order        |
 /// | set    | `indexedvector` | persistent vector of members plus a B-tree index into it       |

@@ -30,7 +30,7 @@ mod zsets;
 
 use bytes::Bytes;
 
-use crate::keyspace::{Entry, HashValue, Keyspace, Slot, Value, ZSet};
+use crate::keyspace::{CompactBytes, Entry, HashValue, Keyspace, Slot, Value, ZSet};
 
 pub use crate::keyspace::ListEnd;
 pub use crate::keyspace::{KeyVersion, ScoreBound, ScoreEnd, WaiterId};
@@ -560,7 +560,7 @@ fn string_at<'a>(
     ks: &'a Keyspace,
     slot: &Slot,
     now_ms: u64,
-) -> Result<Option<&'a Bytes>, CommandError> {
+) -> Result<Option<&'a CompactBytes>, CommandError> {
     match ks.live(slot, now_ms) {
         None => Ok(None),
         Some(Entry {
@@ -603,6 +603,11 @@ fn zset_at<'a>(
 
 fn bulk_or_nil(value: Option<&Bytes>) -> Reply {
     value.map_or(Reply::Nil, Reply::bulk)
+}
+
+/// A stored string as a bulk reply, or nil.
+fn string_or_nil(value: Option<&CompactBytes>) -> Reply {
+    value.map_or(Reply::Nil, |value| Reply::Bulk(value.to_bytes()))
 }
 
 /// Splits `args` into (a, b) pairs; the caller has checked the count is even.

@@ -372,7 +372,7 @@ impl Source<'_> {
         match self {
             Source::List(list) => list.iter().cloned().collect(),
             Source::Set(set) => set.iter().cloned().collect(),
-            Source::ZSet(zset) => zset.iter().map(|(member, _)| member.clone()).collect(),
+            Source::ZSet(zset) => zset.iter().map(|(member, _)| member.to_bytes()).collect(),
             Source::Empty => Vec::new(),
         }
     }
@@ -391,12 +391,12 @@ impl Source<'_> {
             }
             (Source::ZSet(zset), SortOrder::Ascending) => zset
                 .range_by_rank(window)
-                .map(|(member, _)| member.clone())
+                .map(|(member, _)| member.to_bytes())
                 .collect(),
             (Source::ZSet(zset), SortOrder::Descending) => {
                 let mut elements: Vec<Bytes> = zset
                     .range_by_rank(mirrored)
-                    .map(|(member, _)| member.clone())
+                    .map(|(member, _)| member.to_bytes())
                     .collect();
                 elements.reverse();
                 elements
@@ -583,7 +583,7 @@ fn lookup_by_pattern(
     key.extend_from_slice(&pattern[star + 1..key_end]);
     let entry = ks.live(&Slot::new(Bytes::from(key)), now_ms)?;
     match (&entry.value, field) {
-        (Value::String(value), None) => Some(value.clone()),
+        (Value::String(value), None) => Some(value.to_bytes()),
         (Value::Hash(hash), Some(field)) => hash.get(field).map(Bytes::copy_from_slice),
         _ => None,
     }

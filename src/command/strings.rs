@@ -15,10 +15,10 @@ use serde::{Deserialize, Serialize};
 pub use long_double::LongDouble;
 
 use super::{
-    bulk_or_nil, is_option, pairs, parse_i64, parse_i64_strict, string_at, Args, Command,
+    is_option, pairs, parse_i64, parse_i64_strict, string_at, string_or_nil, Args, Command,
     CommandError, CommandSpec, Cx, Flags, Group, KeySpec, Reply, STRING_BYTES_MAX,
 };
-use crate::keyspace::{Entry, Keyspace, Slot, Value};
+use crate::keyspace::{CompactBytes, Entry, Keyspace, Slot, Value};
 
 const WRITE_FAST: Flags = Flags::WRITE.union(Flags::FAST);
 const WRITE_DENYOOM: Flags = Flags::WRITE.union(Flags::DENYOOM);
@@ -70,7 +70,7 @@ impl Get {
 
     pub(super) fn read(&self, ks: &Keyspace, cx: &mut Cx) -> Result<Reply, CommandError> {
         let slot = Slot::new(self.key.clone());
-        Ok(bulk_or_nil(string_at(ks, &slot, cx.now_ms)?))
+        Ok(string_or_nil(string_at(ks, &slot, cx.now_ms)?))
     }
 }
 
@@ -165,7 +165,7 @@ impl Set {
         let slot = Slot::new(self.key.clone());
         // SET ... GET on a non-string fails before anything changes.
         let old = if self.return_old {
-            bulk_or_nil(string_at(ks, &slot, now_ms)?)
+            string_or_nil(string_at(ks, &slot, now_ms)?)
         } else {
             Reply::Nil
         };
@@ -239,7 +239,7 @@ pub(super) fn store_string(
     if expiry_ms != 0 && expiry_ms <= now_ms {
         ks.remove(&slot);
     } else {
-        ks.insert(slot, Value::String(value), expiry_ms);
+        ks.insert(slot, Value::String(value.into()), expiry_ms);
     }
 }
 
@@ -275,7 +275,7 @@ impl SetNx {
         if ks.live(&slot, cx.now_ms).is_some() {
             return Ok(Reply::Integer(0));
         }
-        ks.insert(slot, Value::String(self.value.clone()), 0);
+        ks.insert(slot, Value::String(self.value.clone().into()), 0);
         Ok(Reply::Integer(1))
     }
 }
@@ -309,8 +309,8 @@ impl GetSet {
 
     pub(super) fn apply(&self, ks: &mut Keyspace, cx: &mut Cx) -> Result<Reply, CommandError> {
         let slot = Slot::new(self.key.clone());
-        let old = bulk_or_nil(string_at(ks, &slot, cx.now_ms)?);
-        ks.insert(slot, Value::String(self.value.clone()), 0);
+        let old = string_or_nil(string_at(ks, &slot, cx.now_ms)?);
+        ks.insert(slot, Value::String(self.value.clone().into()), 0);
         Ok(old)
     }
 }
@@ -339,7 +339,7 @@ impl GetDel {
 
     pub(super) fn apply(&self, ks: &mut Keyspace, cx: &mut Cx) -> Result<Reply, CommandError> {
         let slot = Slot::new(self.key.clone());
-        let old = bulk_or_nil(string_at(ks, &slot, cx.now_ms)?);
+        let old = string_or_nil(string_at(ks, &slot, cx.now_ms)?);
         if old != Reply::Nil {
             ks.remove(&slot);
         }
@@ -379,7 +379,7 @@ impl MGet {
                 .map(|key| {
                     // MGET answers nil for a key of another type instead of failing.
                     let slot = Slot::new(key.clone());
-                    bulk_or_nil(string_at(ks, &slot, cx.now_ms).ok().flatten())
+                    string_or_nil(string_at(ks, &slot, cx.now_ms).ok().flatten())
                 })
                 .collect(),
         ))
@@ -420,7 +420,11 @@ impl MSet {
 
     pub(super) fn apply(&self, ks: &mut Keyspace, _cx: &mut Cx) -> Result<Reply, CommandError> {
         for (key, value) in &self.pairs {
-            ks.insert(Slot::new(key.clone()), Value::String(value.clone()), 0);
+            ks.insert(
+                Slot::new(key.clone()),
+                Value::String(value.clone().into()),
+                0,
+            );
         }
         Ok(Reply::Ok)
     }
@@ -458,7 +462,11 @@ impl MSetNx {
             return Ok(Reply::Integer(0));
         }
         for (key, value) in &self.pairs {
-            ks.insert(Slot::new(key.clone()), Value::String(value.clone()), 0);
+            ks.insert(
+                Slot::new(key.clone()),
+                Value::String(value.clone().into()),
+                0,
+            );
         }
         Ok(Reply::Integer(1))
     }
@@ -494,7 +502,7 @@ impl Append {
     pub(super) fn apply(&self, ks: &mut Keyspace, cx: &mut Cx) -> Result<Reply, CommandError> {
         let slot = Slot::new(self.key.clone());
         let Some(old) = string_at(ks, &slot, cx.now_ms)? else {
-            ks.insert(slot, Value::String(self.value.clone()), 0);
+            ks.insert(slot, Value::String(self.value.clone().into()), 0);
             return Ok(Reply::Integer(self.value.len() as i64));
         };
         let total_len = old.len() + self.value.len();
@@ -664,7 +672,7 @@ pub(super) fn now_as_i64(now_ms: u64) -> i64 {
 /// Overwrite a live string's bytes, keeping its TTL (APPEND, INCR).
 pub(super) fn replace_string_keep_ttl(ks: &mut Keyspace, slot: &Slot, value: Bytes, now_ms: u64) {
     let expiry_ms = ks.live(slot, now_ms).map_or(0, |entry| entry.expiry_ms);
-    ks.insert(slot.clone(), Value::String(value), expiry_ms);
+    ks.insert(slot.clone(), Value::String(value.into()), expiry_ms);
 }
 
 fn incr_by(ks: &mut Keyspace, key: &Bytes, delta: i64, now_ms: u64) -> Result<Reply, CommandError> {
@@ -703,11 +711,9 @@ pub(super) fn edit_string<R>(
     else {
         return Err(CommandError::internal("edit_string needs a live string"));
     };
-    let mut buffer = std::mem::take(stored)
-        .try_into_mut()
-        .unwrap_or_else(|shared| BytesMut::from(&shared[..]));
+    let mut buffer = stored.take_for_edit();
     let (result, changed) = edit(&mut buffer);
-    *stored = buffer.freeze();
+    *stored = CompactBytes::from_edited(buffer);
     if changed {
         ks.touch(slot);
     }
@@ -922,7 +928,7 @@ impl GetEx {
     pub(super) fn apply(&self, ks: &mut Keyspace, cx: &mut Cx) -> Result<Reply, CommandError> {
         let now_ms = cx.now_ms;
         let slot = Slot::new(self.key.clone());
-        let Some(value) = string_at(ks, &slot, now_ms)?.cloned() else {
+        let Some(value) = string_at(ks, &slot, now_ms)?.map(CompactBytes::to_bytes) else {
             return Ok(Reply::Nil);
         };
         match self.expiry.map_err(|error| error.into_error("getex"))? {
@@ -1029,7 +1035,7 @@ fn substring(
     now_ms: u64,
 ) -> Result<Reply, CommandError> {
     let value = string_at(ks, &Slot::new(key.clone()), now_ms)?
-        .cloned()
+        .map(CompactBytes::to_bytes)
         .unwrap_or_default();
     let len = value.len() as i64;
     if start < 0 && end < 0 && start > end {
@@ -1076,7 +1082,7 @@ impl SetRange {
 
     pub(super) fn apply(&self, ks: &mut Keyspace, cx: &mut Cx) -> Result<Reply, CommandError> {
         let slot = Slot::new(self.key.clone());
-        let old_len = string_at(ks, &slot, cx.now_ms)?.map(Bytes::len);
+        let old_len = string_at(ks, &slot, cx.now_ms)?.map(|value| value.len());
         // Writing nothing changes nothing, whatever the offset.
         if self.value.is_empty() {
             return Ok(Reply::Integer(old_len.unwrap_or(0) as i64));
@@ -1090,7 +1096,7 @@ impl SetRange {
         let Some(old_len) = old_len else {
             let mut created = BytesMut::zeroed(end);
             created[start..].copy_from_slice(&self.value);
-            ks.insert(slot, Value::String(created.freeze()), 0);
+            ks.insert(slot, Value::String(CompactBytes::from_edited(created)), 0);
             return Ok(Reply::Integer(end as i64));
         };
         let len = edit_string(ks, &slot, cx.now_ms, |buffer| {
@@ -1258,7 +1264,7 @@ impl Lcs {
             Some(Entry {
                 value: Value::String(value),
                 ..
-            }) => Ok(value.clone()),
+            }) => Ok(value.to_bytes()),
             Some(_) => Err(CommandError::LcsNotStrings),
         };
         let (a, b) = (lookup(&self.key_a), lookup(&self.key_b));

@@ -24,7 +24,9 @@ use super::{
     parse_i64_strict, zset_at, Args, Command, CommandError, CommandSpec, Cx, Flags, Group, KeySpec,
     Reply, ScoreBound,
 };
-use crate::keyspace::{glob_match, End, Entry, Keyspace, ScoreEnd, Slot, Value, ZSet};
+use crate::keyspace::{
+    glob_match, CompactBytes, End, Entry, Keyspace, ScoreEnd, Slot, Value, ZSet,
+};
 
 const READ_FAST: Flags = Flags::READONLY.union(Flags::FAST);
 const READ_MANY: Flags = Flags::READONLY.union(Flags::READS_MANY);
@@ -157,16 +159,24 @@ fn zset_for_read<'a>(
 
 /// Members, with their scores as doubles when asked: RESP2 flattens the pairs, RESP3 nests
 /// them (Redis 7).
-fn members_reply<'a>(members: impl Iterator<Item = (&'a Bytes, f64)>, with_scores: bool) -> Reply {
+fn members_reply(members: impl Iterator<Item = (Bytes, f64)>, with_scores: bool) -> Reply {
     if with_scores {
         Reply::Pairs(
             members
-                .map(|(member, score)| (Reply::bulk(member), Reply::Double(score)))
+                .map(|(member, score)| (Reply::Bulk(member), Reply::Double(score)))
                 .collect(),
         )
     } else {
-        Reply::Array(members.map(|(member, _)| Reply::bulk(member)).collect())
+        Reply::Array(members.map(|(member, _)| Reply::Bulk(member)).collect())
     }
+}
+
+/// Stored members with their scores, as reply bytes.
+fn stored<'a, I>(members: I) -> impl Iterator<Item = (Bytes, f64)> + 'a
+where
+    I: Iterator<Item = (&'a CompactBytes, f64)> + 'a,
+{
+    members.map(|(member, score)| (member.to_bytes(), score))
 }
 
 // ---- ZADD ----
@@ -758,8 +768,8 @@ fn read_range(ks: &Keyspace, spec: &ZRangeSpec, cx: &Cx) -> Result<Reply, Comman
     };
     let members = zset.range_by_rank(selected_ranks(zset, spec));
     Ok(match spec.order {
-        Order::Forward => members_reply(members, spec.with_scores),
-        Order::Reverse => members_reply(members.rev(), spec.with_scores),
+        Order::Forward => members_reply(stored(members), spec.with_scores),
+        Order::Reverse => members_reply(stored(members.rev()), spec.with_scores),
     })
 }
 
@@ -902,7 +912,7 @@ impl ZRangeStore {
             None => Vec::new(),
             Some(zset) => zset
                 .range_by_rank(selected_ranks(zset, &self.range))
-                .map(|(member, score)| (member.clone(), score))
+                .map(|(member, score)| (member.to_bytes(), score))
                 .collect(),
         };
         // The ranks are walked ascending whatever the order, so `selected` is sorted.
@@ -1372,11 +1382,11 @@ impl<'a> Input<'a> {
     }
 
     /// Members with their scores; a sorted set's in score order.
-    fn members(&self) -> Box<dyn Iterator<Item = (&'a Bytes, f64)> + 'a> {
+    fn members(&self) -> Box<dyn Iterator<Item = (&'a [u8], f64)> + 'a> {
         match self {
             Input::Absent => Box::new(std::iter::empty()),
-            Input::ZSet(zset) => Box::new(zset.iter()),
-            Input::Set { members, .. } => Box::new(members().map(|member| (member, 1.0))),
+            Input::ZSet(zset) => Box::new(zset.iter().map(|(member, score)| (&member[..], score))),
+            Input::Set { members, .. } => Box::new(members().map(|member| (&member[..], 1.0))),
         }
     }
 }
@@ -1577,7 +1587,7 @@ fn combine(
 ) -> Vec<(Bytes, f64)> {
     let mut result: Vec<(Bytes, f64)> = match op {
         SetOp::Union => {
-            let mut scores: BTreeMap<&Bytes, f64> = BTreeMap::new();
+            let mut scores: BTreeMap<&[u8], f64> = BTreeMap::new();
             for index in by_size(inputs) {
                 for (member, score) in inputs[index].members() {
                     let value = weighted(score, args.weights[index]);
@@ -1589,7 +1599,7 @@ fn combine(
             }
             scores
                 .into_iter()
-                .map(|(member, score)| (member.clone(), score))
+                .map(|(member, score)| (Bytes::copy_from_slice(member), score))
                 .collect()
         }
         SetOp::Inter => {
@@ -1605,7 +1615,7 @@ fn combine(
                     // Unlike the first input's, these products may be NaN: `aggregate` decides.
                     aggregate(&mut total, score * args.weights[other], args.aggregate);
                 }
-                result.push((member.clone(), total));
+                result.push((Bytes::copy_from_slice(member), total));
                 if count_only && args.limit != 0 && result.len() as u64 >= args.limit {
                     break;
                 }
@@ -1617,7 +1627,7 @@ fn combine(
             first
                 .members()
                 .filter(|(member, _)| !others.iter().any(|other| other.contains(member)))
-                .map(|(member, score)| (member.clone(), score))
+                .map(|(member, score)| (Bytes::copy_from_slice(member), score))
                 .collect()
         }
     };
@@ -1653,10 +1663,7 @@ fn set_op_reply(
 ) -> Result<Reply, CommandError> {
     let inputs = read_inputs(ks, args, cx.now_ms)?;
     let result = combine(&inputs, args, op, false);
-    Ok(members_reply(
-        result.iter().map(|(member, score)| (member, *score)),
-        args.with_scores,
-    ))
+    Ok(members_reply(result.into_iter(), args.with_scores))
 }
 
 fn set_op_store(
@@ -1897,7 +1904,7 @@ impl ZRandMember {
                 Some(zset) => {
                     let rank = cx.random_below(zset.len() as u64) as usize;
                     let (member, _) = zset.select(rank).expect("rank within the set");
-                    Reply::bulk(member)
+                    Reply::Bulk(member.to_bytes())
                 }
             });
         };
@@ -1921,7 +1928,7 @@ impl ZRandMember {
         let members = ranks
             .into_iter()
             .map(|rank| zset.select(rank).expect("rank within the set"));
-        Ok(members_reply(members, self.with_scores))
+        Ok(members_reply(stored(members), self.with_scores))
     }
 }
 
@@ -2035,7 +2042,7 @@ impl ZScan {
                         continue;
                     }
                 }
-                items.push(Reply::bulk(member));
+                items.push(Reply::Bulk(member.to_bytes()));
                 items.push(Reply::Bulk(Bytes::from(format_double(score))));
             }
         }

@@ -7,8 +7,9 @@ use std::cmp::Ordering;
 
 use bytes::Bytes;
 
+use super::compact_bytes::CompactBytes;
 use super::counted::{CountedMap, SortedBuilder};
-use super::entry::{Entry, Slot, Value};
+use super::entry::{Entry, StoredSlot, Value};
 use super::hash::HashValue;
 use super::list::{ListEnd, ListValue};
 use super::set::SetValue;
@@ -126,7 +127,7 @@ impl Keyspace {
     /// counter (restore it with `set_version_counter`).
     pub fn decode_entry_into(&mut self, record: &[u8]) -> Result<(), KeyspaceError> {
         let (key, entry) = decode_record(record)?;
-        let slot = Slot::new(key);
+        let slot = StoredSlot::new(key);
         if self.entries.contains_key(&slot) {
             return Err(KeyspaceError::DuplicateKey);
         }
@@ -181,9 +182,9 @@ impl Keyspace {
 /// the end. Finish with [`Keyspace::finish_loading`].
 #[derive(Default)]
 pub struct EntryLoader {
-    sorted: SortedBuilder<Slot, Entry>,
-    unsorted: Vec<(Slot, Entry)>,
-    expiries: Vec<(u64, Slot)>,
+    sorted: SortedBuilder<StoredSlot, Entry>,
+    unsorted: Vec<(StoredSlot, Entry)>,
+    expiries: Vec<(u64, StoredSlot)>,
 }
 
 impl EntryLoader {
@@ -194,7 +195,7 @@ impl EntryLoader {
     /// Decodes one record (see [`Keyspace::decode_entry_into`] for what is rejected).
     pub fn push(&mut self, record: &[u8]) -> Result<(), KeyspaceError> {
         let (key, entry) = decode_record(record)?;
-        let slot = Slot::new(key);
+        let slot = StoredSlot::new(key);
         match self.sorted.last().map(|last| last.cmp(&slot)) {
             Some(Ordering::Equal) => return Err(KeyspaceError::DuplicateKey),
             Some(Ordering::Greater) => {
@@ -454,19 +455,25 @@ impl<'a> Reader<'a> {
         let len = self.u32()? as usize;
         Ok(Bytes::copy_from_slice(self.take(len)?))
     }
+
+    /// Like [`Self::bytes`], as a key or string value is stored.
+    fn compact_bytes(&mut self) -> Result<CompactBytes, KeyspaceError> {
+        let len = self.u32()? as usize;
+        Ok(CompactBytes::from_slice(self.take(len)?))
+    }
 }
 
-pub(crate) fn decode_record(record: &[u8]) -> Result<(Bytes, Entry), KeyspaceError> {
+pub(crate) fn decode_record(record: &[u8]) -> Result<(CompactBytes, Entry), KeyspaceError> {
     let mut reader = Reader {
         bytes: record,
         offset: 0,
     };
-    let key = reader.bytes()?;
+    let key = reader.compact_bytes()?;
     let tag = reader.u8()?;
     let expiry_ms = reader.u64()?;
     let version = reader.u64()?;
     let value = match tag {
-        TAG_STRING => Value::String(reader.bytes()?),
+        TAG_STRING => Value::String(reader.compact_bytes()?),
         TAG_HASH => {
             // No pre-allocation from the count: elements are pushed only as
             // their bytes are actually read.
@@ -563,6 +570,7 @@ pub(crate) fn decode_record(record: &[u8]) -> Result<(Bytes, Entry), KeyspaceErr
 
 #[cfg(test)]
 mod list_record_tests {
+    use super::super::Slot;
     use super::*;
 
     fn list_entry(items: &[&[u8]], expiry_ms: u64, version: u64) -> Entry {

@@ -13,7 +13,7 @@
 //!   that has since been removed (it stays a valid bound), so lookups never touch it for data;
 //! - `counts[i]` is the number of entries below `children[i]`, and the tree's `len` their sum;
 //! - every leaf is at the same depth; every node except the root holds at least half its
-//!   maximum (`LEAF_MIN` entries, `BRANCH_MIN` children), and at most the maximum; a root branch
+//!   maximum (`leaf_min` entries, `BRANCH_MIN` children), and at most the maximum; a root branch
 //!   has at least two children, and an empty tree has no root.
 
 use std::cmp::Ordering;
@@ -22,8 +22,35 @@ use std::ops::{Bound, Range, RangeBounds};
 use std::sync::Arc;
 
 /// Entries per leaf at most: wide nodes keep the tree shallow and its scans cache-friendly.
+/// Large entries get fewer (see [`leaf_max`]).
 const LEAF_MAX: usize = 64;
-const LEAF_MIN: usize = LEAF_MAX / 2;
+/// A leaf of large entries holds what fits in this many bytes, room for one more included.
+const LEAF_BYTES_MAX: usize = 4096;
+/// Fewest entries a leaf of large entries holds at most.
+const LEAF_MAX_FLOOR: usize = 16;
+
+/// Entries per leaf at most for entries of type `(K, V)`: [`LEAF_MAX`], unless a leaf of that
+/// many (plus the one it makes room for just before it splits) would spill past
+/// [`LEAF_BYTES_MAX`]; then as many as fit. The allocator rounds a buffer up to its size class
+/// (4608 bytes, 64 top-level pairs of 72 bytes, take a 5120-byte block; 55 fit in 4096), so a
+/// full leaf of large entries would pay a tenth more for the same entries.
+const fn leaf_max<K, V>() -> usize {
+    let pair = std::mem::size_of::<(K, V)>();
+    if pair == 0 || (LEAF_MAX + 1) * pair <= LEAF_BYTES_MAX {
+        return LEAF_MAX;
+    }
+    let fit = LEAF_BYTES_MAX / pair;
+    if fit > LEAF_MAX_FLOOR {
+        fit - 1
+    } else {
+        LEAF_MAX_FLOOR
+    }
+}
+
+/// Entries per leaf at least (except in a root leaf).
+const fn leaf_min<K, V>() -> usize {
+    leaf_max::<K, V>() / 2
+}
 /// Children per branch at most.
 const BRANCH_MAX: usize = 64;
 const BRANCH_MIN: usize = BRANCH_MAX / 2;
@@ -92,14 +119,14 @@ impl<K, V> Node<K, V> {
 
     fn is_underfull(&self) -> bool {
         match self {
-            Node::Leaf(entries) => entries.len() < LEAF_MIN,
+            Node::Leaf(entries) => entries.len() < leaf_min::<K, V>(),
             Node::Branch(branch) => branch.children.len() < BRANCH_MIN,
         }
     }
 
     fn min_width(&self) -> usize {
         match self {
-            Node::Leaf(_) => LEAF_MIN,
+            Node::Leaf(_) => leaf_min::<K, V>(),
             Node::Branch(_) => BRANCH_MIN,
         }
     }
@@ -141,7 +168,7 @@ impl<K: Ord + Clone, V: Clone> CountedMap<K, V> {
         if len == 0 {
             return Self::default();
         }
-        Self::from_leaves(even_chunks(entries, LEAF_MAX), len)
+        Self::from_leaves(even_chunks(entries, leaf_max::<K, V>()), len)
     }
 
     /// Builds the branches above `leaves`: non-empty, ascending across, each within the leaf
@@ -514,9 +541,9 @@ impl<K: Ord + Clone, V: Clone> SortedBuilder<K, V> {
     pub(crate) fn push(&mut self, key: K, value: V) {
         debug_assert!(self.last().is_none_or(|last| *last < key));
         match self.leaves.last_mut() {
-            Some(leaf) if leaf.len() < LEAF_MAX => leaf.push((key, value)),
+            Some(leaf) if leaf.len() < leaf_max::<K, V>() => leaf.push((key, value)),
             _ => {
-                let mut leaf = Vec::with_capacity(LEAF_MAX);
+                let mut leaf = Vec::with_capacity(leaf_max::<K, V>());
                 leaf.push((key, value));
                 self.leaves.push(leaf);
             }
@@ -529,7 +556,7 @@ impl<K: Ord + Clone, V: Clone> SortedBuilder<K, V> {
             return CountedMap::default();
         }
         let count = self.leaves.len();
-        if count >= 2 && self.leaves[count - 1].len() < LEAF_MIN {
+        if count >= 2 && self.leaves[count - 1].len() < leaf_min::<K, V>() {
             // The last leaf is short: share the last two leaves' entries evenly.
             let last = self.leaves.pop().expect("two leaves");
             let mut both = self.leaves.pop().expect("two leaves");
@@ -559,15 +586,16 @@ fn even_chunks<T>(items: Vec<T>, max: usize) -> Vec<Vec<T>> {
 }
 
 /// Makes room for one more entry in a full leaf, growing it by half (at least 4) but never past
-/// `LEAF_MAX + 1` (the size at which it splits). A doubling `Vec` would leave a leaf of 65 with
+/// `leaf_max + 1` (the size at which it splits). A doubling `Vec` would leave a leaf of 65 with
 /// room for 128, and a split half keeping that room: the unused room of leaves is most of the
 /// memory a map of small entries takes (a top-level key is about 100 bytes of leaf).
-fn reserve_leaf_room<T>(entries: &mut Vec<T>) {
+fn reserve_leaf_room<K, V>(entries: &mut Vec<(K, V)>) {
     let len = entries.len();
     if len < entries.capacity() {
         return;
     }
-    let extra = (len / 2).max(4).min(LEAF_MAX + 1 - len.min(LEAF_MAX));
+    let max = leaf_max::<K, V>();
+    let extra = (len / 2).max(4).min(max + 1 - len.min(max));
     entries.reserve_exact(extra);
 }
 
@@ -583,7 +611,7 @@ fn insert_into<K: Ord + Clone, V: Clone>(
             Err(index) => {
                 reserve_leaf_room(entries);
                 entries.insert(index, (key, value));
-                if entries.len() <= LEAF_MAX {
+                if entries.len() <= leaf_max::<K, V>() {
                     return (None, None);
                 }
                 let right = entries.split_off(entries.len() / 2);
@@ -932,7 +960,10 @@ fn check_node<K: Ord + std::fmt::Debug, V>(
     }
     match node {
         Node::Leaf(entries) => {
-            assert!(entries.len() <= LEAF_MAX, "leaf above its maximum");
+            assert!(
+                entries.len() <= leaf_max::<K, V>(),
+                "leaf above its maximum"
+            );
             assert!(entries.windows(2).all(|pair| pair[0].0 < pair[1].0));
             if let (Some(low), Some((first, _))) = (low, entries.first()) {
                 assert!(first >= low, "{first:?} below its separator {low:?}");
@@ -1332,6 +1363,37 @@ mod tests {
         assert_eq!(snapshot.len(), 100_000);
         assert_eq!(snapshot.get(&12_345), None);
         assert_eq!(snapshot.get(&50_000), Some(&25_000));
+    }
+
+    /// Small entries get leaves of 64; the top-level map's 72-byte pairs get as many as fit
+    /// in 4096 bytes with room for one more, so a full leaf is not rounded up to 5120.
+    #[test]
+    fn leaves_of_large_entries_fit_the_allocators_size_class() {
+        use crate::keyspace::{Entry, StoredSlot};
+        use std::mem::size_of;
+        assert_eq!(leaf_max::<u32, u32>(), LEAF_MAX);
+        let top = leaf_max::<StoredSlot, Entry>();
+        assert!(top < LEAF_MAX);
+        assert!((top + 1) * size_of::<(StoredSlot, Entry)>() <= LEAF_BYTES_MAX);
+        assert!((top + 2) * size_of::<(StoredSlot, Entry)>() > LEAF_BYTES_MAX);
+        assert_eq!(leaf_max::<[u8; 1000], ()>(), LEAF_MAX_FLOOR);
+        // A map of such entries keeps its invariants through inserts, removals and a rebuild.
+        let mut map: CountedMap<u64, [u64; 8]> = CountedMap::new();
+        let max = leaf_max::<u64, [u64; 8]>();
+        assert!(max < LEAF_MAX);
+        for i in 0..5000u64 {
+            map.insert(i.wrapping_mul(0x9e37_79b9_7f4a_7c15) % 10_007, [i; 8]);
+        }
+        map.check();
+        assert!(leaf_lengths(&map).iter().all(|&n| n <= max));
+        for i in 0..3000u64 {
+            map.remove(&(i % 10_007));
+        }
+        map.check();
+        let rebuilt = CountedMap::from_sorted(map.iter().map(|(k, v)| (*k, *v)).collect());
+        rebuilt.check();
+        assert!(leaf_lengths(&rebuilt).iter().all(|&n| n <= max));
+        assert_eq!(rebuilt.len(), map.len());
     }
 
     #[test]

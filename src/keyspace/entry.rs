@@ -2,16 +2,20 @@
 //! Invariant: a collection value (hash, list, set, sorted set) is never empty; the writer
 //! that removes the last element removes the key instead.
 
+use std::cmp::Ordering;
+
 use bytes::Bytes;
 use xxhash_rust::xxh3::xxh3_64;
 
+use super::compact_bytes::CompactBytes;
 use super::hash::HashValue;
 use super::list::ListValue;
 use super::set::SetValue;
 use super::stream::StreamValue;
 use super::zset::ZSet;
 
-/// Position of a key in the top-level map: `(xxh3 of the key, key)`.
+/// Position of a key in the top-level map: `(xxh3 of the key, key)`, as commands name it
+/// (the key is a slice of the command's arguments; the map stores a [`StoredSlot`]).
 ///
 /// Ordering by hash first gives a deterministic iteration order that does not
 /// depend on insertion history, and lets SCAN resume from a bare `u64` cursor.
@@ -42,11 +46,44 @@ impl Slot {
     }
 }
 
-/// A stored value. Clone is O(1): strings share their buffer, collections are
+/// A key as the top-level map stores it: the same `(hash, key)` order as [`Slot`], with the
+/// key in a [`CompactBytes`] (inline up to 23 bytes, so a typical key costs no allocation).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) struct StoredSlot {
+    pub(crate) hash: u64,
+    pub(crate) key: CompactBytes,
+}
+
+impl StoredSlot {
+    pub(crate) fn new(key: CompactBytes) -> Self {
+        StoredSlot {
+            hash: xxh3_64(&key),
+            key,
+        }
+    }
+
+    /// The stored form of `slot` (copies its key).
+    pub(crate) fn of(slot: &Slot) -> Self {
+        StoredSlot {
+            hash: slot.hash,
+            key: CompactBytes::from_slice(&slot.key),
+        }
+    }
+
+    /// How this stored slot orders against `slot` (the order of `Slot`'s derived `Ord`).
+    pub(crate) fn cmp_slot(&self, slot: &Slot) -> Ordering {
+        self.hash
+            .cmp(&slot.hash)
+            .then_with(|| self.key.as_slice().cmp(&slot.key[..]))
+    }
+}
+
+/// A stored value. Clone is O(1): strings are inline or share their buffer, collections are
 /// persistent maps that share structure.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) enum Value {
-    String(Bytes),
+    /// Inline up to 23 bytes (no allocation), else one shared buffer; see [`CompactBytes`].
+    String(CompactBytes),
     Hash(HashValue),
     ZSet(ZSet),
     Set(SetValue),

@@ -531,22 +531,26 @@ mod tests {
         assert_eq!(record(&grown), record(&small));
     }
 
-    /// Where a key's bytes go (printed with --nocapture): the value types stay small.
+    /// Where a key's bytes go (printed with --nocapture): the value types stay small, so a
+    /// key's (StoredSlot, Entry) pair in the top-level map is 72 bytes.
     #[test]
     fn sizes_of_the_encodings() {
         use std::mem::size_of;
         println!(
-            "HashValue {} Entry {} Value {} Bytes {} (Bytes, Bytes) {} Slot {}",
+            "HashValue {} Entry {} Value {} CompactBytes {} Bytes {} StoredSlot {} Slot {}",
             size_of::<HashValue>(),
             size_of::<super::super::Entry>(),
             size_of::<super::super::Value>(),
+            size_of::<super::super::CompactBytes>(),
             size_of::<Bytes>(),
-            size_of::<(Bytes, Bytes)>(),
+            size_of::<super::super::StoredSlot>(),
             size_of::<super::super::Slot>(),
         );
         assert!(size_of::<HashValue>() <= 16);
-        // Large variants are boxed, so a key's entry stays small whatever its type.
-        assert!(size_of::<super::super::Value>() <= 40);
-        assert!(size_of::<super::super::Entry>() <= 56);
+        // Large variants are boxed, so a key's entry stays small whatever its type, and a
+        // string's tag fits in the spare values of its inline length byte.
+        assert_eq!(size_of::<super::super::Value>(), 24);
+        assert_eq!(size_of::<super::super::Entry>(), 40);
+        assert_eq!(size_of::<super::super::StoredSlot>(), 32);
     }
 }

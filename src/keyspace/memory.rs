@@ -9,8 +9,8 @@ use std::mem::size_of;
 
 use bytes::Bytes;
 
-use super::entry::{Entry, Slot, Value};
-use super::{HashValue, Keyspace, ListValue, SetValue, ZSet};
+use super::entry::{Entry, Slot, StoredSlot, Value};
+use super::{CompactBytes, HashValue, Keyspace, ListValue, SetValue, ZSet};
 
 /// Allocator bookkeeping and rounding per heap buffer (a typical small-object cost).
 const HEAP_BUFFER_OVERHEAD_BYTES: usize = 16;
@@ -27,6 +27,11 @@ fn heap_bytes(len: usize) -> usize {
 /// A string's buffer.
 fn bytes_heap(bytes: &Bytes) -> usize {
     heap_bytes(bytes.len())
+}
+
+/// A stored key's or string value's buffer: none when it is inline.
+fn compact_heap(bytes: &CompactBytes) -> usize {
+    heap_bytes(bytes.heap_bytes())
 }
 
 /// One entry of an `imbl` ordered map or set holding `inline` bytes per element: B-tree nodes
@@ -74,14 +79,15 @@ impl HashValue {
 
 impl ZSet {
     fn memory_estimate(&self, samples: usize) -> usize {
-        // scores: member → score, and the (score, member) index sharing the member's buffer.
-        let per_member =
-            ord_entry_bytes(size_of::<(Bytes, f64)>()) + ord_entry_bytes(size_of::<(f64, Bytes)>());
+        // The member map ((hash, member) → score) and the (score, member) index, both
+        // `CountedMap`s; a member longer than 23 bytes shares one buffer between them.
+        let per_member = counted_entry_bytes(size_of::<(u64, CompactBytes, f64)>())
+            + counted_entry_bytes(size_of::<(f64, CompactBytes)>());
         sampled(
             self.len(),
             samples,
             self.iter()
-                .map(|(member, _)| per_member + bytes_heap(member)),
+                .map(|(member, _)| per_member + compact_heap(member)),
         )
     }
 }
@@ -118,7 +124,7 @@ impl Value {
     /// What the value owns beyond its inline enum.
     pub(crate) fn memory_estimate(&self, samples: usize) -> usize {
         match self {
-            Value::String(bytes) => bytes_heap(bytes),
+            Value::String(bytes) => compact_heap(bytes),
             Value::Hash(hash) => size_of::<HashValue>() + hash.memory_estimate(samples),
             Value::ZSet(zset) => size_of::<ZSet>() + zset.memory_estimate(samples),
             Value::List(list) => size_of::<ListValue>() + list.memory_estimate(samples),
@@ -131,14 +137,14 @@ impl Value {
 impl Entry {
     /// The key's whole cost: its top-level map entry, its key buffer, its expiry index entry
     /// and its value.
-    pub(crate) fn memory_estimate(&self, key: &Bytes, samples: usize) -> usize {
+    pub(crate) fn memory_estimate(&self, key: &CompactBytes, samples: usize) -> usize {
         let expiry = if self.expiry_ms != 0 {
-            counted_entry_bytes(size_of::<(u64, Slot)>())
+            counted_entry_bytes(size_of::<(u64, StoredSlot)>())
         } else {
             0
         };
-        counted_entry_bytes(size_of::<(Slot, Entry)>())
-            + bytes_heap(key)
+        counted_entry_bytes(size_of::<(StoredSlot, Entry)>())
+            + compact_heap(key)
             + expiry
             + self.value.memory_estimate(samples)
     }
@@ -148,7 +154,7 @@ impl Keyspace {
     /// MEMORY USAGE: the estimated bytes of `key`, None if it is absent at `now_ms`.
     pub(crate) fn memory_usage(&self, key: &Bytes, now_ms: u64, samples: usize) -> Option<usize> {
         self.live(&Slot::new(key.clone()), now_ms)
-            .map(|entry| entry.memory_estimate(key, samples))
+            .map(|entry| entry.memory_estimate(&CompactBytes::from(key), samples))
     }
 
     /// (live keys, their estimated bytes in total), sampling collections as MEMORY USAGE does
@@ -173,15 +179,23 @@ mod tests {
     #[test]
     fn strings_cost_their_buffer_and_their_slot() {
         let mut ks = Keyspace::new();
-        ks.insert(Slot::new(bytes("k")), Value::String(bytes("")), 0);
+        ks.insert(Slot::new(bytes("k")), Value::String(CompactBytes::new()), 0);
         let empty = ks.memory_usage(&bytes("k"), 0, 5).unwrap();
         ks.insert(
             Slot::new(bytes("k")),
-            Value::String(Bytes::from(vec![b'x'; 1000])),
+            Value::String(CompactBytes::from(vec![b'x'; 23])),
+            0,
+        );
+        let inline = ks.memory_usage(&bytes("k"), 0, 5).unwrap();
+        assert_eq!(inline, empty, "up to 23 bytes are inline");
+        ks.insert(
+            Slot::new(bytes("k")),
+            Value::String(CompactBytes::from(vec![b'x'; 1000])),
             0,
         );
         let big = ks.memory_usage(&bytes("k"), 0, 5).unwrap();
-        assert_eq!(big - empty, 1000 + HEAP_BUFFER_OVERHEAD_BYTES);
+        // The buffer: its bytes, its two reference counts and the allocator's share.
+        assert_eq!(big - empty, 1000 + 16 + HEAP_BUFFER_OVERHEAD_BYTES);
         ks.set_expiry(&Slot::new(bytes("k")), 50);
         assert!(
             ks.memory_usage(&bytes("k"), 0, 5).unwrap() > big,

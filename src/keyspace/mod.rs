@@ -6,6 +6,7 @@
 
 mod blocked;
 mod codec;
+mod compact_bytes;
 mod counted;
 mod digest;
 mod entry;
@@ -27,7 +28,8 @@ use counted::CountedMap;
 pub(crate) use blocked::Blocked;
 pub use blocked::{BlockedPop, RegisterError, ScoreEnd, Waiter, WaiterId, BLOCKED_CLIENTS_MAX};
 pub use codec::{EntryLoader, KeyspaceError};
-pub(crate) use entry::{Entry, Slot, Value};
+pub(crate) use compact_bytes::CompactBytes;
+pub(crate) use entry::{Entry, Slot, StoredSlot, Value};
 pub use functions::{FunctionInfo, Libraries, Library, LibraryConflict, FUNCTION_FLAGS};
 pub use glob::glob_match;
 pub(crate) use hash::HashValue;
@@ -57,15 +59,15 @@ pub struct KeyVersion(pub u64);
 /// [`Slot`]): O(log n) lookups, an iteration order that depends only on the set of keys, and
 /// a SCAN cursor that is simply the next hash to visit. Its leaves are vectors sized to what
 /// they hold (up to 64 entries), shared through `Arc` and copied on write, so `clone()` is
-/// O(1) and a snapshot taken from a clone is unaffected by later writes. Keys and small
-/// string values are copied into buffers of their own when stored (see [`compact`]), so a
-/// key never pins the client frame or log entry it arrived in.
+/// O(1) and a snapshot taken from a clone is unaffected by later writes. Keys and string
+/// values are stored as [`CompactBytes`] (inline up to 23 bytes, else a buffer of their own),
+/// so a key never pins the client frame or log entry it arrived in.
 #[derive(Clone, Default)]
 pub struct Keyspace {
-    entries: CountedMap<Slot, Entry>,
+    entries: CountedMap<StoredSlot, Entry>,
     /// `(expiry_ms, slot)` for every entry with an expiry, so purging and
     /// counting expired keys does not scan the whole keyspace.
-    expiries: CountedMap<(u64, Slot), ()>,
+    expiries: CountedMap<(u64, StoredSlot), ()>,
     version_counter: u64,
     /// Clients blocked on keys (replicated: served in apply, kept in snapshots).
     blocked: Blocked,
@@ -108,15 +110,13 @@ impl Keyspace {
             .iter()
             .take_while(|((expiry_ms, _), _)| *expiry_ms <= now_ms)
             .take(count_max)
-            .map(|((_, slot), _)| slot.key.clone())
+            .map(|((_, slot), _)| slot.key.to_bytes())
             .collect()
     }
 
     /// Whether `slot` is stored but expired at `now_ms` (the sweeper will remove it).
     pub(crate) fn contains_expired(&self, slot: &Slot, now_ms: u64) -> bool {
-        self.entries
-            .get(slot)
-            .is_some_and(|entry| entry.is_expired(now_ms))
+        self.get(slot).is_some_and(|entry| entry.is_expired(now_ms))
     }
 
     /// Remove those of `keys` that are still expired at `now_ms`; returns how
@@ -126,7 +126,6 @@ impl Keyspace {
         for key in keys {
             let slot = Slot::new(key.clone());
             let expired = self
-                .entries
                 .get(&slot)
                 .is_some_and(|entry| entry.is_expired(now_ms));
             if expired {
@@ -156,19 +155,33 @@ impl Keyspace {
 
     // ---- crate-internal access used by the command families ----
 
+    /// The entry stored under `slot`, live or expired.
+    fn get(&self, slot: &Slot) -> Option<&Entry> {
+        self.entries
+            .get_by(|stored| stored.cmp_slot(slot))
+            .map(|(_, entry)| entry)
+    }
+
+    /// Mutable access to the entry stored under `slot`, live or expired.
+    fn get_mut(&mut self, slot: &Slot) -> Option<&mut Entry> {
+        self.entries.get_mut_by(|stored| stored.cmp_slot(slot))
+    }
+
+    /// Removes `(expiry_ms, slot)` from the expiry index.
+    fn remove_expiry(&mut self, expiry_ms: u64, slot: &Slot) {
+        self.expiries
+            .remove_by(|(at_ms, stored)| at_ms.cmp(&expiry_ms).then_with(|| stored.cmp_slot(slot)));
+    }
+
     /// The entry for `slot` unless it is missing or expired at `now_ms`.
     pub(crate) fn live(&self, slot: &Slot, now_ms: u64) -> Option<&Entry> {
-        self.entries
-            .get(slot)
-            .filter(|entry| !entry.is_expired(now_ms))
+        self.get(slot).filter(|entry| !entry.is_expired(now_ms))
     }
 
     /// Mutable access to a live entry. The caller must call [`Self::touch`]
     /// if it changes the value (the expiry must go through `set_expiry`).
     pub(crate) fn live_mut(&mut self, slot: &Slot, now_ms: u64) -> Option<&mut Entry> {
-        self.entries
-            .get_mut(slot)
-            .filter(|entry| !entry.is_expired(now_ms))
+        self.get_mut(slot).filter(|entry| !entry.is_expired(now_ms))
     }
 
     /// Advance the version counter and stamp `slot` with the new value.
@@ -176,7 +189,7 @@ impl Keyspace {
         self.signal_blocked(slot);
         self.version_counter += 1;
         let version = self.version_counter;
-        if let Some(entry) = self.entries.get_mut(slot) {
+        if let Some(entry) = self.get_mut(slot) {
             entry.version = version;
         }
     }
@@ -185,14 +198,7 @@ impl Keyspace {
     /// expired), with the given expiry (0 = none) and a fresh version.
     pub(crate) fn insert(&mut self, slot: Slot, value: Value, expiry_ms: u64) {
         self.signal_blocked(&slot);
-        let slot = Slot {
-            hash: slot.hash,
-            key: compact(slot.key),
-        };
-        let value = match value {
-            Value::String(bytes) => Value::String(compact(bytes)),
-            other => other,
-        };
+        let stored = StoredSlot::of(&slot);
         self.version_counter += 1;
         let entry = Entry {
             value,
@@ -200,11 +206,11 @@ impl Keyspace {
             version: self.version_counter,
         };
         if expiry_ms != 0 {
-            self.expiries.insert((expiry_ms, slot.clone()), ());
+            self.expiries.insert((expiry_ms, stored.clone()), ());
         }
-        if let Some(old) = self.entries.insert(slot.clone(), entry) {
+        if let Some(old) = self.entries.insert(stored, entry) {
             if old.expiry_ms != 0 && old.expiry_ms != expiry_ms {
-                self.expiries.remove(&(old.expiry_ms, slot));
+                self.remove_expiry(old.expiry_ms, &slot);
             }
         }
     }
@@ -274,25 +280,25 @@ impl Keyspace {
     /// Remove `slot` (live or expired) and its expiry; returns the entry. A client blocked in
     /// XREADGROUP on the key hears of it (it gets an error, as in Redis).
     pub(crate) fn remove(&mut self, slot: &Slot) -> Option<Entry> {
-        let (_, old) = self.entries.remove(slot)?;
+        let (_, old) = self.entries.remove_by(|stored| stored.cmp_slot(slot))?;
         self.signal_blocked(slot);
         if old.expiry_ms != 0 {
-            self.expiries.remove(&(old.expiry_ms, slot.clone()));
+            self.remove_expiry(old.expiry_ms, slot);
         }
         Some(old)
     }
 
     /// Change the expiry of an existing entry (0 = persist) and bump its version.
     pub(crate) fn set_expiry(&mut self, slot: &Slot, expiry_ms: u64) {
-        let Some(entry) = self.entries.get_mut(slot) else {
+        let Some(entry) = self.get_mut(slot) else {
             return;
         };
         let old_ms = std::mem::replace(&mut entry.expiry_ms, expiry_ms);
         if old_ms != 0 {
-            self.expiries.remove(&(old_ms, slot.clone()));
+            self.remove_expiry(old_ms, slot);
         }
         if expiry_ms != 0 {
-            self.expiries.insert((expiry_ms, slot.clone()), ());
+            self.expiries.insert((expiry_ms, StoredSlot::of(slot)), ());
         }
         self.touch(slot);
     }
@@ -310,12 +316,18 @@ impl Keyspace {
     }
 
     /// All entries in slot order, starting at `from` (inclusive).
-    pub(crate) fn entries_from(&self, from: &Slot) -> impl Iterator<Item = (&Slot, &Entry)> + '_ {
-        self.entries.range(from.clone()..)
+    pub(crate) fn entries_from(
+        &self,
+        from: &Slot,
+    ) -> impl Iterator<Item = (&StoredSlot, &Entry)> + '_ {
+        let start = match self.entries.rank_by(|stored| stored.cmp_slot(from)) {
+            Ok(rank) | Err(rank) => rank,
+        };
+        self.entries.range_by_rank(start..self.entries.len())
     }
 
     /// All entries in slot order.
-    pub(crate) fn entries(&self) -> impl Iterator<Item = (&Slot, &Entry)> + '_ {
+    pub(crate) fn entries(&self) -> impl Iterator<Item = (&StoredSlot, &Entry)> + '_ {
         self.entries.iter()
     }
 
@@ -328,10 +340,11 @@ impl Keyspace {
     }
 }
 
-/// Strings at most this long are copied into a buffer of their own when stored; longer ones
-/// are kept as they came (a large argument is split off the client's read buffer on its own,
-/// and copying it would cost more than the frame around it).
-const COMPACT_COPY_BYTES_MAX: usize = 4096;
+/// Collection elements at most this long are copied into a buffer of their own when stored;
+/// longer ones are kept as they came (a large argument is split off the client's read buffer
+/// on its own, and copying it would cost more than the frame around it). The same bound as
+/// [`CompactBytes`]'s for keys and string values.
+const COMPACT_COPY_BYTES_MAX: usize = compact_bytes::SHARED_BYTES_MAX;
 
 /// `bytes` in a buffer of exactly its length, owned by nobody else: the stored key, value or
 /// collection element then costs its own length, instead of pinning the whole client frame

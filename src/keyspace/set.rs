@@ -49,12 +49,17 @@ impl Member {
 }
 
 /// An unordered set of byte strings with uniformly random picks. See the module docs.
+/// Boxed: an RRB vector is about 64 bytes inline, and every `Value` (so every key's entry) is
+/// as large as its largest variant.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct SetValue {
-    /// Position order: what random picks index into and what a snapshot stores. Boxed: an
-    /// RRB vector is about 64 bytes inline, and every `Value` is as large as its largest
-    /// variant.
-    members: Box<Vector<Member>>,
+    inner: Box<Inner>,
+}
+
+#[derive(Clone, Debug, Default)]
+struct Inner {
+    /// Position order: what random picks index into and what a snapshot stores.
+    members: Vector<Member>,
     /// (hash, member) → position in `members`.
     positions: OrdMap<Member, usize>,
 }
@@ -63,41 +68,45 @@ impl PartialEq for SetValue {
     /// Same members in the same position order: two sets that compare equal make the same
     /// random picks.
     fn eq(&self, other: &Self) -> bool {
-        self.members == other.members
+        self.inner.members == other.inner.members
     }
 }
 
 impl SetValue {
     pub(crate) fn len(&self) -> usize {
-        self.members.len()
+        self.inner.members.len()
     }
 
     pub(crate) fn is_empty(&self) -> bool {
-        self.members.is_empty()
+        self.inner.members.is_empty()
     }
 
     pub(crate) fn contains(&self, member: &Bytes) -> bool {
-        self.positions.contains_key(&Member::new(member.clone()))
+        self.inner
+            .positions
+            .contains_key(&Member::new(member.clone()))
     }
 
     /// Adds `member` at the end of the position order; returns true when it is new.
     pub(crate) fn insert(&mut self, member: Bytes) -> bool {
         let member = Member::new(member);
-        if self.positions.contains_key(&member) {
+        if self.inner.positions.contains_key(&member) {
             return false;
         }
         let member = Member {
             hash: member.hash,
             bytes: super::compact(member.bytes),
         };
-        self.positions.insert(member.clone(), self.members.len());
-        self.members.push_back(member);
+        self.inner
+            .positions
+            .insert(member.clone(), self.inner.members.len());
+        self.inner.members.push_back(member);
         true
     }
 
     /// Removes `member`; returns true when it was present.
     pub(crate) fn remove(&mut self, member: &Bytes) -> bool {
-        match self.positions.remove(&Member::new(member.clone())) {
+        match self.inner.positions.remove(&Member::new(member.clone())) {
             Some(position) => {
                 self.fill_hole(position);
                 true
@@ -109,13 +118,13 @@ impl SetValue {
     /// The member at `position` (< len) of the position order: with a uniformly random
     /// position, a uniformly random member.
     pub(crate) fn member_at(&self, position: usize) -> &Bytes {
-        &self.members[position].bytes
+        &self.inner.members[position].bytes
     }
 
     /// Removes and returns the member at `position` (< len).
     pub(crate) fn remove_at(&mut self, position: usize) -> Bytes {
-        let member = self.members[position].clone();
-        self.positions.remove(&member);
+        let member = self.inner.members[position].clone();
+        self.inner.positions.remove(&member);
         self.fill_hole(position);
         member.bytes
     }
@@ -123,30 +132,32 @@ impl SetValue {
     /// Closes the hole `positions` no longer points to: the last member moves into it.
     fn fill_hole(&mut self, position: usize) {
         let last = self
+            .inner
             .members
             .pop_back()
             .expect("a member was just removed from the index");
-        if position < self.members.len() {
-            self.positions.insert(last.clone(), position);
-            self.members.set(position, last);
+        if position < self.inner.members.len() {
+            self.inner.positions.insert(last.clone(), position);
+            self.inner.members.set(position, last);
         }
     }
 
     /// Members in (hash, member) order: a function of the contents alone.
     pub(crate) fn iter(&self) -> impl Iterator<Item = &Bytes> + '_ {
-        self.positions.keys().map(|member| &member.bytes)
+        self.inner.positions.keys().map(|member| &member.bytes)
     }
 
     /// Members in position order (what a snapshot record stores).
     pub(crate) fn iter_positions(&self) -> impl Iterator<Item = &Bytes> + '_ {
-        self.members.iter().map(|member| &member.bytes)
+        self.inner.members.iter().map(|member| &member.bytes)
     }
 
     /// `(hash, member)` in (hash, member) order, from the first member whose hash is
     /// `>= hash`. SSCAN's cursor is the hash to resume from: a member present for the whole
     /// scan keeps its hash, so it is visited once the scan passes it, whatever else changes.
     pub(crate) fn scan_from(&self, hash: u64) -> impl Iterator<Item = (u64, &Bytes)> + '_ {
-        self.positions
+        self.inner
+            .positions
             .range(Member::first_with_hash(hash)..)
             .map(|(member, _)| (member.hash, &member.bytes))
     }
@@ -179,9 +190,9 @@ mod tests {
 
     /// Checks the module invariant: the index and the array agree.
     fn assert_consistent(set: &SetValue) {
-        assert_eq!(set.members.len(), set.positions.len());
-        for (position, member) in set.members.iter().enumerate() {
-            assert_eq!(set.positions.get(member), Some(&position));
+        assert_eq!(set.inner.members.len(), set.inner.positions.len());
+        for (position, member) in set.inner.members.iter().enumerate() {
+            assert_eq!(set.inner.positions.get(member), Some(&position));
         }
     }
 

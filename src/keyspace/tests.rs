@@ -99,24 +99,21 @@ fn digest_sees_values_ttls_and_versions() {
     for (key, value) in [("a", "1"), ("b", "2")] {
         x.insert(
             Slot::new(Bytes::from(key)),
-            Value::String(Bytes::from(value)),
+            Value::String(CompactBytes::from(value)),
             0,
         );
     }
     for (key, value) in [("b", "2"), ("a", "1")] {
         y.insert(
             Slot::new(Bytes::from(key)),
-            Value::String(Bytes::from(value)),
+            Value::String(CompactBytes::from(value)),
             0,
         );
     }
     // Versions differ (1,2 vs 2,1), so pin them to compare shape-independence.
     for ks in [&mut x, &mut y] {
         for (key, version) in [("a", 10), ("b", 11)] {
-            ks.entries
-                .get_mut(&Slot::new(Bytes::from(key)))
-                .unwrap()
-                .version = version;
+            ks.get_mut(&Slot::new(Bytes::from(key))).unwrap().version = version;
         }
     }
     assert_eq!(x.digest(), y.digest());
@@ -355,7 +352,11 @@ fn top_level_map_matches_a_reference_model() {
                 } else {
                     0
                 };
-                ks.insert(slot, Value::String(Bytes::from(value.clone())), expiry_ms);
+                ks.insert(
+                    slot,
+                    Value::String(CompactBytes::from(value.clone())),
+                    expiry_ms,
+                );
                 model.insert(key, (value, expiry_ms));
             }
             5..=6 => {
@@ -398,7 +399,7 @@ fn top_level_map_matches_a_reference_model() {
         let expected: Vec<_> = model.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
         assert_eq!(got, expected, "seed {seed}");
         // Slot order: the iteration order depends only on the key set.
-        let slots: Vec<&Slot> = ks.entries().map(|(slot, _)| slot).collect();
+        let slots: Vec<&StoredSlot> = ks.entries().map(|(slot, _)| slot).collect();
         assert!(
             slots.windows(2).all(|pair| pair[0] < pair[1]),
             "seed {seed}"
@@ -415,7 +416,7 @@ fn top_level_map_matches_a_reference_model() {
             .into_iter()
             .map(|key| {
                 (
-                    ks.entries.get(&Slot::new(key.clone())).unwrap().expiry_ms,
+                    ks.get(&Slot::new(key.clone())).unwrap().expiry_ms,
                     key.to_vec(),
                 )
             })
@@ -485,10 +486,7 @@ fn digest_does_not_depend_on_the_hash_encoding() {
     run(&mut grown, 0, &["HDEL", "h", "tmp"]);
     // The histories differ in length: pin the versions, which the digest covers.
     for ks in [&mut packed, &mut grown] {
-        ks.entries
-            .get_mut(&Slot::new(Bytes::from("h")))
-            .unwrap()
-            .version = 100;
+        ks.get_mut(&Slot::new(Bytes::from("h"))).unwrap().version = 100;
         ks.set_version_counter(100);
     }
     let encoding = |ks: &mut Keyspace| run(ks, 0, &["OBJECT", "ENCODING", "h"]);
@@ -510,4 +508,115 @@ fn seed() -> u64 {
         .ok()
         .and_then(|text| text.parse().ok())
         .unwrap_or(0x5EED_0021)
+}
+
+/// The snapshot records and the digest are drawn from the documented byte layout
+/// (docs/formats.md), whatever in-memory form a key, string or member takes: inline (up to 23
+/// bytes), its own buffer (24 to 4096), a kept `Bytes` (longer), or a string edited in place.
+/// The expected records here are written out by hand, so a change of representation that
+/// leaked into a record, and so into the digest replicas compare, fails this test.
+#[test]
+fn records_and_digest_follow_the_layout_across_string_representations() {
+    fn put(out: &mut Vec<u8>, bytes: &[u8]) {
+        out.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
+        out.extend_from_slice(bytes);
+    }
+    // (key, tag, expiry_ms, payload); the header's version is read back at the end.
+    let mut expected: Vec<(Vec<u8>, u8, u64, Vec<u8>)> = Vec::new();
+    let text = |len: usize, seed: u8| -> Vec<u8> {
+        (0..len)
+            .map(|i| b'a' + (i as u8).wrapping_add(seed) % 26)
+            .collect()
+    };
+    let mut ks = Keyspace::new();
+    // Strings: every representation boundary, for the key and for the value.
+    for (n, len) in [0, 1, 22, 23, 24, 100, 4096, 4097, 70_000]
+        .into_iter()
+        .enumerate()
+    {
+        let key = text(len.min(40), n as u8);
+        let value = text(len, n as u8 + 1);
+        let args = [
+            Bytes::from("SET"),
+            Bytes::from(key.clone()),
+            Bytes::from(value.clone()),
+        ];
+        let cmd = Command::parse(&args).expect("SET parses");
+        cmd.apply(&mut ks, &mut crate::command::Cx::new(0, 0));
+        let mut payload = Vec::new();
+        put(&mut payload, &value);
+        expected.push((key, 0, 0, payload));
+    }
+    // A string edited in place (kept with spare room) and one with a TTL.
+    run(&mut ks, 0, &["SETRANGE", "edited", "30", "xyz"]);
+    run(&mut ks, 0, &["APPEND", "edited", "!"]);
+    let mut edited = vec![0u8; 30];
+    edited.extend_from_slice(b"xyz!");
+    let mut payload = Vec::new();
+    put(&mut payload, &edited);
+    expected.push((b"edited".to_vec(), 0, 0, payload));
+    run(&mut ks, 0, &["SET", "ttl", "v", "PXAT", "99000"]);
+    let mut payload = Vec::new();
+    put(&mut payload, b"v");
+    expected.push((b"ttl".to_vec(), 0, 99_000, payload));
+    // A sorted set whose members straddle the inline bound, and a packed hash.
+    let short = text(23, 3);
+    let long = text(24, 4);
+    let score_args = [
+        Bytes::from("ZADD"),
+        Bytes::from("z"),
+        Bytes::from("2.5"),
+        Bytes::from(short.clone()),
+        Bytes::from("-1"),
+        Bytes::from(long.clone()),
+    ];
+    Command::parse(&score_args)
+        .expect("ZADD parses")
+        .apply(&mut ks, &mut crate::command::Cx::new(0, 0));
+    let mut payload = 2u32.to_le_bytes().to_vec();
+    for (score, member) in [(-1.0f64, &long), (2.5, &short)] {
+        payload.extend_from_slice(&score.to_bits().to_le_bytes());
+        put(&mut payload, member);
+    }
+    expected.push((b"z".to_vec(), 2, 0, payload));
+    run(&mut ks, 0, &["HSET", "h", "f1", "v1", "f2", "v2"]);
+    let mut payload = 2u32.to_le_bytes().to_vec();
+    for item in [b"f1", b"v1", b"f2", b"v2"] {
+        put(&mut payload, item);
+    }
+    expected.push((b"h".to_vec(), 1, 0, payload));
+    let mut expected: Vec<Vec<u8>> = expected
+        .into_iter()
+        .map(|(key, tag, expiry_ms, payload)| {
+            let version = ks.version(&key, 0).0;
+            assert_ne!(version, 0, "{key:?} is stored");
+            let mut record = Vec::new();
+            put(&mut record, &key);
+            record.push(tag);
+            record.extend_from_slice(&expiry_ms.to_le_bytes());
+            record.extend_from_slice(&version.to_le_bytes());
+            record.extend_from_slice(&payload);
+            record
+        })
+        .collect();
+
+    let records = encoded(&ks);
+    let mut sorted = records.clone();
+    sorted.sort();
+    expected.sort();
+    assert_eq!(sorted, expected);
+    // The digest: the record count, each record prefixed by its length in slot order, then
+    // the version counter (docs/formats.md).
+    let mut hasher = xxhash_rust::xxh3::Xxh3Default::new();
+    hasher.update(&(records.len() as u64).to_le_bytes());
+    for record in &records {
+        hasher.update(&(record.len() as u64).to_le_bytes());
+        hasher.update(record);
+    }
+    hasher.update(&ks.version_counter().to_le_bytes());
+    assert_eq!(ks.digest(), hasher.digest128());
+    // A reload (every string copied into its stored form) encodes and digests the same.
+    let restored = restore(&records, ks.version_counter());
+    assert_eq!(encoded(&restored), records);
+    assert_eq!(restored.digest(), ks.digest());
 }

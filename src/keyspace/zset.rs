@@ -13,20 +13,21 @@ use std::ops::{Bound, Range};
 use bytes::Bytes;
 use xxhash_rust::xxh3::xxh3_64;
 
+use super::compact_bytes::CompactBytes;
 use super::counted::{CountedMap, Iter};
 
 /// A member's place in the score index.
 #[derive(Clone, Debug)]
 pub(crate) struct ScoreKey {
     pub(crate) score: f64,
-    pub(crate) member: Bytes,
+    pub(crate) member: CompactBytes,
 }
 
 /// A member's place in the member map: by hash first, so ZSCAN can resume from a hash.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 struct MemberSlot {
     hash: u64,
-    member: Bytes,
+    member: CompactBytes,
 }
 
 /// Redis's score order: scores compare with `<`/`==`, so -0.0 and 0.0 tie
@@ -77,8 +78,15 @@ pub(crate) enum End {
     Max,
 }
 
+/// Boxed: a `Value` is as large as its largest variant, and two maps inline would make every
+/// key's entry 8 bytes larger (see `sizes_of_the_encodings` in hash.rs).
 #[derive(Clone, Debug, Default)]
 pub(crate) struct ZSet {
+    maps: Box<Maps>,
+}
+
+#[derive(Clone, Debug, Default)]
+struct Maps {
     /// member → score, in (hash, member) order.
     members: CountedMap<MemberSlot, f64>,
     /// Every member in (score, member) order, with ranks.
@@ -97,9 +105,9 @@ impl PartialEq for ZSet {
 
 /// Members with their scores, from an index range.
 pub(crate) type Members<'a> =
-    std::iter::Map<Iter<'a, ScoreKey, ()>, fn((&'a ScoreKey, &'a ())) -> (&'a Bytes, f64)>;
+    std::iter::Map<Iter<'a, ScoreKey, ()>, fn((&'a ScoreKey, &'a ())) -> (&'a CompactBytes, f64)>;
 
-fn as_pair<'a>((key, _): (&'a ScoreKey, &'a ())) -> (&'a Bytes, f64) {
+fn as_pair<'a>((key, _): (&'a ScoreKey, &'a ())) -> (&'a CompactBytes, f64) {
     (&key.member, key.score)
 }
 
@@ -112,11 +120,11 @@ fn cmp_slot(slot: &MemberSlot, hash: u64, member: &[u8]) -> Ordering {
 
 impl ZSet {
     pub(crate) fn len(&self) -> usize {
-        self.index.len()
+        self.maps.index.len()
     }
 
     pub(crate) fn is_empty(&self) -> bool {
-        self.index.is_empty()
+        self.maps.index.is_empty()
     }
 
     /// A sorted set from members in strictly ascending (score, member) order, scores never
@@ -125,6 +133,7 @@ impl ZSet {
         let mut slots: Vec<(MemberSlot, f64)> = Vec::with_capacity(members.len());
         let mut keys: Vec<(ScoreKey, ())> = Vec::with_capacity(members.len());
         for (member, score) in members {
+            let member = CompactBytes::from(member);
             debug_assert!(!score.is_nan());
             let score = if score == 0.0 { 0.0 } else { score };
             let hash = xxh3_64(&member);
@@ -139,14 +148,17 @@ impl ZSet {
         }
         slots.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         ZSet {
-            members: CountedMap::from_sorted(slots),
-            index: CountedMap::from_sorted(keys),
+            maps: Box::new(Maps {
+                members: CountedMap::from_sorted(slots),
+                index: CountedMap::from_sorted(keys),
+            }),
         }
     }
 
     pub(crate) fn score(&self, member: &[u8]) -> Option<f64> {
         let hash = xxh3_64(member);
-        self.members
+        self.maps
+            .members
             .get_by(|slot| cmp_slot(slot, hash, member))
             .map(|(_, score)| *score)
     }
@@ -156,9 +168,9 @@ impl ZSet {
         debug_assert!(!score.is_nan());
         // -0 is stored as 0, as Redis's compact sorted sets do, so ZSCORE never shows "-0".
         let score = if score == 0.0 { 0.0 } else { score };
-        let member = super::compact(member);
+        let member = CompactBytes::from(member);
         let hash = xxh3_64(&member);
-        let previous = self.members.insert(
+        let previous = self.maps.members.insert(
             MemberSlot {
                 hash,
                 member: member.clone(),
@@ -169,18 +181,22 @@ impl ZSet {
             if old.to_bits() == score.to_bits() {
                 return previous;
             }
-            self.index.remove_by(|key| key.cmp_to(old, &member));
+            self.maps.index.remove_by(|key| key.cmp_to(old, &member));
         }
-        self.index.insert(ScoreKey { score, member }, ());
+        self.maps.index.insert(ScoreKey { score, member }, ());
         previous
     }
 
     /// Removes `member`; returns true when it was present.
     pub(crate) fn remove(&mut self, member: &[u8]) -> bool {
         let hash = xxh3_64(member);
-        match self.members.remove_by(|slot| cmp_slot(slot, hash, member)) {
+        match self
+            .maps
+            .members
+            .remove_by(|slot| cmp_slot(slot, hash, member))
+        {
             Some((_, score)) => {
-                self.index.remove_by(|key| key.cmp_to(score, member));
+                self.maps.index.remove_by(|key| key.cmp_to(score, member));
                 true
             }
             None => false,
@@ -190,12 +206,15 @@ impl ZSet {
     /// 0-based position in score order, O(log n).
     pub(crate) fn rank(&self, member: &[u8]) -> Option<usize> {
         let score = self.score(member)?;
-        self.index.rank_by(|key| key.cmp_to(score, member)).ok()
+        self.maps
+            .index
+            .rank_by(|key| key.cmp_to(score, member))
+            .ok()
     }
 
     /// The member at `rank` in score order.
-    pub(crate) fn select(&self, rank: usize) -> Option<(&Bytes, f64)> {
-        self.index.select(rank).map(as_pair)
+    pub(crate) fn select(&self, rank: usize) -> Option<(&CompactBytes, f64)> {
+        self.maps.index.select(rank).map(as_pair)
     }
 
     /// Members in ascending (score, member) order.
@@ -205,20 +224,23 @@ impl ZSet {
 
     /// The members at ranks `ranks` (clamped), ascending; double-ended. O(log n) to start.
     pub(crate) fn range_by_rank(&self, ranks: Range<usize>) -> Members<'_> {
-        self.index.range_by_rank(ranks).map(as_pair as fn(_) -> _)
+        self.maps
+            .index
+            .range_by_rank(ranks)
+            .map(as_pair as fn(_) -> _)
     }
 
     /// The ranks of the members whose score lies within `[min, max]` (honouring exclusivity),
     /// O(log n). Empty when the range is empty, as Redis decides it.
     pub(crate) fn score_ranks(&self, min: ScoreBound, max: ScoreBound) -> Range<usize> {
-        let start = self.index.count_while(|key| {
+        let start = self.maps.index.count_while(|key| {
             if min.exclusive {
                 key.score <= min.value
             } else {
                 key.score < min.value
             }
         });
-        let end = self.index.count_while(|key| {
+        let end = self.maps.index.count_while(|key| {
             if max.exclusive {
                 key.score < max.value
             } else {
@@ -231,12 +253,12 @@ impl ZSet {
     /// The ranks of the members within the member bounds, O(log n). As in Redis, this assumes
     /// every member has the same score; otherwise the result is some (unspecified) range.
     pub(crate) fn lex_ranks(&self, min: Bound<&[u8]>, max: Bound<&[u8]>) -> Range<usize> {
-        let start = self.index.count_while(|key| match min {
+        let start = self.maps.index.count_while(|key| match min {
             Bound::Included(min) => key.member[..] < *min,
             Bound::Excluded(min) => key.member[..] <= *min,
             Bound::Unbounded => false,
         });
-        let end = self.index.count_while(|key| match max {
+        let end = self.maps.index.count_while(|key| match max {
             Bound::Included(max) => key.member[..] <= *max,
             Bound::Excluded(max) => key.member[..] < *max,
             Bound::Unbounded => true,
@@ -247,21 +269,23 @@ impl ZSet {
     /// Removes and returns the member at `end` of the score order.
     pub(crate) fn pop(&mut self, end: End) -> Option<(Bytes, f64)> {
         let (key, ()) = match end {
-            End::Min => self.index.pop_first()?,
-            End::Max => self.index.pop_last()?,
+            End::Min => self.maps.index.pop_first()?,
+            End::Max => self.maps.index.pop_last()?,
         };
         let hash = xxh3_64(&key.member);
-        self.members
+        self.maps
+            .members
             .remove_by(|slot| cmp_slot(slot, hash, &key.member));
-        Some((key.member, key.score))
+        Some((key.member.to_bytes(), key.score))
     }
 
     /// Removes the members at ranks `ranks` (clamped); returns how many.
     pub(crate) fn remove_ranks(&mut self, ranks: Range<usize>) -> usize {
-        let removed = self.index.remove_range_by_rank(ranks);
+        let removed = self.maps.index.remove_range_by_rank(ranks);
         for (key, ()) in &removed {
             let hash = xxh3_64(&key.member);
-            self.members
+            self.maps
+                .members
                 .remove_by(|slot| cmp_slot(slot, hash, &key.member));
         }
         removed.len()
@@ -269,10 +293,14 @@ impl ZSet {
 
     /// Members in (hash, member) order starting at the first whose hash is `>= hash`: ZSCAN's
     /// walk. Yields (hash, member, score).
-    pub(crate) fn scan_from(&self, hash: u64) -> impl Iterator<Item = (u64, &Bytes, f64)> + '_ {
-        let start = self.members.count_while(|slot| slot.hash < hash);
-        self.members
-            .range_by_rank(start..self.members.len())
+    pub(crate) fn scan_from(
+        &self,
+        hash: u64,
+    ) -> impl Iterator<Item = (u64, &CompactBytes, f64)> + '_ {
+        let start = self.maps.members.count_while(|slot| slot.hash < hash);
+        self.maps
+            .members
+            .range_by_rank(start..self.maps.members.len())
             .map(|(slot, score)| (slot.hash, &slot.member, *score))
     }
 }
@@ -298,7 +326,7 @@ mod tests {
         assert_eq!(zset.score(b"d").map(f64::to_bits), Some(0.0f64.to_bits()));
         zset.insert(Bytes::from("a"), 0.5);
         assert_eq!(zset.rank(b"a"), Some(1));
-        assert_eq!(zset.select(3), Some((&Bytes::from("b"), 2.0)));
+        assert_eq!(zset.select(3), Some((&CompactBytes::from("b"), 2.0)));
         assert_eq!(zset.score_ranks(bound(0.5, false), bound(2.0, true)), 1..3);
         assert_eq!(zset.score_ranks(bound(2.0, true), bound(2.0, false)), 4..4);
         assert_eq!(zset.score_ranks(bound(3.0, false), bound(1.0, false)), 4..4);
