@@ -60,6 +60,44 @@ fn eval_and_evalsha_over_a_real_socket() {
     assert_eq!(raw.cmd(&["GET", "k"]), "$1\r\nv\r\n");
 }
 
+/// `script-instructions-max-<class>` gives each priority class its own budget: the leader
+/// writes a non-default one into the script's log entry, so a bulk client's runaway script is
+/// stopped sooner while a normal client's same script completes.
+#[test]
+fn each_priority_class_has_its_own_instruction_budget() {
+    let server = Tandem::start("scripting-budget", &[]);
+    let mut normal = server.raw();
+    let mut bulk = server.raw();
+    assert_eq!(bulk.cmd(&["CLIENT", "PRIORITY", "bulk"]), "+OK\r\n");
+    assert_eq!(
+        normal.cmd(&["CONFIG", "GET", "script-instructions-max-bulk"]),
+        "*2\r\n$28\r\nscript-instructions-max-bulk\r\n$9\r\n100000000\r\n"
+    );
+    assert!(normal
+        .cmd(&["CONFIG", "SET", "script-instructions-max-bulk", "5"])
+        .starts_with("-ERR"));
+    assert_eq!(
+        normal.cmd(&["CONFIG", "SET", "script-instructions-max-bulk", "200000"]),
+        "+OK\r\n"
+    );
+    // About 4 million instructions: over the bulk budget, well under the default.
+    let script = "redis.call('incr', 'n') local i = 0 while i < 1000000 do i = i + 1 end return i";
+    let reply = bulk.cmd(&["EVAL", script, "0"]);
+    assert!(
+        reply.starts_with("-ERR Script killed: it ran more than 200000 Lua instructions"),
+        "{reply}"
+    );
+    assert_eq!(normal.cmd(&["EVAL", script, "0"]), ":1000000\r\n");
+    // Both writes before the loops are kept, as after any script error.
+    assert_eq!(normal.cmd(&["GET", "n"]), "$1\r\n2\r\n");
+    // Back to the default: the bulk client's script completes too.
+    assert_eq!(
+        normal.cmd(&["CONFIG", "SET", "script-instructions-max-bulk", "100000000"]),
+        "+OK\r\n"
+    );
+    assert_eq!(bulk.cmd(&["EVAL", script, "0"]), ":1000000\r\n");
+}
+
 /// A script cached with SCRIPT LOAD is replicated state: after the leader is killed, EVALSHA
 /// runs it on the new leader, and every replica ends digest-equal after scripts that draw
 /// random numbers, read TIME and sometimes fail after a write.

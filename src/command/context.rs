@@ -36,6 +36,9 @@ pub struct Cx {
     /// The limits the leader was under when it accepted this op (carried in the log entry,
     /// never measured at apply): scripts refuse the calls they forbid.
     limits: Limits,
+    /// Lua instructions a script of this op may run (the leader's setting for the caller's
+    /// priority class, carried in the log entry); None: the default budget.
+    instruction_budget: Option<u64>,
     /// Set for a script run outside the log ([`super::scripting::RunningScript`]): it is then
     /// bounded by SCRIPT KILL instead of the instruction budget, and (speculative) stops at
     /// its first write call. None at apply.
@@ -159,6 +162,7 @@ impl Cx {
             caller: None,
             denials: Vec::new(),
             limits: Limits::default(),
+            instruction_budget: None,
             script: None,
             calls: Vec::new(),
             applying: None,
@@ -221,6 +225,18 @@ impl Cx {
     /// The limits the leader was under when it accepted the op being applied.
     pub fn limits(&self) -> Limits {
         self.limits
+    }
+
+    /// Sets the instruction budget of the op being applied's scripts (None: the default);
+    /// returns the previous one, to restore.
+    pub fn set_instruction_budget(&mut self, instructions: Option<u64>) -> Option<u64> {
+        std::mem::replace(&mut self.instruction_budget, instructions)
+    }
+
+    /// Lua instructions a script applied now may run.
+    pub fn instruction_budget(&self) -> u64 {
+        self.instruction_budget
+            .unwrap_or(super::scripting::SCRIPT_INSTRUCTIONS_MAX)
     }
 
     /// Sets the user scripts run as (None: unchecked); returns the previous one.

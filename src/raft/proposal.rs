@@ -187,6 +187,14 @@ pub enum Op {
         limits: crate::command::Limits,
         op: Box<Op>,
     },
+    /// An op that runs a script, from a client whose priority class has its own instruction
+    /// budget on the leader (`script-instructions-max-<class>`, when not the default): every
+    /// replica stops its scripts after `instructions` Lua instructions. Ops without it run
+    /// under the default budget.
+    UnderBudget {
+        instructions: u64,
+        op: Box<Op>,
+    },
 }
 
 impl Op {
@@ -195,9 +203,10 @@ impl Op {
         match self {
             Op::Command(command) => command.runs_script(),
             Op::Transaction(transaction) => transaction.commands.iter().any(|c| c.runs_script()),
-            Op::InSession { op, .. } | Op::AsUser { op, .. } | Op::UnderLimits { op, .. } => {
-                op.runs_script()
-            }
+            Op::InSession { op, .. }
+            | Op::AsUser { op, .. }
+            | Op::UnderLimits { op, .. }
+            | Op::UnderBudget { op, .. } => op.runs_script(),
             _ => false,
         }
     }

@@ -316,6 +316,12 @@ pub(crate) fn apply_op(keyspace: &mut Keyspace, op: &Op, cx: &mut Cx) -> Reply {
             cx.set_limits(outer);
             reply
         }
+        Op::UnderBudget { instructions, op } => {
+            let outer = cx.set_instruction_budget(Some(*instructions));
+            let reply = apply_op(keyspace, op, cx);
+            cx.set_instruction_budget(outer);
+            reply
+        }
         Op::Acl(change) => match keyspace.users_mut().change(change) {
             Ok(_) if !matches!(change, crate::keyspace::UserChange::DelUsers(_)) => Reply::Ok,
             Ok(removed) => Reply::Integer(removed as i64),

@@ -128,7 +128,8 @@ impl Connection {
     /// `op`, run as this connection's user if it runs a script: the commands the script
     /// calls are checked at apply, against the users as of its log entry. A script accepted
     /// while over `maxmemory` or short of replicas also carries those limits
-    /// ([`Op::UnderLimits`]), so every replica refuses the same calls in it.
+    /// ([`Op::UnderLimits`]), so every replica refuses the same calls in it; and a client
+    /// whose priority class has its own instruction budget carries it ([`Op::UnderBudget`]).
     pub(crate) fn as_caller(&self, op: Op) -> Op {
         if !op.runs_script() {
             return op;
@@ -141,13 +142,24 @@ impl Connection {
             over_memory: self.over_maxmemory(),
             too_few_replicas: self.too_few_replicas(),
         };
-        if limits.any() {
+        let op = if limits.any() {
             Op::UnderLimits {
                 limits,
                 op: Box::new(op),
             }
         } else {
             op
+        };
+        // The default budget is not written: entries stay readable by builds without the
+        // variant (a rolling upgrade) until an operator sets a class's budget.
+        let instructions = self.shared.live.script_instructions_max(self.class());
+        if instructions == crate::command::SCRIPT_INSTRUCTIONS_MAX {
+            op
+        } else {
+            Op::UnderBudget {
+                instructions,
+                op: Box::new(op),
+            }
         }
     }
 

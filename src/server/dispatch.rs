@@ -78,6 +78,13 @@ impl Connection {
             }
         }
         if let Some(text) = self.busy_refusal(spec, &args) {
+            // As Redis rejects a command: an EXEC refused while busy discards the transaction
+            // (EXECABORT with the reason); any other refused command fails it.
+            if spec.name == "exec" && self.multi.is_some() {
+                self.end_transaction();
+                let text = format!("EXECABORT Transaction discarded because of: {text}");
+                return self.error(Some(spec.name), text).await;
+            }
             self.fail_transaction();
             return self.error(Some(spec.name), text).await;
         }

@@ -54,9 +54,17 @@ enum Live {
     /// `busy-reply-threshold` (`lua-time-limit`): after this many ms a script run outside the
     /// log makes the node answer BUSY.
     BusyReplyThresholdMs,
+    /// `script-instructions-max-<class>`: the Lua instructions a script from a client of that
+    /// priority class may run at apply (carried in its log entry when not the default).
+    ScriptInstructionsMaxCritical,
+    ScriptInstructionsMaxNormal,
+    ScriptInstructionsMaxBulk,
 }
 
-const LIVE_COUNT: usize = 13;
+const LIVE_COUNT: usize = 16;
+/// The smallest instruction budget CONFIG SET accepts: the budget hook runs every 10,000
+/// instructions, so a smaller one would not be honoured exactly.
+const SCRIPT_INSTRUCTIONS_MIN: i64 = 10_000;
 /// Redis's `busy-reply-threshold` default, in milliseconds.
 const BUSY_REPLY_THRESHOLD_MS_DEFAULT: i64 = 5_000;
 
@@ -270,6 +278,21 @@ const PARAMS: &[Param] = &[
         check: int(0, i64::MAX),
         kind: Kind::Live(Live::BusyReplyThresholdMs),
     },
+    live(
+        "script-instructions-max-critical",
+        int(SCRIPT_INSTRUCTIONS_MIN, i64::MAX),
+        Live::ScriptInstructionsMaxCritical,
+    ),
+    live(
+        "script-instructions-max-normal",
+        int(SCRIPT_INSTRUCTIONS_MIN, i64::MAX),
+        Live::ScriptInstructionsMaxNormal,
+    ),
+    live(
+        "script-instructions-max-bulk",
+        int(SCRIPT_INSTRUCTIONS_MIN, i64::MAX),
+        Live::ScriptInstructionsMaxBulk,
+    ),
     inert("maxmemory-samples", None, int(1, 64), "5"),
     inert("lfu-log-factor", None, int(0, INT_MAX), "10"),
     inert("lfu-decay-time", None, int(0, INT_MAX), "1"),
@@ -418,6 +441,10 @@ impl LiveConfig {
         initial[Live::AcllogLenMax as usize] = super::acl::LOG_ENTRIES_MAX as i64;
         initial[Live::LatencyThresholdMs as usize] = 0;
         initial[Live::BusyReplyThresholdMs as usize] = BUSY_REPLY_THRESHOLD_MS_DEFAULT;
+        let budget = i64::try_from(crate::command::SCRIPT_INSTRUCTIONS_MAX).unwrap_or(i64::MAX);
+        initial[Live::ScriptInstructionsMaxCritical as usize] = budget;
+        initial[Live::ScriptInstructionsMaxNormal as usize] = budget;
+        initial[Live::ScriptInstructionsMaxBulk as usize] = budget;
         initial[Live::MaxmemoryBytes as usize] = 0;
         initial[Live::MinReplicasToWrite as usize] = 0;
         initial[Live::MinReplicasMaxLagSecs as usize] = MIN_REPLICAS_MAX_LAG_SECS_DEFAULT;
@@ -552,6 +579,17 @@ impl LiveConfig {
     /// (`busy-reply-threshold`, `lua-time-limit`).
     pub(crate) fn busy_reply_threshold(&self) -> Duration {
         Duration::from_millis(self.load(Live::BusyReplyThresholdMs).max(0) as u64)
+    }
+
+    /// Lua instructions a script from a client of `class` may run at apply
+    /// (`script-instructions-max-<class>`).
+    pub(crate) fn script_instructions_max(&self, class: crate::node::Class) -> u64 {
+        let setting = match class {
+            crate::node::Class::Critical => Live::ScriptInstructionsMaxCritical,
+            crate::node::Class::Normal => Live::ScriptInstructionsMaxNormal,
+            crate::node::Class::Bulk => Live::ScriptInstructionsMaxBulk,
+        };
+        u64::try_from(self.load(setting)).unwrap_or(crate::command::SCRIPT_INSTRUCTIONS_MAX)
     }
 
     /// Refuse writes that may grow memory when the process is over this many bytes; None = no

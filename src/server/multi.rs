@@ -175,7 +175,7 @@ impl Connection {
         self.reply(Some("multi"), Reply::Ok).await
     }
 
-    fn end_transaction(&mut self) {
+    pub(crate) fn end_transaction(&mut self) {
         self.multi = None;
         self.multi_failed = false;
         self.watches.clear();

@@ -73,8 +73,11 @@ impl Connection {
         if self.script_in_flight() {
             return None;
         }
-        // A script that wrote when it last ran here goes straight to the log.
-        let writer_id = spec.is_write().then(|| script_id(spec, args));
+        // A script that wrote when it last ran here goes straight to the log. Only EVAL and
+        // EVALSHA: their body or SHA names the code, where a function name can be loaded
+        // again with other code (FUNCTION LOAD REPLACE).
+        let writer_id = (spec.is_write() && kind == crate::command::ScriptKind::Eval)
+            .then(|| script_id(spec, args));
         if writer_id.is_some_and(|id| self.shared.scripts.known_writer(id)) {
             return None;
         }
@@ -164,7 +167,7 @@ impl Connection {
 }
 
 /// Identifies a script call for [`crate::command::RunningScripts::note_writer`]: the command
-/// name and its first argument (EVAL's body, EVALSHA's SHA, FCALL's function name).
+/// name and its first argument (EVAL's body, EVALSHA's SHA).
 fn script_id(spec: &CommandSpec, args: &[Bytes]) -> u64 {
     let mut id = Vec::with_capacity(spec.name.len() + 1 + args.get(1).map_or(0, |a| a.len()));
     id.extend_from_slice(spec.name.as_bytes());

@@ -17,7 +17,8 @@ use super::running::{RunningScript, ScriptKind};
 use crate::command::{Command, CommandError, Cx, Flags, Reply, ScriptCall};
 use crate::keyspace::{sha1_hex, Keyspace};
 
-/// Lua instructions one script may run before it is stopped with [`budget_error`]. Counted by a
+/// Lua instructions one script may run before it is stopped with [`budget_error`], unless the
+/// leader set another budget for the caller's priority class (`Op::UnderBudget`). Counted by a
 /// hook, so every replica stops the same script at the same instruction. Lua 5.1 runs roughly
 /// 100-300 million simple instructions a second, so this is well under a second of apply.
 pub const SCRIPT_INSTRUCTIONS_MAX: u64 = 100_000_000;
@@ -32,10 +33,10 @@ const COUNTED_MARK: &str = "ignore_error_stats_update";
 /// Deepest table nesting converted to a reply (deeper levels are an error).
 const REPLY_DEPTH_MAX: usize = 100;
 
-/// The error a script gets when it exhausts its instruction budget.
-pub fn budget_error() -> String {
+/// The error a script gets when it exhausts its budget of `max` instructions.
+pub fn budget_error(max: u64) -> String {
     format!(
-        "ERR Script killed: it ran more than {SCRIPT_INSTRUCTIONS_MAX} Lua instructions \
+        "ERR Script killed: it ran more than {max} Lua instructions \
          (Tandem's deterministic limit; writes it made before are kept)"
     )
 }
@@ -211,8 +212,14 @@ fn run_inner(
             .map_err(lua_err)?;
     }
 
-    let exhausted =
-        install_budget(&lua, budget_error(), cx.running_script().cloned()).map_err(lua_err)?;
+    let budget_max = cx.instruction_budget();
+    let exhausted = install_budget(
+        &lua,
+        budget_max,
+        budget_error(budget_max),
+        cx.running_script().cloned(),
+    )
+    .map_err(lua_err)?;
     let kind = match program {
         Program::Script { .. } => ScriptKind::Eval,
         Program::Function { .. } => ScriptKind::Function,
@@ -371,7 +378,7 @@ fn run_inner(
         result
     });
     match exhausted.stop.get() {
-        Some(Stop::Budget) => return Err(budget_error()),
+        Some(Stop::Budget) => return Err(budget_error(budget_max)),
         Some(Stop::Killed) => return Err(killed_error(kind)),
         // The reply is void (the caller sends the command to the log): any text will do.
         Some(Stop::NeedsLog) => return Err("ERR the script called a write command".into()),
@@ -383,16 +390,17 @@ fn run_inner(
     }
 }
 
-/// Counts instructions with a hook; past [`SCRIPT_INSTRUCTIONS_MAX`] it raises `message` (and
-/// keeps raising it). With `script` (a run outside the log) nothing is counted: the hook
+/// Counts instructions with a hook; past `max` it raises `message` (and keeps raising it). With `script` (a run outside the log) nothing is counted: the hook
 /// raises once the script is killed. The returned budget says whether and why it stopped.
 fn install_budget(
     lua: &Lua,
+    max: u64,
     message: String,
     script: Option<Arc<RunningScript>>,
 ) -> mlua::Result<Rc<Budget>> {
     let budget = Rc::new(Budget {
         executed: Cell::new(0),
+        max,
         stop: Cell::new(None),
         message,
         script,
@@ -411,7 +419,7 @@ fn install_budget(
 /// Why a script was stopped before it returned.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Stop {
-    /// It ran past [`SCRIPT_INSTRUCTIONS_MAX`] (at apply).
+    /// It ran past its instruction budget (at apply).
     Budget,
     /// SCRIPT KILL or FUNCTION KILL (a run outside the log).
     Killed,
@@ -424,13 +432,15 @@ enum Stop {
 /// of Lua is); or, for a run outside the log, whether it was killed.
 struct Budget {
     executed: Cell<u64>,
+    /// Instructions allowed.
+    max: u64,
     stop: Cell<Option<Stop>>,
     message: String,
     script: Option<Arc<RunningScript>>,
 }
 
 impl Budget {
-    /// Adds `instructions`; an error once past [`SCRIPT_INSTRUCTIONS_MAX`], or once killed
+    /// Adds `instructions`; an error once past the budget's `max`, or once killed
     /// (outside the log), and on every later call.
     fn charge(&self, instructions: u64) -> mlua::Result<()> {
         if let Some(stop) = self.stop.get() {
@@ -445,7 +455,7 @@ impl Budget {
             }
             None => {
                 self.executed.set(self.executed.get() + instructions);
-                if self.executed.get() > SCRIPT_INSTRUCTIONS_MAX {
+                if self.executed.get() > self.max {
                     self.stop.set(Some(Stop::Budget));
                     return Err(self.error(Stop::Budget));
                 }
@@ -546,8 +556,13 @@ pub fn load_library(code: &[u8]) -> Result<Registered, String> {
         }
         Err(other) => return Err(other.to_string()),
     };
-    let exhausted = install_budget(&lua, "FUNCTION LOAD timeout".to_string(), None)
-        .map_err(|e| format!("ERR {e}"))?;
+    let exhausted = install_budget(
+        &lua,
+        SCRIPT_INSTRUCTIONS_MAX,
+        "FUNCTION LOAD timeout".to_string(),
+        None,
+    )
+    .map_err(|e| format!("ERR {e}"))?;
     let outcome = (|| -> mlua::Result<Result<Registered, String>> {
         let loader: mlua::Function = lua
             .load(LOAD_LIBRARY)

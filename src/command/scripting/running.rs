@@ -134,7 +134,7 @@ pub struct RunningScripts {
     /// How many are registered: lets [`RunningScripts::busy`] skip the lock when none run.
     count: AtomicUsize,
     scripts: Mutex<Vec<Arc<RunningScript>>>,
-    /// Scripts (a hash of the command name and the body, SHA or function name) whose run
+    /// Scripts (a hash of the command name and the body or SHA) whose run
     /// outside the log reached a write call. They go to the log directly from then on: a
     /// script that writes would otherwise run twice up to its first write on every call.
     writers: Mutex<HashSet<u64>>,
