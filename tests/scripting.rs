@@ -33,6 +33,15 @@ fn eval_and_evalsha_over_a_real_socket() {
         raw.cmd(&["EVALSHA", "ffd632c7d33e571e9f24556ebed26c3479a87130", "0"]),
         "-NOSCRIPT No matching script. Please use EVAL.\r\n"
     );
+    // The struct library, as Redis gives scripts.
+    assert_eq!(
+        raw.cmd(&[
+            "EVAL",
+            "return {struct.unpack('>I2 s', struct.pack('>I2 s', 513, 'ab'))}",
+            "0"
+        ]),
+        "*3\r\n:513\r\n$2\r\nab\r\n:6\r\n"
+    );
     assert_eq!(
         raw.cmd(&["EVAL", "return {1, 'a', {ok='fine'}, false}", "0"]),
         "*4\r\n:1\r\n$1\r\na\r\n+fine\r\n$-1\r\n"

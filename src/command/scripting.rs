@@ -17,6 +17,7 @@ mod functions;
 mod libs;
 mod msgpack;
 mod running;
+mod structlib;
 
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};

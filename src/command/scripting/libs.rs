@@ -9,11 +9,12 @@ use std::rc::Rc;
 
 use mlua::{LightUserData, Lua, Table, Value, Variadic};
 
-/// Installs `bit` and `cjson` as globals of `lua`.
+/// Installs `bit`, `cjson`, `cmsgpack` and `struct` as globals of `lua`.
 pub fn install(lua: &Lua) -> mlua::Result<()> {
     install_bit(lua)?;
     install_cjson(lua)?;
     super::msgpack::install(lua)?;
+    super::structlib::install(lua)?;
     Ok(())
 }
 
