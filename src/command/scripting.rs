@@ -185,28 +185,13 @@ fn run_script(
 /// are not cached, functions that do not exist and malformed shebangs are not refused here:
 /// running them gives their own error.
 pub fn refused_over_maxmemory(command: &Command, ks: &Keyspace) -> bool {
-    let refused = |flags: Option<Vec<String>>| match flags {
-        None => false,
-        Some(flags) => !flags
-            .iter()
-            .any(|flag| flag == "no-writes" || flag == "allow-oom"),
-    };
     match command {
-        Command::Eval(eval) => engine::script_flags(&eval.body).is_ok_and(refused),
-        Command::EvalSha(eval) => cached_body(ks, &eval.sha)
-            .is_ok_and(|(body, _)| engine::script_flags(&body).is_ok_and(refused)),
-        Command::FCall(call) => ks
-            .functions()
-            .function(&String::from_utf8_lossy(&call.function))
-            .is_some_and(|(_, function)| {
-                !function.has_flag("no-writes") && !function.has_flag("allow-oom")
-            }),
         // FUNCTION LOAD and RESTORE add code (Redis flags those subcommands denyoom).
         Command::Function(function) => matches!(
             function.request,
             FunctionRequest::Load { .. } | FunctionRequest::Restore { .. }
         ),
-        _ => false,
+        _ => declares_none_of(command, ks, &["no-writes", "allow-oom"]).unwrap_or(false),
     }
 }
 
@@ -215,19 +200,28 @@ pub fn refused_over_maxmemory(command: &Command, ks: &Keyspace) -> bool {
 /// (not `no-writes`). A script without a shebang starts, and its first write call fails at
 /// apply (`Op::UnderLimits`), as in Redis.
 pub fn refused_without_replicas(command: &Command, ks: &Keyspace) -> bool {
-    let refused = |flags: Option<Vec<String>>| {
-        flags.is_some_and(|flags| !flags.iter().any(|flag| flag == "no-writes"))
+    declares_none_of(command, ks, &["no-writes"]).unwrap_or(true)
+}
+
+/// For a command that runs a script or function (EVAL, EVALSHA, FCALL): whether that code
+/// declares its flags and none of them is in `exempt`. A script without a shebang, one that is
+/// not cached, a malformed shebang or a function that does not exist declare nothing: `false`.
+/// `None` for any other command.
+fn declares_none_of(command: &Command, ks: &Keyspace, exempt: &[&str]) -> Option<bool> {
+    let script = |body: &[u8]| {
+        engine::script_flags(body).is_ok_and(|flags| {
+            flags.is_some_and(|flags| !flags.iter().any(|flag| exempt.contains(&flag.as_str())))
+        })
     };
-    match command {
-        Command::Eval(eval) => engine::script_flags(&eval.body).is_ok_and(refused),
-        Command::EvalSha(eval) => cached_body(ks, &eval.sha)
-            .is_ok_and(|(body, _)| engine::script_flags(&body).is_ok_and(refused)),
+    Some(match command {
+        Command::Eval(eval) => script(&eval.body),
+        Command::EvalSha(eval) => cached_body(ks, &eval.sha).is_ok_and(|(body, _)| script(&body)),
         Command::FCall(call) => ks
             .functions()
             .function(&String::from_utf8_lossy(&call.function))
-            .is_some_and(|(_, function)| !function.has_flag("no-writes")),
-        _ => true,
-    }
+            .is_some_and(|(_, function)| !exempt.iter().any(|flag| function.has_flag(flag))),
+        _ => return None,
+    })
 }
 
 /// EVAL_RO and EVALSHA_RO refuse a script whose shebang does not declare `no-writes`.

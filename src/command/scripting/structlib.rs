@@ -248,23 +248,17 @@ fn pack(lua: &Lua, args: MultiValue) -> mlua::Result<mlua::String> {
                 put_integer(&mut out, number_arg(&args, arg)?, size, format.little);
                 arg += 1;
             }
-            Item::Float => {
-                let n = number_arg(&args, arg)? as f32;
-                arg += 1;
-                if format.little {
-                    out.extend_from_slice(&n.to_le_bytes());
-                } else {
-                    out.extend_from_slice(&n.to_be_bytes());
-                }
-            }
-            Item::Double => {
+            Item::Float | Item::Double => {
                 let n = number_arg(&args, arg)?;
                 arg += 1;
-                if format.little {
-                    out.extend_from_slice(&n.to_le_bytes());
-                } else {
-                    out.extend_from_slice(&n.to_be_bytes());
+                let mut bytes = match item {
+                    Item::Float => (n as f32).to_le_bytes().to_vec(),
+                    _ => n.to_le_bytes().to_vec(),
+                };
+                if !format.little {
+                    bytes.reverse();
                 }
+                out.extend_from_slice(&bytes);
             }
             Item::Chars(size) => {
                 let bytes = string_arg(&args, arg)?;
@@ -316,33 +310,19 @@ fn unpack(lua: &Lua, format: &[u8], data: &[u8], init: Option<i64>) -> mlua::Res
                 values.push(Value::Number(get_integer(bytes, format.little, signed)));
                 pos += size;
             }
-            Item::Float => {
-                let bytes: [u8; 4] = data
-                    .get(pos..pos + 4)
-                    .ok_or_else(short)?
-                    .try_into()
-                    .expect("four bytes");
-                let n = if format.little {
-                    f32::from_le_bytes(bytes)
+            Item::Float | Item::Double => {
+                let size = if item == Item::Float { 4 } else { 8 };
+                let mut bytes = data.get(pos..pos + size).ok_or_else(short)?.to_vec();
+                if !format.little {
+                    bytes.reverse();
+                }
+                let n = if size == 4 {
+                    f64::from(f32::from_le_bytes(bytes.try_into().expect("four bytes")))
                 } else {
-                    f32::from_be_bytes(bytes)
-                };
-                values.push(Value::Number(f64::from(n)));
-                pos += 4;
-            }
-            Item::Double => {
-                let bytes: [u8; 8] = data
-                    .get(pos..pos + 8)
-                    .ok_or_else(short)?
-                    .try_into()
-                    .expect("eight bytes");
-                let n = if format.little {
-                    f64::from_le_bytes(bytes)
-                } else {
-                    f64::from_be_bytes(bytes)
+                    f64::from_le_bytes(bytes.try_into().expect("eight bytes"))
                 };
                 values.push(Value::Number(n));
-                pos += 8;
+                pos += size;
             }
             Item::Chars(size) => {
                 let size = if size == 0 {
