@@ -19,12 +19,13 @@
 //! Real processes on 127.0.0.1; client ports picked by the OS, peer ports below the ephemeral
 //! range.
 
+use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 const SECRET: &str = "failover-bench-secret-0123456789";
@@ -377,20 +378,32 @@ fn soak(root: &Path, length: Duration) {
     let stop = Arc::new(AtomicBool::new(false));
     let ops = Arc::new(AtomicU64::new(0));
     let errors = Arc::new(AtomicU64::new(0));
+    // Every distinct error a client saw (the first time), with the node it was connected to.
+    let error_kinds = Arc::new(Mutex::new(BTreeMap::<String, u64>::new()));
     let addrs: Vec<String> = nodes.iter().map(|n| n.addr.clone()).collect();
     let workers: Vec<_> = (0..clients)
         .map(|worker| {
             let (stop, ops, errors) = (stop.clone(), ops.clone(), errors.clone());
+            let error_kinds = error_kinds.clone();
             let addr = addrs[worker % addrs.len()].clone();
+            let node = addr.clone();
+            let note = move |error: String| {
+                let mut kinds = error_kinds.lock().expect("error kinds");
+                *kinds.entry(format!("{node}: {error}")).or_default() += 1;
+            };
             std::thread::spawn(move || {
                 let client = redis::Client::open(format!("redis://{addr}/")).expect("url");
                 let mut conn = None;
                 let mut n = 0u64;
                 while !stop.load(Ordering::Relaxed) {
                     if conn.is_none() {
-                        conn = client
-                            .get_connection_with_timeout(Duration::from_secs(1))
-                            .ok();
+                        conn = match client.get_connection_with_timeout(Duration::from_secs(1)) {
+                            Ok(conn) => Some(conn),
+                            Err(e) => {
+                                note(format!("connect: {e}"));
+                                None
+                            }
+                        };
                         if conn.is_none() {
                             errors.fetch_add(1, Ordering::Relaxed);
                             std::thread::sleep(Duration::from_millis(50));
@@ -411,7 +424,8 @@ fn soak(root: &Path, length: Duration) {
                         Ok(()) => {
                             ops.fetch_add(1, Ordering::Relaxed);
                         }
-                        Err(_) => {
+                        Err(e) => {
+                            note(format!("{}: {e}", if n % 4 == 3 { "GET" } else { "SET" }));
                             errors.fetch_add(1, Ordering::Relaxed);
                             conn = None;
                         }
@@ -467,6 +481,9 @@ fn soak(root: &Path, length: Duration) {
     let leader_changes: u64 = (0..3).map(|i| after[i].1 - before[i].1).sum();
     for change in &changes_seen {
         println!("  {change}");
+    }
+    for (error, count) in error_kinds.lock().expect("error kinds").iter() {
+        println!("  client error x{count}: {error}");
     }
     let total = ops.load(Ordering::Relaxed);
     println!(

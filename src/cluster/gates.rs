@@ -21,6 +21,9 @@ use crate::raft::{NodeId, NodeInfo, Raft, ReplySender};
 
 type Metrics = openraft::RaftMetrics<NodeId, NodeInfo>;
 
+/// The pause between two leadership confirmations for reads when one missed a quorum.
+const READ_CONFIRM_RETRY: Duration = Duration::from_millis(10);
+
 #[derive(Default)]
 struct ReadGateState {
     running: bool,
@@ -77,20 +80,41 @@ impl ReadGate {
                 }
                 std::mem::take(&mut state.waiters)
             };
-            let result = match tokio::time::timeout(timeout, raft.ensure_linearizable()).await {
-                Ok(Ok(_)) => Ok(()),
-                Ok(Err(e)) => Err(check_is_leader_error(e)),
-                Err(_) => Err(Error::NoQuorum {
-                    reason: format!(
-                        "this leader could not confirm its leadership with a quorum within {} ms",
-                        timeout.as_millis()
-                    ),
-                }),
-            };
+            let result = confirm_leadership(&raft, timeout).await;
             for waiter in waiters {
                 let _ = waiter.send(result.clone());
             }
         }
+    }
+}
+
+/// One leadership confirmation, retried within `timeout` while the leader only missed a quorum.
+///
+/// openraft's read-index sends one round of heartbeats and gives each follower a heartbeat
+/// interval to answer; on a loaded machine both followers can miss that while the leader still
+/// leads (no election follows). One missed round must not fail a read that may wait longer,
+/// so the round is run again until `timeout` has passed since the first.
+async fn confirm_leadership(raft: &Raft, timeout: Duration) -> Result<(), Error> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let error = match tokio::time::timeout_at(deadline, raft.ensure_linearizable()).await {
+            Ok(Ok(_)) => return Ok(()),
+            Ok(Err(e)) => check_is_leader_error(e),
+            Err(_) => {
+                return Err(Error::NoQuorum {
+                    reason: format!(
+                        "this leader could not confirm its leadership with a quorum within {} ms",
+                        timeout.as_millis()
+                    ),
+                })
+            }
+        };
+        let retry =
+            READ_CONFIRM_RETRY.min(deadline.saturating_duration_since(tokio::time::Instant::now()));
+        if !matches!(error, Error::NoQuorum { .. }) || retry.is_zero() {
+            return Err(error);
+        }
+        tokio::time::sleep(retry).await;
     }
 }
 
