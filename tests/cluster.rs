@@ -453,3 +453,28 @@ fn wrong_secret_cannot_join() {
     let error = answer.expect_err("a node with the wrong secret must not be added");
     assert!(error.to_string().contains("cannot reach node 4"), "{error}");
 }
+
+/// Both followers stall briefly (SIGSTOP, shorter than an election timeout): a linearizable
+/// read on the leader waits for them instead of failing. openraft's read-index gives each
+/// follower one heartbeat interval to answer; a missed round is retried within the read's
+/// wait, so the read is answered once they resume, by the same leader in the same term.
+#[test]
+fn a_read_on_the_leader_waits_out_a_brief_stall_of_both_followers() {
+    let cluster = Cluster::start("cl-read-stall", &["a", "b", "c"], &[]);
+    let leader = cluster.wait_for_leader(LEADER_TIMEOUT);
+    let mut conn = cluster.client(leader);
+    let _: () = redis::cmd("SET").arg("k").arg("v").query(&mut conn).unwrap();
+    let term = cluster.replication(leader)["tandem_term"].clone();
+    let followers: Vec<usize> = (0..3).filter(|i| *i != leader).collect();
+    for f in &followers {
+        cluster.freeze(*f);
+    }
+    let read = std::thread::spawn(move || redis::cmd("GET").arg("k").query::<String>(&mut conn));
+    // Several heartbeat intervals (50 ms): the leader's first read-index rounds all miss.
+    std::thread::sleep(Duration::from_millis(300));
+    for f in &followers {
+        cluster.thaw(*f);
+    }
+    assert_eq!(read.join().unwrap().expect("the read is answered"), "v");
+    assert_eq!(cluster.replication(leader)["tandem_term"], term);
+}
