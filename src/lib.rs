@@ -59,4 +59,4 @@ pub use command::{Command, CommandError, Reply, Transaction};
 pub use error::{Error, OpenError};
 pub use keyspace::KeyVersion;
 pub use node::{Class, Db, Node, NodeBuilder, NodeStatus, SnapshotPolicyOption};
-pub use wal::Backend;
+pub use wal::{Backend, WriterMode};

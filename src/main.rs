@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use tandem::{Backend, Node};
+use tandem::{Backend, Node, WriterMode};
 
 mod tools;
 
@@ -64,6 +64,9 @@ enum Cmd {
         snapshot_every: u64,
         #[arg(long, default_value_t = Backend::default())]
         backend: Backend,
+        /// Where the WAL writes and fsyncs: thread or inline.
+        #[arg(long, default_value_t = WriterMode::default())]
+        wal_writer: WriterMode,
     },
     /// Start a local three-node, three-zone cluster (client ports 7379-7381) and keep it
     /// running until Ctrl-C; prints how to connect and how to watch a failover.
@@ -251,6 +254,7 @@ fn main() -> anyhow::Result<()> {
             tasks,
             snapshot_every,
             backend,
+            wal_writer,
         } => {
             let runtime = tokio::runtime::Runtime::new()?;
             runtime.block_on(tools::embedded::crash_writer(
@@ -258,6 +262,7 @@ fn main() -> anyhow::Result<()> {
                 tasks.max(1),
                 snapshot_every,
                 backend,
+                wal_writer,
             ))
         }
         Cmd::Demo {
@@ -420,6 +425,7 @@ async fn serve(args: Box<tandem::server::ServeArgs>) -> anyhow::Result<()> {
         .zone(config.zone.clone())
         .client_addr(client_addr.clone())
         .backend(config.wal_backend)
+        .wal_writer(config.wal_writer)
         .segment_bytes(config.segment_bytes)
         .wal_archive_dir(config.wal_archive_dir.clone())
         .snapshot_policy(tandem::SnapshotPolicyOption::LogsSinceLast(

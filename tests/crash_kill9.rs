@@ -10,17 +10,24 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use tandem::{Backend, Node};
+use tandem::{Backend, Node, WriterMode};
 
 /// Acks to collect per round before killing (bounded by time too).
 const ACKS_PER_ROUND_MIN: usize = 1_500;
 const ROUND_TIME_MAX: Duration = Duration::from_secs(20);
 
-fn run_round(dir: &std::path::Path, backend: Backend, round: usize) -> HashMap<String, String> {
+fn run_round(
+    dir: &std::path::Path,
+    backend: Backend,
+    writer: WriterMode,
+    round: usize,
+) -> HashMap<String, String> {
     let mut child = Command::new(env!("CARGO_BIN_EXE_tandem"))
         .args(["crash-writer", "--tasks", "8", "--snapshot-every", "150"])
         .arg("--backend")
         .arg(backend.to_string())
+        .arg("--wal-writer")
+        .arg(writer.to_string())
         .arg("--data")
         .arg(dir)
         .env("RUST_LOG", "warn")
@@ -96,14 +103,14 @@ async fn verify(dir: &std::path::Path, backend: Backend, acked: &HashMap<String,
     );
 }
 
-fn kill9_rounds(backend: Backend) {
+fn kill9_rounds(backend: Backend, writer: WriterMode) {
     let dir = common::data_dir("kill9");
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let mut all = HashMap::new();
     for round in 0..3 {
-        let acked = run_round(dir.path(), backend, round);
+        let acked = run_round(dir.path(), backend, writer, round);
         eprintln!(
-            "{backend} round {round}: {} acknowledged writes before kill -9",
+            "{backend} {writer} round {round}: {} acknowledged writes before kill -9",
             acked.len()
         );
         all.extend(acked);
@@ -114,10 +121,17 @@ fn kill9_rounds(backend: Backend) {
 
 #[test]
 fn kill9_loses_no_acknowledged_write_pwrite() {
-    kill9_rounds(Backend::Pwrite);
+    kill9_rounds(Backend::Pwrite, WriterMode::Thread);
+}
+
+/// The same with the WAL written and fsynced on the runtime thread that appends
+/// (`--wal-writer inline`): an ack still means the write was fsynced first.
+#[test]
+fn kill9_loses_no_acknowledged_write_inline_writer() {
+    kill9_rounds(Backend::Pwrite, WriterMode::Caller);
 }
 
 #[test]
 fn kill9_loses_no_acknowledged_write_io_uring() {
-    kill9_rounds(Backend::IoUring);
+    kill9_rounds(Backend::IoUring, WriterMode::Thread);
 }

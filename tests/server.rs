@@ -474,9 +474,30 @@ fn client_kill_closes_the_named_connection_only() {
 /// same directory has every write that was acknowledged.
 #[test]
 fn sigterm_then_restart_keeps_every_acknowledged_write() {
-    let dir = common::data_dir("sigterm");
+    sigterm_then_restart_keeps_acks("sigterm", &[]);
+}
+
+/// The same with the WAL written and fsynced on the server's runtime thread
+/// (`--wal-writer inline`), with small segments so the writes also cross segment rollovers.
+#[test]
+fn sigterm_then_restart_keeps_every_acknowledged_write_inline_writer() {
+    let flags = ["--wal-writer", "inline", "--segment-bytes", "65536"];
+    sigterm_then_restart_keeps_acks("sigterm-inline", &flags);
+}
+
+fn sigterm_then_restart_keeps_acks(name: &str, flags: &[&str]) {
+    let dir = common::data_dir(name);
     let data = dir.path().join("data");
-    let mut server = Server::start_on(&data, &[]);
+    let mut server = Server::start_on(&data, flags);
+    let writer_mode = match flags.contains(&"inline") {
+        true => "inline".to_string(),
+        false => std::env::var("TANDEM_TEST_WAL_WRITER").unwrap_or_else(|_| "thread".into()),
+    };
+    let info = server.raw().cmd(&["INFO", "persistence"]);
+    assert!(
+        info.contains(&format!("wal_writer:{writer_mode}\r\n")),
+        "{info}"
+    );
     let addr = server.addr;
     let writers: Vec<_> = (0..4)
         .map(|task| {
@@ -515,7 +536,7 @@ fn sigterm_then_restart_keeps_every_acknowledged_write() {
         acked.len()
     );
 
-    let restarted = Server::start_on(&data, &[]);
+    let restarted = Server::start_on(&data, flags);
     let mut raw = restarted.raw();
     for chunk in acked.chunks(500) {
         let mut args = vec!["EXISTS"];

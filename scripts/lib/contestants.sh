@@ -17,11 +17,12 @@ contestants_cleanup() {
 }
 trap contestants_cleanup EXIT
 
-# A port on 127.0.0.1 nobody answers on right now.
+# A port on 127.0.0.1 nobody answers on right now, below Linux's default ephemeral range
+# (32768-60999), so an outgoing connection of another process cannot take it before we bind.
 free_port() {
   local port
   while :; do
-    port=$((20000 + RANDOM % 40000))
+    port=$((20000 + RANDOM % 12000))
     (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || { echo "$port"; return; }
   done
 }
@@ -44,10 +45,12 @@ redis_start() {
 
 # tandem_start NAME [extra tandem serve args...]: starts, waits for the ready line, sets
 # $listen and $admin to its client and admin addresses, $tls to its TLS address (if any)
-# and $started_pid.
+# and $started_pid. TANDEM_SERVE_ARGS (space-separated) is added to every server's flags.
 tandem_start() {
   local name=$1; shift
-  "$tandem" serve --data "$data/$name" --admin-listen 127.0.0.1:0 "$@" \
+  local common_args=()
+  read -r -a common_args <<<"${TANDEM_SERVE_ARGS:-}"
+  "$tandem" serve --data "$data/$name" --admin-listen 127.0.0.1:0 "${common_args[@]}" "$@" \
     >"$data/$name.out" 2>"$data/$name.log" &
   started_pid=$!
   pids+=("$started_pid")
@@ -90,32 +93,37 @@ start_redis_replica() {
   describe[redis-replica]="primary + replica, both \`appendfsync always\`; every write followed by \`WAIT 1 0\` (counted as one operation)"
 }
 
-# tandem-1: a single node with default settings.
+# tandem-1: a single node with default settings. start_tandem_1 NAME [serve args...] starts
+# a variant under another name (tandem-1-inline: `--wal-writer inline`).
 start_tandem_1() {
-  tandem_start tandem-1 --listen 127.0.0.1:0
-  contestants+=(tandem-1); target[tandem-1]="$listen"; extra[tandem-1]=""
-  server_pids[tandem-1]="$started_pid"
-  describe[tandem-1]="\`tandem serve\`, single node, defaults (every ack fsynced on its disk; no second zone)"
+  local name=${1:-tandem-1}; shift || true
+  tandem_start "$name" --listen 127.0.0.1:0 "$@"
+  contestants+=("$name"); target[$name]="$listen"; extra[$name]=""
+  server_pids[$name]="$started_pid"
+  describe[$name]="\`tandem serve\`, single node, defaults (every ack fsynced on its disk; no second zone)"
+  if [[ $# -gt 0 ]]; then describe[$name]="as tandem-1, with \`$*\`"; fi
 }
 
 # tandem-3: three nodes in zones a, b, c; the load goes to the leader (--follow-leader).
-# Sets three_note when no leader is elected.
+# Sets three_note when no leader is elected. start_tandem_3 NAME [serve args...] starts a
+# variant under another name (tandem-3-inline: `--wal-writer inline` on every node).
 start_tandem_3() {
+  local name=${1:-tandem-3}; shift || true
   local secret="bench-secret-$RANDOM$RANDOM$RANDOM"
   local zones=(- a b c) n m leader="" targets
   local -a client_port peer_port client_addr
   for n in 1 2 3; do client_port[n]=$(free_port); peer_port[n]=$(free_port); done
-  server_pids[tandem-3]=""
+  server_pids[$name]=""
   for n in 1 2 3; do
     local peers=()
     for m in 1 2 3; do
       if [[ $m != "$n" ]]; then peers+=(--peer "$m@127.0.0.1:${peer_port[m]}"); fi
     done
-    tandem_start "tandem-3-n$n" --node-id "$n" --zone "${zones[n]}" \
+    tandem_start "$name-n$n" --node-id "$n" --zone "${zones[n]}" \
       --listen "127.0.0.1:${client_port[n]}" --peer-listen "127.0.0.1:${peer_port[n]}" \
-      "${peers[@]}" --cluster-secret "$secret"
+      "${peers[@]}" --cluster-secret "$secret" "$@"
     client_addr[n]=$listen
-    server_pids[tandem-3]+=" $started_pid"
+    server_pids[$name]+=" $started_pid"
   done
   # The leader is the node whose INFO says role:master.
   for _ in $(seq 100); do
@@ -127,15 +135,16 @@ start_tandem_3() {
     sleep 0.1
   done
   if [[ -z $leader ]]; then
-    three_note="tandem-3: skipped, no leader elected within 10 s (logs in $data/tandem-3-n*.log)."
+    three_note="$name: skipped, no leader elected within 10 s (logs in $data/$name-n*.log)."
     return
   fi
   targets="--target ${client_addr[leader]}"
   for n in 1 2 3; do
     if [[ $n != "$leader" ]]; then targets+=" --target ${client_addr[n]}"; fi
   done
-  contestants+=(tandem-3); target[tandem-3]=""; extra[tandem-3]="$targets --follow-leader"
-  describe[tandem-3]="three \`tandem serve\` nodes in zones a, b, c on this machine; acks fsynced on a quorum in two zones"
+  contestants+=("$name"); target[$name]=""; extra[$name]="$targets --follow-leader"
+  describe[$name]="three \`tandem serve\` nodes in zones a, b, c on this machine; acks fsynced on a quorum in two zones"
+  if [[ $# -gt 0 ]]; then describe[$name]="as tandem-3, with \`$*\` on every node"; fi
 }
 
 # run_bench NAME WORKLOAD CLIENTS DURATION WARMUP OUT [extra bench args...]: one JSON result.

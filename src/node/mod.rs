@@ -204,9 +204,10 @@ impl NodeBuilder {
         self
     }
 
-    /// Runs the WAL writer on the calling thread instead of its own (the deterministic
-    /// simulator; see [`WriterMode::Inline`]).
-    #[doc(hidden)]
+    /// Where the WAL writes and fsyncs (default [`WriterMode::Thread`], its own thread).
+    /// [`WriterMode::Caller`] does it on the task that appends to the log, which blocks its
+    /// runtime thread for each fsync (`tandem serve --wal-writer inline`);
+    /// [`WriterMode::Inline`] also prepares segments there (the deterministic simulator).
     pub fn wal_writer(mut self, mode: WriterMode) -> Self {
         self.wal_writer = mode;
         self

@@ -9,7 +9,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use super::priority::{LaneConfig, CRITICAL_THREADS_DEFAULT};
 use crate::resp;
 use crate::tls::{ClientAuth, TlsSettings, TlsState};
-use crate::wal::Backend;
+use crate::wal::{Backend, WriterMode};
 
 /// Redis's `proto-max-bulk-len` default.
 pub const BULK_BYTES_MAX_DEFAULT: usize = 512 * 1024 * 1024;
@@ -60,6 +60,10 @@ pub struct ServerConfig {
     pub notify_keyspace_events: String,
     #[serde(deserialize_with = "backend_from_str", serialize_with = "to_text")]
     pub wal_backend: Backend,
+    /// Where the WAL writes and fdatasyncs: `thread` (its own writer thread, the default) or
+    /// `inline` (on the node's runtime thread, which runs nothing else during each fsync).
+    #[serde(deserialize_with = "from_str", serialize_with = "to_text")]
+    pub wal_writer: WriterMode,
     /// Size of each preallocated WAL segment file.
     pub segment_bytes: u64,
     /// Copy every sealed WAL segment here, for point-in-time restore (`None` = off).
@@ -187,6 +191,7 @@ impl Default for ServerConfig {
             protected_mode: true,
             notify_keyspace_events: String::new(),
             wal_backend: Backend::default(),
+            wal_writer: WriterMode::default(),
             segment_bytes: crate::wal::SEGMENT_BYTES_DEFAULT,
             wal_archive_dir: None,
             snapshot_logs_since_last: crate::node::SNAPSHOT_LOGS_SINCE_LAST_DEFAULT,
@@ -259,9 +264,11 @@ impl ServerLimits {
     }
 }
 
-fn from_str<'de, D: Deserializer<'de>, T: std::str::FromStr<Err = String>>(
-    deserializer: D,
-) -> Result<T, D::Error> {
+fn from_str<'de, D: Deserializer<'de>, T>(deserializer: D) -> Result<T, D::Error>
+where
+    T: std::str::FromStr,
+    T::Err: std::fmt::Display,
+{
     let text = String::deserialize(deserializer)?;
     text.parse().map_err(serde::de::Error::custom)
 }
@@ -589,6 +596,10 @@ pub struct ServeArgs {
     /// WAL I/O backend: pwrite or io_uring.
     #[arg(long)]
     pub wal_backend: Option<Backend>,
+    /// Where the WAL writes and fsyncs: thread (its own thread) or inline (the node's runtime
+    /// thread).
+    #[arg(long, value_name = "thread|inline")]
+    pub wal_writer: Option<WriterMode>,
     /// Size of each WAL segment file.
     #[arg(long)]
     pub segment_bytes: Option<u64>,
@@ -746,6 +757,7 @@ impl ServeArgs {
         }
         set(&mut config.protected_mode, &self.protected_mode);
         set(&mut config.wal_backend, &self.wal_backend);
+        set(&mut config.wal_writer, &self.wal_writer);
         set(&mut config.segment_bytes, &self.segment_bytes);
         if self.wal_archive_dir.is_some() {
             config.wal_archive_dir = self.wal_archive_dir.clone();
@@ -885,6 +897,29 @@ mod tests {
         assert_eq!(overridden.listen, "127.0.0.1:0");
         assert_eq!(overridden.limits.clients_max, 7);
         assert_eq!(overridden.wal_backend, Backend::IoUring);
+    }
+
+    /// `wal_writer` takes `thread` or `inline` from the file, the flag wins, anything else is
+    /// refused, and the value survives a round trip through TOML (CONFIG REWRITE, --check-config).
+    #[test]
+    fn wal_writer_from_file_and_flag() {
+        let config = ServerConfig::from_toml("wal_writer = \"inline\"\n", Path::new("x.toml"))
+            .expect("inline parses");
+        assert_eq!(config.wal_writer, WriterMode::Caller);
+        let text = toml::to_string(&config).expect("serialize");
+        assert!(text.contains("wal_writer = \"inline\""), "{text}");
+        assert_eq!(
+            ServerConfig::from_toml(&text, Path::new("y.toml")).expect("reparse"),
+            config
+        );
+        let mut overridden = config.clone();
+        ServeArgs {
+            wal_writer: Some(WriterMode::Thread),
+            ..ServeArgs::default()
+        }
+        .apply(&mut overridden);
+        assert_eq!(overridden.wal_writer, WriterMode::Thread);
+        assert!(ServerConfig::from_toml("wal_writer = \"fast\"\n", Path::new("x")).is_err());
     }
 
     #[test]

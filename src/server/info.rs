@@ -265,6 +265,7 @@ fn persistence(out: &mut String, shared: &Shared, status: &NodeStatus) {
         status.applied.saturating_sub(status.snapshot)
     );
     line!(out, "wal_backend", shared.config.wal_backend);
+    line!(out, "wal_writer", shared.config.wal_writer);
     line!(out, "data_dir", shared.config.data.display());
 }
 
@@ -472,6 +473,7 @@ fn tandem(out: &mut String, shared: &Shared, status: &NodeStatus) {
     line!(out, "wal_last_batch_records", wal.last_batch_records);
     line!(out, "wal_last_batch_bytes", wal.last_batch_bytes);
     line!(out, "wal_backend", shared.config.wal_backend);
+    line!(out, "wal_writer", shared.config.wal_writer);
     let cache = &status.log_cache;
     line!(out, "log_held_entries", cache.held_entries);
     line!(out, "log_held_bytes", cache.held_log_bytes);

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use tandem::{Backend, Node, Transaction};
+use tandem::{Backend, Node, Transaction, WriterMode};
 
 pub async fn embedded(
     data: PathBuf,
@@ -145,10 +145,12 @@ pub async fn crash_writer(
     tasks: usize,
     snapshot_every: u64,
     backend: Backend,
+    wal_writer: WriterMode,
 ) -> anyhow::Result<()> {
     use std::io::Write;
     let node = Node::builder(&data)
         .backend(backend)
+        .wal_writer(wal_writer)
         .segment_bytes(1 << 20)
         .snapshot_policy(tandem::SnapshotPolicyOption::LogsSinceLast(snapshot_every))
         .logs_kept_after_snapshot(16)

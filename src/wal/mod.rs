@@ -6,7 +6,8 @@
 //! an append completes `Ok` only after an fsync covering it; positions keep
 //! `flushed <= written <= accepted`; after any I/O error the log is poisoned for good. The
 //! writer runs on its own thread ([`WriterMode::Thread`]), or inside each call on the caller's
-//! thread ([`WriterMode::Inline`], for the deterministic simulator).
+//! thread ([`WriterMode::Caller`], for `tandem serve --wal-writer inline`; [`WriterMode::Inline`],
+//! with no thread at all, for the deterministic simulator).
 
 pub mod archive;
 mod device;
@@ -106,11 +107,43 @@ pub enum WriterMode {
     /// arrives while a sync runs.
     #[default]
     Thread,
+    /// The writer on the calling thread, inside each call (as [`WriterMode::Inline`]): an
+    /// append is written and fdatasynced before the call returns, and its completion fires on
+    /// the caller, so the common write path crosses no thread. The segment preparer and the
+    /// archiver keep their own threads, so rollover never zero-fills a segment on the caller.
+    /// The caller blocks for every sync: on an async runtime nothing else runs on that thread
+    /// meanwhile. Group commit is the caller's: what arrives during a sync is the next call.
+    Caller,
     /// On the calling thread, inside each call: an append or control operation is written,
     /// synced and completed before the call returns (completions fire after the log's locks
     /// are released). No thread is started, so a single-threaded simulation with paused time
     /// stays deterministic; there is no group commit across calls.
     Inline,
+}
+
+/// The names `tandem serve` accepts (`--wal-writer`, `wal_writer`): `thread` and `inline`
+/// ([`WriterMode::Caller`]). The simulator's thread-less mode has no name there.
+impl FromStr for WriterMode {
+    type Err = WalError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "thread" => Ok(WriterMode::Thread),
+            "inline" => Ok(WriterMode::Caller),
+            other => Err(WalError::InvalidOptions {
+                reason: format!("unknown wal writer {other:?} (expected \"thread\" or \"inline\")"),
+            }),
+        }
+    }
+}
+
+impl fmt::Display for WriterMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            WriterMode::Thread => "thread",
+            WriterMode::Caller => "inline",
+            WriterMode::Inline => "inline-no-threads",
+        })
+    }
 }
 
 /// Options of [`Wal::open`].
@@ -323,7 +356,7 @@ impl Wal {
                     .map_err(|e| WalError::io("spawn writer thread", dir, e))?;
                 (Queue::Thread(tx), Some(thread), None)
             }
-            WriterMode::Inline => (
+            WriterMode::Caller | WriterMode::Inline => (
                 Queue::Inline(Box::new(writer)),
                 None,
                 Some(Deferred::default()),

@@ -426,6 +426,87 @@ fn inline_writer_completes_in_the_call_and_survives_a_crash_at_every_sync() {
     }
 }
 
+/// The caller-thread writer (`tandem serve --wal-writer inline`) completes each append inside
+/// the call, on the calling thread, with no writer thread; rollover still works (the segment
+/// preparer has its own thread); and freezing durability at any sync keeps every acknowledged
+/// record, on both backends.
+#[test]
+fn caller_writer_completes_on_the_caller_and_survives_a_crash_at_every_sync() {
+    for backend in BACKENDS {
+        let seed = 0xCA11E4;
+        let caller = || WalOptions {
+            writer: WriterMode::Caller,
+            ..options(backend, None)
+        };
+        let dir = test_dir();
+        let (wal, _) = Wal::open(dir.path(), caller()).expect("open caller");
+        let caller_thread = std::thread::current().id();
+        let mut next = 1;
+        // Enough bytes for several segments.
+        while next <= 200 {
+            let ran_on = Arc::new(Mutex::new(None));
+            let seen = ran_on.clone();
+            wal.append(
+                vec![record(next, 1000, 0)],
+                Box::new(move |r| {
+                    *seen.lock().unwrap() = Some((r.is_ok(), std::thread::current().id()))
+                }),
+            );
+            assert_eq!(
+                *ran_on.lock().unwrap(),
+                Some((true, caller_thread)),
+                "{backend}: append {next} completed in the call, on the caller"
+            );
+            assert_eq!(wal.positions().flushed, next);
+            next += 1;
+        }
+        wal.close().expect("close caller");
+        let (_wal, recovery) = Wal::open(dir.path(), caller()).expect("reopen caller");
+        assert!(recovery.segment_count > 2, "{backend}: rolled over");
+        assert_eq!(recovery.records.len(), 200);
+
+        let probe = CrashFs::new();
+        let (acked, _) = crash_workload_with(&probe, caller(), seed);
+        assert_eq!(acked, 250);
+        let syncs_total = probe.sync_count();
+        assert!(syncs_total > 20, "{backend}: {syncs_total} syncs");
+        for freeze in 0..=syncs_total {
+            let fs = CrashFs::new();
+            fs.freeze_after_syncs(freeze);
+            let (acked, all) = crash_workload_with(&fs, caller(), seed);
+            let options = WalOptions {
+                vfs: Some(Arc::new(fs.crash_image())),
+                ..caller()
+            };
+            let (_wal, recovery) = Wal::open(Path::new("/wal"), options)
+                .unwrap_or_else(|e| panic!("{backend} freeze {freeze}: {e}"));
+            let got = &recovery.records;
+            assert!(
+                got.len() as u64 >= acked,
+                "{backend} freeze {freeze}: acked {acked}, recovered {}",
+                got.len()
+            );
+            assert_eq!(
+                got[..],
+                all[..got.len()],
+                "{backend} freeze {freeze}: not a prefix"
+            );
+        }
+    }
+}
+
+/// The names `--wal-writer` accepts, and that they round-trip through their text.
+#[test]
+fn writer_mode_names() {
+    assert_eq!("thread".parse::<WriterMode>().unwrap(), WriterMode::Thread);
+    assert_eq!("inline".parse::<WriterMode>().unwrap(), WriterMode::Caller);
+    assert!("inline-no-threads".parse::<WriterMode>().is_err());
+    assert!("fast".parse::<WriterMode>().is_err());
+    for mode in [WriterMode::Thread, WriterMode::Caller] {
+        assert_eq!(mode.to_string().parse::<WriterMode>().unwrap(), mode);
+    }
+}
+
 /// A torn power loss (some writes made after the last sync reach the disk, in order, the last
 /// one cut anywhere) never makes recovery refuse the log or lose an acknowledged record: the
 /// torn part is a tail, and recovery cuts it. Every sync point, several tears each.

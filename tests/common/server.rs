@@ -52,10 +52,16 @@ impl Tandem {
             .open(&log)
             .expect("log file");
         // Port 0 unless the caller fixed a port (a node restarted where its clients expect it).
-        let mut listeners = Vec::new();
+        let mut listeners: Vec<String> = Vec::new();
         for flag in ["--listen", "--admin-listen"] {
             if !flags.iter().any(|f| f.split('=').next() == Some(flag)) {
-                listeners.extend([flag, "127.0.0.1:0"]);
+                listeners.extend([flag.to_string(), "127.0.0.1:0".to_string()]);
+            }
+        }
+        // TANDEM_TEST_WAL_WRITER=inline runs every server of a test binary with that WAL writer.
+        if !flags.iter().any(|f| f.starts_with("--wal-writer")) {
+            if let Ok(mode) = std::env::var("TANDEM_TEST_WAL_WRITER") {
+                listeners.extend(["--wal-writer".to_string(), mode]);
             }
         }
         let mut child = Command::new(env!("CARGO_BIN_EXE_tandem"))
