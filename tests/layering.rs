@@ -44,11 +44,6 @@ const KNOWN: &[(&str, &str, &str)] = &[
         "the payload carries the batcher's lane statistics",
     ),
     (
-        "raft/network.rs",
-        "cluster",
-        "the openraft network adapter sends the cluster's RPC messages",
-    ),
-    (
         "raft/state_machine.rs",
         "server",
         "a script's caller's ACL rules are compiled by the server's ACL module",

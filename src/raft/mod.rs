@@ -7,6 +7,7 @@
 mod log_store;
 mod network;
 mod proposal;
+pub mod rpc;
 mod state_machine;
 
 use std::fmt;
