@@ -48,11 +48,6 @@ const KNOWN: &[(&str, &str, &str)] = &[
         "server",
         "a script's caller's ACL rules are compiled by the server's ACL module",
     ),
-    (
-        "cluster/cluster.rs",
-        "node",
-        "the Cluster holds a Db to forward follower writes",
-    ),
 ];
 
 fn layer_of(module: &str) -> Option<usize> {

@@ -22,6 +22,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 pub use cluster::{Cluster, ClusterStats, ReadConsistency, Readiness, READY_APPLY_BACKLOG_MAX};
+pub(crate) use cluster::{Submitted, WritePath};
 pub(crate) use handler::PeerService;
 pub use pubsub::{PublishRequest, Publisher, PUBLISH_TIMEOUT};
 pub use status::{ClusterStatus, NodeReport};

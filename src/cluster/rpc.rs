@@ -11,9 +11,8 @@ use crate::command::Reply;
 use crate::error::Error;
 use crate::raft::{NodeId, NodeInfo};
 
-pub use crate::raft::rpc::{
-    decode, encode, KIND_APPEND_ENTRIES, KIND_INSTALL_SNAPSHOT, KIND_VOTE,
-};
+pub use crate::raft::rpc::{decode, encode, KIND_APPEND_ENTRIES, KIND_INSTALL_SNAPSHOT, KIND_VOTE};
+
 /// `()` → [`Hello`]: who is at this address, and has it joined a cluster already.
 pub const KIND_HELLO: u8 = 10;
 /// `Vec<Op>` → `Result<Vec<Result<Reply, Error>>, Error>`: a follower's batch of writes.
