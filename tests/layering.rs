@@ -34,16 +34,6 @@ const KNOWN: &[(&str, &str, &str)] = &[
         "redis.acl_check_cmd and the Lua `redis.REDIS_VERSION` read the server's command table and version",
     ),
     (
-        "raft/proposal.rs",
-        "cluster",
-        "a proposal's replies are delivered by the raft payload type, which knows the Cluster",
-    ),
-    (
-        "raft/proposal.rs",
-        "node",
-        "the payload carries the batcher's lane statistics",
-    ),
-    (
         "raft/state_machine.rs",
         "server",
         "a script's caller's ACL rules are compiled by the server's ACL module",

@@ -18,16 +18,14 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
 
 use super::gates::{ReadGate, ZoneGate};
+use super::replies::{BatchHold, Replies, ReplySender};
 use super::rpc::{self, ForwardResults};
 use super::wall_clock_ms;
 use super::ClusterOptions;
 use crate::command::{Command, Reply};
 use crate::error::Error;
 use crate::peer::{PeerClient, PeerError};
-use crate::raft::{
-    BatchSlot, NodeId, NodeInfo, Op, PeerNetwork, Proposal, Raft, Replies, ReplySender, SmShared,
-    WeakLogStore,
-};
+use crate::raft::{NodeId, NodeInfo, Op, PeerNetwork, Proposal, Raft, SmShared, WeakLogStore};
 
 /// How long a forwarded batch waits for the leader's answer before its outcome is declared
 /// unknown (covers an fsync on a quorum, the zone rule, and a slow disk).
@@ -311,7 +309,7 @@ impl Cluster {
         self: &Arc<Self>,
         ops: Vec<Op>,
         senders: Vec<ReplySender>,
-        slot: BatchSlot,
+        slot: Box<dyn BatchHold>,
     ) {
         if self.is_single() || (self.is_leader() && !*self.paused.borrow()) {
             self.propose(ops, senders, Some(slot)).await;
@@ -325,12 +323,12 @@ impl Cluster {
         self: &Arc<Self>,
         ops: Vec<Op>,
         senders: Vec<ReplySender>,
-        slot: Option<BatchSlot>,
+        slot: Option<Box<dyn BatchHold>>,
     ) {
         let retry = (!self.is_single()).then(|| (self.clone(), ops.clone()));
         let mut proposal = Proposal::new(self.next_time_ms(), ops);
         if let Some(slot) = &slot {
-            proposal.flushed = slot.unflushed.clone();
+            proposal.flushed = slot.unflushed();
         }
         let replies = Replies {
             senders,
@@ -436,7 +434,7 @@ impl Cluster {
         self: &Arc<Self>,
         ops: Vec<Op>,
         senders: Vec<ReplySender>,
-        slot: Option<BatchSlot>,
+        slot: Option<Box<dyn BatchHold>>,
     ) {
         let deadline = tokio::time::Instant::now() + self.leader_wait();
         let mut avoid = None;
