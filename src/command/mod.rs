@@ -9,6 +9,7 @@
 //! (keyspace, command, [`Cx`]), so every replica computes the same state and reply; and the
 //! variants of [`Command`] are append-only, because a variant's position is its tag in the log.
 
+pub(crate) mod acl;
 mod bitmaps;
 mod blocking;
 mod context;
