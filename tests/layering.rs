@@ -27,38 +27,7 @@ const LAYERS: &[&[&str]] = &[
 ];
 
 /// Upward imports still in the tree: (file under src/, module it reaches up to, why).
-const KNOWN: &[(&str, &str, &str)] = &[
-    (
-        "command/scripting/engine.rs",
-        "server",
-        "redis.acl_check_cmd and the Lua `redis.REDIS_VERSION` read the server's command table and version",
-    ),
-    (
-        "raft/proposal.rs",
-        "cluster",
-        "a proposal's replies are delivered by the raft payload type, which knows the Cluster",
-    ),
-    (
-        "raft/proposal.rs",
-        "node",
-        "the payload carries the batcher's lane statistics",
-    ),
-    (
-        "raft/network.rs",
-        "cluster",
-        "the openraft network adapter sends the cluster's RPC messages",
-    ),
-    (
-        "raft/state_machine.rs",
-        "server",
-        "a script's caller's ACL rules are compiled by the server's ACL module",
-    ),
-    (
-        "cluster/cluster.rs",
-        "node",
-        "the Cluster holds a Db to forward follower writes",
-    ),
-];
+const KNOWN: &[(&str, &str, &str)] = &[];
 
 fn layer_of(module: &str) -> Option<usize> {
     LAYERS.iter().position(|group| group.contains(&module))

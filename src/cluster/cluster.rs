@@ -8,7 +8,9 @@
 //! across concurrent reads; a follower forwards the read); `READONLY` reads are served locally
 //! while the follower has heard from its leader within `stale_read_lag_max`.
 
+use std::future::Future;
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -16,17 +18,14 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
 
 use super::gates::{ReadGate, ZoneGate};
+use super::replies::{BatchHold, Replies, ReplySender};
 use super::rpc::{self, ForwardResults};
 use super::wall_clock_ms;
 use super::ClusterOptions;
 use crate::command::{Command, Reply};
 use crate::error::Error;
-use crate::node::Db;
 use crate::peer::{PeerClient, PeerError};
-use crate::raft::{
-    BatchSlot, NodeId, NodeInfo, Op, PeerNetwork, Proposal, Raft, Replies, ReplySender, SmShared,
-    WeakLogStore,
-};
+use crate::raft::{NodeId, NodeInfo, Op, PeerNetwork, Proposal, Raft, SmShared, WeakLogStore};
 
 /// How long a forwarded batch waits for the leader's answer before its outcome is declared
 /// unknown (covers an fsync on a quorum, the zone rule, and a slow disk).
@@ -69,6 +68,21 @@ pub enum RejoinPhase {
     /// again (a node that lost acknowledged entries must not help elect a leader lacking them).
     Catching,
 }
+
+/// What the cluster needs from this node's write path, which the layer above provides (the
+/// node's `Db`): a follower's forwarded batch goes through this leader's own batcher, like a
+/// local client's writes, and a forwarded read is served from this node's keyspace.
+pub(crate) trait WritePath: Send + Sync + 'static {
+    /// Queues every op as a write of this node, then waits for each one's reply (in order).
+    fn submit(&self, ops: Vec<Op>) -> Submitted<'_>;
+
+    /// Reads `command` from this node's keyspace as it is now.
+    fn read(&self, command: &Command) -> Reply;
+}
+
+/// The replies of a batch submitted to the write path, one per op, once all are in.
+pub(crate) type Submitted<'a> =
+    Pin<Box<dyn Future<Output = Vec<Result<Reply, Error>>> + Send + 'a>>;
 
 /// A batch whose entry was discarded, with its callers, on its way to the new leader.
 type Resubmission = (Vec<Op>, Vec<ReplySender>);
@@ -127,8 +141,9 @@ pub struct Cluster {
     pub(crate) leader_contact: Mutex<Option<LeaderContact>>,
     /// When this node was last asked to start an election by a transferring leader.
     pub(crate) transfer_requested: Mutex<Option<Instant>>,
-    /// Set once the node's write path exists; taken at shutdown (breaks the Db ↔ Cluster cycle).
-    db: Mutex<Option<Db>>,
+    /// Set once the node's write path exists; taken at shutdown (breaks the cycle between the
+    /// write path, which routes through the cluster, and the cluster).
+    write_path: Mutex<Option<Arc<dyn WritePath>>>,
     /// (term, last log index when this node was first seen leading in that term): reads wait
     /// until the state machine has applied it, because openraft's read index can trail entries
     /// a previous leadership of this node acknowledged (a leader restarted on a committed vote).
@@ -189,7 +204,7 @@ impl Cluster {
             paused: watch::channel(false).0,
             leader_contact: Mutex::new(None),
             transfer_requested: Mutex::new(None),
-            db: Mutex::new(None),
+            write_path: Mutex::new(None),
             leadership_floor: Mutex::new((0, 0)),
             rejoin: Mutex::new(RejoinPhase::None),
             resubmit,
@@ -201,8 +216,11 @@ impl Cluster {
 
     /// Starts the background work of a cluster member: re-routing discarded batches in order,
     /// and watching leadership (hook, zone rule).
-    pub(crate) fn start(self: &Arc<Self>, db: Db) -> Vec<tokio::task::JoinHandle<()>> {
-        *self.db.lock().expect("db lock") = Some(db);
+    pub(crate) fn start(
+        self: &Arc<Self>,
+        write_path: impl WritePath,
+    ) -> Vec<tokio::task::JoinHandle<()>> {
+        *self.write_path.lock().expect("write path lock") = Some(Arc::new(write_path));
         let mut tasks = vec![tokio::spawn(super::hook::watch(self.clone()))];
         if let Some(mut rx) = self.resubmit_rx.lock().expect("resubmit lock").take() {
             let this = self.clone();
@@ -264,17 +282,17 @@ impl Cluster {
             .cloned()
     }
 
-    pub(crate) fn db(&self) -> Result<Db, Error> {
-        self.db
+    fn write_path(&self) -> Result<Arc<dyn WritePath>, Error> {
+        self.write_path
             .lock()
-            .expect("db lock")
+            .expect("write path lock")
             .clone()
             .ok_or(Error::ShuttingDown)
     }
 
     /// Forgets the write path (node shutdown).
     pub(crate) fn detach_db(&self) {
-        self.db.lock().expect("db lock").take();
+        self.write_path.lock().expect("write path lock").take();
     }
 
     /// The time stamp of the next proposal: wall clock, but never before the last applied
@@ -291,7 +309,7 @@ impl Cluster {
         self: &Arc<Self>,
         ops: Vec<Op>,
         senders: Vec<ReplySender>,
-        slot: BatchSlot,
+        slot: Box<dyn BatchHold>,
     ) {
         if self.is_single() || (self.is_leader() && !*self.paused.borrow()) {
             self.propose(ops, senders, Some(slot)).await;
@@ -305,12 +323,12 @@ impl Cluster {
         self: &Arc<Self>,
         ops: Vec<Op>,
         senders: Vec<ReplySender>,
-        slot: Option<BatchSlot>,
+        slot: Option<Box<dyn BatchHold>>,
     ) {
         let retry = (!self.is_single()).then(|| (self.clone(), ops.clone()));
         let mut proposal = Proposal::new(self.next_time_ms(), ops);
         if let Some(slot) = &slot {
-            proposal.flushed = slot.unflushed.clone();
+            proposal.flushed = slot.unflushed();
         }
         let replies = Replies {
             senders,
@@ -416,7 +434,7 @@ impl Cluster {
         self: &Arc<Self>,
         ops: Vec<Op>,
         senders: Vec<ReplySender>,
-        slot: Option<BatchSlot>,
+        slot: Option<Box<dyn BatchHold>>,
     ) {
         let deadline = tokio::time::Instant::now() + self.leader_wait();
         let mut avoid = None;
@@ -493,19 +511,7 @@ impl Cluster {
                 leader: self.current_leader(),
             });
         }
-        let db = self.db()?;
-        let mut pending = Vec::with_capacity(ops.len());
-        for op in ops {
-            pending.push(db.enqueue_op(op).await);
-        }
-        let mut results = Vec::with_capacity(pending.len());
-        for p in pending {
-            results.push(match p {
-                Ok(p) => p.wait().await,
-                Err(e) => Err(e),
-            });
-        }
-        Ok(results)
+        Ok(self.write_path()?.submit(ops).await)
     }
 
     /// Serves a read command at the given consistency, with `local` doing the actual read on
@@ -657,7 +663,7 @@ impl Cluster {
         self.read_gate
             .confirm(&self.raft, self.leader_wait(), floor)
             .await?;
-        Ok(self.db()?.read(&command))
+        Ok(self.write_path()?.read(&command))
     }
 
     /// Records that the current leader's AppendEntries was accepted (stale-read bound).

@@ -15,9 +15,10 @@ use std::time::Duration;
 
 use tokio::sync::oneshot;
 
+use super::replies::ReplySender;
 use crate::command::Reply;
 use crate::error::Error;
-use crate::raft::{NodeId, NodeInfo, Raft, ReplySender};
+use crate::raft::{NodeId, NodeInfo, Raft};
 
 type Metrics = openraft::RaftMetrics<NodeId, NodeInfo>;
 

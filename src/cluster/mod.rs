@@ -14,6 +14,7 @@ mod handler;
 mod hook;
 mod membership;
 mod pubsub;
+mod replies;
 pub mod rpc;
 pub mod status;
 
@@ -22,8 +23,10 @@ use std::str::FromStr;
 use std::time::Duration;
 
 pub use cluster::{Cluster, ClusterStats, ReadConsistency, Readiness, READY_APPLY_BACKLOG_MAX};
+pub(crate) use cluster::{Submitted, WritePath};
 pub(crate) use handler::PeerService;
 pub use pubsub::{PublishRequest, Publisher, PUBLISH_TIMEOUT};
+pub(crate) use replies::BatchHold;
 pub use status::{ClusterStatus, NodeReport};
 
 use crate::raft::NodeId;

@@ -2,21 +2,17 @@
 //!
 //! The transport carries `(kind, payload)` pairs opaquely; this file names every kind and the
 //! postcard-encoded type of its request and response (docs/formats.md, "Peer requests").
+//! openraft's own three kinds, and the payload encoding, are defined with the network adapter
+//! that sends them (`crate::raft::rpc`) and named here again.
 
-use bytes::Bytes;
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::command::Reply;
 use crate::error::Error;
 use crate::raft::{NodeId, NodeInfo};
 
-/// openraft `AppendEntriesRequest` → `Result<AppendEntriesResponse, RaftError>`.
-pub const KIND_APPEND_ENTRIES: u8 = 1;
-/// openraft `VoteRequest` → `Result<VoteResponse, RaftError>`.
-pub const KIND_VOTE: u8 = 2;
-/// openraft `InstallSnapshotRequest` (one chunk) → `Result<InstallSnapshotResponse, RaftError>`.
-pub const KIND_INSTALL_SNAPSHOT: u8 = 3;
+pub use crate::raft::rpc::{decode, encode, KIND_APPEND_ENTRIES, KIND_INSTALL_SNAPSHOT, KIND_VOTE};
+
 /// `()` → [`Hello`]: who is at this address, and has it joined a cluster already.
 pub const KIND_HELLO: u8 = 10;
 /// `Vec<Op>` → `Result<Vec<Result<Reply, Error>>, Error>`: a follower's batch of writes.
@@ -88,16 +84,6 @@ pub enum ElectionControl {
 /// The per-op results of a forwarded batch.
 pub type ForwardResults = Result<Vec<Result<Reply, Error>>, Error>;
 
-/// Encodes a payload. Encoding our own types into a Vec cannot fail.
-pub fn encode<T: Serialize>(value: &T) -> Bytes {
-    Bytes::from(postcard::to_allocvec(value).expect("peer payloads always serialize"))
-}
-
-/// Decodes a payload, naming what was expected when it is malformed.
-pub fn decode<T: DeserializeOwned>(payload: &[u8], what: &str) -> Result<T, String> {
-    postcard::from_bytes(payload).map_err(|e| format!("malformed {what} payload: {e}"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -114,32 +100,6 @@ mod tests {
         ]);
         let back: ForwardResults = decode(&encode(&results), "forward").expect("decode");
         assert_eq!(back, results);
-    }
-
-    #[test]
-    fn raft_messages_round_trip_through_postcard() {
-        use crate::raft::{TypeConfig, Vote};
-        let vote = openraft::raft::VoteRequest::<NodeId>::new(Vote::new(3, 1), None);
-        let back: openraft::raft::VoteRequest<NodeId> = decode(&encode(&vote), "vote").unwrap();
-        assert_eq!(back, vote);
-        let append = openraft::raft::AppendEntriesRequest::<TypeConfig> {
-            vote: Vote::new_committed(4, 2),
-            prev_log_id: None,
-            entries: vec![],
-            leader_commit: None,
-        };
-        let back: openraft::raft::AppendEntriesRequest<TypeConfig> =
-            decode(&encode(&append), "append").unwrap();
-        assert_eq!(back.vote, append.vote);
-        let result: Result<
-            openraft::raft::VoteResponse<NodeId>,
-            openraft::error::RaftError<NodeId>,
-        > = Err(openraft::error::RaftError::Fatal(
-            openraft::error::Fatal::Stopped,
-        ));
-        let back: Result<openraft::raft::VoteResponse<NodeId>, openraft::error::RaftError<NodeId>> =
-            decode(&encode(&result), "vote result").unwrap();
-        assert!(back.is_err());
     }
 
     #[test]

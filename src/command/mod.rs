@@ -1,6 +1,7 @@
 //! The command registry and the typed command model: one [`CommandSpec`] per Redis command,
 //! declared next to its implementation in its family's file (`strings`, `keys`, `hashes`,
-//! `zsets`, ...), and one `Command` variant holding its parsed arguments. A command is parsed
+//! `zsets`, ...; the commands the server answers itself are declared in [`table`], the table of
+//! every command), and one `Command` variant holding its parsed arguments. A command is parsed
 //! from RESP arguments (or built by the embedded API), applied to the keyspace through the log
 //! if it writes, or read from the keyspace if it does not, and answered with a [`Reply`].
 //!
@@ -8,6 +9,7 @@
 //! (keyspace, command, [`Cx`]), so every replica computes the same state and reply; and the
 //! variants of [`Command`] are append-only, because a variant's position is its tag in the log.
 
+pub(crate) mod acl;
 mod bitmaps;
 mod blocking;
 mod context;
@@ -25,6 +27,7 @@ mod sort;
 mod spec;
 mod streams;
 mod strings;
+pub mod table;
 pub(crate) mod txn;
 mod zsets;
 
@@ -44,6 +47,7 @@ pub use registry::Registry;
 pub use reply::{format_double, format_general, Reply};
 pub(crate) use spec::Handler;
 pub use spec::{numkeys_positions, Categories, CommandSpec, FindKeys, Flags, Group, KeySpec};
+pub use table::REDIS_VERSION;
 pub use txn::Transaction;
 
 pub use bitmaps::{

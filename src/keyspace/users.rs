@@ -4,7 +4,7 @@
 //! same users from the entry that changes them.
 //! Invariants: passwords are only ever held as SHA-256 digests; command rules are kept as text
 //! (`+@read`, `-get`, `+client|id`) because what they mean is the command layer's business,
-//! which compiles them (`crate::server::acl`). `default` is implicit until first changed.
+//! which compiles them (`crate::command::acl`). `default` is implicit until first changed.
 
 use std::collections::BTreeMap;
 

@@ -13,14 +13,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use tokio::sync::{oneshot, Semaphore};
+use tokio::sync::{oneshot, OwnedSemaphorePermit, Semaphore};
 
-use super::lanes::Lanes;
+use super::lanes::{LaneStats, Lanes, Taken};
 pub use crate::cluster::wall_clock_ms;
-use crate::cluster::Cluster;
+use crate::cluster::{BatchHold, Cluster};
 use crate::command::Reply;
 use crate::error::Error;
-use crate::raft::{BatchSlot, BatchTiming, FlushSlot, Op};
+use crate::raft::{FlushSlot, Op};
 
 /// Default bound on queued, not yet proposed writes (all lanes together); critical writes are
 /// refused only at this bound.
@@ -92,6 +92,52 @@ pub struct BatchStats {
     pub overlapped: AtomicU64,
 }
 
+/// A batch's hold on the batcher's in-flight limits: `unflushed` is freed as soon as the entry
+/// is fsynced locally (so the next batch can be proposed while this one commits, applies and
+/// replies), the unanswered permit when the slot is dropped, once every caller has its reply.
+pub(crate) struct BatchSlot {
+    pub unflushed: FlushSlot,
+    pub _unanswered: OwnedSemaphorePermit,
+    /// Where the batch's time goes, recorded per class once it is answered.
+    pub timing: Option<BatchTiming>,
+}
+
+/// What a batch needs to record its flush and answer times in the lanes' statistics.
+pub(crate) struct BatchTiming {
+    pub stats: Arc<LaneStats>,
+    pub taken: Taken,
+    pub proposed: Instant,
+}
+
+impl Drop for BatchSlot {
+    fn drop(&mut self) {
+        self.unflushed.release();
+    }
+}
+
+impl BatchHold for BatchSlot {
+    fn unflushed(&self) -> FlushSlot {
+        self.unflushed.clone()
+    }
+
+    fn answered(mut self: Box<Self>) {
+        // Read before the slot is dropped: dropping frees a slot that is still held, and that
+        // moment is not a flush.
+        let flushed = self.unflushed.released_at();
+        let timing = self.timing.take();
+        // Frees both limits (the flush slot already, unless the entry never reached the WAL).
+        drop(self);
+        if let Some(BatchTiming {
+            stats,
+            taken,
+            proposed,
+        }) = timing
+        {
+            stats.observe_batch(taken, proposed, flushed, Instant::now());
+        }
+    }
+}
+
 /// Runs until the lanes are closed and empty, then waits for in-flight proposals to be answered.
 pub(crate) async fn run(
     cluster: Arc<Cluster>,
@@ -139,7 +185,7 @@ pub(crate) async fn run(
                 proposed: Instant::now(),
             }),
         };
-        cluster.route(ops, replies, slot).await;
+        cluster.route(ops, replies, Box::new(slot)).await;
     }
     // Drain: wait until every proposal in flight has been answered.
     let _all = in_flight
@@ -149,10 +195,31 @@ pub(crate) async fn run(
 
 #[cfg(test)]
 mod tests {
-    use bytes::Bytes;
+    use std::sync::Arc;
 
+    use bytes::Bytes;
+    use tokio::sync::Semaphore;
+
+    use super::BatchSlot;
     use crate::command::{Command, Reply};
     use crate::node::Node;
+    use crate::raft::FlushSlot;
+
+    #[test]
+    fn dropping_a_batch_slot_frees_both_limits() {
+        let unflushed = Arc::new(Semaphore::new(1));
+        let unanswered = Arc::new(Semaphore::new(1));
+        let slot = BatchSlot {
+            unflushed: FlushSlot::new(unflushed.clone().try_acquire_owned().expect("permit")),
+            _unanswered: unanswered.clone().try_acquire_owned().expect("permit"),
+            timing: None,
+        };
+        let kept_by_entry = slot.unflushed.clone();
+        drop(slot);
+        assert_eq!(unflushed.available_permits(), 1);
+        assert_eq!(unanswered.available_permits(), 1);
+        assert!(!kept_by_entry.is_held());
+    }
 
     /// A batch is proposed once the previous one is flushed, before that one is answered:
     /// with writes arriving faster than batches finish, proposals overlap (under the old "one

@@ -509,6 +509,31 @@ impl PendingReply {
     }
 }
 
+/// The cluster's view of this node's write path: a follower's forwarded batch is queued in
+/// this handle's lane like any local write.
+impl crate::cluster::WritePath for Db {
+    fn submit(&self, ops: Vec<Op>) -> crate::cluster::Submitted<'_> {
+        Box::pin(async move {
+            let mut pending = Vec::with_capacity(ops.len());
+            for op in ops {
+                pending.push(self.enqueue_op(op).await);
+            }
+            let mut results = Vec::with_capacity(pending.len());
+            for p in pending {
+                results.push(match p {
+                    Ok(p) => p.wait().await,
+                    Err(e) => Err(e),
+                });
+            }
+            results
+        })
+    }
+
+    fn read(&self, command: &Command) -> Reply {
+        Db::read(self, command)
+    }
+}
+
 fn bulk_or_nil(reply: Reply) -> Result<Option<Bytes>, Error> {
     match reply {
         Reply::Bulk(value) => Ok(Some(value)),

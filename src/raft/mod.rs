@@ -7,6 +7,7 @@
 mod log_store;
 mod network;
 mod proposal;
+pub mod rpc;
 mod state_machine;
 
 use std::fmt;
@@ -19,7 +20,7 @@ pub use log_store::{
     LOG_CACHE_BYTES_MAX_DEFAULT, READ_BACK_BYTES_MAX,
 };
 pub use network::PeerNetwork;
-pub(crate) use proposal::{BatchSlot, BatchTiming, FlushSlot, Replies, ReplySender};
+pub(crate) use proposal::FlushSlot;
 pub use proposal::{Op, Proposal};
 pub use state_machine::{SmShared, StateMachine};
 

@@ -20,8 +20,8 @@ use openraft::raft::{
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use super::rpc;
 use super::{LogId, NodeId, NodeInfo, TypeConfig};
-use crate::cluster::rpc;
 use crate::peer::{PeerClient, PeerConfig, PeerError, PeerTransport, TcpTransport};
 
 /// Factory for peer connections; clones share the connections and the contact times.

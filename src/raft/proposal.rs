@@ -1,21 +1,16 @@
-//! The payload of one log entry: a batch of operations stamped with the leader's clock, and the
-//! replies that go back to each operation's caller once openraft reports the outcome.
+//! The payload of one log entry: a batch of operations stamped with the leader's clock.
 //!
 //! Apply reads time only from `time_ms`, never from the local clock, so every replica computes
-//! the same expiries. The batcher keeps `time_ms` non-decreasing along the log. Each op gets
-//! exactly one answer: its reply, or an error if the entry could not be committed.
+//! the same expiries. The batcher keeps `time_ms` non-decreasing along the log. Each op yields
+//! exactly one reply; delivering it is the write path's business (`crate::cluster`).
 
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
-use tokio::sync::{oneshot, OwnedSemaphorePermit};
+use tokio::sync::OwnedSemaphorePermit;
 
-use super::TypeConfig;
-use crate::cluster::Cluster;
-use crate::command::{Command, Reply, Transaction};
-use crate::error::Error;
-use crate::node::{LaneStats, Taken};
+use crate::command::{Command, Transaction};
 
 /// One log entry's worth of client work.
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
@@ -78,7 +73,7 @@ impl FlushSlot {
     }
 
     /// When the permit was freed (None while held).
-    fn released_at(&self) -> Option<Instant> {
+    pub(crate) fn released_at(&self) -> Option<Instant> {
         self.0
             .as_ref()
             .and_then(|slot| slot.lock().expect("flush slot lock").released_at)
@@ -89,29 +84,6 @@ impl FlushSlot {
 impl PartialEq for FlushSlot {
     fn eq(&self, _other: &Self) -> bool {
         true
-    }
-}
-
-/// A batch's hold on the batcher's in-flight limits: `unflushed` is freed as soon as the entry
-/// is fsynced locally (so the next batch can be proposed while this one commits, applies and
-/// replies), the unanswered permit when the slot is dropped, once every caller has its reply.
-pub(crate) struct BatchSlot {
-    pub unflushed: FlushSlot,
-    pub _unanswered: OwnedSemaphorePermit,
-    /// Where the batch's time goes, recorded per class once it is answered.
-    pub timing: Option<BatchTiming>,
-}
-
-/// What a batch needs to record its flush and answer times in the lanes' statistics.
-pub(crate) struct BatchTiming {
-    pub stats: Arc<LaneStats>,
-    pub taken: Taken,
-    pub proposed: Instant,
-}
-
-impl Drop for BatchSlot {
-    fn drop(&mut self) {
-        self.unflushed.release();
     }
 }
 
@@ -212,93 +184,6 @@ impl Op {
     }
 }
 
-/// Where one op's reply goes.
-pub(crate) type ReplySender = oneshot::Sender<Result<Reply, Error>>;
-
-/// The callers waiting for one proposal, and the batcher's in-flight slots it occupies.
-pub(crate) struct Replies {
-    pub senders: Vec<ReplySender>,
-    pub slot: Option<BatchSlot>,
-    /// On a member of a multi-node cluster: the cluster (which holds replies back until the
-    /// zone rule is met) and a copy of the ops, re-routed to the new leader if a leader change
-    /// discards this entry before it commits.
-    pub cluster: Option<(Arc<Cluster>, Vec<Op>)>,
-}
-
-impl Replies {
-    /// Answers every caller with the outcome of the proposal (None: openraft stopped before
-    /// answering, so whether the entry became durable is unknown and callers get a fatal
-    /// error, never "not applied").
-    pub(crate) fn deliver(self, result: Option<openraft::raft::ClientWriteResult<TypeConfig>>) {
-        let Replies {
-            senders,
-            mut slot,
-            cluster,
-        } = self;
-        // Read before the slot is dropped: dropping frees a slot that is still held, and that
-        // moment is not a flush.
-        let timing = slot.as_mut().and_then(|slot| {
-            let flushed = slot.unflushed.released_at();
-            slot.timing.take().map(|timing| (timing, flushed))
-        });
-        // Frees both slots (the flush slot already, unless the entry never reached the WAL).
-        drop(slot);
-        // Recorded before any caller hears back, so a caller that then reads the statistics
-        // finds its own batch in them.
-        if let Some((timing, flushed)) = timing {
-            let BatchTiming {
-                stats,
-                taken,
-                proposed,
-            } = timing;
-            stats.observe_batch(taken, proposed, flushed, Instant::now());
-        }
-        match (result, cluster) {
-            (None, _) => {
-                for tx in senders {
-                    let _ = tx.send(Err(Error::Fatal {
-                        reason: "consensus engine stopped before answering".into(),
-                    }));
-                }
-            }
-            (Some(Ok(response)), Some((cluster, _))) => {
-                debug_assert_eq!(response.data.len(), senders.len());
-                cluster.acknowledge(response.log_id.index, response.data, senders);
-            }
-            (Some(Ok(response)), None) => {
-                debug_assert_eq!(response.data.len(), senders.len());
-                for (reply, tx) in response.data.into_iter().zip(senders) {
-                    let _ = tx.send(Ok(reply));
-                }
-            }
-            // The entry was never appended here, or a new leader truncated it: it will never
-            // be applied, so its ops may safely go to the new leader.
-            (
-                Some(Err(openraft::error::ClientWriteError::ForwardToLeader(_))),
-                Some((cluster, ops)),
-            ) => cluster.resubmit(ops, senders),
-            (Some(Err(e)), _) => {
-                let error = client_write_error(e);
-                for tx in senders {
-                    let _ = tx.send(Err(error.clone()));
-                }
-            }
-        }
-    }
-}
-
-fn client_write_error(
-    e: openraft::error::ClientWriteError<super::NodeId, super::NodeInfo>,
-) -> Error {
-    use openraft::error::ClientWriteError;
-    match e {
-        ClientWriteError::ForwardToLeader(f) => Error::NotLeader {
-            leader: f.leader_id,
-        },
-        ClientWriteError::ChangeMembershipError(c) => Error::Command(format!("ERR {c}")),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
@@ -320,22 +205,6 @@ mod tests {
         slot.release();
         assert_eq!(semaphore.available_permits(), 1, "released once only");
         assert!(!FlushSlot::default().is_held());
-    }
-
-    #[test]
-    fn dropping_a_batch_slot_frees_both_limits() {
-        let unflushed = Arc::new(Semaphore::new(1));
-        let unanswered = Arc::new(Semaphore::new(1));
-        let slot = BatchSlot {
-            unflushed: FlushSlot::new(unflushed.clone().try_acquire_owned().expect("permit")),
-            _unanswered: unanswered.clone().try_acquire_owned().expect("permit"),
-            timing: None,
-        };
-        let kept_by_entry = slot.unflushed.clone();
-        drop(slot);
-        assert_eq!(unflushed.available_permits(), 1);
-        assert_eq!(unanswered.available_permits(), 1);
-        assert!(!kept_by_entry.is_held());
     }
 
     #[test]

@@ -304,7 +304,7 @@ pub(crate) fn apply_op(keyspace: &mut Keyspace, op: &Op, cx: &mut Cx) -> Reply {
             }
         }
         Op::AsUser { user, op } => {
-            let caller = crate::server::acl::script_caller(keyspace.users(), user);
+            let caller = crate::command::acl::script_caller(keyspace.users(), user);
             let outer = cx.set_caller(caller);
             let reply = apply_op(keyspace, op, cx);
             cx.set_caller(outer);

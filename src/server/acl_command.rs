@@ -9,23 +9,13 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use super::acl::{self, Compiled};
-use super::command_table::{self, ServerCommand};
+use super::command_table;
 use super::connection::{node_error_reply, Connection, Flow};
 use super::dispatch::wrong_arity;
 use super::Shared;
-use crate::command::{Categories, CommandSpec, Flags, Group, Reply};
+use crate::command::{CommandSpec, Reply};
 use crate::keyspace::{User, UserChange};
 use crate::raft::Op;
-
-pub(super) const ACL: CommandSpec =
-    CommandSpec::server("acl", -2, Group::Server, ServerCommand::Acl as u16)
-        .flags(Flags::NOSCRIPT.union(Flags::LOADING).union(Flags::STALE))
-        .categories(Categories::ADMIN.union(Categories::DANGEROUS))
-        .docs(
-            "6.0.0",
-            "A container for Access List Control commands.",
-            &["subcommand", "[arg...]"],
-        );
 
 const NO_ACL_FILE: &str = "ERR This Redis instance is not configured to use an ACL file. You may want to specify users via the ACL SETUSER command and then issue a CONFIG REWRITE (assuming you have a Redis configuration file set) in order to store users in the Redis configuration.";
 const GENPASS_RANGE: &str =

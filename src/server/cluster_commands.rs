@@ -5,57 +5,10 @@
 
 use bytes::Bytes;
 
-use super::command_table::ServerCommand;
 use super::connection::{node_error_reply, Connection, Flow};
 use crate::cluster::rpc::AdminRequest;
 use crate::cluster::ReadConsistency;
 use crate::command::Reply;
-use crate::command::{Categories, CommandSpec, Flags, Group};
-
-pub(super) const READONLY: CommandSpec = CommandSpec::server(
-    "readonly",
-    1,
-    Group::Cluster,
-    ServerCommand::ReadOnly as u16,
-)
-.flags(Flags::LOADING.union(Flags::STALE).union(Flags::FAST))
-.categories(Categories::CONNECTION)
-.docs(
-    "3.0.0",
-    "Lets this connection read from a follower (stale by at most the configured lag).",
-    &[],
-);
-
-pub(super) const READWRITE: CommandSpec = CommandSpec::server(
-    "readwrite",
-    1,
-    Group::Cluster,
-    ServerCommand::ReadWrite as u16,
-)
-.flags(Flags::LOADING.union(Flags::STALE).union(Flags::FAST))
-.categories(Categories::CONNECTION)
-.docs(
-    "3.0.0",
-    "Back to linearizable reads for this connection.",
-    &[],
-);
-
-pub(super) const TANDEM: CommandSpec =
-    CommandSpec::server("tandem", -2, Group::Cluster, ServerCommand::Tandem as u16)
-        .flags(
-            Flags::ADMIN
-                .union(Flags::NOSCRIPT)
-                .union(Flags::LOADING)
-                .union(Flags::STALE),
-        )
-        .docs(
-            "0.1.0",
-            "Tandem cluster administration (STATUS, ADD-NODE, REMOVE-NODE, TRANSFER-LEADER, BACKUP, ARCHIVE) and exactly-once sessions (SESSION, REQ, OUTCOME).",
-            &[
-                "STATUS|ADD-NODE|REMOVE-NODE|TRANSFER-LEADER|BACKUP|ARCHIVE|SESSION|REQ|OUTCOME",
-                "[argument...]",
-            ],
-        );
 
 impl Connection {
     /// READONLY: this connection's reads may be served by this node even if it is a follower

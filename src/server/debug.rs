@@ -7,28 +7,13 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use super::command_table::ServerCommand;
 use super::connection::{Connection, Flow};
 use super::dispatch::wrong_arity;
 use super::slowlog::help_reply;
-use crate::command::{CommandSpec, Flags, Group, Reply};
+use crate::command::Reply;
 
 /// Longest DEBUG SLEEP, so a typo cannot park a connection for days.
 const SLEEP_SECS_MAX: f64 = 3600.0;
-
-pub(super) const DEBUG: CommandSpec =
-    CommandSpec::server("debug", -2, Group::Server, ServerCommand::Debug as u16)
-        .flags(
-            Flags::ADMIN
-                .union(Flags::NOSCRIPT)
-                .union(Flags::LOADING)
-                .union(Flags::STALE),
-        )
-        .docs(
-            "1.0.0",
-            "A few debugging helpers (SLEEP seconds, SET-ACTIVE-EXPIRE 0|1, HELP).",
-            &["SLEEP|SET-ACTIVE-EXPIRE|HELP", "[argument...]"],
-        );
 
 const HELP: &[&str] = &[
     "DEBUG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",

@@ -9,26 +9,8 @@ use bytes::Bytes;
 use super::command_table::{self, ServerCommand};
 use super::connection::{node_error_reply, Connection, Flow, ReplyMode};
 use super::pubsub::Kind;
-use crate::command::{CommandError, CommandSpec, Flags, Group, Reply};
+use crate::command::{CommandError, CommandSpec, Flags, Reply};
 use crate::resp::Protocol;
-
-pub(super) const ECHO: CommandSpec =
-    CommandSpec::server("echo", 2, Group::Connection, ServerCommand::Echo as u16)
-        .flags(Flags::FAST)
-        .docs("1.0.0", "Returns the given string.", &["message"]);
-
-pub(super) const QUIT: CommandSpec =
-    CommandSpec::server("quit", -1, Group::Connection, ServerCommand::Quit as u16)
-        .flags(
-            Flags::NOSCRIPT
-                .union(Flags::LOADING)
-                .union(Flags::STALE)
-                .union(Flags::FAST)
-                .union(Flags::NO_AUTH)
-                .union(Flags::ALLOW_BUSY)
-                .union(Flags::RUNS_IN_MULTI),
-        )
-        .docs("1.0.0", "Closes the connection.", &[]);
 
 /// Redis's arity error, also for subcommands (`client|setname`).
 pub(crate) fn wrong_arity(name: &str) -> String {

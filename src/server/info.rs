@@ -10,8 +10,8 @@ use super::stats::ServerStats;
 use super::Shared;
 use crate::node::NodeStatus;
 
-/// The Redis version Tandem's command set and replies follow.
-pub const REDIS_VERSION: &str = "7.0.0";
+/// The Redis version Tandem's command set and replies follow (declared with the command table).
+pub use crate::command::REDIS_VERSION;
 
 /// Sections in INFO's default output, in order.
 const DEFAULT_SECTIONS: &[&str] = &[

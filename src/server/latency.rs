@@ -11,28 +11,14 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 
-use super::command_table::ServerCommand;
 use super::connection::{Connection, Flow};
 use super::dispatch::wrong_arity;
 use super::slowlog::help_reply;
 use super::stats::{CommandCounts, ServerStats};
-use crate::command::{CommandSpec, Flags, Group, Reply};
+use crate::command::{CommandSpec, Flags, Reply};
 
 /// Samples kept per event (Redis's LATENCY_TS_LEN).
 const SAMPLES_MAX: usize = 160;
-
-pub(super) const LATENCY: CommandSpec = CommandSpec::server(
-    "latency",
-    -2,
-    Group::Server,
-    ServerCommand::Latency as u16,
-)
-.flags(Flags::ADMIN.union(Flags::LOADING).union(Flags::STALE))
-.docs(
-    "2.8.13",
-    "Reads or resets the latency monitor (LATEST, HISTORY event, RESET [event...], DOCTOR, HELP).",
-    &["LATEST|HISTORY|RESET|DOCTOR|HELP", "[event...]"],
-);
 
 #[derive(Debug, Default)]
 struct Series {

@@ -7,7 +7,6 @@
 
 pub(crate) mod acl;
 mod acl_command;
-mod acl_keys;
 pub mod admin;
 mod blocking;
 mod clients;

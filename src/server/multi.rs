@@ -20,7 +20,7 @@ use super::command_table::{self, ServerCommand};
 use super::connection::{node_error_reply, Connection, Flow};
 use super::dispatch::{wrong_arity, NOREPLICAS, OOM};
 use super::Shared;
-use crate::command::{Command, CommandError, CommandSpec, Flags, Group, KeySpec};
+use crate::command::{Command, CommandError, CommandSpec, Flags};
 use crate::command::{Reply, Transaction};
 
 const EXECABORT: &str = "EXECABORT Transaction discarded because of previous errors.";
@@ -102,65 +102,6 @@ pub(crate) async fn exec_reply(
     }
     Reply::Array(out)
 }
-
-/// Flags of MULTI, DISCARD, WATCH and UNWATCH.
-const TRANSACTION_FLAGS: Flags = Flags::NOSCRIPT
-    .union(Flags::LOADING)
-    .union(Flags::STALE)
-    .union(Flags::FAST)
-    .union(Flags::ALLOW_BUSY);
-
-pub(super) const MULTI: CommandSpec =
-    CommandSpec::server("multi", 1, Group::Transactions, ServerCommand::Multi as u16)
-        .flags(TRANSACTION_FLAGS.union(Flags::RUNS_IN_MULTI))
-        .docs("1.2.0", "Starts a transaction.", &[]);
-
-pub(super) const EXEC: CommandSpec =
-    CommandSpec::server("exec", 1, Group::Transactions, ServerCommand::Exec as u16)
-        .flags(
-            Flags::NOSCRIPT
-                .union(Flags::LOADING)
-                .union(Flags::STALE)
-                .union(Flags::SKIP_SLOWLOG)
-                .union(Flags::RUNS_IN_MULTI),
-        )
-        .docs(
-            "1.2.0",
-            "Executes all commands in a transaction (one log entry).",
-            &[],
-        );
-
-pub(super) const DISCARD: CommandSpec = CommandSpec::server(
-    "discard",
-    1,
-    Group::Transactions,
-    ServerCommand::Discard as u16,
-)
-.flags(TRANSACTION_FLAGS.union(Flags::RUNS_IN_MULTI))
-.docs("2.0.0", "Discards a transaction.", &[]);
-
-pub(super) const WATCH: CommandSpec = CommandSpec::server(
-    "watch",
-    -2,
-    Group::Transactions,
-    ServerCommand::Watch as u16,
-)
-.flags(TRANSACTION_FLAGS.union(Flags::RUNS_IN_MULTI))
-.keys(KeySpec::ALL)
-.docs(
-    "2.2.0",
-    "Monitors changes to keys to determine the execution of a transaction.",
-    &["key..."],
-);
-
-pub(super) const UNWATCH: CommandSpec = CommandSpec::server(
-    "unwatch",
-    1,
-    Group::Transactions,
-    ServerCommand::Unwatch as u16,
-)
-.flags(TRANSACTION_FLAGS)
-.docs("2.2.0", "Forgets about watched keys of a transaction.", &[]);
 
 impl Connection {
     pub(crate) async fn multi(&mut self) -> Flow {

@@ -14,7 +14,7 @@ use super::dispatch::wrong_arity;
 use super::info;
 use super::Shared;
 use crate::command::Reply;
-use crate::command::{Categories, CommandSpec, Flags, Group};
+use crate::command::{CommandSpec, Flags};
 
 fn bulk(text: impl Into<String>) -> Reply {
     Reply::Bulk(Bytes::from(text.into()))
@@ -26,100 +26,6 @@ fn unknown_subcommand(command: &str, sub: &[u8]) -> String {
         String::from_utf8_lossy(sub)
     )
 }
-
-pub(super) const TIME: CommandSpec =
-    CommandSpec::server("time", 1, Group::Server, ServerCommand::Time as u16)
-        .flags(Flags::LOADING.union(Flags::STALE).union(Flags::FAST))
-        .docs("2.6.0", "Returns the server time.", &[]);
-
-pub(super) const INFO: CommandSpec =
-    CommandSpec::server("info", -1, Group::Server, ServerCommand::Info as u16)
-        .flags(Flags::LOADING.union(Flags::STALE))
-        .categories(Categories::DANGEROUS)
-        .docs(
-            "1.0.0",
-            "Returns information and statistics about the server.",
-            &["[section...]"],
-        );
-
-pub(super) const COMMAND: CommandSpec =
-    CommandSpec::server("command", -1, Group::Server, ServerCommand::Command as u16)
-        .flags(Flags::LOADING.union(Flags::STALE))
-        .categories(Categories::CONNECTION)
-        .docs(
-            "2.8.13",
-            "Returns detailed information about all commands (COUNT, INFO, DOCS, LIST [FILTERBY], GETKEYS).",
-            &["[COUNT|INFO|DOCS|LIST|GETKEYS]", "[argument...]"],
-        );
-
-pub(super) const CONFIG: CommandSpec = CommandSpec::server(
-    "config",
-    -2,
-    Group::Server,
-    ServerCommand::Config as u16,
-)
-.flags(
-    Flags::ADMIN
-        .union(Flags::NOSCRIPT)
-        .union(Flags::LOADING)
-        .union(Flags::STALE),
-)
-.docs(
-    "2.0.0",
-    "Reads or changes the run-time configuration (GET, SET, RESETSTAT, HELP; REWRITE is refused).",
-    &["GET|SET|RESETSTAT|REWRITE|HELP", "[argument...]"],
-);
-
-pub(super) const SHUTDOWN: CommandSpec =
-    CommandSpec::server("shutdown", -1, Group::Server, ServerCommand::Shutdown as u16)
-        .flags(
-            Flags::ADMIN
-                .union(Flags::NOSCRIPT)
-                .union(Flags::LOADING)
-                .union(Flags::STALE)
-                .union(Flags::NO_MULTI)
-                .union(Flags::ALLOW_BUSY),
-        )
-        .docs(
-            "1.0.0",
-            "Shuts the server down as SIGTERM does: stops accepting, finishes in-flight commands, final fsync, exit 0.",
-            &["[NOSAVE|SAVE]", "[NOW]", "[FORCE]", "[ABORT]"],
-        );
-
-pub(super) const BGSAVE: CommandSpec =
-    CommandSpec::server("bgsave", -1, Group::Server, ServerCommand::BgSave as u16)
-        .flags(Flags::ADMIN.union(Flags::NOSCRIPT))
-        .docs(
-            "1.0.0",
-            "Starts building a snapshot in the background (as SAVE, without waiting for it); LASTSAVE changes when it is on disk.",
-            &["[SCHEDULE]"],
-        );
-
-pub(super) const LASTSAVE: CommandSpec = CommandSpec::server(
-    "lastsave",
-    1,
-    Group::Server,
-    ServerCommand::LastSave as u16,
-)
-.flags(Flags::LOADING.union(Flags::STALE).union(Flags::FAST))
-.docs(
-    "1.0.0",
-    "Unix time (seconds) at which this node's newest snapshot was written; 0 if it has none.",
-    &[],
-);
-
-pub(super) const SAVE: CommandSpec =
-    CommandSpec::server("save", 1, Group::Server, ServerCommand::Save as u16)
-        .flags(
-            Flags::ADMIN
-                .union(Flags::NOSCRIPT)
-                .union(Flags::NO_MULTI),
-        )
-        .docs(
-            "1.0.0",
-            "Builds a snapshot now and waits for it (every write is already in the fsynced log; a snapshot shortens restart and lets the log be purged).",
-            &[],
-        );
 
 const CONFIG_HELP: &[&str] = &[
     "CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
@@ -169,7 +75,7 @@ pub(crate) async fn queued_reply(shared: &Shared, command: ServerCommand, args: 
         }
         ServerCommand::Pubsub => super::pubsub::pubsub_reply(shared, args),
         ServerCommand::Time => time_reply(),
-        ServerCommand::Select => super::session::select_reply(args),
+        ServerCommand::Select => crate::command::table::select_reply(args),
         ServerCommand::Info => info_reply(shared, args),
         ServerCommand::Command => command_reply(args),
         ServerCommand::Config => config_reply(shared, args),
@@ -355,14 +261,6 @@ fn config_reply(shared: &Shared, args: &[Bytes]) -> Reply {
         _ => Reply::Error(unknown_subcommand("CONFIG", &args[1])),
     }
 }
-
-pub(super) const WAIT: CommandSpec =
-    CommandSpec::server("wait", 3, Group::Generic, ServerCommand::Wait as u16)
-        .docs(
-            "3.0.0",
-            "Answers at once: every acknowledged write is already on a quorum (the count of followers holding all applied writes; 0 on a single node).",
-            &["numreplicas", "timeout"],
-        );
 
 impl Connection {
     pub(crate) async fn time(&mut self) -> Flow {

@@ -7,12 +7,11 @@ use std::sync::atomic::Ordering;
 use bytes::Bytes;
 
 use super::clients::ClientInfo;
-use super::command_table::ServerCommand;
 use super::connection::{Connection, Flow};
 use super::dispatch::wrong_arity;
 use super::info::REDIS_VERSION;
+use crate::command::table::select_reply;
 use crate::command::Reply;
-use crate::command::{CommandSpec, Flags, Group};
 use crate::resp::Protocol;
 
 const NOPASS_AUTH: &str = "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?";
@@ -34,83 +33,12 @@ fn parse_i64(arg: &[u8]) -> Option<i64> {
     std::str::from_utf8(arg).ok()?.parse().ok()
 }
 
-/// Flags of the commands a client may send before it authenticates.
-const NO_AUTH_FLAGS: Flags = Flags::NOSCRIPT
-    .union(Flags::LOADING)
-    .union(Flags::STALE)
-    .union(Flags::FAST)
-    .union(Flags::NO_AUTH)
-    .union(Flags::ALLOW_BUSY);
-
-pub(super) const PING: CommandSpec =
-    CommandSpec::server("ping", -1, Group::Connection, ServerCommand::Ping as u16)
-        .flags(Flags::FAST)
-        .docs(
-            "1.0.0",
-            "Returns the server's liveliness response.",
-            &["[message]"],
-        );
-
-pub(super) const HELLO: CommandSpec =
-    CommandSpec::server("hello", -1, Group::Connection, ServerCommand::Hello as u16)
-        .flags(NO_AUTH_FLAGS)
-        .docs(
-            "6.0.0",
-            "Handshakes with the Redis server.",
-            &["[protover [AUTH username password] [SETNAME clientname]]"],
-        );
-
-pub(super) const AUTH: CommandSpec =
-    CommandSpec::server("auth", -2, Group::Connection, ServerCommand::Auth as u16)
-        .flags(NO_AUTH_FLAGS)
-        .docs(
-            "1.0.0",
-            "Authenticates the connection.",
-            &["[username]", "password"],
-        );
-
-pub(super) const CLIENT: CommandSpec =
-    CommandSpec::server("client", -2, Group::Connection, ServerCommand::Client as u16)
-        .docs(
-            "2.4.0",
-            "A container for client connection commands (SETNAME, GETNAME, ID, LIST, INFO, KILL, SETINFO, PRIORITY).",
-            &["subcommand", "[argument...]"],
-        );
-
-pub(super) const SELECT: CommandSpec =
-    CommandSpec::server("select", 2, Group::Connection, ServerCommand::Select as u16)
-        .flags(
-            Flags::NOSCRIPT
-                .union(Flags::LOADING)
-                .union(Flags::STALE)
-                .union(Flags::FAST),
-        )
-        .docs(
-            "1.0.0",
-            "Changes the selected database (Tandem has only database 0).",
-            &["index"],
-        );
-
-pub(super) const RESET: CommandSpec =
-    CommandSpec::server("reset", 1, Group::Connection, ServerCommand::Reset as u16)
-        .flags(NO_AUTH_FLAGS.union(Flags::RUNS_IN_MULTI))
-        .docs("6.2.0", "Resets the connection.", &[]);
-
 /// PING [message]
 pub(crate) fn ping_reply(args: &[Bytes]) -> Reply {
     match args.len() {
         1 => Reply::Simple("PONG".into()),
         2 => Reply::Bulk(args[1].clone()),
         _ => Reply::Error(wrong_arity("ping")),
-    }
-}
-
-/// SELECT index: Tandem has one database, 0.
-pub(crate) fn select_reply(args: &[Bytes]) -> Reply {
-    match parse_i64(&args[1]) {
-        None => Reply::Error("ERR value is not an integer or out of range".into()),
-        Some(0) => Reply::Ok,
-        Some(_) => Reply::Error("ERR DB index is out of range".into()),
     }
 }
 

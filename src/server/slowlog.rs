@@ -15,10 +15,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 
 use super::clients::ClientInfo;
-use super::command_table::ServerCommand;
 use super::connection::{Connection, Flow};
 use super::dispatch::wrong_arity;
-use crate::command::{CommandSpec, Flags, Group, Reply};
+use crate::command::{CommandSpec, Flags, Reply};
 
 /// Arguments kept per entry (Redis's SLOWLOG_ENTRY_MAX_ARGC); the last one says how many more.
 const ARGS_KEPT_MAX: usize = 32;
@@ -27,15 +26,6 @@ const ARG_BYTES_KEPT_MAX: usize = 128;
 /// Entries SLOWLOG GET returns without a count.
 const GET_COUNT_DEFAULT: usize = 10;
 const COUNT_RANGE: &str = "ERR count should be greater than or equal to -1";
-
-pub(super) const SLOWLOG: CommandSpec =
-    CommandSpec::server("slowlog", -2, Group::Server, ServerCommand::Slowlog as u16)
-        .flags(Flags::ADMIN.union(Flags::LOADING).union(Flags::STALE))
-        .docs(
-            "2.2.12",
-            "Reads or resets the slow log (GET [count], LEN, RESET, HELP).",
-            &["GET|LEN|RESET|HELP", "[count]"],
-        );
 
 #[derive(Clone, Debug, PartialEq)]
 struct Entry {

@@ -270,7 +270,7 @@ fn run_inner(
             }
             let known = words
                 .first()
-                .and_then(|name| crate::server::command_table::lookup(name))
+                .and_then(|name| crate::command::table::lookup(name))
                 .is_some();
             if !known {
                 return Err(mlua::Error::external(CallError(
@@ -944,7 +944,7 @@ fn new_state() -> mlua::Result<Lua> {
     ] {
         redis.raw_set(name, level)?;
     }
-    let version = crate::server::info::REDIS_VERSION;
+    let version = crate::command::REDIS_VERSION;
     redis.raw_set("REDIS_VERSION", version)?;
     let number = version
         .split('.')
@@ -1059,7 +1059,7 @@ fn redis_call(
         };
         words.push(word);
     }
-    let name = crate::server::command_table::lookup(&words[0]).map(|spec| spec.name);
+    let name = crate::command::table::lookup(&words[0]).map(|spec| spec.name);
     let reply = match run_command(session, &words) {
         Ok(reply) => reply,
         // Stopped for the log: raised, so no `pcall` can go on without the write.
@@ -1117,7 +1117,7 @@ fn run_command(session: &mut Session<'_>, words: &[Bytes]) -> Result<Reply, Stri
         // One database: SELECT 0 changes nothing, another index is an error (as Redis's for
         // an index past `databases`).
         b"select" if words.len() == 2 => {
-            return Ok(crate::server::session::select_reply(words));
+            return Ok(crate::command::table::select_reply(words));
         }
         b"select" => return Err(arity_error()),
         _ if refused_in_scripts(&name, words.get(1)) => {
