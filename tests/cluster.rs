@@ -463,7 +463,11 @@ fn a_read_on_the_leader_waits_out_a_brief_stall_of_both_followers() {
     let cluster = Cluster::start("cl-read-stall", &["a", "b", "c"], &[]);
     let leader = cluster.wait_for_leader(LEADER_TIMEOUT);
     let mut conn = cluster.client(leader);
-    let _: () = redis::cmd("SET").arg("k").arg("v").query(&mut conn).unwrap();
+    let _: () = redis::cmd("SET")
+        .arg("k")
+        .arg("v")
+        .query(&mut conn)
+        .unwrap();
     let term = cluster.replication(leader)["tandem_term"].clone();
     let followers: Vec<usize> = (0..3).filter(|i| *i != leader).collect();
     for f in &followers {
@@ -477,4 +481,58 @@ fn a_read_on_the_leader_waits_out_a_brief_stall_of_both_followers() {
     }
     assert_eq!(read.join().unwrap().expect("the read is answered"), "v");
     assert_eq!(cluster.replication(leader)["tandem_term"], term);
+}
+
+/// Writes that followers forwarded to a leader which is then replaced (frozen by SIGSTOP while
+/// the forwards sit in its socket buffer) are answered once it resumes: the old leader never
+/// sends a follower's batch on to the new leader (which may be that very follower, its only
+/// unflushed slot held by the forward), it answers "not leader" and the follower routes the
+/// batch again. Before, such a write hung until the forward timed out (10 s) and ended with
+/// TRYAGAIN, its outcome unknown. A write per follower, so one of them is the new leader.
+#[test]
+fn writes_forwarded_to_a_replaced_leader_are_answered() {
+    let cluster = Cluster::start("cl-forward-cycle", &["a", "b", "c"], &[]);
+    for round in 0..3 {
+        let old = cluster.wait_for_leader(LEADER_TIMEOUT);
+        let followers: Vec<usize> = (0..3).filter(|i| *i != old).collect();
+        let mut conns: Vec<_> = followers.iter().map(|f| cluster.client(*f)).collect();
+        let old_term: u64 = cluster.replication(old)["tandem_term"].parse().unwrap();
+        cluster.freeze(old);
+        let writes: Vec<_> = conns
+            .drain(..)
+            .enumerate()
+            .map(|(i, mut conn)| {
+                std::thread::spawn(move || {
+                    redis::cmd("SET")
+                        .arg(format!("fwd:{round}:{i}"))
+                        .arg(i)
+                        .query::<()>(&mut conn)
+                })
+            })
+            .collect();
+        // The two followers elect one of them; the forwards wait in the frozen node.
+        let deadline = Instant::now() + LEADER_TIMEOUT;
+        while !followers.iter().any(|f| {
+            let r = cluster.replication(*f);
+            r["tandem_role"] == "leader" && r["tandem_term"].parse::<u64>().unwrap() > old_term
+        }) {
+            assert!(Instant::now() < deadline, "round {round}: no new leader");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        cluster.thaw(old);
+        for (i, write) in writes.into_iter().enumerate() {
+            write
+                .join()
+                .unwrap()
+                .unwrap_or_else(|e| panic!("round {round}: SET through follower {i}: {e}"));
+        }
+        let mut reader = cluster.client(cluster.wait_for_leader(LEADER_TIMEOUT));
+        for i in 0..followers.len() {
+            let value: Option<usize> = redis::cmd("GET")
+                .arg(format!("fwd:{round}:{i}"))
+                .query(&mut reader)
+                .unwrap();
+            assert_eq!(value, Some(i), "round {round}");
+        }
+    }
 }

@@ -173,6 +173,27 @@ fn fail_all(senders: Vec<ReplySender>, error: Error) {
     }
 }
 
+/// Answers the ops of `ops` that a follower forwarded to this node with [`Error::NotLeader`]
+/// (they were never applied: the follower routes them again) and returns the others, to be
+/// sent on to the leader. A forwarded op is never forwarded a second time (see
+/// [`ReplySender`]).
+fn refuse_forwarded(
+    ops: Vec<Op>,
+    senders: Vec<ReplySender>,
+    leader: Option<NodeId>,
+) -> (Vec<Op>, Vec<ReplySender>) {
+    ops.into_iter()
+        .zip(senders)
+        .filter_map(|(op, sender)| {
+            if !sender.is_forwarded() {
+                return Some((op, sender));
+            }
+            let _ = sender.send(Err(Error::NotLeader { leader }));
+            None
+        })
+        .unzip()
+}
+
 impl Cluster {
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
@@ -366,6 +387,7 @@ impl Cluster {
                 .resubmits_dropped
                 .fetch_add(dropped as u64, Ordering::Relaxed);
         }
+        let (ops, senders) = refuse_forwarded(ops, senders, self.current_leader());
         if ops.is_empty() {
             return;
         }
@@ -432,8 +454,8 @@ impl Cluster {
     /// each caller its reply.
     async fn forward(
         self: &Arc<Self>,
-        ops: Vec<Op>,
-        senders: Vec<ReplySender>,
+        mut ops: Vec<Op>,
+        mut senders: Vec<ReplySender>,
         slot: Option<Box<dyn BatchHold>>,
     ) {
         let deadline = tokio::time::Instant::now() + self.leader_wait();
@@ -450,6 +472,12 @@ impl Cluster {
                 }
                 avoid = Some((leader, term));
                 continue;
+            }
+            if senders.iter().any(ReplySender::is_forwarded) {
+                (ops, senders) = refuse_forwarded(ops, senders, Some(leader));
+                if ops.is_empty() {
+                    return;
+                }
             }
             let Some(client) = self.client_for(leader) else {
                 avoid = Some((leader, term));
@@ -511,7 +539,18 @@ impl Cluster {
                 leader: self.current_leader(),
             });
         }
-        Ok(self.write_path()?.submit(ops).await)
+        let results = self.write_path()?.submit(ops).await;
+        // This node stopped leading before any of them was applied: the follower routes the
+        // whole batch again, in order (to itself, if it is the new leader).
+        if results
+            .iter()
+            .all(|r| matches!(r, Err(Error::NotLeader { .. })))
+        {
+            return Err(Error::NotLeader {
+                leader: self.current_leader(),
+            });
+        }
+        Ok(results)
     }
 
     /// Serves a read command at the given consistency, with `local` doing the actual read on

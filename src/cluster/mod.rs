@@ -26,7 +26,7 @@ pub use cluster::{Cluster, ClusterStats, ReadConsistency, Readiness, READY_APPLY
 pub(crate) use cluster::{Submitted, WritePath};
 pub(crate) use handler::PeerService;
 pub use pubsub::{PublishRequest, Publisher, PUBLISH_TIMEOUT};
-pub(crate) use replies::BatchHold;
+pub(crate) use replies::{BatchHold, ReplySender};
 pub use status::{ClusterStatus, NodeReport};
 
 use crate::raft::NodeId;

@@ -12,8 +12,37 @@ use crate::command::Reply;
 use crate::error::Error;
 use crate::raft::{FlushSlot, NodeId, NodeInfo, Op, TypeConfig};
 
-/// Where one op's reply goes.
-pub(crate) type ReplySender = oneshot::Sender<Result<Reply, Error>>;
+/// Where one op's reply goes, and whether the op is a follower's, forwarded to this node.
+///
+/// A forwarded op is never sent on to another node: if this node cannot propose it (it stopped
+/// leading), or a leader change discards its entry, the op is answered [`Error::NotLeader`]
+/// (never applied) and the follower that sent it routes it again. Sending it on instead could
+/// send it back to that follower, whose batcher holds its only unflushed slot for this very
+/// batch until this node answers: neither side would move until the forward timed out.
+pub(crate) struct ReplySender {
+    tx: oneshot::Sender<Result<Reply, Error>>,
+    forwarded: bool,
+}
+
+impl ReplySender {
+    /// The reply channel of an op queued on this node: `forwarded` if a follower sent it.
+    pub(crate) fn new(tx: oneshot::Sender<Result<Reply, Error>>, forwarded: bool) -> Self {
+        ReplySender { tx, forwarded }
+    }
+
+    pub(crate) fn send(self, result: Result<Reply, Error>) -> Result<(), Result<Reply, Error>> {
+        self.tx.send(result)
+    }
+
+    /// True once the caller stopped waiting (its connection closed).
+    pub(crate) fn is_closed(&self) -> bool {
+        self.tx.is_closed()
+    }
+
+    pub(crate) fn is_forwarded(&self) -> bool {
+        self.forwarded
+    }
+}
 
 /// The write path's hold on one batch while it is in flight (the batcher's limits and its
 /// timing, `crate::node`): the cluster carries it with the batch wherever the batch goes, and

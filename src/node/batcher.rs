@@ -17,7 +17,7 @@ use tokio::sync::{oneshot, OwnedSemaphorePermit, Semaphore};
 
 use super::lanes::{LaneStats, Lanes, Taken};
 pub use crate::cluster::wall_clock_ms;
-use crate::cluster::{BatchHold, Cluster};
+use crate::cluster::{BatchHold, Cluster, ReplySender};
 use crate::command::Reply;
 use crate::error::Error;
 use crate::raft::{FlushSlot, Op};
@@ -49,6 +49,8 @@ pub(crate) struct Pending {
     pub reply: oneshot::Sender<Result<Reply, Error>>,
     /// The op's encoded size, for the entry's byte budget.
     pub bytes: usize,
+    /// A follower's op, forwarded to this node (see [`ReplySender`]).
+    pub forwarded: bool,
 }
 
 impl super::lanes::Weight for Pending {
@@ -167,7 +169,10 @@ pub(crate) async fn run(
         if taken.total() == 0 {
             continue;
         }
-        let (ops, replies): (Vec<Op>, Vec<_>) = batch.drain(..).map(|p| (p.op, p.reply)).unzip();
+        let (ops, replies): (Vec<Op>, Vec<_>) = batch
+            .drain(..)
+            .map(|p| (p.op, ReplySender::new(p.reply, p.forwarded)))
+            .unzip();
         stats.proposals.fetch_add(1, Ordering::Relaxed);
         stats.ops.fetch_add(ops.len() as u64, Ordering::Relaxed);
         if in_flight.available_permits() + 1 < limits.proposals_in_flight_max {

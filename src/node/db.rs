@@ -163,6 +163,11 @@ impl Db {
     /// Admits a write to this handle's lane, or refuses it at once (`Error::Busy` with a retry
     /// hint when the lane is over its limit).
     pub(crate) async fn enqueue_op(&self, op: Op) -> Result<PendingReply, Error> {
+        self.enqueue_from(op, false).await
+    }
+
+    /// Queues `op` in this handle's lane; `forwarded` if a follower sent it to this node.
+    async fn enqueue_from(&self, op: Op, forwarded: bool) -> Result<PendingReply, Error> {
         let bytes = postcard::serialize_with_flavor(&op, postcard::ser_flavors::Size::default())
             .unwrap_or(usize::MAX);
         let max = self.inner.entry_bytes_max - super::batcher::ENTRY_OVERHEAD_BYTES;
@@ -174,6 +179,7 @@ impl Db {
             op,
             reply: tx,
             bytes,
+            forwarded,
         };
         match self.inner.lanes.push(self.class, pending) {
             Ok(()) => Ok(PendingReply { rx }),
@@ -516,7 +522,7 @@ impl crate::cluster::WritePath for Db {
         Box::pin(async move {
             let mut pending = Vec::with_capacity(ops.len());
             for op in ops {
-                pending.push(self.enqueue_op(op).await);
+                pending.push(self.enqueue_from(op, true).await);
             }
             let mut results = Vec::with_capacity(pending.len());
             for p in pending {
