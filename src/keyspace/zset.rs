@@ -348,7 +348,12 @@ mod tests {
     #[test]
     fn from_sorted_equals_inserting_one_by_one() {
         let members: Vec<(CompactBytes, f64)> = (0..1000)
-            .map(|i| (CompactBytes::from(format!("m{i:04}")), f64::from(i / 10)))
+            .map(|i| {
+                (
+                    CompactBytes::from(format!("m{i:04}").as_str()),
+                    f64::from(i / 10),
+                )
+            })
             .collect();
         let mut inserted = ZSet::default();
         for (member, score) in &members {
