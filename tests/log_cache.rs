@@ -1,11 +1,12 @@
 //! The bounded log cache on a real three-node cluster: a follower that misses more log than the
 //! cache holds catches up, by reading the evicted entries back from the leader's WAL or by a
-//! snapshot (taken because of the log's bytes), and every node ends with the same digest.
+//! snapshot (taken because of the log's bytes), and every node ends with the same digest. The
+//! cache also lets go of entries as soon as they are applied and every follower has them.
 
 mod common;
 
 use std::collections::HashMap;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::cluster::Cluster;
 
@@ -38,6 +39,27 @@ fn write_keys(cluster: &Cluster, leader: usize, prefix: &str, count: usize) {
         }
         let replies: Vec<String> = pipe.query(&mut connection).expect("SETs");
         assert!(replies.iter().all(|r| r == "OK"), "{replies:?}");
+    }
+}
+
+/// Waits until `INFO tandem` of member `i` satisfies `done`; returns it (fails after 30 s).
+fn wait_for_info(
+    cluster: &Cluster,
+    i: usize,
+    what: &str,
+    done: impl Fn(&HashMap<String, u64>) -> bool,
+) -> HashMap<String, u64> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let info = info_tandem(cluster, i);
+        if done(&info) {
+            return info;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "node {i}: {what} within 30 s: {info:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
 
@@ -145,4 +167,75 @@ fn snapshots_by_log_bytes_and_a_frozen_follower_catches_up() {
     assert!(info["log_purged"] > 0, "the log was purged: {info:?}");
     cluster.thaw(follower);
     assert_converged(&cluster);
+}
+
+/// With the default cache bound (64 MiB, far more than the 600 KiB written here) and no
+/// snapshot due, every node lets go of the decoded entries once they are applied and (on the
+/// leader) every follower has them: the log still holds them (in the WAL), the cache none.
+/// While a follower is down, the leader keeps what that follower lacks, the other follower
+/// nothing; after a leader change the new leader, which kept nothing, catches the returning
+/// follower up by reading the entries back from its WAL, and every node ends digest-equal.
+#[test]
+fn the_cache_lets_go_of_applied_and_replicated_entries() {
+    let mut cluster = Cluster::start(
+        "log-cache-release",
+        &["a", "b", "c"],
+        &[
+            "--snapshot-logs-since-last=1000000",
+            "--snapshot-log-bytes-since-last=0",
+        ],
+    );
+    let leader = cluster.wait_for_leader(Duration::from_secs(20));
+    write_keys(&cluster, leader, "all", 300);
+    for i in 0..3 {
+        let info = wait_for_info(&cluster, i, "the cache empties", |info| {
+            info["log_cache_entries"] == 0
+        });
+        assert!(
+            info["log_held_entries"] >= 6,
+            "the entries are still in the log, only not cached: {info:?}"
+        );
+        assert_eq!(info["log_cache_bytes"], 0, "{info:?}");
+        assert!(info["log_cache_bytes_max"] > 1 << 20, "{info:?}");
+    }
+
+    // One follower down: the leader keeps what it lacks, the other follower keeps nothing.
+    let down = (leader + 1) % 3;
+    let other = (leader + 2) % 3;
+    cluster.kill(down);
+    write_keys(&cluster, leader, "missed", 300);
+    wait_for_info(
+        &cluster,
+        other,
+        "the live follower's cache empties",
+        |info| info["log_cache_entries"] == 0,
+    );
+    let info = info_tandem(&cluster, leader);
+    assert!(
+        info["log_cache_entries"] >= 6,
+        "the leader keeps the entries the down follower lacks: {info:?}"
+    );
+
+    // The leader goes; the follower that kept nothing leads and catches the other one up.
+    cluster.kill(leader);
+    let reads_before = info_tandem(&cluster, other)["log_wal_read_entries"];
+    cluster.boot(down);
+    let new_leader = cluster.wait_for_leader(Duration::from_secs(20));
+    assert_eq!(new_leader, other, "the node with the whole log leads");
+    cluster.boot(leader);
+    assert_converged(&cluster);
+    let info = info_tandem(&cluster, other);
+    assert!(
+        info["log_wal_read_entries"] > reads_before,
+        "the returning follower's entries were read back from the WAL: {info:?}"
+    );
+    let mut connection = cluster.client(down);
+    let _: () = redis::cmd("READONLY")
+        .query(&mut connection)
+        .expect("READONLY");
+    let value: Option<String> = redis::cmd("GET")
+        .arg("missed:299")
+        .query(&mut connection)
+        .expect("GET on the follower");
+    assert_eq!(value.map(|v| v.len()), Some(VALUE_BYTES));
 }

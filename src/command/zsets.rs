@@ -1650,7 +1650,8 @@ fn store_result(ks: &mut Keyspace, destination: &Bytes, members: Vec<(Bytes, f64
     if count == 0 {
         ks.remove(&slot);
     } else {
-        ks.insert(slot, Value::ZSet(ZSet::from_sorted(members)), 0);
+        let zset = ZSet::from_sorted(members).expect("a set operation yields each member once");
+        ks.insert(slot, Value::ZSet(zset), 0);
     }
     Reply::Integer(count as i64)
 }

@@ -463,6 +463,29 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// Where the first repeat of a member is, in a sorted-set record whose `count` (score, member)
+/// pairs start at `start` and are known to be well formed (the error path only).
+fn repeated_member_offset(record: &[u8], start: usize, count: u32) -> usize {
+    let mut reader = Reader {
+        bytes: record,
+        offset: start,
+    };
+    let mut seen = std::collections::HashSet::new();
+    for _ in 0..count {
+        let offset = reader.offset;
+        let member = reader.u64().and_then(|_| reader.u32()).and_then(|len| {
+            let len = len as usize;
+            reader.take(len)
+        });
+        match member {
+            Ok(member) if !seen.insert(member) => return offset,
+            Ok(_) => {}
+            Err(_) => break,
+        }
+    }
+    start
+}
+
 pub(crate) fn decode_record(record: &[u8]) -> Result<(CompactBytes, Entry), KeyspaceError> {
     let mut reader = Reader {
         bytes: record,
@@ -497,29 +520,32 @@ pub(crate) fn decode_record(record: &[u8]) -> Result<(CompactBytes, Entry), Keys
             if count == 0 {
                 return Err(KeyspaceError::EmptyCollection);
             }
-            let mut zset = ZSet::default();
-            // Members must come in strictly ascending (score, member) order,
-            // so that every accepted record is exactly what encode writes.
-            let mut previous: Option<(f64, Bytes)> = None;
+            // Members must come in strictly ascending (score, member) order, so that every
+            // accepted record is exactly what encode writes; that order lets the set be built
+            // bottom-up. Pushed only as their bytes are read (no pre-allocation from `count`).
+            let start = reader.offset;
+            let mut members: Vec<(CompactBytes, f64)> = Vec::new();
             for _ in 0..count {
                 let offset = reader.offset;
                 let score = f64::from_bits(reader.u64()?);
                 if score.is_nan() {
                     return Err(KeyspaceError::NanScore { offset });
                 }
-                let member = reader.bytes()?;
-                if let Some((previous_score, previous_member)) = &previous {
+                let member = reader.compact_bytes()?;
+                if let Some((previous_member, previous_score)) = members.last() {
                     let order = cmp_score(*previous_score, score)
-                        .then_with(|| previous_member.cmp(&member));
+                        .then_with(|| previous_member[..].cmp(&member[..]));
                     if order != Ordering::Less {
                         return Err(KeyspaceError::OutOfOrder { offset });
                     }
                 }
-                previous = Some((score, member.clone()));
-                if zset.insert(member, score).is_some() {
-                    return Err(KeyspaceError::DuplicateElement { offset });
-                }
+                members.push((member, score));
             }
+            let Some(zset) = ZSet::from_sorted(members) else {
+                return Err(KeyspaceError::DuplicateElement {
+                    offset: repeated_member_offset(record, start, count),
+                });
+            };
             Value::ZSet(zset)
         }
         TAG_LIST => {

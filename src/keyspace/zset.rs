@@ -128,12 +128,14 @@ impl ZSet {
     }
 
     /// A sorted set from members in strictly ascending (score, member) order, scores never
-    /// NaN; O(n log n) (the member map is sorted by hash), with no per-member rebalancing.
-    pub(crate) fn from_sorted(members: Vec<(Bytes, f64)>) -> ZSet {
+    /// NaN, built bottom-up: the index in one pass, the member map after one sort by hash
+    /// (O(n log n) in all, no per-member rebalancing). `None` when a member appears twice
+    /// (with two scores: the input order allows it, a sorted set does not).
+    pub(crate) fn from_sorted<M: Into<CompactBytes>>(members: Vec<(M, f64)>) -> Option<ZSet> {
         let mut slots: Vec<(MemberSlot, f64)> = Vec::with_capacity(members.len());
         let mut keys: Vec<(ScoreKey, ())> = Vec::with_capacity(members.len());
         for (member, score) in members {
-            let member = CompactBytes::from(member);
+            let member: CompactBytes = member.into();
             debug_assert!(!score.is_nan());
             let score = if score == 0.0 { 0.0 } else { score };
             let hash = xxh3_64(&member);
@@ -146,13 +148,17 @@ impl ZSet {
             ));
             keys.push((ScoreKey { score, member }, ()));
         }
+        debug_assert!(keys.windows(2).all(|pair| pair[0].0 < pair[1].0));
         slots.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        ZSet {
+        if slots.windows(2).any(|pair| pair[0].0 == pair[1].0) {
+            return None;
+        }
+        Some(ZSet {
             maps: Box::new(Maps {
                 members: CountedMap::from_sorted(slots),
                 index: CountedMap::from_sorted(keys),
             }),
-        }
+        })
     }
 
     pub(crate) fn score(&self, member: &[u8]) -> Option<f64> {
@@ -341,14 +347,19 @@ mod tests {
 
     #[test]
     fn from_sorted_equals_inserting_one_by_one() {
-        let members: Vec<(Bytes, f64)> = (0..1000)
-            .map(|i| (Bytes::from(format!("m{i:04}")), f64::from(i / 10)))
+        let members: Vec<(CompactBytes, f64)> = (0..1000)
+            .map(|i| {
+                (
+                    CompactBytes::from(format!("m{i:04}").as_str()),
+                    f64::from(i / 10),
+                )
+            })
             .collect();
         let mut inserted = ZSet::default();
         for (member, score) in &members {
-            inserted.insert(member.clone(), *score);
+            inserted.insert(member.to_bytes(), *score);
         }
-        let built = ZSet::from_sorted(members);
+        let built = ZSet::from_sorted(members).expect("no member twice");
         assert_eq!(built, inserted);
         assert_eq!(built.score(b"m0123"), Some(12.0));
         let scanned: Vec<u64> = built.scan_from(0).map(|(hash, _, _)| hash).collect();
@@ -356,5 +367,16 @@ mod tests {
         assert!(scanned.windows(2).all(|pair| pair[0] <= pair[1]));
         let middle = scanned[500];
         assert_eq!(built.scan_from(middle).count(), 500);
+    }
+
+    /// A member listed twice with two scores is in (score, member) order but is no sorted set.
+    #[test]
+    fn from_sorted_refuses_a_member_twice() {
+        let members = vec![
+            (CompactBytes::from("a"), 1.0),
+            (CompactBytes::from("b"), 1.5),
+            (CompactBytes::from("a"), 2.0),
+        ];
+        assert!(ZSet::from_sorted(members).is_none());
     }
 }

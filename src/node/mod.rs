@@ -33,7 +33,7 @@ use crate::error::{Error, OpenError};
 use crate::peer::{PeerConfig, PeerTransport, TcpTransport};
 use crate::raft::{
     LogCacheStats, LogStore, NodeId, NodeInfo, PeerNetwork, Raft, SmShared, StateMachine,
-    LOG_CACHE_BYTES_MAX_DEFAULT,
+    WeakLogStore, LOG_CACHE_BYTES_MAX_DEFAULT,
 };
 use crate::wal::{Backend, Vfs, Wal, WalOptions, WriterMode};
 
@@ -291,12 +291,17 @@ impl NodeBuilder {
             );
         }
         let wal_records = recovery.records.len();
-        let log_store =
-            LogStore::from_recovery_bounded(Arc::new(wal), recovery, self.log_cache_bytes_max)?;
-        log_store.hold(lock.clone());
         let (mut state_machine, sm) = StateMachine::open(&data_dir.join("snapshots"))?;
         state_machine.hold(lock.clone());
         let snapshot_index = sm.snapshot_index.load(Ordering::Relaxed);
+        // Entries the snapshot covers are checked but not kept decoded.
+        let log_store = LogStore::from_recovery_applied(
+            Arc::new(wal),
+            recovery,
+            self.log_cache_bytes_max,
+            snapshot_index,
+        )?;
+        log_store.hold(lock.clone());
 
         if self.node_id == 0 {
             return Err(OpenError::Config {
@@ -465,6 +470,10 @@ impl NodeBuilder {
         ));
         let db = Db::new(lanes, sm.clone(), cluster.clone(), entry_bytes_max);
         let mut cluster_tasks = cluster.start(db.clone());
+        cluster_tasks.push(tokio::spawn(release_log_cache(
+            raft.clone(),
+            log_store.downgrade(),
+        )));
         // Formation retries until it succeeds; a node dropped meanwhile must stop it.
         cluster_tasks.extend(formation);
         let sweeper = tokio::spawn(sweep_expired(
@@ -771,6 +780,36 @@ fn quorum_matched(metrics: &openraft::RaftMetrics<NodeId, NodeInfo>) -> Option<u
     }
     matched.sort_unstable_by(|a, b| b.cmp(a));
     Some(matched[matched.len() / 2])
+}
+
+/// The index through which no one needs the log's decoded entries any more: applied here and,
+/// on a leader, matched by every replication target (a target not matched yet holds it at 0).
+fn log_released_through(metrics: &openraft::metrics::RaftDataMetrics<NodeId>) -> u64 {
+    let applied = metrics.last_applied.map_or(0, |id| id.index);
+    let matched = metrics.replication.as_ref().map_or(applied, |replication| {
+        replication
+            .values()
+            .map(|m| m.map_or(0, |id| id.index))
+            .min()
+            .unwrap_or(applied)
+    });
+    applied.min(matched)
+}
+
+/// Releases the log cache's entries as they stop being needed (see `log_released_through`),
+/// so the cache holds only the unapplied or unreplicated tail, not the newest 64 MiB.
+async fn release_log_cache(raft: Raft, log_store: WeakLogStore) {
+    let mut metrics = raft.data_metrics();
+    loop {
+        let through = log_released_through(&metrics.borrow_and_update());
+        match log_store.upgrade() {
+            Some(store) => store.release_through(through),
+            None => return,
+        }
+        if metrics.changed().await.is_err() {
+            return; // the engine stopped
+        }
+    }
 }
 
 /// Takes a snapshot whenever the log entries after the last snapshot take `bytes_since_last`

@@ -1,8 +1,10 @@
 //! openraft's log storage on top of the WAL, with a bounded cache of decoded entries.
 //!
-//! The newest entries are kept decoded in memory (replication and apply read them there); once
-//! the cache's estimated bytes pass its bound, the oldest entries already flushed are evicted
-//! and a read of them decodes the records back from the WAL segments. Invariants: the held
+//! The newest entries are kept decoded in memory (replication and apply read them there) only
+//! while someone may still need them: an entry applied here and held by every follower is
+//! released (`release_through`, fed by the node from openraft's metrics), and once the cache's
+//! estimated bytes pass its bound the oldest entries already flushed are evicted even if not.
+//! A read of a released or evicted entry decodes its record back from the WAL segments. Invariants: the held
 //! entries (after the purge point) are consecutive, the cached ones are their newest suffix,
 //! and every entry held but not cached is flushed in the WAL; a read-back never overlaps a
 //! truncate or purge of the WAL (`Shared::disk`).
@@ -249,6 +251,19 @@ impl LogStore {
         recovery: Recovery,
         cache_bytes_max: u64,
     ) -> Result<Self, LogRecoveryError> {
+        Self::from_recovery_applied(wal, recovery, cache_bytes_max, 0)
+    }
+
+    /// As [`LogStore::from_recovery_bounded`], for a node whose state machine already holds
+    /// everything through `applied_index` (its snapshot): entries at or below it are checked
+    /// but not cached, since only a lagging follower could still ask for them (and a read
+    /// back from the WAL serves it).
+    pub fn from_recovery_applied(
+        wal: Arc<Wal>,
+        recovery: Recovery,
+        cache_bytes_max: u64,
+        applied_index: u64,
+    ) -> Result<Self, LogRecoveryError> {
         let meta = match &recovery.meta {
             Some(bytes) => {
                 LogStoreMeta::decode(bytes).map_err(|e| LogRecoveryError::MetaUndecodable {
@@ -286,7 +301,7 @@ impl LogStore {
                 cache.last = Some(entry.log_id);
             }
             let bytes = cached_bytes(&entry, record.payload.len());
-            fits = fits && cache.bytes + bytes <= cache_bytes_max;
+            fits = fits && cache.bytes + bytes <= cache_bytes_max && record.index > applied_index;
             if fits {
                 cache.bytes += bytes;
                 cache.entries.push_front(CachedEntry { entry, bytes });
@@ -354,6 +369,33 @@ impl LogStore {
             wal_reads: self.shared.wal_reads.load(Ordering::Relaxed),
             wal_read_entries: self.shared.wal_read_entries.load(Ordering::Relaxed),
         }
+    }
+
+    /// Drops the cached entries at or below `index` (and flushed): the node has applied them
+    /// and every follower has them, so only a node that falls behind later could ask for them
+    /// again, and the WAL gives them back. Cheap when there is nothing to drop.
+    pub fn release_through(&self, index: u64) {
+        let flushed = self.shared.wal.positions().flushed;
+        let through = index.min(flushed);
+        let count = |cache: &Cache| {
+            (through + 1)
+                .saturating_sub(cache.cached_first())
+                .min(cache.entries.len() as u64) as usize
+        };
+        // `flushed` 0 means nothing flushed (as in `append`).
+        if through == 0 || count(&self.cache()) == 0 {
+            return;
+        }
+        let released = {
+            let mut cache = self.cache_mut();
+            let count = count(&cache);
+            let released: Vec<CachedEntry> = cache.entries.drain(..count).collect();
+            cache.bytes -= released.iter().map(|e| e.bytes).sum::<u64>();
+            cache.check();
+            released
+        };
+        // Freed outside the lock (freeing decoded entries is not free).
+        drop(released);
     }
 
     /// WAL bytes of the entries held after `index` (for the snapshot policy by log bytes).
@@ -896,6 +938,57 @@ mod tests {
         assert_eq!(read(&mut store, 1..301).await, expected);
         let state = store.get_log_state().await.expect("state");
         assert_eq!(state.last_log_id, Some(entry(1, 300).log_id));
+    }
+
+    /// Entries released as applied and replicated leave the cache at once, whatever room it
+    /// has; reads of them come back from the WAL, and the newer ones stay cached.
+    #[tokio::test]
+    async fn released_entries_leave_the_cache_and_are_read_back() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut store = open(dir.path(), u64::MAX);
+        append_each(&mut store, 1, 1..101).await;
+        store.wal().flush().await.expect("flush");
+        store.release_through(0);
+        assert_eq!(store.cache_stats().cached_entries, 100, "nothing released");
+        store.release_through(60);
+        let stats = store.cache_stats();
+        assert_eq!((stats.held_entries, stats.cached_entries), (100, 40));
+        let newest_forty: u64 = (61..101).map(|i| entry_bytes(1, i)).sum();
+        assert_eq!(stats.cached_bytes, newest_forty);
+        assert_eq!(stats.wal_reads, 0);
+        let expected: Vec<Entry> = (1..101).map(|i| entry(1, i)).collect();
+        assert_eq!(read(&mut store, 1..101).await, expected);
+        assert_eq!(store.cache_stats().wal_read_entries, 60);
+        // Releasing less than already released, or beyond the log, is harmless.
+        store.release_through(10);
+        store.release_through(1000);
+        assert_eq!(store.cache_stats().cached_entries, 0);
+        append_each(&mut store, 1, 101..111).await;
+        assert_eq!(store.cache_stats().cached_entries, 10);
+        let state = store.get_log_state().await.expect("state");
+        assert_eq!(state.last_log_id, Some(entry(1, 110).log_id));
+    }
+
+    /// Reopening with a snapshot through index 250 checks every record but caches only the
+    /// entries after it.
+    #[tokio::test]
+    async fn reopen_caches_nothing_the_snapshot_covers() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        {
+            let mut store = open(dir.path(), u64::MAX);
+            append_each(&mut store, 1, 1..301).await;
+        }
+        let options = WalOptions {
+            segment_bytes: SEGMENT_BYTES,
+            ..WalOptions::default()
+        };
+        let (wal, recovery) = Wal::open(dir.path(), options).expect("open wal");
+        let mut store =
+            LogStore::from_recovery_applied(Arc::new(wal), recovery, u64::MAX, 250).expect("store");
+        let stats = store.cache_stats();
+        assert_eq!((stats.held_entries, stats.cached_entries), (300, 50));
+        let expected: Vec<Entry> = (1..301).map(|i| entry(1, i)).collect();
+        assert_eq!(read(&mut store, 1..301).await, expected);
     }
 
     /// Readers running beside appends, evictions and purges always get consecutive entries
