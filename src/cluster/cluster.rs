@@ -287,7 +287,9 @@ impl Cluster {
     /// The time stamp of the next proposal: wall clock, but never before the last applied
     /// entry (possibly from another leader) or this node's previous proposal.
     fn next_time_ms(&self) -> u64 {
-        let floor = self.now_ms().max(self.sm.last_time_ms.load(Ordering::Relaxed));
+        let floor = self
+            .now_ms()
+            .max(self.sm.last_time_ms.load(Ordering::Relaxed));
         self.clock_ms.fetch_max(floor, Ordering::Relaxed).max(floor)
     }
 

@@ -26,8 +26,8 @@ use tokio::time::Instant;
 use super::disk::{Honesty, SimDisk};
 use super::net::{NetStats, SimNet, Weather};
 use super::workload::{self, Histories, Kind, SimClocks};
-use tandem::cluster::rpc::AdminRequest;
 use crate::common::linearizability::{check, Operation, Register, RegisterOp, Verdict};
+use tandem::cluster::rpc::AdminRequest;
 
 const SECRET: &str = "simulation-secret-0123456789abcdef";
 /// A client gives up on one call after this (virtual) time: its outcome is then unknown.
@@ -84,8 +84,8 @@ impl SimConfig {
             early_faults: false,
             disk_faults: true,
             honesty: Honesty::Honest,
-            counter_clients: 3,
-            bank_clients: 3,
+            counter_clients: 2,
+            bank_clients: 2,
             ttl_clients: 2,
             clock_skew: true,
             membership_faults: true,
@@ -852,15 +852,20 @@ fn voters(node: &Node) -> Vec<u64> {
 }
 
 /// Runs a membership or leadership request on `node` (forwarded to the leader if `node` does not
-/// lead), giving up after `timeout`.
+/// lead), waiting for its answer at most `timeout`. The request runs on in its own task after
+/// that, as it would for an operator whose tool gave up: cancelling it midway would be another
+/// fault (a leader transfer dropped mid-way leaves the leader paused, with elections off).
 async fn admin(
     cluster: &Arc<Cluster>,
     request: AdminRequest,
     timeout: Duration,
 ) -> Result<String, String> {
-    match tokio::time::timeout(timeout, cluster.admin(request)).await {
-        Ok(Ok(text)) => Ok(text),
-        Ok(Err(error)) => Err(error.to_string()),
+    let cluster = cluster.clone();
+    let task = tokio::spawn(async move { cluster.admin(request).await });
+    match tokio::time::timeout(timeout, task).await {
+        Ok(Ok(Ok(text))) => Ok(text),
+        Ok(Ok(Err(error))) => Err(error.to_string()),
+        Ok(Err(join)) => Err(join.to_string()),
         Err(_) => Err(format!("no answer within {} ms", timeout.as_millis())),
     }
 }
@@ -880,7 +885,12 @@ async fn leader_transfer(world: &Shared, rng: &mut StdRng) {
         return;
     }
     let target = voters[rng.gen_range(0..voters.len())];
-    let answer = admin(&node, AdminRequest::TransferLeader { node_id: target }, ADMIN_TIMEOUT).await;
+    let answer = admin(
+        &node,
+        AdminRequest::TransferLeader { node_id: target },
+        ADMIN_TIMEOUT,
+    )
+    .await;
     lock(world).note_fault(format!("leader transfer {id} -> {target}: {answer:?}"));
 }
 
@@ -905,8 +915,17 @@ async fn remove_and_readd(world: &Shared, a: u64, hold: Duration) {
         lock(world).note_fault("remove node: no leader now".to_string());
         return;
     };
-    let a = if a == leader_id { a % lock(world).config.nodes + 1 } else { a };
-    let removed = admin(&node, AdminRequest::RemoveNode { node_id: a }, ADMIN_TIMEOUT).await;
+    let a = if a == leader_id {
+        a % lock(world).config.nodes + 1
+    } else {
+        a
+    };
+    let removed = admin(
+        &node,
+        AdminRequest::RemoveNode { node_id: a },
+        ADMIN_TIMEOUT,
+    )
+    .await;
     lock(world).note_fault(format!(
         "remove node {a} (via leader {leader_id}), wipe it, re-add it after {} ms: {removed:?}",
         hold.as_millis()
@@ -1013,7 +1032,9 @@ pub(super) enum Outcome<T> {
     Unknown,
 }
 
-pub(super) fn classify<T>(result: Result<Result<T, Error>, tokio::time::error::Elapsed>) -> Outcome<T> {
+pub(super) fn classify<T>(
+    result: Result<Result<T, Error>, tokio::time::error::Elapsed>,
+) -> Outcome<T> {
     match result {
         Ok(Ok(value)) => Outcome::Done(value),
         Ok(Err(
