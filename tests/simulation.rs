@@ -1,6 +1,7 @@
 //! The deterministic cluster simulator (issue 20, part 1): three complete nodes in one process,
 //! on a current-thread runtime with paused time, over an in-memory network and in-memory disks,
-//! with crashes, restarts and partitions drawn from one seed. See docs/reliability.md,
+//! each with its own skewed clock, with crashes, restarts, failing and wiped disks, partitions,
+//! leader transfers and membership changes drawn from one seed. See docs/reliability.md,
 //! "Simulation".
 //!
 //! A failing seed replays exactly: `TANDEM_SIM_SEED=<seed> cargo test --release --test
@@ -37,9 +38,12 @@ fn assert_passes(config: SimConfig) {
     );
 }
 
-/// Crashes (one node or two at once), partitions (isolation, one-way, flapping) and message
-/// loss, duplication and delay: every history linearizable, no acknowledged write lost, equal
-/// digests once healed, at most one leader per term.
+/// Crashes (one node or two at once, torn or not), kill -9, failing disks, partitions
+/// (isolation, one-way, flapping), message loss, duplication and delay, leader transfers, a
+/// follower removed, wiped and re-added, wiped disks, clock skew and jumps; register, counter,
+/// bank and TTL workloads: every history linearizable, no acknowledged write lost, no increment
+/// applied twice, money conserved, log time never back, TTLs within the skew, equal digests once
+/// healed, votes durable, leaders of a term in increasing id.
 #[test]
 fn ci_seeds_keep_every_invariant() {
     for seed in CI_SEEDS {

@@ -1,7 +1,9 @@
 //! One simulated run: three complete Tandem nodes (openraft, state machine, WAL on a
 //! [`SimDisk`]) in this process, on a current-thread tokio runtime with paused time, talking
-//! over a [`SimNet`]. Clients write and read registers through the nodes' `Db` handles while a
-//! nemesis crashes and restarts nodes and partitions the network. Every choice comes from the
+//! over a [`SimNet`]. Clients write and read registers (and run the workloads of
+//! [`super::workload`]) through the nodes' `Db` handles while a nemesis crashes, restarts and
+//! wipes nodes, fails disks, partitions the network, moves leadership and membership and
+//! makes clocks jump. Every choice comes from the
 //! run's seed, so the same seed gives the same history.
 //!
 //! Afterwards the run is checked: the history per key with the linearizability checker, no
