@@ -316,10 +316,19 @@ impl Cluster {
         self.write_path.lock().expect("write path lock").take();
     }
 
+    /// This node's wall clock (`ClusterOptions::clock`; the system clock on a single voter).
+    pub(crate) fn now_ms(&self) -> u64 {
+        self.options
+            .as_ref()
+            .map_or_else(wall_clock_ms, |options| options.clock.now_ms())
+    }
+
     /// The time stamp of the next proposal: wall clock, but never before the last applied
     /// entry (possibly from another leader) or this node's previous proposal.
     fn next_time_ms(&self) -> u64 {
-        let floor = wall_clock_ms().max(self.sm.last_time_ms.load(Ordering::Relaxed));
+        let floor = self
+            .now_ms()
+            .max(self.sm.last_time_ms.load(Ordering::Relaxed));
         self.clock_ms.fetch_max(floor, Ordering::Relaxed).max(floor)
     }
 

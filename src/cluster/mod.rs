@@ -40,6 +40,43 @@ pub fn wall_clock_ms() -> u64 {
         .unwrap_or(0)
 }
 
+/// Where a node reads the wall clock for the time it stamps into the entries it proposes as
+/// leader and for the time its reads judge expiry by: the system clock unless another source
+/// is injected (the simulator gives each node its own skewed clock). Only these two uses go
+/// through it; apply never reads a clock.
+#[derive(Clone, Default)]
+pub struct WallClock(Option<std::sync::Arc<dyn Fn() -> u64 + Send + Sync>>);
+
+impl WallClock {
+    /// The system clock ([`wall_clock_ms`]).
+    pub fn system() -> Self {
+        Self(None)
+    }
+
+    /// A clock that answers `now_ms()` (milliseconds since the Unix epoch).
+    pub fn from_fn(now_ms: impl Fn() -> u64 + Send + Sync + 'static) -> Self {
+        Self(Some(std::sync::Arc::new(now_ms)))
+    }
+
+    /// Milliseconds since the Unix epoch by this clock.
+    pub fn now_ms(&self) -> u64 {
+        match &self.0 {
+            None => wall_clock_ms(),
+            Some(now_ms) => now_ms(),
+        }
+    }
+}
+
+impl fmt::Debug for WallClock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.is_none() {
+            "WallClock::system"
+        } else {
+            "WallClock::custom"
+        })
+    }
+}
+
 /// Default heartbeat interval (LAN).
 pub const HEARTBEAT_INTERVAL_DEFAULT: Duration = Duration::from_millis(50);
 /// Default lower bound of the randomized election timeout.
@@ -131,6 +168,9 @@ pub struct ClusterOptions {
     /// `tls-cluster yes`: peer connections run over mutual TLS with this configuration (the
     /// cluster secret handshake still runs inside it).
     pub peer_tls: Option<std::sync::Arc<crate::tls::TlsState>>,
+    /// The wall clock this node stamps proposals and judges reads' expiry by (the system
+    /// clock by default).
+    pub clock: WallClock,
 }
 
 impl ClusterOptions {
@@ -150,6 +190,7 @@ impl ClusterOptions {
             leader_probe: Some(LEADER_PROBE_DEFAULT),
             on_leader_change: None,
             peer_tls: None,
+            clock: WallClock::system(),
         }
     }
 

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use tokio::sync::oneshot;
 
-use super::batcher::{wall_clock_ms, Pending};
+use super::batcher::Pending;
 use super::exactly_once::DbSession;
 use super::lanes::{Class, Lanes, Refused};
 use crate::cluster::{Cluster, ReadConsistency};
@@ -110,7 +110,7 @@ impl Db {
     /// The time used for reads: never earlier than the last applied entry's time, so a key
     /// that a write already saw as expired is never seen alive by a later read.
     pub(crate) fn read_time_ms(&self) -> u64 {
-        wall_clock_ms().max(
+        self.inner.cluster.now_ms().max(
             self.inner
                 .sm
                 .last_time_ms

@@ -1,7 +1,9 @@
 //! One simulated run: three complete Tandem nodes (openraft, state machine, WAL on a
 //! [`SimDisk`]) in this process, on a current-thread tokio runtime with paused time, talking
-//! over a [`SimNet`]. Clients write and read registers through the nodes' `Db` handles while a
-//! nemesis crashes and restarts nodes and partitions the network. Every choice comes from the
+//! over a [`SimNet`]. Clients write and read registers (and run the workloads of
+//! [`super::workload`]) through the nodes' `Db` handles while a nemesis crashes, restarts and
+//! wipes nodes, fails disks, partitions the network, moves leadership and membership and
+//! makes clocks jump. Every choice comes from the
 //! run's seed, so the same seed gives the same history.
 //!
 //! Afterwards the run is checked: the history per key with the linearizability checker, no
@@ -15,7 +17,7 @@ use std::time::Duration;
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use tandem::cluster::{ClusterOptions, PeerAddr};
+use tandem::cluster::{Cluster, ClusterOptions, PeerAddr};
 use tandem::node::Node;
 use tandem::wal::vfs::FaultKind;
 use tandem::wal::WriterMode;
@@ -25,11 +27,13 @@ use tokio::time::Instant;
 
 use super::disk::{Honesty, SimDisk};
 use super::net::{NetStats, SimNet, Weather};
+use super::workload::{self, Histories, Kind, SimClocks};
 use crate::common::linearizability::{check, Operation, Register, RegisterOp, Verdict};
+use tandem::cluster::rpc::AdminRequest;
 
 const SECRET: &str = "simulation-secret-0123456789abcdef";
 /// A client gives up on one call after this (virtual) time: its outcome is then unknown.
-const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+pub(super) const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long the healed cluster may take to accept a write and converge.
 const CONVERGE_TIMEOUT: Duration = Duration::from_secs(60);
 /// Virtual time between checks while waiting for convergence.
@@ -56,6 +60,18 @@ pub struct SimConfig {
     /// before disk faults existed (so seeds found then replay).
     pub disk_faults: bool,
     pub honesty: Honesty,
+    /// Clients of the counter, bank and TTL workloads (docs/reliability.md).
+    pub counter_clients: usize,
+    pub bank_clients: usize,
+    pub ttl_clients: usize,
+    /// Each node's clock is offset from the others (the bound is drawn per run, up to 5 s),
+    /// and clock jumps are among the faults.
+    pub clock_skew: bool,
+    /// Leader transfers, a follower removed, wiped and added back, and wiped disks among the
+    /// faults.
+    pub membership_faults: bool,
+    /// The injected client bug of the counter workload (see `workload::Kind::Counter`).
+    pub resend_increments: bool,
 }
 
 impl SimConfig {
@@ -70,6 +86,26 @@ impl SimConfig {
             early_faults: false,
             disk_faults: true,
             honesty: Honesty::Honest,
+            counter_clients: 2,
+            bank_clients: 2,
+            ttl_clients: 2,
+            clock_skew: true,
+            membership_faults: true,
+            resend_increments: false,
+        }
+    }
+
+    /// The first simulator's run: registers only, the fault mix before disk faults, no skew,
+    /// no membership faults (seeds found then replay their schedules).
+    pub fn classic(seed: u64) -> SimConfig {
+        SimConfig {
+            disk_faults: false,
+            counter_clients: 0,
+            bank_clients: 0,
+            ttl_clients: 0,
+            clock_skew: false,
+            membership_faults: false,
+            ..SimConfig::new(seed)
         }
     }
 }
@@ -81,9 +117,20 @@ pub struct SimReport {
     /// Hash of the whole client history (operations, results, virtual times).
     pub history_hash: u64,
     pub operations: usize,
+    /// Operations by workload: registers, counters, bank, TTL registers.
+    pub operations_by_workload: [usize; 4],
     pub unknown: usize,
     pub faults: Vec<String>,
+    /// Faults injected, by kind.
+    pub fault_kinds: BTreeMap<&'static str, usize>,
+    /// The kinds of the faults in the order drawn: the schedule, which a seed always replays
+    /// (the times and outcomes in `faults` can move with the history).
+    pub schedule: Vec<&'static str>,
     pub violations: Vec<String>,
+    /// Findings that are not violations (TTL values coming back under clock skew).
+    pub findings: Vec<String>,
+    /// The bound of the clocks' offsets this run drew (ms).
+    pub skew_ms: i64,
     pub net: NetStats,
     pub weather: Weather,
     /// Term -> the nodes that led it.
@@ -101,12 +148,16 @@ impl SimReport {
     /// One line for logs; the violations follow on their own lines.
     pub fn summary(&self) -> String {
         let mut text = format!(
-            "seed {}: {} ({} operations, {} unknown outcomes, {} faults, {} terms with a leader ({} led by two nodes), {} ms virtual, history {:016x}; net {:?}; weather {:?})",
+            "seed {}: {} ({} operations {:?}, {} unknown outcomes, {} faults {:?}, skew ±{} ms, {} findings, {} terms with a leader ({} led by two nodes), {} ms virtual, history {:016x}; net {:?}; weather {:?})",
             self.seed,
             if self.passed() { "PASS" } else { "FAIL" },
             self.operations,
+            self.operations_by_workload,
             self.unknown,
-            self.faults.len(),
+            self.fault_kinds.values().sum::<usize>(),
+            self.fault_kinds,
+            self.skew_ms,
+            self.findings.len(),
             self.leaders.len(),
             self.leaders.values().filter(|l| l.len() > 1).count(),
             self.virtual_ms,
@@ -117,6 +168,10 @@ impl SimReport {
         for violation in &self.violations {
             text.push_str("\n  violation: ");
             text.push_str(violation);
+        }
+        for finding in &self.findings {
+            text.push_str("\n  finding: ");
+            text.push_str(finding);
         }
         text
     }
@@ -146,7 +201,7 @@ struct Slot {
 /// The death of one incarnation. (Not a `watch` channel: tokio wakes a watch's waiters in an
 /// order drawn from its unseeded RNG, which would make replays differ.)
 #[derive(Default)]
-struct Death {
+pub(super) struct Death {
     dead: std::sync::atomic::AtomicBool,
     notify: tokio::sync::Notify,
 }
@@ -157,7 +212,7 @@ impl Death {
         self.notify.notify_waiters();
     }
 
-    async fn wait(&self) {
+    pub(super) async fn wait(&self) {
         let notified = self.notify.notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
@@ -168,30 +223,35 @@ impl Death {
     }
 }
 
-struct World {
+pub(super) struct World {
     config: SimConfig,
     net: SimNet,
     slots: Vec<Slot>,
     rng: StdRng,
     history: Vec<Call>,
+    /// The counter, bank and TTL workloads' histories.
+    pub(super) extra: Histories,
+    clocks: SimClocks,
     faults: Vec<String>,
-    violations: Vec<String>,
+    fault_kinds: BTreeMap<&'static str, usize>,
+    schedule: Vec<&'static str>,
+    pub(super) violations: Vec<String>,
     /// Term -> the nodes seen leading it, in order.
     leaders: BTreeMap<u64, Vec<u64>>,
     /// (term, node) -> when that leader was first seen (virtual ms).
     leader_seen_ms: BTreeMap<(u64, u64), u64>,
     /// Node -> the newest vote (term, node) it was seen holding.
     votes: BTreeMap<u64, (u64, u64)>,
-    started: Instant,
+    pub(super) started: Instant,
 }
 
-type Shared = Arc<Mutex<World>>;
+pub(super) type Shared = Arc<Mutex<World>>;
 
-fn lock(world: &Shared) -> MutexGuard<'_, World> {
+pub(super) fn lock(world: &Shared) -> MutexGuard<'_, World> {
     world.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-fn now_ns(started: Instant) -> u64 {
+pub(super) fn now_ns(started: Instant) -> u64 {
     started.elapsed().as_nanos() as u64
 }
 
@@ -241,6 +301,14 @@ async fn simulate(config: SimConfig, root: PathBuf) -> SimReport {
     };
     let net = SimNet::new(net_rng, weather);
     let started = Instant::now();
+    // Drawn from their own generators (not `master`), so the classic runs' draws are unchanged.
+    let mut clock_rng = StdRng::seed_from_u64(config.seed ^ 0xC10C_5EED_0000_0001);
+    let skew_ms = if config.clock_skew {
+        [0, 20, 200, 1_000, 5_000][clock_rng.gen_range(0..5)]
+    } else {
+        0
+    };
+    let clocks = SimClocks::new(&mut clock_rng, config.nodes, skew_ms, started);
     let slots = (1..=config.nodes)
         .map(|id| Slot {
             id,
@@ -257,7 +325,11 @@ async fn simulate(config: SimConfig, root: PathBuf) -> SimReport {
         slots,
         rng: StdRng::seed_from_u64(master.gen()),
         history: Vec::new(),
+        extra: Histories::default(),
+        clocks: clocks.clone(),
         faults: Vec::new(),
+        fault_kinds: BTreeMap::new(),
+        schedule: Vec::new(),
         violations: Vec::new(),
         leaders: BTreeMap::new(),
         leader_seen_ms: BTreeMap::new(),
@@ -274,6 +346,26 @@ async fn simulate(config: SimConfig, root: PathBuf) -> SimReport {
             tokio::spawn(client_loop(world.clone(), client, rng, end))
         })
         .collect();
+    let mut workload_rng = StdRng::seed_from_u64(config.seed ^ 0x0BA4_C0DE_0000_0002);
+    let mut extra_clients = Vec::new();
+    let kinds = [
+        (Kind::Counter, config.counter_clients),
+        (Kind::Bank, config.bank_clients),
+        (Kind::Ttl, config.ttl_clients),
+    ];
+    for (kind, count) in kinds {
+        for _ in 0..count {
+            let client = config.clients + 1 + extra_clients.len();
+            let rng = StdRng::seed_from_u64(workload_rng.gen());
+            extra_clients.push(tokio::spawn(workload::client_loop(
+                world.clone(),
+                kind,
+                client,
+                rng,
+                end,
+            )));
+        }
+    }
     if config.faults {
         let rng = StdRng::seed_from_u64(master.gen());
         nemesis(&world, rng, end).await;
@@ -289,18 +381,25 @@ async fn simulate(config: SimConfig, root: PathBuf) -> SimReport {
             boot(&world, id).await;
         }
     }
-    for client in clients {
+    for client in clients.into_iter().chain(extra_clients) {
         let _ = client.await;
+    }
+    if config.membership_faults {
+        restore_membership(&world).await;
     }
     converge(&world).await;
     final_reads(&world, config.clients).await;
+    if config.counter_clients + config.bank_clients > 0 {
+        workload::final_reads(&world, config.clients).await;
+    }
     shut_down(&world).await;
     let virtual_ms = started.elapsed().as_millis() as u64;
     let mut world = lock(&world);
     check_history(&mut world);
     let history = std::mem::take(&mut world.history);
+    let extra = std::mem::take(&mut world.extra);
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    let lines: Vec<String> = history
+    let mut lines: Vec<String> = history
         .iter()
         .map(|c| {
             format!(
@@ -309,14 +408,25 @@ async fn simulate(config: SimConfig, root: PathBuf) -> SimReport {
             )
         })
         .collect();
+    lines.extend(extra.lines());
     lines.hash(&mut hasher);
     SimReport {
         seed: config.seed,
         history_hash: hasher.finish(),
-        operations: history.len(),
-        unknown: history.iter().filter(|c| c.ret.is_none()).count(),
+        operations: history.len() + extra.len(),
+        operations_by_workload: [
+            history.len(),
+            extra.counters.len(),
+            extra.bank.len(),
+            extra.ttl.len(),
+        ],
+        unknown: history.iter().filter(|c| c.ret.is_none()).count() + extra.unknown(),
         faults: std::mem::take(&mut world.faults),
+        fault_kinds: std::mem::take(&mut world.fault_kinds),
+        schedule: std::mem::take(&mut world.schedule),
         violations: std::mem::take(&mut world.violations),
+        findings: extra.findings,
+        skew_ms,
         net: net.stats(),
         weather,
         leaders: world.leaders.clone(),
@@ -326,8 +436,17 @@ async fn simulate(config: SimConfig, root: PathBuf) -> SimReport {
 }
 
 impl World {
+    pub(super) fn resend_increments(&self) -> bool {
+        self.config.resend_increments
+    }
+
     fn slot(&mut self, id: u64) -> &mut Slot {
         &mut self.slots[id as usize - 1]
+    }
+
+    fn count_fault(&mut self, kind: &'static str) {
+        *self.fault_kinds.entry(kind).or_default() += 1;
+        self.schedule.push(kind);
     }
 
     fn note_fault(&mut self, text: String) {
@@ -353,6 +472,7 @@ async fn boot(world: &Shared, id: u64) {
         // own unseeded RNG; a one-millisecond range leaves it no choice).
         let election_ms = w.rng.gen_range(150..300u64);
         let net = w.net.clone();
+        let clock = w.clocks.clock(id);
         let slot = w.slot(id);
         slot.incarnation += 1;
         slot.death = Arc::default();
@@ -370,6 +490,7 @@ async fn boot(world: &Shared, id: u64) {
         options.election_timeout_max = Duration::from_millis(election_ms + 1);
         // The leader probe dials TCP directly (not through the transport): off here.
         options.leader_probe = None;
+        options.clock = clock;
         let builder = Node::builder(&slot.dir)
             .node_id(id)
             .zone(format!("zone-{id}"))
@@ -525,11 +646,21 @@ fn power_loss(rng: &mut StdRng, torn: bool) -> Loss {
 /// Injects one fault at a time until `end`: crashes (one node, or two at once), partitions
 /// (isolation, one-way, flapping), each held for a while and then repaired.
 async fn nemesis(world: &Shared, mut rng: StdRng, end: Instant) {
-    let (nodes, early, disk_faults) = {
+    let (nodes, early, disk_faults, membership, skew) = {
         let w = lock(world);
-        (w.config.nodes, w.config.early_faults, w.config.disk_faults)
+        (
+            w.config.nodes,
+            w.config.early_faults,
+            w.config.disk_faults,
+            w.config.membership_faults,
+            w.clocks.max_ms > 0,
+        )
     };
-    let kinds = if disk_faults { 8 } else { 5 };
+    let kinds = match (disk_faults, membership) {
+        (false, _) => 5,
+        (true, false) => 8,
+        (true, true) => 12,
+    };
     // Faults start once every node is a voter of the formed group, unless `early_faults`
     // (formation under faults has its own test: it found the formation race).
     if !early {
@@ -552,6 +683,7 @@ async fn nemesis(world: &Shared, mut rng: StdRng, end: Instant) {
         match rng.gen_range(0..kinds) {
             0 => {
                 let loss = power_loss(&mut rng, disk_faults);
+                lock(world).count_fault("crash");
                 lock(world).note_fault(format!(
                     "crash node {a} ({loss:?}) for {} ms",
                     hold.as_millis()
@@ -563,6 +695,7 @@ async fn nemesis(world: &Shared, mut rng: StdRng, end: Instant) {
             }
             1 => {
                 let loss = power_loss(&mut rng, disk_faults);
+                lock(world).count_fault("power loss on two");
                 lock(world).note_fault(format!(
                     "power loss ({loss:?}) on nodes {a} and {b} for {} ms",
                     hold.as_millis()
@@ -577,6 +710,7 @@ async fn nemesis(world: &Shared, mut rng: StdRng, end: Instant) {
                 boot(world, b).await;
             }
             2 => {
+                lock(world).count_fault("isolate");
                 lock(world).note_fault(format!("isolate node {a} for {} ms", hold.as_millis()));
                 for other in (1..=nodes).filter(|n| *n != a) {
                     net.cut(a, other);
@@ -586,6 +720,7 @@ async fn nemesis(world: &Shared, mut rng: StdRng, end: Instant) {
                 net.heal();
             }
             3 => {
+                lock(world).count_fault("one-way cut");
                 lock(world).note_fault(format!(
                     "cut link {a} -> {b} (one way) for {} ms",
                     hold.as_millis()
@@ -595,6 +730,7 @@ async fn nemesis(world: &Shared, mut rng: StdRng, end: Instant) {
                 net.heal();
             }
             5 => {
+                lock(world).count_fault("kill -9");
                 lock(world).note_fault(format!(
                     "kill -9 node {a} (its writes kept) for {} ms",
                     hold.as_millis()
@@ -605,7 +741,25 @@ async fn nemesis(world: &Shared, mut rng: StdRng, end: Instant) {
                 boot(world, a).await;
             }
             6 | 7 => disk_fault(world, a, hold, &mut rng).await,
+            8 => leader_transfer(world, &mut rng).await,
+            // A disk is replaced only while every other node holds its data: two disks lost
+            // at once is beyond what three replicas survive.
+            9 | 10 if !formed(world) => {
+                lock(world).note_fault("no disk replacement while a node rebuilds".to_string());
+                leader_transfer(world, &mut rng).await;
+            }
+            9 => remove_and_readd(world, a, hold).await,
+            10 => wipe(world, a, hold).await,
+            11 if skew => {
+                let (old, new) = lock(world).clocks.jump(a, &mut rng);
+                lock(world).count_fault("clock jump");
+                lock(world).note_fault(format!(
+                    "clock of node {a} jumps from {old:+} ms to {new:+} ms"
+                ));
+            }
+            11 => leader_transfer(world, &mut rng).await,
             _ => {
+                lock(world).count_fault("flapping link");
                 let period = Duration::from_millis(rng.gen_range(20..300));
                 lock(world).note_fault(format!(
                     "flap link {a} <-> {b} every {} ms for {} ms",
@@ -644,6 +798,7 @@ async fn disk_fault(world: &Shared, a: u64, hold: Duration, rng: &mut StdRng) {
     };
     let flushed_before = {
         let mut w = lock(world);
+        w.count_fault("disk fault");
         w.note_fault(format!(
             "disk of node {a}: {kind:?} for {} ms",
             hold.as_millis()
@@ -679,6 +834,183 @@ async fn disk_fault(world: &Shared, a: u64, hold: Duration, rng: &mut StdRng) {
     boot(world, a).await;
 }
 
+/// A node that leads by its own account: its id, its cluster handle and the voters it lists.
+fn leader(world: &Shared) -> Option<(u64, Arc<Cluster>, Vec<u64>)> {
+    let w = lock(world);
+    w.slots.iter().find_map(|slot| {
+        let node = slot.node.as_ref()?;
+        if !node.cluster().is_leader() {
+            return None;
+        }
+        let voters = voters(node);
+        Some((slot.id, node.cluster().clone(), voters))
+    })
+}
+
+fn voters(node: &Node) -> Vec<u64> {
+    let metrics = node.raft().metrics();
+    let m = metrics.borrow();
+    m.membership_config.membership().voter_ids().collect()
+}
+
+/// Runs a membership or leadership request on `node` (forwarded to the leader if `node` does not
+/// lead), waiting for its answer at most `timeout`. The request runs on in its own task after
+/// that, as it would for an operator whose tool gave up: cancelling it midway would be another
+/// fault (a leader transfer dropped mid-way leaves the leader paused, with elections off).
+async fn admin(
+    cluster: &Arc<Cluster>,
+    request: AdminRequest,
+    timeout: Duration,
+) -> Result<String, String> {
+    let cluster = cluster.clone();
+    let task = tokio::spawn(async move { cluster.admin(request).await });
+    match tokio::time::timeout(timeout, task).await {
+        Ok(Ok(Ok(text))) => Ok(text),
+        Ok(Ok(Err(error))) => Err(error.to_string()),
+        Ok(Err(join)) => Err(join.to_string()),
+        Err(_) => Err(format!("no answer within {} ms", timeout.as_millis())),
+    }
+}
+
+/// How long the nemesis waits for one membership or leadership request.
+const ADMIN_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// A planned leader transfer (`tandem cluster transfer-leader`) to a random other voter.
+async fn leader_transfer(world: &Shared, rng: &mut StdRng) {
+    lock(world).count_fault("leader transfer");
+    let Some((id, node, voters)) = leader(world) else {
+        lock(world).note_fault("leader transfer: no leader now".to_string());
+        return;
+    };
+    let voters: Vec<u64> = voters.into_iter().filter(|v| *v != id).collect();
+    if voters.is_empty() {
+        return;
+    }
+    let target = voters[rng.gen_range(0..voters.len())];
+    let answer = admin(
+        &node,
+        AdminRequest::TransferLeader { node_id: target },
+        ADMIN_TIMEOUT,
+    )
+    .await;
+    lock(world).note_fault(format!("leader transfer {id} -> {target}: {answer:?}"));
+}
+
+/// Node `id` loses its disk: it goes down, and the next incarnation starts on a new, empty
+/// disk and an empty data directory (its vote goes with it).
+fn wipe_node(world: &Shared, id: u64) -> Option<Node> {
+    let dead = crash(world, id, Loss::Process, &mut StdRng::seed_from_u64(0));
+    let mut w = lock(world);
+    let honesty = w.config.honesty;
+    w.votes.remove(&id);
+    let slot = w.slot(id);
+    slot.disk = SimDisk::new(honesty);
+    let _ = std::fs::remove_dir_all(&slot.dir);
+    dead
+}
+
+/// The operator's disk replacement (`tandem cluster remove-node`, wipe, restart empty,
+/// `add-node`), on a follower.
+async fn remove_and_readd(world: &Shared, a: u64, hold: Duration) {
+    lock(world).count_fault("remove, wipe, re-add");
+    let Some((leader_id, node, _)) = leader(world) else {
+        lock(world).note_fault("remove node: no leader now".to_string());
+        return;
+    };
+    let a = if a == leader_id {
+        a % lock(world).config.nodes + 1
+    } else {
+        a
+    };
+    let removed = admin(
+        &node,
+        AdminRequest::RemoveNode { node_id: a },
+        ADMIN_TIMEOUT,
+    )
+    .await;
+    lock(world).note_fault(format!(
+        "remove node {a} (via leader {leader_id}), wipe it, re-add it after {} ms: {removed:?}",
+        hold.as_millis()
+    ));
+    if removed.is_err() {
+        return;
+    }
+    drop(wipe_node(world, a));
+    tokio::time::sleep(hold).await;
+    boot(world, a).await;
+    let added = add_back(world, a, ADMIN_TIMEOUT).await;
+    lock(world).note_fault(format!("  add node {a}: {added:?}"));
+}
+
+/// `add-node` for `id` through whichever node leads, retried until `timeout`.
+async fn add_back(world: &Shared, id: u64, timeout: Duration) -> Result<String, String> {
+    let deadline = Instant::now() + timeout;
+    let mut last = Err("no leader".to_string());
+    while Instant::now() < deadline {
+        if let Some((_, node, _)) = leader(world) {
+            let request = AdminRequest::AddNode {
+                node_id: id,
+                peer_addr: SimNet::addr(id),
+            };
+            last = admin(&node, request, deadline - Instant::now()).await;
+            if last.is_ok() {
+                return last;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    last
+}
+
+/// A wiped disk: the node restarts empty and rebuilds itself as the product does (it finds
+/// itself listed as a voter without data, has the leader forget it and adds itself back).
+async fn wipe(world: &Shared, a: u64, hold: Duration) {
+    lock(world).count_fault("wiped disk");
+    lock(world).note_fault(format!(
+        "wipe node {a}'s disk; it restarts empty after {} ms",
+        hold.as_millis()
+    ));
+    drop(wipe_node(world, a));
+    tokio::time::sleep(hold).await;
+    boot(world, a).await;
+}
+
+/// Once healed: every node a voter again. A node that a removal left out (its `add-node`
+/// failed) is added back, as an operator would; a node rebuilding itself after a wipe is left
+/// to do so.
+async fn restore_membership(world: &Shared) {
+    let deadline = Instant::now() + CONVERGE_TIMEOUT;
+    while Instant::now() < deadline && !formed(world) {
+        let outside: Vec<u64> = {
+            let w = lock(world);
+            let voters: Vec<u64> = w
+                .slots
+                .iter()
+                .filter_map(|s| s.node.as_ref())
+                .find(|n| n.cluster().is_leader())
+                .map(voters)
+                .unwrap_or_default();
+            w.slots
+                .iter()
+                .filter(|s| {
+                    !voters.is_empty()
+                        && !voters.contains(&s.id)
+                        // (The phase's type is not exported; `None` means no rejoin runs.)
+                        && s.node.as_ref().is_some_and(|n| {
+                            format!("{:?}", n.cluster().rejoin_phase()) == "None"
+                        })
+                })
+                .map(|s| s.id)
+                .collect()
+        };
+        for id in outside {
+            let added = add_back(world, id, Duration::from_secs(5)).await;
+            lock(world).note_fault(format!("healing: add node {id}: {added:?}"));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 /// True when every node is up and lists every node as a voter.
 fn formed(world: &Shared) -> bool {
     let w = lock(world);
@@ -694,7 +1026,7 @@ fn formed(world: &Shared) -> bool {
 }
 
 /// What a client learns from one call.
-enum Outcome<T> {
+pub(super) enum Outcome<T> {
     Done(T),
     /// Certainly not applied (refused before the log, or fenced).
     Refused,
@@ -702,7 +1034,9 @@ enum Outcome<T> {
     Unknown,
 }
 
-fn classify<T>(result: Result<Result<T, Error>, tokio::time::error::Elapsed>) -> Outcome<T> {
+pub(super) fn classify<T>(
+    result: Result<Result<T, Error>, tokio::time::error::Elapsed>,
+) -> Outcome<T> {
     match result {
         Ok(Ok(value)) => Outcome::Done(value),
         Ok(Err(
@@ -719,7 +1053,7 @@ fn classify<T>(result: Result<Result<T, Error>, tokio::time::error::Elapsed>) ->
 }
 
 /// A node's handle and a way to learn that this incarnation died.
-fn pick_node(world: &Shared, rng: &mut StdRng) -> Option<(Db, Arc<Death>)> {
+pub(super) fn pick_node(world: &Shared, rng: &mut StdRng) -> Option<(Db, Arc<Death>)> {
     let w = lock(world);
     let up = w.up();
     if up.is_empty() {
@@ -893,8 +1227,24 @@ async fn shut_down(world: &Shared) {
     }
 }
 
-/// Linearizability per key, and acknowledged writes the final value cannot have overwritten.
+/// Linearizability per key, and acknowledged writes the final value cannot have overwritten;
+/// then the counter, bank and TTL workloads' checks.
 fn check_history(world: &mut World) {
+    check_registers(world);
+    let final_client = world.config.clients;
+    let bounds = world.clocks.bounds();
+    let mut violations = Vec::new();
+    if world.config.counter_clients > 0 {
+        workload::check_counters(&world.extra, final_client, &mut violations);
+    }
+    if world.config.bank_clients > 0 {
+        workload::check_bank(&world.extra, &mut violations);
+    }
+    workload::check_ttl(&mut world.extra, bounds, &mut violations);
+    world.violations.extend(violations);
+}
+
+fn check_registers(world: &mut World) {
     let final_client = world.config.clients;
     for key in 0..world.config.keys {
         let calls: Vec<&Call> = world.history.iter().filter(|c| c.key == key).collect();
