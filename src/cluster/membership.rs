@@ -402,6 +402,13 @@ impl Cluster {
         Ok(format!("node {node_id} removed; voters now {voters:?}"))
     }
 
+    /// Turns back on what a leader transfer turned off on this node.
+    fn resume_after_transfer(&self) {
+        self.paused.send_replace(false);
+        self.raft.runtime_config().heartbeat(true);
+        self.raft.runtime_config().elect(true);
+    }
+
     /// A planned switchover. openraft 0.9 has no transfer primitive, so: pause new proposals
     /// here, wait until the target has every entry, stop the other nodes (this one included)
     /// from starting elections for a bounded time, stop heartbeats so the target's leader lease
@@ -417,10 +424,12 @@ impl Cluster {
         let options = self.options().cloned().expect("cluster member");
         let started = Instant::now();
         self.paused.send_replace(true);
+        let mut guard = TransferGuard {
+            cluster: Some(self.clone()),
+        };
         let outcome = self.hand_over(target, &options).await;
-        self.paused.send_replace(false);
-        self.raft.runtime_config().heartbeat(true);
-        self.raft.runtime_config().elect(true);
+        guard.cluster = None;
+        self.resume_after_transfer();
         self.tell_others(&ElectionControl::Resume, None).await;
         outcome?;
         Ok(format!(
@@ -556,4 +565,27 @@ pub(crate) fn zones_allow_acks(
         ));
     }
     Ok(())
+}
+
+/// Undoes a leader transfer's pause if the transfer's future is dropped midway (its caller
+/// gave up: a timeout, a closed connection). Without it the node would stay paused, with
+/// heartbeats and elections off, for good. Disarmed (`cluster: None`) when the transfer ends
+/// normally and resumes everything itself.
+struct TransferGuard {
+    cluster: Option<Arc<Cluster>>,
+}
+
+impl Drop for TransferGuard {
+    fn drop(&mut self) {
+        let Some(cluster) = self.cluster.take() else {
+            return;
+        };
+        tracing::warn!("leader transfer abandoned midway: resuming proposals and elections");
+        cluster.resume_after_transfer();
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                cluster.tell_others(&ElectionControl::Resume, None).await;
+            });
+        }
+    }
 }
