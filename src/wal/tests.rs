@@ -729,9 +729,10 @@ fn bad_segment_header_refuses_to_open() {
 }
 
 /// Injected I/O errors poison the log: the failing batch and everything after it fail, and
-/// a reboot recovers exactly what was acknowledged.
+/// a reboot recovers every acknowledged record, in order (and possibly a batch made durable
+/// but not acknowledged before the failure).
 #[test]
-fn io_errors_poison_and_reboot_recovers_exactly_the_acknowledged_prefix() {
+fn io_errors_poison_and_reboot_recovers_the_acknowledged_prefix() {
     for backend in BACKENDS {
         for kind in [FaultKind::WriteEio, FaultKind::SyncEio, FaultKind::NoSpace] {
             for calls in [0u64, 1, 2, 3, 5, 8, 13, 21] {
@@ -787,7 +788,16 @@ fn io_errors_poison_and_reboot_recovers_exactly_the_acknowledged_prefix() {
                 let (_wal, recovery) =
                     Wal::open(Path::new("/wal"), options(backend, Some(rebooted)))
                         .unwrap_or_else(|e| panic!("{context}: reopen: {e}"));
-                assert_eq!(recovery.records[..], all[..flushed as usize], "{context}");
+                // Every acknowledged record, in order. A batch whose data sync succeeded but
+                // whose later sync failed (another thread's sync may take the last successful
+                // call first) is durable without being acknowledged: it may come back too, as
+                // uncommitted log entries may.
+                let recovered = recovery.records.len();
+                assert!(
+                    recovered >= flushed as usize,
+                    "{context}: {recovered} < {flushed}"
+                );
+                assert_eq!(recovery.records[..], all[..recovered], "{context}");
             }
         }
     }
