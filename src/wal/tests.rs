@@ -53,6 +53,17 @@ fn size_of(index: u64) -> usize {
     ((index * 7919) % 1500) as usize
 }
 
+/// What a reboot after a crash must find: at least the `acked` first records of `all`, in
+/// order (records written but not acknowledged may survive too, as a prefix).
+fn assert_recovers_acked_prefix(got: &[Record], all: &[Record], acked: u64, context: &str) {
+    assert!(
+        got.len() as u64 >= acked,
+        "{context}: acked {acked}, recovered {}",
+        got.len()
+    );
+    assert_eq!(got[..], all[..got.len()], "{context}: not a prefix");
+}
+
 fn records(range: std::ops::RangeInclusive<u64>, salt: u8) -> Vec<Record> {
     range.map(|i| record(i, size_of(i), salt)).collect()
 }
@@ -350,16 +361,8 @@ fn crash_at_every_sync_keeps_every_acknowledged_append() {
             let (wal, recovery) = Wal::open(Path::new("/wal"), options(backend, Some(rebooted)))
                 .unwrap_or_else(|e| panic!("{backend} seed {seed} freeze {freeze}: {e}"));
             let got = &recovery.records;
-            assert!(
-                got.len() as u64 >= acked,
-                "{backend} seed {seed} freeze {freeze}: acked {acked}, recovered {}",
-                got.len()
-            );
-            assert_eq!(
-                got[..],
-                all[..got.len()],
-                "{backend} freeze {freeze}: not a prefix"
-            );
+            let context = format!("{backend} seed {seed} freeze {freeze}");
+            assert_recovers_acked_prefix(got, &all, acked, &context);
             // The log keeps working after the reboot.
             let next = got.len() as u64 + 1;
             wal.append_blocking(vec![record(next, 10, 0)])
@@ -416,13 +419,7 @@ fn inline_writer_completes_in_the_call_and_survives_a_crash_at_every_sync() {
         };
         let (_wal, recovery) = Wal::open(Path::new("/wal"), options)
             .unwrap_or_else(|e| panic!("inline freeze {freeze}: {e}"));
-        let got = &recovery.records;
-        assert!(
-            got.len() as u64 >= acked,
-            "freeze {freeze}: acked {acked}, recovered {}",
-            got.len()
-        );
-        assert_eq!(got[..], all[..got.len()], "freeze {freeze}: not a prefix");
+        assert_recovers_acked_prefix(&recovery.records, &all, acked, &format!("freeze {freeze}"));
     }
 }
 
@@ -480,16 +477,11 @@ fn caller_writer_completes_on_the_caller_and_survives_a_crash_at_every_sync() {
             };
             let (_wal, recovery) = Wal::open(Path::new("/wal"), options)
                 .unwrap_or_else(|e| panic!("{backend} freeze {freeze}: {e}"));
-            let got = &recovery.records;
-            assert!(
-                got.len() as u64 >= acked,
-                "{backend} freeze {freeze}: acked {acked}, recovered {}",
-                got.len()
-            );
-            assert_eq!(
-                got[..],
-                all[..got.len()],
-                "{backend} freeze {freeze}: not a prefix"
+            assert_recovers_acked_prefix(
+                &recovery.records,
+                &all,
+                acked,
+                &format!("{backend} freeze {freeze}"),
             );
         }
     }
@@ -539,16 +531,11 @@ fn torn_writes_after_any_sync_are_cut_as_a_tail() {
             };
             let (_wal, recovery) = Wal::open(Path::new("/wal"), options)
                 .unwrap_or_else(|e| panic!("freeze {freeze} tear {tear}: {e}"));
-            let got = &recovery.records;
-            assert!(
-                got.len() as u64 >= acked,
-                "freeze {freeze} tear {tear}: acked {acked}, recovered {}",
-                got.len()
-            );
-            assert_eq!(
-                got[..],
-                all[..got.len()],
-                "freeze {freeze} tear {tear}: not a prefix"
+            assert_recovers_acked_prefix(
+                &recovery.records,
+                &all,
+                acked,
+                &format!("freeze {freeze} tear {tear}"),
             );
         }
     }
@@ -792,12 +779,7 @@ fn io_errors_poison_and_reboot_recovers_the_acknowledged_prefix() {
                 // whose later sync failed (another thread's sync may take the last successful
                 // call first) is durable without being acknowledged: it may come back too, as
                 // uncommitted log entries may.
-                let recovered = recovery.records.len();
-                assert!(
-                    recovered >= flushed as usize,
-                    "{context}: {recovered} < {flushed}"
-                );
-                assert_eq!(recovery.records[..], all[..recovered], "{context}");
+                assert_recovers_acked_prefix(&recovery.records, &all, flushed, &context);
             }
         }
     }
