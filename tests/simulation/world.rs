@@ -568,6 +568,28 @@ async fn watch_leaders(
                     last.0, last.1, vote.0, vote.1
                 ));
             }
+            // The log positions of docs/log-positions.md, as this node reports them.
+            let positions = w.slot(id).node.as_ref().map(|node| node.status());
+            if let Some(p) = positions {
+                let ordered = p.purged <= p.snapshot
+                    && p.snapshot <= p.applied
+                    && p.applied <= p.committed
+                    && p.flushed <= p.written
+                    && p.written <= p.accepted;
+                if !ordered {
+                    w.violations.push(format!(
+                        "node {id}'s log positions out of order at {at} ms: purged {} snapshot {} \
+                         applied {} committed {}, flushed {} written {} accepted {}",
+                        p.purged,
+                        p.snapshot,
+                        p.applied,
+                        p.committed,
+                        p.flushed,
+                        p.written,
+                        p.accepted
+                    ));
+                }
+            }
             if leads {
                 let leaders = w.leaders.entry(vote.0).or_default();
                 if !leaders.contains(&id) {
