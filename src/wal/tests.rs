@@ -371,6 +371,29 @@ fn crash_at_every_sync_keeps_every_acknowledged_append() {
     }
 }
 
+/// Runs the crash workload once to count its syncs, then once per sync point with durability
+/// frozen there, and checks that a reboot of each crash image keeps every acknowledged record.
+fn crash_at_every_sync(options: &dyn Fn() -> WalOptions, seed: u64, context: &str) {
+    let probe = CrashFs::new();
+    let (acked, _) = crash_workload_with(&probe, options(), seed);
+    assert_eq!(acked, 250, "{context}");
+    let syncs_total = probe.sync_count();
+    assert!(syncs_total > 20, "{context}: {syncs_total} syncs");
+    for freeze in 0..=syncs_total {
+        let fs = CrashFs::new();
+        fs.freeze_after_syncs(freeze);
+        let (acked, all) = crash_workload_with(&fs, options(), seed);
+        let rebooted = WalOptions {
+            vfs: Some(Arc::new(fs.crash_image())),
+            ..options()
+        };
+        let context = format!("{context} freeze {freeze}");
+        let (_wal, recovery) =
+            Wal::open(Path::new("/wal"), rebooted).unwrap_or_else(|e| panic!("{context}: {e}"));
+        assert_recovers_acked_prefix(&recovery.records, &all, acked, &context);
+    }
+}
+
 /// The inline writer (no threads, for the simulator) keeps the same promise: freezing
 /// durability at any sync and rebooting keeps every acknowledged record, and every append has
 /// completed when its call returns.
@@ -403,24 +426,7 @@ fn inline_writer_completes_in_the_call_and_survives_a_crash_at_every_sync() {
     assert_eq!(wal.positions().flushed, 1);
     wal.close().expect("close inline");
 
-    let probe = CrashFs::new();
-    let (acked, _) = crash_workload_with(&probe, inline(), seed);
-    assert_eq!(acked, 250);
-    let syncs_total = probe.sync_count();
-    assert!(syncs_total > 20, "{syncs_total} syncs");
-    for freeze in 0..=syncs_total {
-        let fs = CrashFs::new();
-        fs.freeze_after_syncs(freeze);
-        let (acked, all) = crash_workload_with(&fs, inline(), seed);
-        let rebooted: Arc<dyn Vfs> = Arc::new(fs.crash_image());
-        let options = WalOptions {
-            vfs: Some(rebooted),
-            ..inline()
-        };
-        let (_wal, recovery) = Wal::open(Path::new("/wal"), options)
-            .unwrap_or_else(|e| panic!("inline freeze {freeze}: {e}"));
-        assert_recovers_acked_prefix(&recovery.records, &all, acked, &format!("freeze {freeze}"));
-    }
+    crash_at_every_sync(&inline, seed, "inline");
 }
 
 /// The caller-thread writer (`tandem serve --wal-writer inline`) completes each append inside
@@ -462,28 +468,7 @@ fn caller_writer_completes_on_the_caller_and_survives_a_crash_at_every_sync() {
         assert!(recovery.segment_count > 2, "{backend}: rolled over");
         assert_eq!(recovery.records.len(), 200);
 
-        let probe = CrashFs::new();
-        let (acked, _) = crash_workload_with(&probe, caller(), seed);
-        assert_eq!(acked, 250);
-        let syncs_total = probe.sync_count();
-        assert!(syncs_total > 20, "{backend}: {syncs_total} syncs");
-        for freeze in 0..=syncs_total {
-            let fs = CrashFs::new();
-            fs.freeze_after_syncs(freeze);
-            let (acked, all) = crash_workload_with(&fs, caller(), seed);
-            let options = WalOptions {
-                vfs: Some(Arc::new(fs.crash_image())),
-                ..caller()
-            };
-            let (_wal, recovery) = Wal::open(Path::new("/wal"), options)
-                .unwrap_or_else(|e| panic!("{backend} freeze {freeze}: {e}"));
-            assert_recovers_acked_prefix(
-                &recovery.records,
-                &all,
-                acked,
-                &format!("{backend} freeze {freeze}"),
-            );
-        }
+        crash_at_every_sync(&caller, seed, &backend.to_string());
     }
 }
 
