@@ -167,20 +167,67 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
+    // Last, the node on a thread of its own (`NodeBuilder::own_thread`) under the 2-worker
+    // runtime.
     let cases = [
-        ("2 workers", &runtime, Backend::Pwrite, WriterMode::Thread),
-        ("2 workers", &runtime, Backend::IoUring, WriterMode::Thread),
-        ("2 workers", &runtime, Backend::Pwrite, WriterMode::Caller),
-        ("1 thread", &one_thread, Backend::Pwrite, WriterMode::Thread),
-        ("1 thread", &one_thread, Backend::Pwrite, WriterMode::Caller),
+        (
+            "2 workers",
+            &runtime,
+            Backend::Pwrite,
+            WriterMode::Thread,
+            false,
+        ),
+        (
+            "2 workers",
+            &runtime,
+            Backend::IoUring,
+            WriterMode::Thread,
+            false,
+        ),
+        (
+            "2 workers",
+            &runtime,
+            Backend::Pwrite,
+            WriterMode::Caller,
+            false,
+        ),
+        (
+            "1 thread",
+            &one_thread,
+            Backend::Pwrite,
+            WriterMode::Thread,
+            false,
+        ),
+        (
+            "1 thread",
+            &one_thread,
+            Backend::Pwrite,
+            WriterMode::Caller,
+            false,
+        ),
+        (
+            "2 workers, own",
+            &runtime,
+            Backend::Pwrite,
+            WriterMode::Thread,
+            true,
+        ),
+        (
+            "2 workers, own",
+            &runtime,
+            Backend::Pwrite,
+            WriterMode::Caller,
+            true,
+        ),
     ];
-    for (threads, runtime, backend, writer) in cases {
+    for (threads, runtime, backend, writer, own_thread) in cases {
         let floor = raw_fdatasync(sizes.samples);
         let dir = bench_dir("targets");
         runtime.block_on(async {
             let node = Node::builder(dir.path())
                 .backend(backend)
                 .wal_writer(writer)
+                .own_thread(own_thread)
                 .open()
                 .await
                 .unwrap();
@@ -189,13 +236,13 @@ fn main() {
             let rate = many_tasks(&db, 64, sizes.tasks_writes).await;
             let case = format!("{backend}, writer {writer}, {threads}");
             println!(
-                "{case:32} durable SET 1 task: p50 {:.1} us, p99 {:.1} us; raw 4 KiB fdatasync just before: p50 {:.1} us; ratio {:.2}x (target <= 1.3x)",
+                "{case:38} durable SET 1 task: p50 {:.1} us, p99 {:.1} us; raw 4 KiB fdatasync just before: p50 {:.1} us; ratio {:.2}x (target <= 1.3x)",
                 us(&h, 0.5),
                 us(&h, 0.99),
                 us(&floor, 0.5),
                 us(&h, 0.5) / us(&floor, 0.5)
             );
-            println!("{case:32} durable SET 64 tasks: {rate:.0} writes/s (target >= 100000)");
+            println!("{case:38} durable SET 64 tasks: {rate:.0} writes/s (target >= 100000)");
             node.shutdown().await.unwrap();
         });
     }

@@ -413,7 +413,6 @@ async fn serve(args: Box<tandem::server::ServeArgs>) -> anyhow::Result<()> {
     if let Some(refusal) = tandem::server::protected_mode_refusal(&config) {
         anyhow::bail!(refusal);
     }
-    let node_runtime = tandem::server::priority::NodeRuntime::for_config(&config)?;
     let tls = config.load_tls()?;
     if let Some(tls) = &tls {
         tandem::tls::spawn_reloader(tls.clone());
@@ -436,15 +435,18 @@ async fn serve(args: Box<tandem::server::ServeArgs>) -> anyhow::Result<()> {
         )
         .log_cache_bytes_max(config.log_cache_bytes_max)
         .batch_limits(config.lanes.batch_limits())
-        .lane_limits(config.lanes.lane_limits());
+        .lane_limits(config.lanes.lane_limits())
+        // With critical connections on a runtime of their own, the node gets a thread of its
+        // own too: a critical write never waits for the shared runtime to reach the batcher.
+        .own_thread(config.critical_listen.is_some());
     if let Some(mut options) = config.cluster_options(&client_addr)? {
         if config.tls_cluster {
             options.peer_tls = tls.clone();
         }
         builder = builder.cluster(options);
     }
-    let node = node_runtime
-        .open(builder)
+    let node = builder
+        .open()
         .await
         .with_context(|| format!("opening {}", config.data.display()))?;
     let report = node.recovery_report().clone();
@@ -488,7 +490,6 @@ async fn serve(args: Box<tandem::server::ServeArgs>) -> anyhow::Result<()> {
             admin.shutdown().await; // drops its hold on the node before `run` shuts it down
         })
         .await?;
-    node_runtime.stop();
     Ok(())
 }
 

@@ -324,3 +324,75 @@ async fn dropped_node_keeps_its_directory_until_its_engine_stops() {
     }
     node.shutdown().await.unwrap();
 }
+
+/// A node on a thread of its own (`own_thread`), opened from a current-thread runtime with the
+/// WAL written and fsynced on that thread (`WriterMode::Caller`): concurrent writers are
+/// answered, `shutdown` keeps every write for a reopen on the caller's own thread, and a node
+/// dropped without `shutdown` stops its thread without blocking the caller's runtime (which
+/// would panic) and releases the directory.
+#[test]
+fn a_node_on_its_own_thread_serves_a_current_thread_caller() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let dir = common::data_dir("own-thread");
+        let open_own = || {
+            Node::builder(dir.path())
+                .own_thread(true)
+                .wal_writer(tandem::WriterMode::Caller)
+                .open()
+        };
+        let node = open_own().await.unwrap();
+        let mut tasks = Vec::new();
+        for t in 0..8 {
+            let db = node.db();
+            tasks.push(tokio::spawn(async move {
+                for i in 0..25 {
+                    db.set(format!("k:{t}:{i}"), format!("v{i}")).await.unwrap();
+                }
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        let digest = node.db().digest();
+        node.shutdown().await.unwrap();
+
+        let node = Node::builder(dir.path())
+            .own_thread(false)
+            .open()
+            .await
+            .unwrap();
+        assert_eq!(node.db().digest(), digest);
+        assert_eq!(
+            node.db().get("k:7:24").await.unwrap(),
+            Some(Bytes::from("v24"))
+        );
+        node.shutdown().await.unwrap();
+
+        let node = open_own().await.unwrap();
+        node.db().set("after", "drop").await.unwrap();
+        drop(node);
+        let mut reopened = None;
+        for _ in 0..500 {
+            match open_own().await {
+                Ok(node) => {
+                    reopened = Some(node);
+                    break;
+                }
+                Err(OpenError::Locked { .. }) => {
+                    tokio::time::sleep(Duration::from_millis(10)).await
+                }
+                Err(other) => panic!("unexpected open error: {other}"),
+            }
+        }
+        let node = reopened.expect("the dropped node's thread releases the directory");
+        assert_eq!(
+            node.db().get("after").await.unwrap(),
+            Some(Bytes::from("drop"))
+        );
+        node.shutdown().await.unwrap();
+    });
+}

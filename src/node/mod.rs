@@ -81,6 +81,8 @@ pub struct NodeBuilder {
     lane_limits: LaneLimits,
     vfs: Option<Arc<dyn Vfs>>,
     wal_writer: WriterMode,
+    /// None: a thread of its own when opened on a multi-thread runtime.
+    own_thread: Option<bool>,
     peer_transport: Option<Arc<dyn PeerTransport>>,
     cluster: Option<ClusterOptions>,
     client_addr: String,
@@ -104,6 +106,7 @@ impl NodeBuilder {
             lane_limits: LaneLimits::default(),
             vfs: None,
             wal_writer: WriterMode::Thread,
+            own_thread: None,
             peer_transport: None,
             cluster: None,
             client_addr: String::new(),
@@ -213,6 +216,20 @@ impl NodeBuilder {
         self
     }
 
+    /// Whether the node's own tasks (the batcher, consensus, apply, expiry sweeps, and the WAL's
+    /// write and fsync under [`WriterMode::Caller`]) run on a thread of their own,
+    /// `tandem-node`, rather than on the runtime that calls `open`. By default they do when
+    /// `open` is called on a multi-thread runtime: there every hop of a write between the
+    /// node's tasks may cross to another worker, while on its own thread they stay together and
+    /// a caller's write costs two cross-thread wakes (measured: p50 of one task's durable SET
+    /// about a third lower, 64 tasks' throughput higher; docs/benchmarks.md, "Embedded, one
+    /// task"). On a current-thread runtime they share its thread. `tandem serve` turns it on
+    /// with `critical_listen` only, so that busy connections never hold up the batcher.
+    pub fn own_thread(mut self, own: bool) -> Self {
+        self.own_thread = Some(own);
+        self
+    }
+
     /// Carries peer traffic over `transport` instead of TCP (the deterministic simulator's
     /// in-memory network).
     #[doc(hidden)]
@@ -223,7 +240,36 @@ impl NodeBuilder {
 
     /// Opens the node: recovers the newest snapshot and the WAL, replays the log, and returns
     /// once the node accepts writes.
-    pub async fn open(self) -> Result<Node, OpenError> {
+    pub async fn open(mut self) -> Result<Node, OpenError> {
+        let own_thread = self.own_thread.unwrap_or_else(|| {
+            tokio::runtime::Handle::try_current().is_ok_and(|runtime| {
+                runtime.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread
+            })
+        });
+        if !own_thread {
+            return self.open_here().await;
+        }
+        self.own_thread = Some(false);
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("tandem-node")
+            .enable_all()
+            .build()
+            .map_err(|e| OpenError::Config {
+                reason: format!("cannot start the node's thread: {e}"),
+            })?;
+        // Every task the node starts is spawned from here, so it runs on that thread.
+        let opening = runtime.spawn(self.open_here());
+        // Held so that a failed open (or a panic) stops the runtime without blocking here.
+        let runtime = OwnRuntime(Some(runtime));
+        let mut node = opening
+            .await
+            .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))?;
+        node.own_runtime = Some(runtime);
+        Ok(node)
+    }
+
+    async fn open_here(self) -> Result<Node, OpenError> {
         let started = Instant::now();
         if self.batch_limits.ops_per_batch_max == 0
             || self.batch_limits.proposals_in_flight_max == 0
@@ -523,6 +569,7 @@ impl NodeBuilder {
             recovered,
             data_dir,
             _lock: lock,
+            own_runtime: None,
         })
     }
 }
@@ -579,6 +626,22 @@ pub struct Node {
     recovered: RecoveryReport,
     data_dir: PathBuf,
     _lock: Arc<DirLock>,
+    /// The node's own thread ([`NodeBuilder::own_thread`]); last, so it stops after the rest.
+    own_runtime: Option<OwnRuntime>,
+}
+
+/// The runtime of a node opened with [`NodeBuilder::own_thread`].
+struct OwnRuntime(Option<tokio::runtime::Runtime>);
+
+impl Drop for OwnRuntime {
+    /// Without waiting: the node may be dropped inside a runtime, where blocking is not allowed.
+    /// After `shutdown` nothing is left running on it; after a plain drop its tasks are
+    /// dropped as they would be in a crash.
+    fn drop(&mut self) {
+        if let Some(runtime) = self.0.take() {
+            runtime.shutdown_background();
+        }
+    }
 }
 
 impl Node {

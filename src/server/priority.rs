@@ -246,59 +246,6 @@ pub(crate) fn deprioritize_shared_runtime() {
     }
 }
 
-/// The runtime the node (batcher, consensus, apply, expiry) runs on. With `critical_listen` set
-/// it is a runtime of its own on one OS thread (`tandem-node`): a critical write is then never
-/// held up waiting for the shared runtime to get round to the batcher between busy bulk
-/// connections. Without it the node shares the connection runtime (fastest on 2 cores).
-pub struct NodeRuntime {
-    runtime: Option<tokio::runtime::Runtime>,
-}
-
-impl NodeRuntime {
-    pub fn for_config(config: &super::ServerConfig) -> std::io::Result<NodeRuntime> {
-        let runtime = match config.critical_listen {
-            Some(_) => Some(
-                tokio::runtime::Builder::new_multi_thread()
-                    .worker_threads(1)
-                    .thread_name("tandem-node")
-                    .enable_all()
-                    .build()?,
-            ),
-            None => None,
-        };
-        Ok(NodeRuntime { runtime })
-    }
-
-    /// Opens the node so that every task it starts runs on this runtime.
-    pub async fn open(
-        &self,
-        builder: crate::node::NodeBuilder,
-    ) -> Result<crate::node::Node, crate::error::OpenError> {
-        match &self.runtime {
-            Some(runtime) => runtime
-                .spawn(builder.open())
-                .await
-                .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic())),
-            None => builder.open().await,
-        }
-    }
-
-    /// Stops the runtime's threads (after the node has shut down).
-    pub fn stop(self) {
-        drop(self);
-    }
-}
-
-impl Drop for NodeRuntime {
-    /// Without waiting: dropping a runtime may happen inside the serving runtime, where blocking
-    /// is not allowed.
-    fn drop(&mut self) {
-        if let Some(runtime) = self.runtime.take() {
-            runtime.shutdown_background();
-        }
-    }
-}
-
 /// Binds `critical_listen` (with the client listener's backlog) as a std listener, so that the
 /// critical runtime, not the shared one, registers it.
 pub(crate) async fn bind_critical(addr: &str) -> std::io::Result<std::net::TcpListener> {
