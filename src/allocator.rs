@@ -188,6 +188,35 @@ pub fn enable_background_purge() {
     }
 }
 
+/// Hands every page jemalloc holds unused (dirty or muzzy, in every arena) back to the kernel
+/// now, instead of over its decay period. Called once a node has opened: the open decodes the
+/// WAL and the snapshot through short-lived buffers, and without this their pages stay in RSS
+/// after the restart. Only meaningful with jemalloc global; takes milliseconds on a large heap.
+pub fn release_unused_pages() {
+    if !is_jemalloc() {
+        return;
+    }
+    // 4096 is MALLCTL_ARENAS_ALL: every arena.
+    let name = c"arena.4096.purge";
+    // SAFETY: `arena.<i>.purge` neither reads nor writes a value, and jemalloc requires all
+    // four value pointers null and the length 0 for it; the name is NUL-terminated.
+    let rc = unsafe {
+        tikv_jemalloc_sys::mallctl(
+            name.as_ptr(),
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            0,
+        )
+    };
+    if rc != 0 {
+        tracing::warn!(
+            error = %std::io::Error::from_raw_os_error(rc),
+            "jemalloc did not release unused pages"
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

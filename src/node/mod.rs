@@ -553,6 +553,8 @@ impl NodeBuilder {
             elapsed_ms = recovered.elapsed.as_millis() as u64,
             "node open"
         );
+        // What the open decoded and dropped would otherwise stay resident for a while.
+        crate::allocator::release_unused_pages();
         Ok(Node {
             db,
             raft,
