@@ -574,11 +574,13 @@ impl Cluster {
         let started = Instant::now();
         // 1. Writes still flowing: the target must be replicating and close behind.
         let goal = self.raft.metrics().borrow().last_log_index;
-        self.wait_for_target(target, goal, started + TRANSFER_TIMEOUT)
+        let heard_within = Some(options.election_timeout_max);
+        self.wait_for_target(target, goal, started + TRANSFER_TIMEOUT, heard_within)
             .await
             .map_err(|matched| {
                 Error::Command(format!(
-                    "ERR node {target} is not caught up (matched {matched:?} of {goal:?} after {} ms); leadership unchanged",
+                    "ERR node {target} is not caught up (matched {matched:?} of {goal:?}, or not heard from within {} ms, after {} ms); leadership unchanged",
+                    options.election_timeout_max.as_millis(),
                     started.elapsed().as_millis()
                 ))
             })?;
@@ -598,14 +600,23 @@ impl Cluster {
     }
 
     /// Waits until the leader's replication to `target` has matched at least `goal` (None:
-    /// the log is empty), up to `deadline`; on timeout, what it matched.
+    /// the log is empty) and, with `heard_within`, this node has heard from the target that
+    /// recently (a target that died caught up would otherwise pass), up to `deadline`; on
+    /// timeout, what it matched.
     async fn wait_for_target(
         &self,
         target: NodeId,
         goal: Option<u64>,
         deadline: Instant,
+        heard_within: Option<Duration>,
     ) -> Result<(), Option<u64>> {
         loop {
+            // (The contact time is on the OS clock, as the peer network keeps it.)
+            let heard = heard_within.is_none_or(|within| {
+                self.network
+                    .last_contact(target)
+                    .is_some_and(|at| at.elapsed() <= within)
+            });
             let matched = self
                 .raft
                 .metrics()
@@ -614,7 +625,7 @@ impl Cluster {
                 .as_ref()
                 .and_then(|r| r.get(&target).cloned().flatten())
                 .map(|id| id.index);
-            if matched.is_some() && matched >= goal {
+            if heard && matched.is_some() && matched >= goal {
                 return Ok(());
             }
             if Instant::now() > deadline {
@@ -633,7 +644,7 @@ impl Cluster {
         // 2. The target must hold every entry. New proposals are paused and it was close
         //    behind, so this takes a replication round trip; bounded, because writes wait.
         let last = self.raft.metrics().borrow().last_log_index;
-        self.wait_for_target(target, last, paused_at + options.election_timeout_max)
+        self.wait_for_target(target, last, paused_at + options.election_timeout_max, None)
             .await
             .map_err(|matched| {
                 Error::Command(format!(
