@@ -536,3 +536,70 @@ fn writes_forwarded_to_a_replaced_leader_are_answered() {
         }
     }
 }
+
+/// `add-node` of a node that is already a voter succeeds and changes nothing (it answered
+/// `ERR node N is already a voter`, which a node rebuilding itself after a wiped disk, racing an
+/// operator's add-node, retried forever), and a leader transfer to a node that is down is
+/// refused while writes keep flowing (the leader paused writes, then found the target gone
+/// only when it asked it to campaign).
+#[test]
+fn add_node_is_idempotent_and_a_transfer_to_a_down_node_does_not_pause_writes() {
+    let mut cluster = Cluster::start("cl-transfer-down", &["a", "b", "c"], &[]);
+    let leader = cluster.wait_for_leader(LEADER_TIMEOUT);
+    let target = (leader + 1) % 3;
+    let (target_id, target_port) = (
+        cluster.members[target].id,
+        cluster.members[target].peer_port,
+    );
+    let mut conn = cluster.client(leader);
+    let answer: String = redis::cmd("TANDEM")
+        .arg("ADD-NODE")
+        .arg(target_id)
+        .arg(format!("127.0.0.1:{target_port}"))
+        .query(&mut conn)
+        .expect("add-node of a voter succeeds");
+    assert!(answer.contains("already a voter"), "{answer}");
+    // Killed caught up (the cluster is idle): only its silence tells the leader it is gone, so
+    // the transfer starts once the leader has not heard from it for an election timeout
+    // (400 ms by default). (A target that is behind is the simulator's case: seeds 1001, 1293.)
+    cluster.kill(target);
+    let silent_ms = |cluster: &Cluster| -> i64 {
+        let field = cluster.replication(leader)[&format!("tandem_peer{target_id}")].clone();
+        field
+            .split(',')
+            .find_map(|kv| kv.strip_prefix("last_contact_ms="))
+            .and_then(|ms| ms.parse().ok())
+            .unwrap_or(-1)
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while silent_ms(&cluster) <= 500 {
+        assert!(
+            Instant::now() < deadline,
+            "the leader still hears from a killed node"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mut admin = cluster.client(leader);
+    let transfer = std::thread::spawn(move || {
+        redis::cmd("TANDEM")
+            .arg("TRANSFER-LEADER")
+            .arg(target_id)
+            .query::<String>(&mut admin)
+    });
+    let mut written = 0u32;
+    while !transfer.is_finished() {
+        let _: () = redis::cmd("SET")
+            .arg("k")
+            .arg(written)
+            .query(&mut conn)
+            .expect("writes are served while the transfer waits");
+        written += 1;
+    }
+    let refused = transfer.join().unwrap().expect_err("the target is down");
+    eprintln!("{written} writes answered while the transfer waited; then: {refused}");
+    assert!(refused.to_string().contains("not caught up"), "{refused}");
+    assert!(
+        written >= 10,
+        "only {written} writes were answered while the transfer waited for a node that is down"
+    );
+}

@@ -13,7 +13,11 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+// tokio's clock (std's outside tests): the simulator's paused time must drive the transfer's
+// deadlines, or a transfer whose target never catches up waits in virtual time for good.
+use tokio::time::Instant;
 
 use super::cluster::RejoinPhase;
 use super::rpc::{self, AdminRequest, ElectionControl, Hello};
@@ -27,6 +31,8 @@ const ADMIN_RPC_TIMEOUT: Duration = Duration::from_secs(2);
 const CATCH_UP_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long a leader transfer may take before it is abandoned and elections resume everywhere.
 const TRANSFER_TIMEOUT: Duration = Duration::from_secs(5);
+/// Pause before retrying a membership change refused because another one has not committed yet.
+const MEMBERSHIP_RETRY: Duration = Duration::from_millis(50);
 
 impl Cluster {
     /// Brings a node without a log into its group: forms the group from the configured peers
@@ -225,20 +231,30 @@ impl Cluster {
                 RejoinPhase::None,
             ),
         ];
+        // Where the leader committed a membership without this node (known once forgotten).
+        let mut forgotten_at: Option<u64> = None;
         for (request, next) in steps {
             loop {
-                let answer: Result<Result<String, Error>, _> = self
-                    .network
-                    .call(
-                        &client,
-                        rpc::KIND_ADMIN,
-                        &request,
-                        CATCH_UP_TIMEOUT + ADMIN_RPC_TIMEOUT,
-                    )
-                    .await;
+                let call = self.network.call::<_, Result<String, Error>>(
+                    &client,
+                    rpc::KIND_ADMIN,
+                    &request,
+                    CATCH_UP_TIMEOUT + ADMIN_RPC_TIMEOUT,
+                );
+                let answer = tokio::select! {
+                    answer = call => answer,
+                    // Re-added meanwhile by someone else (an operator's add-node), possibly
+                    // with no leader left to answer this request: the rejoin is over.
+                    () = self.voter_again(forgotten_at), if next == RejoinPhase::None => {
+                        tracing::info!("this node is a voter again (re-added by another request); rejoin done");
+                        self.set_rejoin_phase(next);
+                        break;
+                    }
+                };
                 match answer {
                     Ok(Ok(text)) => {
                         tracing::info!(%text, "rejoin step done");
+                        forgotten_at = forgotten_at.or_else(|| forgotten_index(&text));
                         self.set_rejoin_phase(next);
                         break;
                     }
@@ -247,6 +263,34 @@ impl Cluster {
                 }
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
+        }
+    }
+
+    /// Returns once this node's own log (replicated to it while it catches up) holds, applied,
+    /// a membership that lists it as a voter and comes after `forgotten_at`, the committed
+    /// membership that left it out. The log it copies from the leader starts with the old
+    /// memberships that listed it before it was forgotten; only a later one counts. Never
+    /// returns without `forgotten_at` (a leader of an older release does not say it).
+    async fn voter_again(&self, forgotten_at: Option<u64>) {
+        let Some(forgotten_at) = forgotten_at else {
+            return std::future::pending().await;
+        };
+        loop {
+            let again = {
+                let m = self.raft.metrics();
+                let m = m.borrow();
+                let membership = m.membership_config.log_id().map_or(0, |id| id.index);
+                membership > forgotten_at
+                    && m.last_applied.map_or(0, |id| id.index) >= membership
+                    && m.membership_config
+                        .membership()
+                        .voter_ids()
+                        .any(|v| v == self.id)
+            };
+            if again {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 
@@ -311,11 +355,13 @@ impl Cluster {
             .collect()
     }
 
+    /// `add-node`: adds the node as a learner, waits for it to catch up, makes it a voter.
+    /// Idempotent, so that it can race a node's own rejoin (src/cluster/membership.rs,
+    /// [`Cluster::rejoin`]) or another `add-node` of the same node: whichever change commits
+    /// first, every request ends with the node a voter and says so.
     async fn add_node(&self, node_id: NodeId, peer_addr: String) -> Result<String, Error> {
         if self.voters().contains(&node_id) {
-            return Err(Error::Command(format!(
-                "ERR node {node_id} is already a voter"
-            )));
+            return self.already_a_voter(node_id, &peer_addr).await;
         }
         let client = self
             .network
@@ -341,42 +387,142 @@ impl Cluster {
         zones_allow_acks(&members, self.min_ack_zones)
             .map_err(|r| Error::Command(format!("ERR {r}")))?;
         tracing::info!(node_id, info = %hello.info, "adding node as learner; waiting for it to catch up");
-        let added = tokio::time::timeout(
-            CATCH_UP_TIMEOUT,
-            self.raft.add_learner(node_id, hello.info.clone(), true),
-        )
-        .await
-        .map_err(|_| {
-            Error::Command(format!(
-                "ERR node {node_id} did not catch up within {} s; it stays a learner (retry add-node or remove-node)",
-                CATCH_UP_TIMEOUT.as_secs()
-            ))
-        })?;
-        added.map_err(|e| Error::Command(format!("ERR adding learner {node_id}: {e}")))?;
-        let mut voters = self.voters();
-        voters.insert(node_id);
-        self.raft
-            .change_membership(voters.clone(), false)
+        let deadline = Instant::now() + CATCH_UP_TIMEOUT;
+        loop {
+            let added = tokio::time::timeout_at(
+                deadline,
+                self.raft.add_learner(node_id, hello.info.clone(), true),
+            )
             .await
-            .map_err(|e| Error::Command(format!("ERR membership change: {e}")))?;
-        Ok(format!("node {node_id} added; voters now {voters:?}"))
+            .map_err(|_| {
+                Error::Command(format!(
+                    "ERR node {node_id} did not catch up within {} s; it stays a learner (retry add-node or remove-node)",
+                    CATCH_UP_TIMEOUT.as_secs()
+                ))
+            })?;
+            match added {
+                Ok(_) => break,
+                Err(e) if membership_change_in_progress(&e) && Instant::now() < deadline => {
+                    tokio::time::sleep(MEMBERSHIP_RETRY).await;
+                }
+                Err(e) => return Err(Error::Command(format!("ERR adding learner {node_id}: {e}"))),
+            }
+        }
+        loop {
+            let mut voters = self.voters();
+            if voters.contains(&node_id) {
+                return Ok(format!(
+                    "node {node_id} added (by a concurrent request); voters now {voters:?}"
+                ));
+            }
+            voters.insert(node_id);
+            match self.raft.change_membership(voters.clone(), false).await {
+                Ok(_) => return Ok(format!("node {node_id} added; voters now {voters:?}")),
+                Err(e) if membership_change_in_progress(&e) && Instant::now() < deadline => {
+                    tokio::time::sleep(MEMBERSHIP_RETRY).await;
+                }
+                Err(e) => return Err(Error::Command(format!("ERR membership change: {e}"))),
+            }
+        }
+    }
+
+    /// `add-node` of a node the membership already lists as a voter. First this leader
+    /// confirms it still leads (a deposed leader may list a voter its successor forgot). Then:
+    /// a node that answers with data is simply a voter (success, nothing changed); a node that
+    /// answers without any log is a voter that lost its disk and is rebuilding itself (it has
+    /// itself forgotten and re-added): the request waits for that, up to the catch-up timeout.
+    async fn already_a_voter(&self, node_id: NodeId, peer_addr: &str) -> Result<String, Error> {
+        self.read_gate
+            .confirm(&self.raft, ADMIN_RPC_TIMEOUT, 0)
+            .await?;
+        let deadline = Instant::now() + CATCH_UP_TIMEOUT;
+        let mut rebuilding = false;
+        loop {
+            let voter = self.voters().contains(&node_id);
+            let hello: Option<Hello> = match self.network.probe(node_id, peer_addr) {
+                Some(client) => self
+                    .network
+                    .call(&client, rpc::KIND_HELLO, &(), ADMIN_RPC_TIMEOUT)
+                    .await
+                    .ok(),
+                None => None,
+            };
+            let has_data = hello.is_none_or(|h| h.initialized);
+            match (voter, has_data, rebuilding) {
+                (true, true, false) => {
+                    return Ok(format!(
+                        "node {node_id} is already a voter; nothing changed"
+                    ))
+                }
+                (true, true, true) => {
+                    return Ok(format!(
+                        "node {node_id} rebuilt itself after losing its data and is a voter again"
+                    ))
+                }
+                _ if !rebuilding => {
+                    rebuilding = true;
+                    tracing::info!(
+                        node_id,
+                        "add-node of a voter that lost its data: waiting for it to rebuild itself (it asks to be forgotten and re-added)"
+                    );
+                }
+                _ => {}
+            }
+            if Instant::now() >= deadline {
+                return Err(Error::Command(format!(
+                    "ERR node {node_id} lost its data and is still rebuilding itself after {} s (it has itself forgotten and re-added; no add-node is needed)",
+                    CATCH_UP_TIMEOUT.as_secs()
+                )));
+            }
+            tokio::time::sleep(MEMBERSHIP_RETRY * 4).await;
+        }
     }
 
     /// Removes a voter that lost its data, keeping the others (it is added back afterwards).
     async fn forget(&self, node_id: NodeId) -> Result<String, Error> {
-        if !self.members().contains_key(&node_id) {
-            return Ok(format!("node {node_id} is not a member"));
-        }
         let mut voters = self.voters();
+        if !voters.contains(&node_id) {
+            // Already forgotten (a retried request), removed, or a learner an operator's
+            // add-node is catching up: nothing in its replication progress to forget. The
+            // rejoin learns where a committed membership without it stands, if this leader
+            // can tell.
+            self.read_gate
+                .confirm(&self.raft, ADMIN_RPC_TIMEOUT, 0)
+                .await?;
+            let (membership, applied, voter) = {
+                let m = self.raft.metrics();
+                let m = m.borrow();
+                (
+                    m.membership_config.log_id().map_or(0, |id| id.index),
+                    m.last_applied.map_or(0, |id| id.index),
+                    m.membership_config
+                        .membership()
+                        .voter_ids()
+                        .any(|v| v == node_id),
+                )
+            };
+            let at = if applied >= membership && !voter {
+                format!(" ({FORGOTTEN_AT}{membership})")
+            } else {
+                String::new()
+            };
+            return Ok(format!(
+                "node {node_id} is not a voter; nothing to forget{at}"
+            ));
+        }
         voters.remove(&node_id);
         if voters.is_empty() {
             return Err(Error::Command("ERR cannot forget the only voter".into()));
         }
-        self.raft
+        let changed = self
+            .raft
             .change_membership(voters, false)
             .await
             .map_err(|e| Error::Command(format!("ERR membership change: {e}")))?;
-        Ok(format!("node {node_id} forgotten; re-add it"))
+        Ok(format!(
+            "node {node_id} forgotten; re-add it ({FORGOTTEN_AT}{})",
+            changed.log_id.index
+        ))
     }
 
     async fn remove_node(&self, node_id: NodeId) -> Result<String, Error> {
@@ -409,11 +555,14 @@ impl Cluster {
         self.raft.runtime_config().elect(true);
     }
 
-    /// A planned switchover. openraft 0.9 has no transfer primitive, so: pause new proposals
-    /// here, wait until the target has every entry, stop the other nodes (this one included)
-    /// from starting elections for a bounded time, stop heartbeats so the target's leader lease
-    /// runs out, ask the target to campaign, and resume elections everywhere when it leads. Writes
-    /// issued meanwhile wait and then go to the new leader; none is refused.
+    /// A planned switchover. openraft 0.9 has no transfer primitive, so: wait (writes flowing)
+    /// until the target has replicated what this leader had when the transfer began, then pause
+    /// new proposals here, wait (briefly) until the target has every entry, stop the other nodes
+    /// (this one included) from starting elections for a bounded time, stop heartbeats so the
+    /// target's leader lease runs out, ask the target to campaign, and resume elections
+    /// everywhere when it leads. Writes issued while paused wait and then go to the new leader;
+    /// none is refused. A target that is down, cut off or rebuilding its data is refused without
+    /// pausing writes.
     async fn transfer_leader(self: &Arc<Self>, target: NodeId) -> Result<String, Error> {
         if target == self.id {
             return Ok(format!("node {target} already leads"));
@@ -423,6 +572,18 @@ impl Cluster {
         }
         let options = self.options().cloned().expect("cluster member");
         let started = Instant::now();
+        // 1. Writes still flowing: the target must be replicating and close behind.
+        let goal = self.raft.metrics().borrow().last_log_index;
+        let heard_within = Some(options.election_timeout_max);
+        self.wait_for_target(target, goal, started + TRANSFER_TIMEOUT, heard_within)
+            .await
+            .map_err(|matched| {
+                Error::Command(format!(
+                    "ERR node {target} is not caught up (matched {matched:?} of {goal:?}, or not heard from within {} ms, after {} ms); leadership unchanged",
+                    options.election_timeout_max.as_millis(),
+                    started.elapsed().as_millis()
+                ))
+            })?;
         self.paused.send_replace(true);
         let mut guard = TransferGuard {
             cluster: Some(self.clone()),
@@ -438,41 +599,65 @@ impl Cluster {
         ))
     }
 
+    /// Waits until the leader's replication to `target` has matched at least `goal` (None:
+    /// the log is empty) and, with `heard_within`, this node has heard from the target that
+    /// recently (a target that died caught up would otherwise pass), up to `deadline`; on
+    /// timeout, what it matched.
+    async fn wait_for_target(
+        &self,
+        target: NodeId,
+        goal: Option<u64>,
+        deadline: Instant,
+        heard_within: Option<Duration>,
+    ) -> Result<(), Option<u64>> {
+        loop {
+            // (The contact time is on the OS clock, as the peer network keeps it.)
+            let heard = heard_within.is_none_or(|within| {
+                self.network
+                    .last_contact(target)
+                    .is_some_and(|at| at.elapsed() <= within)
+            });
+            let matched = self
+                .raft
+                .metrics()
+                .borrow()
+                .replication
+                .as_ref()
+                .and_then(|r| r.get(&target).cloned().flatten())
+                .map(|id| id.index);
+            if heard && matched.is_some() && matched >= goal {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err(matched);
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
     async fn hand_over(
         &self,
         target: NodeId,
         options: &super::ClusterOptions,
     ) -> Result<(), Error> {
-        let deadline = Instant::now() + TRANSFER_TIMEOUT;
-        // 1. The target must hold every entry (new proposals are paused, so this converges).
-        loop {
-            let (last, matched) = {
-                let m = self.raft.metrics();
-                let m = m.borrow();
-                let matched = m
-                    .replication
-                    .as_ref()
-                    .and_then(|r| r.get(&target).cloned().flatten())
-                    .map(|id| id.index);
-                (m.last_log_index, matched)
-            };
-            if matched.is_some() && matched == last {
-                break;
-            }
-            if Instant::now() > deadline {
-                return Err(Error::Command(format!(
-                    "ERR node {target} did not catch up (matched {matched:?}, last {last:?}); leadership unchanged"
-                )));
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-        // 2. Only the target may campaign; the pause ends by itself if this node dies.
+        let paused_at = Instant::now();
+        // 2. The target must hold every entry. New proposals are paused and it was close
+        //    behind, so this takes a replication round trip; bounded, because writes wait.
+        let last = self.raft.metrics().borrow().last_log_index;
+        self.wait_for_target(target, last, paused_at + options.election_timeout_max, None)
+            .await
+            .map_err(|matched| {
+                Error::Command(format!(
+                    "ERR node {target} did not catch up while writes were paused (matched {matched:?}, last {last:?}); leadership unchanged"
+                ))
+            })?;
+        // 3. Only the target may campaign; the pause ends by itself if this node dies.
         let pause_ms = (TRANSFER_TIMEOUT + options.election_timeout_max).as_millis() as u64;
         self.tell_others(&ElectionControl::Pause { for_ms: pause_ms }, Some(target))
             .await;
         self.raft.runtime_config().elect(false);
         self.raft.runtime_config().heartbeat(false);
-        // 3. Followers refuse votes until their leader lease (election_timeout_max) runs out.
+        // 4. Followers refuse votes until their leader lease (election_timeout_max) runs out.
         tokio::time::sleep(options.election_timeout_max + options.heartbeat_interval).await;
         let client = self
             .client_for(target)
@@ -490,10 +675,10 @@ impl Cluster {
                     "ERR node {target} did not take the election request: {e}"
                 ))
             })?;
-        // 4. Wait for the target to lead.
+        // 5. Wait for the target to lead.
         let mut metrics = self.raft.metrics();
         let waited = tokio::time::timeout_at(
-            tokio::time::Instant::from_std(deadline + options.election_timeout_max),
+            paused_at + TRANSFER_TIMEOUT + options.election_timeout_max,
             metrics.wait_for(|m| m.current_leader == Some(target)),
         )
         .await;
@@ -505,21 +690,26 @@ impl Cluster {
         }
     }
 
-    /// Sends an election control to every other member except `skip`, best effort: a member
-    /// that misses a pause may campaign too (the transfer then reports that the target did not
-    /// win), and a missed resume is covered by the pause's own deadline.
+    /// Sends an election control to every other member except `skip`, all at once and best
+    /// effort: a member that misses a pause may campaign too (the transfer then reports that the
+    /// target did not win), and a missed resume is covered by the pause's own deadline. A member
+    /// that is down costs one request timeout, not one per member (writes wait meanwhile).
     async fn tell_others(&self, control: &ElectionControl, skip: Option<NodeId>) {
+        let mut calls = tokio::task::JoinSet::new();
         for id in self.members().into_keys() {
             if id == self.id || Some(id) == skip {
                 continue;
             }
             if let Some(client) = self.client_for(id) {
-                let _: Result<(), _> = self
-                    .network
-                    .call(&client, rpc::KIND_ELECTION, control, ADMIN_RPC_TIMEOUT)
-                    .await;
+                let (network, control) = (self.network.clone(), control.clone());
+                calls.spawn(async move {
+                    let _: Result<(), _> = network
+                        .call(&client, rpc::KIND_ELECTION, &control, ADMIN_RPC_TIMEOUT)
+                        .await;
+                });
             }
         }
+        while calls.join_next().await.is_some() {}
     }
 
     /// Pauses, resumes or starts elections on this node (leader transfer).
@@ -527,8 +717,9 @@ impl Cluster {
         match control {
             ElectionControl::Pause { for_ms } => {
                 self.raft.runtime_config().elect(false);
-                self.failover
-                    .pause_until(Some(Instant::now() + Duration::from_millis(for_ms)));
+                self.failover.pause_until(Some(
+                    std::time::Instant::now() + Duration::from_millis(for_ms),
+                ));
                 let this = self.clone();
                 tokio::spawn(async move {
                     tokio::time::sleep(Duration::from_millis(for_ms)).await;
@@ -541,7 +732,8 @@ impl Cluster {
             }
             ElectionControl::ElectNow => {
                 self.failover.pause_until(None);
-                *self.transfer_requested.lock().expect("transfer lock") = Some(Instant::now());
+                *self.transfer_requested.lock().expect("transfer lock") =
+                    Some(std::time::Instant::now());
                 self.raft.runtime_config().elect(true);
                 if let Err(e) = self.raft.trigger().elect().await {
                     tracing::warn!(error = %e, "could not start the requested election");
@@ -549,6 +741,30 @@ impl Cluster {
             }
         }
     }
+}
+
+/// How a `Forget` answer names the log index of a committed membership without the node.
+const FORGOTTEN_AT: &str = "membership without it at log index ";
+
+/// The index a `Forget` answer names ([`FORGOTTEN_AT`]), if any.
+fn forgotten_index(answer: &str) -> Option<u64> {
+    let (_, rest) = answer.split_once(FORGOTTEN_AT)?;
+    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok()
+}
+
+/// True when openraft refused a membership change because the previous one has not committed
+/// yet (another `add-node`, a rejoin or a removal is under way): worth retrying shortly.
+fn membership_change_in_progress(
+    error: &openraft::error::RaftError<NodeId, openraft::error::ClientWriteError<NodeId, NodeInfo>>,
+) -> bool {
+    use openraft::error::{ChangeMembershipError, ClientWriteError, RaftError};
+    matches!(
+        error,
+        RaftError::APIError(ClientWriteError::ChangeMembershipError(
+            ChangeMembershipError::InProgress(_)
+        ))
+    )
 }
 
 /// Refuses a membership whose voters can never satisfy the zone rule.
@@ -587,5 +803,19 @@ impl Drop for TransferGuard {
                 cluster.tell_others(&ElectionControl::Resume, None).await;
             });
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_forget_answer_names_its_index() {
+        assert_eq!(
+            forgotten_index(&format!("node 3 forgotten; re-add it ({FORGOTTEN_AT}42)")),
+            Some(42)
+        );
+        assert_eq!(forgotten_index("node 3 forgotten; re-add it"), None);
     }
 }

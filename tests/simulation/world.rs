@@ -1,4 +1,4 @@
-//! One simulated run: three complete Tandem nodes (openraft, state machine, WAL on a
+//! One simulated run: three (or five) complete Tandem nodes (openraft, state machine, WAL on a
 //! [`SimDisk`]) in this process, on a current-thread tokio runtime with paused time, talking
 //! over a [`SimNet`]. Clients write and read registers (and run the workloads of
 //! [`super::workload`]) through the nodes' `Db` handles while a nemesis crashes, restarts and
@@ -228,6 +228,9 @@ pub(super) struct World {
     net: SimNet,
     slots: Vec<Slot>,
     rng: StdRng,
+    /// Whether an operator runs `add-node` for a node rebuilding itself after a wiped disk
+    /// (its own stream, so drawing it leaves the fault schedule of every seed as it was).
+    operator_rng: StdRng,
     history: Vec<Call>,
     /// The counter, bank and TTL workloads' histories.
     pub(super) extra: Histories,
@@ -324,6 +327,7 @@ async fn simulate(config: SimConfig, root: PathBuf) -> SimReport {
         net: net.clone(),
         slots,
         rng: StdRng::seed_from_u64(master.gen()),
+        operator_rng: StdRng::seed_from_u64(config.seed ^ 0x0AD0_0D0E_0000_0003),
         history: Vec::new(),
         extra: Histories::default(),
         clocks: clocks.clone(),
@@ -388,6 +392,7 @@ async fn simulate(config: SimConfig, root: PathBuf) -> SimReport {
         restore_membership(&world).await;
     }
     converge(&world).await;
+    rejoins_end(&world).await;
     final_reads(&world, config.clients).await;
     if config.counter_clients + config.bank_clients > 0 {
         workload::final_reads(&world, config.clients).await;
@@ -731,12 +736,20 @@ async fn nemesis(world: &Shared, mut rng: StdRng, end: Instant) {
                 boot(world, a).await;
                 boot(world, b).await;
             }
+            // Three nodes: one node cut off. Five: a minority of two, still linked to each
+            // other, cut off from the majority (the leader may be among the two).
             2 => {
+                let minority = if nodes >= 5 { vec![a, b] } else { vec![a] };
                 lock(world).count_fault("isolate");
-                lock(world).note_fault(format!("isolate node {a} for {} ms", hold.as_millis()));
-                for other in (1..=nodes).filter(|n| *n != a) {
-                    net.cut(a, other);
-                    net.cut(other, a);
+                lock(world).note_fault(format!(
+                    "isolate node(s) {minority:?} for {} ms",
+                    hold.as_millis()
+                ));
+                for inside in &minority {
+                    for other in (1..=nodes).filter(|n| !minority.contains(n)) {
+                        net.cut(*inside, other);
+                        net.cut(other, *inside);
+                    }
                 }
                 tokio::time::sleep(hold).await;
                 net.heal();
@@ -915,7 +928,19 @@ async fn leader_transfer(world: &Shared, rng: &mut StdRng) {
         ADMIN_TIMEOUT,
     )
     .await;
-    lock(world).note_fault(format!("leader transfer {id} -> {target}: {answer:?}"));
+    let mut w = lock(world);
+    w.note_fault(format!("leader transfer {id} -> {target}: {answer:?}"));
+    // A transfer gives up within its own bounds (5 s to catch up, then the election): one
+    // that runs past the nemesis's patience paused writes or leaked past its deadline.
+    if answer
+        .as_ref()
+        .is_err_and(|e| e.starts_with("no answer within"))
+    {
+        w.violations.push(format!(
+            "leader transfer {id} -> {target} unanswered after {} s",
+            ADMIN_TIMEOUT.as_secs()
+        ));
+    }
 }
 
 /// Node `id` loses its disk: it goes down, and the next incarnation starts on a new, empty
@@ -986,15 +1011,64 @@ async fn add_back(world: &Shared, id: u64, timeout: Duration) -> Result<String, 
 
 /// A wiped disk: the node restarts empty and rebuilds itself as the product does (it finds
 /// itself listed as a voter without data, has the leader forget it and adds itself back).
+///
+/// Half the time an operator also runs `add-node` for it meanwhile (as the disk replacement
+/// procedure says, not knowing the node rebuilds itself), at a random moment of its rejoin:
+/// both must end with the node a voter, and the rejoin must end (checked once healed).
 async fn wipe(world: &Shared, a: u64, hold: Duration) {
     lock(world).count_fault("wiped disk");
+    let operator_after = {
+        let mut w = lock(world);
+        w.operator_rng
+            .gen_bool(0.5)
+            .then(|| Duration::from_millis(w.operator_rng.gen_range(0..400)))
+    };
     lock(world).note_fault(format!(
-        "wipe node {a}'s disk; it restarts empty after {} ms",
-        hold.as_millis()
+        "wipe node {a}'s disk; it restarts empty after {} ms{}",
+        hold.as_millis(),
+        operator_after.map_or(String::new(), |after| format!(
+            "; an operator runs add-node {} ms after that",
+            after.as_millis()
+        ))
     ));
     drop(wipe_node(world, a));
     tokio::time::sleep(hold).await;
     boot(world, a).await;
+    if let Some(after) = operator_after {
+        let world = world.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(after).await;
+            let added = add_back(&world, a, ADMIN_TIMEOUT).await;
+            lock(&world).note_fault(format!("  operator's add-node {a}: {added:?}"));
+        });
+    }
+}
+
+/// Once healed: no node is still rebuilding itself (a rejoin that never ends keeps the node
+/// out of elections for good).
+async fn rejoins_end(world: &Shared) {
+    let deadline = Instant::now() + CONVERGE_TIMEOUT;
+    loop {
+        let rejoining: Vec<String> = lock(world)
+            .slots
+            .iter()
+            .filter_map(|s| {
+                let phase = format!("{:?}", s.node.as_ref()?.cluster().rejoin_phase());
+                (phase != "None").then(|| format!("node {} ({phase})", s.id))
+            })
+            .collect();
+        if rejoining.is_empty() {
+            return;
+        }
+        if Instant::now() >= deadline {
+            lock(world).violations.push(format!(
+                "a rejoin never ended: {} still rebuilding 60 s after healing",
+                rejoining.join(", ")
+            ));
+            return;
+        }
+        tokio::time::sleep(POLL).await;
+    }
 }
 
 /// Once healed: every node a voter again. A node that a removal left out (its `add-node`
