@@ -3,6 +3,7 @@
 
 mod common;
 
+use std::future::Future;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -326,7 +327,8 @@ async fn dropped_node_keeps_its_directory_until_its_engine_stops() {
 }
 
 /// A node on a thread of its own (`own_thread`), opened from a current-thread runtime with the
-/// WAL written and fsynced on that thread (`WriterMode::Caller`): concurrent writers are
+/// WAL written and fsynced on that thread (`WriterMode::Caller`): it answers a write while the
+/// caller's thread is blocked, concurrent writers are
 /// answered, `shutdown` keeps every write for a reopen on the caller's own thread, and a node
 /// dropped without `shutdown` stops its thread without blocking the caller's runtime (which
 /// would panic) and releases the directory.
@@ -345,6 +347,30 @@ fn a_node_on_its_own_thread_serves_a_current_thread_caller() {
                 .open()
         };
         let node = open_own().await.unwrap();
+        // The node works while the caller's only thread is blocked: the write is queued by
+        // the first poll and answered by the node's thread, which it could not be if the
+        // node's tasks ran on this runtime.
+        let db = node.db();
+        let mut write = std::pin::pin!(db.set("while-blocked", "done"));
+        std::future::poll_fn(|cx| {
+            assert!(
+                write.as_mut().poll(cx).is_pending(),
+                "a durable write needs an fsync"
+            );
+            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            loop {
+                std::thread::sleep(Duration::from_millis(5)); // blocks this runtime's thread
+                if let std::task::Poll::Ready(result) = write.as_mut().poll(cx) {
+                    result.unwrap();
+                    return std::task::Poll::Ready(());
+                }
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "the write was not answered while the caller's thread was blocked"
+                );
+            }
+        })
+        .await;
         let mut tasks = Vec::new();
         for t in 0..8 {
             let db = node.db();
