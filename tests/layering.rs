@@ -1,5 +1,6 @@
 //! The crate's modules form layers: a module may use the ones below it, never one above. This
-//! test reads `src/` and fails on any `crate::<module>` path that points up a layer, unless the
+//! test reads `src/` and fails on any path that points up a layer — `crate::<module>`, or a
+//! `super::` chain that climbs to the crate root and down into another module — unless the
 //! import is in [`KNOWN`], the list of upward imports not yet untangled. The list only shrinks:
 //! an entry whose import is gone fails the test too, so it is removed when the import is.
 //!
@@ -49,8 +50,34 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-/// Every `crate::<name>` in the non-test code of `text`, comments left out.
-fn crate_paths(text: &str) -> BTreeSet<String> {
+/// How deep the module a file under `src/` defines sits below the crate root: `wal.rs` and
+/// `wal/mod.rs` are `crate::wal` (1), `wal/segment.rs` is `crate::wal::segment` (2).
+fn module_depth(relative: &str) -> usize {
+    let parts = relative.split('/').count();
+    if relative.ends_with("/mod.rs") {
+        parts - 1
+    } else {
+        parts
+    }
+}
+
+/// The top-level module a path names after `root` (the crate root): its first segment.
+fn first_segment(after_root: &str, line: &str) -> String {
+    assert!(
+        !after_root.starts_with('{'),
+        "name one module per path to the crate root (`use crate::module::...`), not \
+         `crate::{{...}}` or `super::{{...}}`: {line}"
+    );
+    after_root
+        .chars()
+        .take_while(|c| c.is_ascii_lowercase() || *c == '_' || c.is_ascii_digit())
+        .collect()
+}
+
+/// Every module of the crate root that the non-test code of `text` (a file whose module is
+/// `depth` below the root) names, comments left out: through `crate::<name>`, or through a
+/// `super::` chain that climbs `depth` levels, to the root.
+fn crate_paths(text: &str, depth: usize) -> BTreeSet<String> {
     let mut found = BTreeSet::new();
     for line in text.lines() {
         let code = line.trim_start();
@@ -64,16 +91,29 @@ fn crate_paths(text: &str) -> BTreeSet<String> {
         let mut rest = code;
         while let Some(at) = rest.find("crate::") {
             let after = &rest[at + "crate::".len()..];
-            assert!(
-                !after.starts_with('{'),
-                "write `use crate::module::...` once per module, not `use crate::{{...}}`: {line}"
-            );
-            let name: String = after
-                .chars()
-                .take_while(|c| c.is_ascii_lowercase() || *c == '_' || c.is_ascii_digit())
-                .collect();
+            let name = first_segment(after, line);
             if !name.is_empty() {
                 found.insert(name);
+            }
+            rest = after;
+        }
+        let mut rest = code;
+        while let Some(at) = rest.find("super::") {
+            // Only the start of a chain: `a::super::` is not a path, and `super::super::` is
+            // counted once, from its first `super`.
+            let starts_chain =
+                !rest[..at].ends_with(|c: char| c.is_ascii_alphanumeric() || c == '_' || c == ':');
+            let mut after = &rest[at..];
+            let mut climbs = 0;
+            while let Some(next) = after.strip_prefix("super::") {
+                climbs += 1;
+                after = next;
+            }
+            if starts_chain && climbs == depth {
+                let name = first_segment(after, line);
+                if !name.is_empty() {
+                    found.insert(name);
+                }
             }
             rest = after;
         }
@@ -110,7 +150,7 @@ fn no_module_imports_from_a_layer_above_it() {
             continue;
         };
         let text = std::fs::read_to_string(file).expect("read source");
-        for used in crate_paths(&text) {
+        for used in crate_paths(&text, module_depth(&relative)) {
             if used == top {
                 continue;
             }
@@ -151,6 +191,25 @@ fn no_module_imports_from_a_layer_above_it() {
 #[test]
 fn the_scanner_sees_paths_and_skips_comments_and_tests() {
     let text = "use crate::wal::Wal;\n// crate::server is only named here\nlet x = crate::node::f(); // crate::client\n#[cfg(test)]\nmod tests { use crate::bench; }\n";
-    let found: Vec<_> = crate_paths(text).into_iter().collect();
+    let found: Vec<_> = crate_paths(text, 2).into_iter().collect();
     assert_eq!(found, ["node", "wal"]);
+}
+
+#[test]
+fn the_scanner_follows_super_chains_to_the_crate_root() {
+    assert_eq!(module_depth("wal.rs"), 1);
+    assert_eq!(module_depth("node/mod.rs"), 1);
+    assert_eq!(module_depth("node/batcher.rs"), 2);
+    assert_eq!(module_depth("keyspace/hash/small.rs"), 3);
+    // In crate::node::batcher, two `super`s reach the root; one stays inside `node`.
+    let text = "use super::lanes::Lanes;\nuse super::super::server::Shared;\nlet x = super::super::cluster::f(super::Db::new());\n";
+    let found: Vec<_> = crate_paths(text, 2).into_iter().collect();
+    assert_eq!(found, ["cluster", "server"]);
+    // In crate::node itself (node/mod.rs), one `super` is the root.
+    let found: Vec<_> = crate_paths("use super::server::Shared;\n", 1)
+        .into_iter()
+        .collect();
+    assert_eq!(found, ["server"]);
+    // Deeper than the file's own depth cannot compile; shallower stays inside the module.
+    assert!(crate_paths("use super::lanes;\n", 3).is_empty());
 }
