@@ -169,7 +169,15 @@ impl Set {
         } else {
             Reply::Nil
         };
-        let current = ks.live(&slot, now_ms);
+        // A plain SET neither tests nor keeps what is there: it skips the lookup (one tree
+        // descent less; `insert` makes its own).
+        let needs_current =
+            self.condition != SetCondition::Always || self.expiry == SetExpiry::Keep;
+        let current = if needs_current {
+            ks.live(&slot, now_ms)
+        } else {
+            None
+        };
         let allowed = match self.condition {
             SetCondition::Always => true,
             SetCondition::IfAbsent => current.is_none(),
