@@ -611,7 +611,6 @@ impl Cluster {
         heard_within: Option<Duration>,
     ) -> Result<(), Option<u64>> {
         loop {
-            // (The contact time is on the OS clock, as the peer network keeps it.)
             let heard = heard_within.is_none_or(|within| {
                 self.network
                     .last_contact(target)
@@ -717,9 +716,8 @@ impl Cluster {
         match control {
             ElectionControl::Pause { for_ms } => {
                 self.raft.runtime_config().elect(false);
-                self.failover.pause_until(Some(
-                    std::time::Instant::now() + Duration::from_millis(for_ms),
-                ));
+                self.failover
+                    .pause_until(Some(Instant::now() + Duration::from_millis(for_ms)));
                 let this = self.clone();
                 tokio::spawn(async move {
                     tokio::time::sleep(Duration::from_millis(for_ms)).await;
@@ -732,8 +730,7 @@ impl Cluster {
             }
             ElectionControl::ElectNow => {
                 self.failover.pause_until(None);
-                *self.transfer_requested.lock().expect("transfer lock") =
-                    Some(std::time::Instant::now());
+                *self.transfer_requested.lock().expect("transfer lock") = Some(Instant::now());
                 self.raft.runtime_config().elect(true);
                 if let Err(e) = self.raft.trigger().elect().await {
                     tracing::warn!(error = %e, "could not start the requested election");
