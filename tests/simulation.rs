@@ -18,7 +18,7 @@ mod simulation {
 }
 
 use simulation::disk::Honesty;
-use simulation::world::{run, SimConfig, TOKIO_SEEDED};
+use simulation::world::{run, Scenario, SimConfig, TOKIO_SEEDED};
 
 /// The seeds CI runs: a fixed range, so CI time is bounded (a seed is 20 s of virtual time and
 /// about a tenth of a second of real time on the project machine).
@@ -185,6 +185,21 @@ fn transfers_to_a_rebuilding_node_give_up_in_time() {
 fn a_rejoin_ends_when_an_operator_adds_the_node_too() {
     for seed in [1107, 1150, 1168, 1175, 1181] {
         assert_passes(SimConfig::new(seed));
+    }
+}
+
+/// The double fault of `Scenario::StaleCandidateMeetsWipedVoter`: a node restarted from a wiped
+/// disk, not yet told to rebuild, is asked for its vote by a node that lacks an acknowledged
+/// write. It must refuse (it holds no log and no formation mark): the group waits for the old
+/// leader instead of electing the stale node, and the write survives. Granting the vote loses
+/// it in every run.
+#[test]
+fn a_wiped_voter_grants_no_vote_to_a_stale_candidate() {
+    for seed in 1..=3 {
+        assert_passes(SimConfig::scripted(
+            seed,
+            Scenario::StaleCandidateMeetsWipedVoter,
+        ));
     }
 }
 

@@ -64,6 +64,12 @@ async fn serve(
             Ok(encode(&result))
         }
         rpc::KIND_VOTE => {
+            if cluster.may_have_lost_its_data() {
+                return Err(
+                    "this node holds no log and no formation mark (it may have lost its data): it grants no vote until it holds a log again"
+                        .into(),
+                );
+            }
             let request: VoteRequest<NodeId> = decode(&payload, "vote")?;
             cluster.failover.note_campaign(from, &request);
             Ok(encode(&cluster.raft.vote(request).await))
@@ -73,11 +79,7 @@ async fn serve(
             Ok(encode(&cluster.raft.install_snapshot(request).await))
         }
         rpc::KIND_HELLO => {
-            let initialized = cluster
-                .raft
-                .is_initialized()
-                .await
-                .map_err(|e| e.to_string())?;
+            let initialized = cluster.holds_log();
             let voters = cluster
                 .raft
                 .metrics()

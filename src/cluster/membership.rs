@@ -7,9 +7,10 @@
 //!
 //! Before it does, every member records durably that it is a member from the start (the
 //! formation mark in the log's metadata). A node with an empty log in a group that lists it is
-//! then told apart: with the mark (or a durable vote) it simply has not been replicated to yet;
-//! without either, its disk was wiped, and it must be forgotten and re-added, because it no
-//! longer holds what it acknowledged.
+//! then told apart: with the mark it simply has not been replicated to yet; without it, its disk
+//! was wiped, and it must be forgotten and re-added, because it no longer holds what it
+//! acknowledged. Nothing another node sends can write the mark (a vote can be: a leader's
+//! heartbeat saves it), and such a node grants no vote until it holds a log again.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -23,18 +24,75 @@ use super::cluster::RejoinPhase;
 use super::rpc::{self, AdminRequest, ElectionControl, Hello};
 use super::Cluster;
 use crate::error::Error;
-use crate::raft::{NodeId, NodeInfo};
+use crate::raft::{LogStoreMeta, NodeId, NodeInfo};
 
 /// Timeout of one request during formation, membership changes and transfers.
 const ADMIN_RPC_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long a new learner may take to catch up before `add-node` gives up.
 const CATCH_UP_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a rejoining node waits for the answer to its request to be forgotten (one
+/// membership change, forwarded to the leader) before asking again.
+const FORGET_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a leader transfer may take before it is abandoned and elections resume everywhere.
 const TRANSFER_TIMEOUT: Duration = Duration::from_secs(5);
 /// Pause before retrying a membership change refused because another one has not committed yet.
 const MEMBERSHIP_RETRY: Duration = Duration::from_millis(50);
 
+/// What a node whose log is empty (no entry, no snapshot) is, once it learns that its peers
+/// already form a group.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum EmptyLogVerdict {
+    /// A voter with the formation mark: a member from the start that the leader has not
+    /// replicated to yet. It acknowledged nothing, so it lost nothing; it waits.
+    NotReplicatedYet,
+    /// A voter without the mark: it held a log once (it was added, or formed the group), and a
+    /// wipe destroyed it with the mark. It must be forgotten and re-added.
+    Wiped,
+    /// The group does not list it: a new node, waiting for `add-node`.
+    NotListed,
+}
+
+impl EmptyLogVerdict {
+    /// Decides on the formation mark alone. The vote in the same metadata says nothing: a
+    /// leader's heartbeat (an empty AppendEntries; every interval in openraft 0.10) or a
+    /// candidate's request writes one into a wiped node's empty store before this node has
+    /// asked its peers anything.
+    pub(crate) fn of(listed_as_voter: bool, meta: &LogStoreMeta) -> EmptyLogVerdict {
+        match (listed_as_voter, meta.formation_member) {
+            (false, _) => EmptyLogVerdict::NotListed,
+            (true, true) => EmptyLogVerdict::NotReplicatedYet,
+            (true, false) => EmptyLogVerdict::Wiped,
+        }
+    }
+}
+
 impl Cluster {
+    /// True while this node must not grant votes because it may have lost its data: it holds
+    /// no log (no membership, so no entry and no snapshot) and no formation mark. A wiped
+    /// voter is in this state from its restart until it is re-added; granting a vote then
+    /// (its empty log is "up to date" for any candidate) could help elect a leader that lacks
+    /// entries this node acknowledged before the wipe. A member from the start holds the mark;
+    /// a node added by `add-node` holds a log before it becomes a voter.
+    pub(crate) fn may_have_lost_its_data(&self) -> bool {
+        !self.holds_log()
+            && self
+                .log_store
+                .upgrade()
+                .is_some_and(|store| !store.meta().formation_member)
+    }
+
+    /// True once this node holds a log with a membership in it (entries or a snapshot): it
+    /// belongs to a group. A vote alone does not count: a candidate's request or a leader's
+    /// heartbeat saves one into an empty store (openraft's `is_initialized` counts it).
+    pub(crate) fn holds_log(&self) -> bool {
+        self.raft
+            .metrics()
+            .borrow()
+            .membership_config
+            .log_id()
+            .is_some()
+    }
+
     /// Brings a node without a log into its group: forms the group from the configured peers
     /// (the node with the lowest id does, once every peer answers and none belongs to a group
     /// yet), or, if the peers already form a group that lists this node as a voter, gets this
@@ -47,9 +105,8 @@ impl Cluster {
         let lowest = options.peers.iter().all(|p| p.id > self.id);
         let mut last_report = Instant::now();
         loop {
-            match self.raft.is_initialized().await {
-                Ok(false) => {}
-                _ => return,
+            if self.holds_log() {
+                return;
             }
             let mut members = BTreeMap::from([(self.id, self.info.clone())]);
             let mut missing = Vec::new();
@@ -72,7 +129,15 @@ impl Cluster {
                         );
                         missing.push(peer.id);
                     }
-                    Ok(hello) if hello.initialized => existing = Some((peer.clone(), hello)),
+                    Ok(hello) if hello.initialized && !hello.voters.is_empty() => {
+                        existing = Some((peer.clone(), hello))
+                    }
+                    Ok(hello) if hello.initialized => {
+                        // Belongs to no group it can name (an older release counted a saved
+                        // vote as "initialized"): no one to form with, nothing to learn from.
+                        tracing::debug!(peer = %peer, "peer holds a vote but no membership");
+                        missing.push(peer.id);
+                    }
                     Ok(hello) => {
                         members.insert(peer.id, hello.info);
                     }
@@ -83,24 +148,26 @@ impl Cluster {
                 }
             }
             if let Some((peer, hello)) = existing {
+                // The answers took time; a leader may have replicated to this node meanwhile
+                // (`add-node` lists a node as a voter only once it holds the log). Judge the
+                // log as it is now, after the answer that lists this node.
+                if self.holds_log() {
+                    return;
+                }
                 let Some(meta) = self.log_store.upgrade().map(|store| store.meta()) else {
                     return;
                 };
-                if hello.voters.contains(&self.id) && (meta.formation_member || meta.vote.is_some())
-                {
-                    tracing::info!(
-                        formation_member = meta.formation_member,
+                match EmptyLogVerdict::of(hello.voters.contains(&self.id), &meta) {
+                    EmptyLogVerdict::NotReplicatedYet => tracing::info!(
                         vote = ?meta.vote,
-                        "the group lists this node and its log is empty, but its disk was not wiped (it was a member when the group formed, or it voted): waiting for the leader to replicate to it"
-                    );
-                } else if hello.voters.contains(&self.id) {
-                    self.rejoin(&peer).await;
-                } else {
-                    tracing::info!(
+                        "the group lists this node and its log is empty, but it holds the formation mark (its disk was not wiped): waiting for the leader to replicate to it"
+                    ),
+                    EmptyLogVerdict::Wiped => self.rejoin(&peer).await,
+                    EmptyLogVerdict::NotListed => tracing::info!(
                         "the peers already form a cluster that does not list this node; add it with `tandem cluster add-node --id {} --peer-addr {}`",
                         self.id,
                         self.info.peer_addr
-                    );
+                    ),
                 }
                 return;
             }
@@ -235,11 +302,18 @@ impl Cluster {
         let mut forgotten_at: Option<u64> = None;
         for (request, next) in steps {
             loop {
+                // Forgetting is one membership change, and retrying it is harmless (a node
+                // already forgotten answers where that happened); only the re-add waits for
+                // this node to catch up. A lost reply must not hold the rejoin for a minute.
+                let timeout = match request {
+                    AdminRequest::Forget { .. } => FORGET_TIMEOUT,
+                    _ => CATCH_UP_TIMEOUT + ADMIN_RPC_TIMEOUT,
+                };
                 let call = self.network.call::<_, Result<String, Error>>(
                     &client,
                     rpc::KIND_ADMIN,
                     &request,
-                    CATCH_UP_TIMEOUT + ADMIN_RPC_TIMEOUT,
+                    timeout,
                 );
                 let answer = tokio::select! {
                     answer = call => answer,
@@ -814,5 +888,39 @@ mod tests {
             Some(42)
         );
         assert_eq!(forgotten_index("node 3 forgotten; re-add it"), None);
+    }
+
+    /// Seed 7 of the simulator on the openraft 0.10 branch (three and five nodes; the same rule
+    /// holds on 0.9, where a heartbeat saves the vote too): a node restarted from
+    /// a wiped disk saved the leader's vote from a heartbeat before it asked its peers whether
+    /// the group lists it, took that vote for proof that its disk was not wiped, and waited at
+    /// index 0 for a replication that openraft never sends (the leader's record of what the
+    /// node holds never goes back). A vote must not count; only the formation mark does.
+    #[test]
+    fn a_vote_alone_does_not_make_an_empty_log_unwiped() {
+        let vote_from_a_heartbeat = LogStoreMeta {
+            vote: Some(crate::raft::Vote::new_committed(4, 2)),
+            ..LogStoreMeta::default()
+        };
+        assert_eq!(
+            EmptyLogVerdict::of(true, &vote_from_a_heartbeat),
+            EmptyLogVerdict::Wiped
+        );
+        let marked = LogStoreMeta {
+            formation_member: true,
+            ..vote_from_a_heartbeat.clone()
+        };
+        assert_eq!(
+            EmptyLogVerdict::of(true, &marked),
+            EmptyLogVerdict::NotReplicatedYet
+        );
+        assert_eq!(
+            EmptyLogVerdict::of(false, &vote_from_a_heartbeat),
+            EmptyLogVerdict::NotListed
+        );
+        assert_eq!(
+            EmptyLogVerdict::of(true, &LogStoreMeta::default()),
+            EmptyLogVerdict::Wiped
+        );
     }
 }

@@ -85,6 +85,9 @@ struct NetState {
     alive: BTreeMap<u64, u64>,
     /// Links that carry nothing, as (from, to).
     cut: BTreeSet<(u64, u64)>,
+    /// Requests of one kind that a node sends and nobody receives, as (from, kind): a scripted
+    /// loss that keeps the node's other traffic, replies included, flowing.
+    lost_kinds: BTreeSet<(u64, u8)>,
     stats: NetStats,
 }
 
@@ -110,6 +113,7 @@ impl SimNet {
                 endpoints: BTreeMap::new(),
                 alive: BTreeMap::new(),
                 cut: BTreeSet::new(),
+                lost_kinds: BTreeSet::new(),
                 stats: NetStats::default(),
             })),
         }
@@ -145,8 +149,15 @@ impl SimNet {
         self.lock().cut.insert((from, to));
     }
 
+    /// Every request of `kind` that node `from` sends is lost until `heal`.
+    pub fn lose_requests(&self, from: u64, kind: u8) {
+        self.lock().lost_kinds.insert((from, kind));
+    }
+
     pub fn heal(&self) {
-        self.lock().cut.clear();
+        let mut state = self.lock();
+        state.cut.clear();
+        state.lost_kinds.clear();
     }
 
     pub fn set_weather(&self, weather: Weather) {
@@ -238,6 +249,9 @@ impl SimNet {
             reason: reason.to_string(),
             request_sent,
         };
+        if self.lock().lost_kinds.contains(&(from.0, kind)) {
+            return std::future::pending().await;
+        }
         let (incarnation, delay) = match self.fate(from, &addr, true) {
             Fate::SenderDead => return Err(unreachable("the sending node is down", false)),
             Fate::Refused => {

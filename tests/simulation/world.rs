@@ -72,6 +72,20 @@ pub struct SimConfig {
     pub membership_faults: bool,
     /// The injected client bug of the counter workload (see `workload::Kind::Counter`).
     pub resend_increments: bool,
+    /// A scripted fault instead of the nemesis's random ones.
+    pub scenario: Option<Scenario>,
+}
+
+/// A fault sequence the nemesis would draw too rarely to test, played by script.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scenario {
+    /// A double fault. One node falls behind (cut off while the others take writes). Then the
+    /// leader goes down, and the third node restarts from a wiped disk. The wiped node's
+    /// questions to its peers are lost, so it cannot learn that it must rebuild, while the
+    /// stale node asks it for its vote. An empty log finds any candidate up to date: granting
+    /// that vote would let the stale node lead and drop the writes the leader and the wiped node
+    /// acknowledged.
+    StaleCandidateMeetsWipedVoter,
 }
 
 impl SimConfig {
@@ -92,6 +106,18 @@ impl SimConfig {
             clock_skew: true,
             membership_faults: true,
             resend_increments: false,
+            scenario: None,
+        }
+    }
+
+    /// A run of `scenario` under `seed` (which draws the weather and the workload): a short
+    /// workload, no clock skew, the script as the only fault.
+    pub fn scripted(seed: u64, scenario: Scenario) -> SimConfig {
+        SimConfig {
+            workload: Duration::from_secs(14),
+            clock_skew: false,
+            scenario: Some(scenario),
+            ..SimConfig::new(seed)
         }
     }
 
@@ -370,7 +396,9 @@ async fn simulate(config: SimConfig, root: PathBuf) -> SimReport {
             )));
         }
     }
-    if config.faults {
+    if let Some(scenario) = config.scenario {
+        play(&world, scenario, end).await;
+    } else if config.faults {
         let rng = StdRng::seed_from_u64(master.gen());
         nemesis(&world, rng, end).await;
     } else {
@@ -819,6 +847,103 @@ async fn nemesis(world: &Shared, mut rng: StdRng, end: Instant) {
     }
 }
 
+/// Plays `scenario` once the group has formed, then waits for `end`.
+async fn play(world: &Shared, scenario: Scenario, end: Instant) {
+    while Instant::now() < end && !formed(world) {
+        tokio::time::sleep(POLL).await;
+    }
+    lock(world).count_fault("scripted");
+    match scenario {
+        Scenario::StaleCandidateMeetsWipedVoter => stale_candidate_meets_wiped_voter(world).await,
+    }
+    tokio::time::sleep_until(end).await;
+}
+
+/// See [`Scenario::StaleCandidateMeetsWipedVoter`].
+async fn stale_candidate_meets_wiped_voter(world: &Shared) {
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let Some((leader_id, _, _)) = leader(world) else {
+        lock(world).note_fault("scenario: no leader to start from".to_string());
+        return;
+    };
+    let nodes = lock(world).config.nodes;
+    let wiped = leader_id % nodes + 1;
+    let stale = wiped % nodes + 1;
+    let net = lock(world).net.clone();
+    lock(world).note_fault(format!(
+        "cut node {stale} off while leader {leader_id} and node {wiped} take writes"
+    ));
+    for other in [leader_id, wiped] {
+        net.cut(stale, other);
+        net.cut(other, stale);
+    }
+    let acked = write_marker(world, leader_id).await;
+    lock(world).note_fault(format!(
+        "  {MARKER} written through leader {leader_id}: {acked:?}"
+    ));
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    lock(world).note_fault(format!(
+        "power loss on leader {leader_id}; node {wiped} restarts from a wiped disk, its hello requests lost; node {stale} reconnects"
+    ));
+    drop(crash(
+        world,
+        leader_id,
+        Loss::Power,
+        &mut StdRng::seed_from_u64(0),
+    ));
+    drop(wipe_node(world, wiped));
+    net.heal();
+    net.lose_requests(wiped, tandem::cluster::rpc::KIND_HELLO);
+    boot(world, wiped).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    lock(world).note_fault(format!("node {leader_id} back; hello requests flow again"));
+    boot(world, leader_id).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    net.heal();
+    if let Some(value) = acked {
+        read_marker(world, &value).await;
+    }
+}
+
+/// The key the scenario writes while one node is cut off (not a workload key).
+const MARKER: &str = "scenario:acked";
+
+/// Writes [`MARKER`] through node `id` until a write is acknowledged (a few tries); the value
+/// acknowledged, if any.
+async fn write_marker(world: &Shared, id: u64) -> Option<String> {
+    for attempt in 0..5 {
+        let db = lock(world).slot(id).node.as_ref()?.db();
+        let value = format!("acked-{attempt}");
+        match tokio::time::timeout(Duration::from_secs(1), db.set(MARKER, value.clone())).await {
+            Ok(Ok(())) => return Some(value),
+            _ => tokio::time::sleep(POLL).await,
+        }
+    }
+    None
+}
+
+/// Reads [`MARKER`] through any node once one answers; anything but `value` is a lost
+/// acknowledged write.
+async fn read_marker(world: &Shared, value: &str) {
+    let mut rng = StdRng::seed_from_u64(2);
+    let deadline = Instant::now() + CONVERGE_TIMEOUT;
+    while Instant::now() < deadline {
+        if let Some((db, _)) = pick_node(world, &mut rng) {
+            if let Ok(Ok(read)) = tokio::time::timeout(CALL_TIMEOUT, db.get(MARKER)).await {
+                let read = read.map(|bytes| String::from_utf8_lossy(&bytes).into_owned());
+                lock(world).note_fault(format!("  {MARKER} read back: {read:?}"));
+                if read.as_deref() != Some(value) {
+                    lock(world).violations.push(format!(
+                        "an acknowledged write was lost: {MARKER} = {value:?} acknowledged, {read:?} read"
+                    ));
+                }
+                return;
+            }
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
 /// A failing disk on node `a` for `hold`: every write fails (EIO or ENOSPC) or every sync fails
 /// (EIO). Checked meanwhile: the node's WAL counts nothing more as flushed (it must not
 /// acknowledge what it could not make durable). Then the node is restarted, as an operator or
@@ -1044,6 +1169,32 @@ async fn wipe(world: &Shared, a: u64, hold: Duration) {
     }
 }
 
+/// Each running node's raft state in one line, for a violation that says the group is stuck:
+/// role, term, vote, last log index, applied index, voters and rejoin phase.
+fn node_states(w: &World) -> String {
+    let states: Vec<String> = w
+        .slots
+        .iter()
+        .filter_map(|s| {
+            let node = s.node.as_ref()?;
+            let m = node.raft().metrics().borrow().clone();
+            let voters = m.membership_config.membership().get_joint_config();
+            Some(format!(
+                "node {}: {:?} term {} vote {} last log {:?} applied {:?} voters {voters:?} (at {:?}) rejoin {:?}",
+                s.id,
+                m.state,
+                m.current_term,
+                m.vote,
+                m.last_log_index,
+                m.last_applied.map(|id| id.index),
+                m.membership_config.log_id().map(|id| id.index),
+                node.cluster().rejoin_phase()
+            ))
+        })
+        .collect();
+    states.join("; ")
+}
+
 /// Once healed: no node is still rebuilding itself (a rejoin that never ends keeps the node
 /// out of elections for good).
 async fn rejoins_end(world: &Shared) {
@@ -1237,9 +1388,11 @@ async fn converge(world: &Shared) {
         tokio::time::sleep(POLL).await;
     };
     if !barrier_ok {
-        lock(world)
-            .violations
-            .push("the healed cluster accepted no write within 60 s".to_string());
+        let mut w = lock(world);
+        let states = node_states(&w);
+        w.violations.push(format!(
+            "the healed cluster accepted no write within 60 s; {states}"
+        ));
         return;
     }
     loop {
