@@ -168,3 +168,41 @@ fn connections_reset_under_a_live_leader_start_no_election() {
     );
     assert_eq!(cluster.wait_for_leader(LEADER_TIMEOUT), leader);
 }
+
+/// A leader that lost both followers cannot commit, so a write it took is never answered. A
+/// SIGTERM must still stop it cleanly (after a bounded wait for the writes it queued) instead
+/// of waiting on that write for good, and the write must not be reported done.
+#[test]
+fn a_leader_without_quorum_stops_on_sigterm_with_a_write_in_flight() {
+    let mut cluster = Cluster::start("fo-noquorum", &["a", "b", "c"], &[]);
+    let leader = cluster.wait_for_leader(LEADER_TIMEOUT);
+    let mut client = cluster.client(leader);
+    let _: () = redis::cmd("SET")
+        .arg("before")
+        .arg("1")
+        .query(&mut client)
+        .expect("a write with a quorum");
+    for follower in (0..3).filter(|&i| i != leader) {
+        cluster.kill(follower);
+    }
+    let mut stuck = cluster.client(leader);
+    let writer = std::thread::spawn(move || {
+        redis::cmd("SET")
+            .arg("after")
+            .arg("1")
+            .query::<redis::Value>(&mut stuck)
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let started = Instant::now();
+    // Exit 0 within the harness's bound, or it panics with the node's log.
+    cluster.stop(leader);
+    let reply = writer.join().expect("writer thread");
+    assert!(
+        reply.is_err(),
+        "a leader without a quorum reported a write done: {reply:?}"
+    );
+    eprintln!(
+        "stopped {:?} after SIGTERM; the write got {reply:?}",
+        started.elapsed()
+    );
+}

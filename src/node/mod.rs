@@ -52,6 +52,11 @@ pub const EXPIRY_SWEEP_KEYS_MAX: usize = 1_024;
 const SNAPSHOT_BY_BYTES_WAIT: Duration = Duration::from_secs(60);
 /// How long shutdown waits for openraft's tasks to let go of the log store and state machine.
 const ENGINE_RELEASE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long `shutdown` waits for the writes already queued to be answered. A leader that lost
+/// its quorum answers none of them (nothing commits, and openraft does not give up on a
+/// proposal); after this the node stops anyway, and those callers get an error whose outcome
+/// is unknown, as after a crash.
+const WRITES_DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long open waits for the node to become leader and replay its log.
 const OPEN_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -752,8 +757,8 @@ impl Node {
         }
     }
 
-    /// Stops accepting writes, answers every write already queued, stops consensus and closes the
-    /// WAL with a final fsync.
+    /// Stops accepting writes, answers every write already queued (waiting at most
+    /// [`WRITES_DRAIN_TIMEOUT`] for them), stops consensus and closes the WAL with a final fsync.
     pub async fn shutdown(mut self) -> Result<(), Error> {
         self.sweeper.abort();
         if let Some(snapshotter) = self.snapshotter.take() {
@@ -763,8 +768,18 @@ impl Node {
         }
         let batcher = self.batcher.take();
         self.db.close();
-        if let Some(batcher) = batcher {
-            let _ = batcher.await;
+        if let Some(mut batcher) = batcher {
+            if tokio::time::timeout(WRITES_DRAIN_TIMEOUT, &mut batcher)
+                .await
+                .is_err()
+            {
+                tracing::warn!(
+                    timeout_ms = WRITES_DRAIN_TIMEOUT.as_millis() as u64,
+                    "stopping with writes still unanswered (no quorum?): their outcome is unknown to their callers"
+                );
+                batcher.abort();
+                let _ = batcher.await;
+            }
         }
         let flush = self.log_store.wal().flush().await;
         if let Some(server) = &self.peer_server {

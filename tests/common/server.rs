@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use tempfile::TempDir;
 
 /// How long a graceful SIGTERM may take before the test fails.
-pub const TERMINATE_SECS_MAX: u64 = 15;
+pub const TERMINATE_SECS_MAX: u64 = 30;
 
 /// A running `tandem serve`; SIGKILLed on drop if still running. On a failing test its log is
 /// printed.
