@@ -120,30 +120,27 @@ fn an_injected_early_fsync_acknowledgement_is_caught() {
 /// The counter checks are not vacuous: a client that sends an increment whose outcome is
 /// unknown again as a new request (at-least-once, no session) and records it once makes some
 /// counter end above its acknowledged + unknown increments, or its history non-linearizable.
-/// Of seeds 1..=10, at least one must catch it.
+/// A seed catches it only if one of its resent increments had in fact applied the first time,
+/// which depends on the history (about half the seeds in `scripts/simulate --bug resend-incr
+/// --seeds 60 --first 1`); so the seeds run until one catches it, at most 30.
 #[test]
 fn an_injected_double_increment_is_caught() {
-    let mut caught = Vec::new();
-    for seed in 1..=10 {
+    const SEEDS: u64 = 30;
+    let caught = (1..=SEEDS).find(|&seed| {
         let report = run(SimConfig {
             resend_increments: true,
-            bank_clients: 0,
-            ttl_clients: 0,
             ..SimConfig::new(seed)
         });
         eprintln!("{}", report.summary());
-        if report
+        report
             .violations
             .iter()
             .any(|v| v.starts_with('c') && (v.contains("twice") || v.contains("linearizable")))
-        {
-            caught.push(seed);
-        }
-    }
-    eprintln!("the injected double increment was caught on seeds {caught:?}");
+    });
+    eprintln!("the injected double increment was caught on seed {caught:?}");
     assert!(
-        !caught.is_empty(),
-        "the injected double increment went unnoticed on seeds 1..=10"
+        caught.is_some(),
+        "the injected double increment went unnoticed on seeds 1..={SEEDS}"
     );
 }
 
