@@ -7,7 +7,7 @@
 //! The two halves run concurrently in one task, so a client that pipelines without reading its
 //! replies is throttled by the bounded queue between them instead of deadlocking.
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -18,7 +18,7 @@ use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, watch, Semaphore};
+use tokio::sync::{mpsc, watch, Notify, Semaphore};
 use tokio_rustls::server::TlsStream;
 
 use super::clients::ClientInfo;
@@ -129,6 +129,63 @@ impl std::fmt::Display for End {
     }
 }
 
+/// How many of one connection's writes have their reply: the writer counts them, the reader
+/// waits on the count before a read (read-your-writes). Counting takes no lock unless the reader
+/// is waiting; a `watch` would take nine per write (its value lock and eight `Notify` lists).
+#[derive(Default)]
+struct Answered {
+    count: AtomicU64,
+    /// Set while the reader waits; the writer then wakes it.
+    waiting: AtomicBool,
+    /// The writer has stopped: the count moves no more.
+    closed: AtomicBool,
+    wake: Notify,
+}
+
+impl Answered {
+    fn get(&self) -> u64 {
+        self.count.load(Ordering::SeqCst)
+    }
+
+    fn set(&self, count: u64) {
+        self.count.store(count, Ordering::SeqCst);
+        // SeqCst on both sides: either the waiter's check sees this count, or this sees its
+        // flag (and its `Notified`, created before the flag was set, gets the wake).
+        if self.waiting.load(Ordering::SeqCst) {
+            self.wake.notify_waiters();
+        }
+    }
+
+    fn close(&self) {
+        self.closed.store(true, Ordering::SeqCst);
+        self.wake.notify_waiters();
+    }
+
+    /// Waits until the count reaches `target`: true, or false if the writer stopped first.
+    /// One waiter at a time (the connection's reader).
+    async fn wait_for(&self, target: u64) -> bool {
+        loop {
+            let woken = self.wake.notified();
+            self.waiting.store(true, Ordering::SeqCst);
+            let reached = self.get() >= target;
+            if reached || self.closed.load(Ordering::SeqCst) {
+                self.waiting.store(false, Ordering::SeqCst);
+                return reached;
+            }
+            woken.await;
+        }
+    }
+}
+
+/// The writer's end of `Answered`: closes it however the writer stops.
+struct AnsweredWriter(Arc<Answered>);
+
+impl Drop for AnsweredWriter {
+    fn drop(&mut self) {
+        self.0.close();
+    }
+}
+
 /// Per-connection state that commands read and change.
 pub(crate) struct Connection {
     pub(crate) shared: Arc<Shared>,
@@ -160,7 +217,7 @@ pub(crate) struct Connection {
     /// The current command's reply is dropped (CLIENT REPLY OFF / SKIP).
     pub(crate) silenced: bool,
     writes_enqueued: u64,
-    writes_answered: watch::Receiver<u64>,
+    writes_answered: Arc<Answered>,
     /// `writes_enqueued` just after the last script this connection sent to the log.
     last_script_write: u64,
     /// The blocking command being waited for, between its dispatch and its reply.
@@ -270,7 +327,7 @@ async fn serve(
 ) {
     let (out_tx, out_rx) = mpsc::unbounded_channel();
     let slots = Arc::new(Semaphore::new(OUTGOING_DEPTH_MAX));
-    let (answered_tx, answered_rx) = watch::channel(0u64);
+    let answered = Arc::new(Answered::default());
     // Set when the client is gone (its side closed or reset): the writer then stops waiting for
     // replies nobody will read, and dropping them tells a write that a leader change re-routes
     // that its client left (it is dropped rather than applied late; see Cluster::resubmit).
@@ -295,7 +352,7 @@ async fn serve(
         reply_mode: ReplyMode::On,
         silenced: false,
         writes_enqueued: 0,
-        writes_answered: answered_rx,
+        writes_answered: answered.clone(),
         last_script_write: 0,
         blocked: None,
         blocking_requests: 0,
@@ -303,7 +360,15 @@ async fn serve(
     };
     let ((), ()) = tokio::join!(
         read_half(connection, reader, stop, gone_tx),
-        write_loop(writer, out_rx, slots, answered_tx, gone_rx, shared, client),
+        write_loop(
+            writer,
+            out_rx,
+            slots,
+            AnsweredWriter(answered),
+            gone_rx,
+            shared,
+            client
+        ),
     );
 }
 
@@ -533,17 +598,13 @@ impl Connection {
 
     /// Whether a script this connection sent to the log has no reply yet.
     pub(crate) fn script_in_flight(&self) -> bool {
-        *self.writes_answered.borrow() < self.last_script_write
+        self.writes_answered.get() < self.last_script_write
     }
 
     /// Waits until every write this connection enqueued has its reply (so it is applied and a
     /// read sees it). False if the writer is gone.
     pub(crate) async fn wait_for_own_writes(&mut self) -> bool {
-        let enqueued = self.writes_enqueued;
-        self.writes_answered
-            .wait_for(|answered| *answered >= enqueued)
-            .await
-            .is_ok()
+        self.writes_answered.wait_for(self.writes_enqueued).await
     }
 }
 
@@ -563,7 +624,7 @@ async fn write_loop(
     mut socket: ClientWriter,
     mut queue: mpsc::UnboundedReceiver<Outgoing>,
     slots: Arc<Semaphore>,
-    answered: watch::Sender<u64>,
+    answered: AnsweredWriter,
     mut gone: watch::Receiver<bool>,
     shared: Arc<Shared>,
     client: Arc<ClientInfo>,
@@ -619,6 +680,7 @@ async fn write_loop(
                 class,
             } => {
                 let reply = tokio::select! {
+                    biased;
                     result = pending.wait() => result.unwrap_or_else(|e| node_error_reply(&e)),
                     // Err: the reader ended without the client going (QUIT, a protocol error,
                     // shutdown) and dropped its sender; replies are still owed then.
@@ -629,7 +691,7 @@ async fn write_loop(
                 shared.metrics.observe_command(class, elapsed);
                 shared.observe_command(spec, &args, elapsed, &client);
                 writes_answered += 1;
-                answered.send_replace(writes_answered);
+                answered.0.set(writes_answered);
                 resp::write_reply(&reply, protocol, out);
             }
             Outgoing::Exec {
@@ -641,6 +703,7 @@ async fn write_loop(
             } => {
                 let data = match pending {
                     Some(pending) => tokio::select! {
+                        biased;
                         result = pending.wait() => result.unwrap_or_else(|e| node_error_reply(&e)),
                         // Err: the reader ended without the client going (QUIT, a protocol error,
                     // shutdown) and dropped its sender; replies are still owed then.
@@ -653,7 +716,7 @@ async fn write_loop(
                 stats.record_command_timed(Some("exec"), reply.error_text(), elapsed);
                 shared.metrics.observe_command(class, elapsed);
                 writes_answered += 1;
-                answered.send_replace(writes_answered);
+                answered.0.set(writes_answered);
                 resp::write_reply(&reply, protocol, out);
             }
             Outgoing::Close => {
@@ -682,7 +745,9 @@ async fn flush(
     if out.is_empty() {
         return Ok(());
     }
+    // The write first: it usually completes at once, and then the cut-off is never polled.
     tokio::select! {
+        biased;
         written = socket.write_all(out) => written?,
         () = client.cut_off.notified() => {
             return Err(std::io::Error::other("over the pub/sub output limit"));
