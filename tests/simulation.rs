@@ -121,7 +121,7 @@ fn an_injected_early_fsync_acknowledgement_is_caught() {
 /// unknown again as a new request (at-least-once, no session) and records it once makes some
 /// counter end above its acknowledged + unknown increments, or its history non-linearizable.
 /// A seed catches it only if one of its resent increments had in fact applied the first time,
-/// which depends on the history (about half the seeds in `scripts/simulate --bug resend-incr
+/// which depends on the history (17 of the first 44 seeds in `scripts/simulate --bug resend-incr
 /// --seeds 60 --first 1`); so the seeds run until one catches it, at most 30.
 #[test]
 fn an_injected_double_increment_is_caught() {
