@@ -759,3 +759,72 @@ async fn flush(
     out.clear();
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The reader waits on the count while the writer, on another thread, moves it one reply
+    /// at a time: every other count only once the reader is asleep on it (the wake must
+    /// come), the rest racing the reader's check. Every wait ends: no wake is lost.
+    #[test]
+    fn a_waiting_reader_sees_every_count_the_writer_sets() {
+        const REPLIES: u64 = 2_000;
+        let answered = Arc::new(Answered::default());
+        // The writer's end stays open until the reader is done: closing wakes the reader too.
+        let writer = AnsweredWriter(answered.clone());
+        let counts = writer.0.clone();
+        let setter = std::thread::spawn(move || {
+            for count in 1..=REPLIES {
+                if count % 2 == 0 {
+                    while !counts.waiting.load(Ordering::SeqCst) {
+                        std::thread::yield_now();
+                    }
+                }
+                counts.set(count);
+            }
+        });
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            for target in 1..=REPLIES {
+                let reached =
+                    tokio::time::timeout(Duration::from_secs(10), answered.wait_for(target))
+                        .await
+                        .expect("a wake was lost");
+                assert!(reached, "count {target} not reached");
+            }
+        });
+        setter.join().unwrap();
+        drop(writer);
+    }
+
+    /// Once the writer stops, a wait for a count it never reached ends with false, and one it
+    /// reached still ends with true.
+    #[test]
+    fn a_stopped_writer_ends_the_wait() {
+        let answered = Arc::new(Answered::default());
+        let writer = AnsweredWriter(answered.clone());
+        writer.0.set(3);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let waiting = tokio::spawn({
+                let answered = answered.clone();
+                async move { answered.wait_for(5).await }
+            });
+            tokio::task::yield_now().await;
+            drop(writer);
+            let reached = tokio::time::timeout(Duration::from_secs(10), waiting)
+                .await
+                .expect("the wait did not end when the writer stopped")
+                .unwrap();
+            assert!(!reached);
+            assert!(answered.wait_for(3).await);
+        });
+    }
+}
