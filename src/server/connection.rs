@@ -164,12 +164,20 @@ impl Answered {
     /// Waits until the count reaches `target`: true, or false if the writer stopped first.
     /// One waiter at a time (the connection's reader).
     async fn wait_for(&self, target: u64) -> bool {
+        // Clears the flag however the wait ends, a cancelled one included: a flag left set
+        // would make the writer take the wake's lock on every reply.
+        struct Waiting<'a>(&'a AtomicBool);
+        impl Drop for Waiting<'_> {
+            fn drop(&mut self) {
+                self.0.store(false, Ordering::SeqCst);
+            }
+        }
+        let _waiting = Waiting(&self.waiting);
         loop {
             let woken = self.wake.notified();
             self.waiting.store(true, Ordering::SeqCst);
             let reached = self.get() >= target;
             if reached || self.closed.load(Ordering::SeqCst) {
-                self.waiting.store(false, Ordering::SeqCst);
                 return reached;
             }
             woken.await;
@@ -799,6 +807,22 @@ mod tests {
         });
         setter.join().unwrap();
         drop(writer);
+    }
+
+    /// A wait given up (its future dropped) leaves the writer's fast path as it was.
+    #[test]
+    fn a_cancelled_wait_clears_the_waiting_flag() {
+        let answered = Arc::new(Answered::default());
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let gave_up =
+                tokio::time::timeout(Duration::from_millis(10), answered.wait_for(1)).await;
+            assert!(gave_up.is_err());
+        });
+        assert!(!answered.waiting.load(Ordering::SeqCst));
     }
 
     /// Once the writer stops, a wait for a count it never reached ends with false, and one it
